@@ -1,0 +1,16 @@
+// Command etcdguard backs etcd up to S3 (or a local directory), watches the
+// backups, and restores them: the answer to "etcdctl del -r took the
+// cluster down and there was no tested backup" (Zalando incident 4).
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if err := newRootCommand().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "etcdguard:", err)
+		os.Exit(exitCode(err))
+	}
+}

@@ -1,0 +1,100 @@
+package provider
+
+import (
+	"context"
+
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/k8sguard/k8sguard/provider/guard"
+)
+
+// waiversAttribute is the `waivers` map every guarded resource takes.
+func waiversAttribute() schema.MapAttribute {
+	return schema.MapAttribute{
+		ElementType: types.StringType,
+		Optional:    true,
+		MarkdownDescription: "Rule waivers, `{ RULE_ID = \"why this is acceptable\" }`. A waived error becomes a warning that " +
+			"keeps the reason; a waiver without a reason, or for a rule that cannot be waived, is an error. Kept in state for review.",
+	}
+}
+
+// findingsAttribute is the computed list of warnings kept in state.
+func findingsAttribute() schema.ListAttribute {
+	return schema.ListAttribute{
+		ElementType:         types.StringType,
+		Computed:            true,
+		MarkdownDescription: "Warnings (including waived errors) the rules raised for this configuration, kept in state so reviews see them.",
+	}
+}
+
+// waiversFrom reads the waivers map; unknown or null yields none.
+func waiversFrom(ctx context.Context, m types.Map, diags *diag.Diagnostics) map[string]string {
+	out := map[string]string{}
+	if m.IsNull() || m.IsUnknown() {
+		return out
+	}
+	diags.Append(m.ElementsAs(ctx, &out, false)...)
+	return out
+}
+
+// toPath converts a guard.Path into a framework attribute path.
+func toPath(p guard.Path) path.Path {
+	var out path.Path
+	for i, step := range p {
+		switch v := step.(type) {
+		case int:
+			out = out.AtListIndex(v)
+		case guard.MapKey:
+			out = out.AtMapKey(string(v))
+		case string:
+			if i == 0 {
+				out = path.Root(v)
+			} else {
+				out = out.AtName(v)
+			}
+		}
+	}
+	return out
+}
+
+// addFindings reports findings as diagnostics on their attributes.
+func addFindings(diags *diag.Diagnostics, findings []guard.Finding) {
+	for _, f := range findings {
+		detail := ruleDetail(f)
+		if f.Severity == guard.Error {
+			diags.AddAttributeError(toPath(f.Path), f.String(), detail)
+		} else {
+			diags.AddAttributeWarning(toPath(f.Path), f.String(), detail)
+		}
+	}
+}
+
+func ruleDetail(f guard.Finding) string {
+	r, ok := guard.Lookup(f.RuleID)
+	if !ok {
+		return ""
+	}
+	d := "Rule " + r.ID + ": " + r.Checks + "."
+	if r.Story.URL != "" {
+		d += " Story: " + r.Story.URL
+	}
+	if r.Waivable && f.WaiverReason == "" && f.Severity == guard.Error {
+		d += " To accept the risk, add waivers = { " + r.ID + " = \"why\" } to the resource."
+	}
+	return d
+}
+
+// warningStrings returns the warnings as strings for the `findings` attribute.
+func warningStrings(findings []guard.Finding) types.List {
+	vals := []string{}
+	for _, f := range findings {
+		if f.Severity == guard.Warning {
+			vals = append(vals, f.String())
+		}
+	}
+	l, _ := types.ListValueFrom(context.Background(), types.StringType, vals)
+	return l
+}

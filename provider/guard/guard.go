@@ -1,0 +1,192 @@
+// Package guard holds k8sguard's rules as plain Go over plain structs: no
+// Terraform types, no API clients. Each rule family lives in its own file
+// with a table test beside it; the provider maps schemas to these inputs and
+// the findings back to diagnostics on the right attribute.
+package guard
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Severity of a finding: errors stop the plan, warnings are shown and kept.
+type Severity string
+
+const (
+	Error   Severity = "error"
+	Warning Severity = "warning"
+)
+
+// Story is the public failure a rule answers.
+type Story struct {
+	Name string // "OPA webhook outage (Jetstack, GKE upgrade)"
+	URL  string
+}
+
+// Rule is one guarantee with a stable ID.
+type Rule struct {
+	ID       string
+	Family   string // "webhook", "quota", "pool", "instance", "bucket", "general"
+	Severity Severity
+	Waivable bool
+	Checks   string // one line: what the rule checks, for the rules table
+	Story    Story
+}
+
+// Path locates an attribute: strings are attribute names, ints list
+// indexes, MapKeys map keys; Path{"webhook", 0, "rule", 1, "resources"}.
+type Path []any
+
+// MapKey is a path step into a map attribute.
+type MapKey string
+
+func (p Path) String() string {
+	var b strings.Builder
+	for _, s := range p {
+		switch v := s.(type) {
+		case int:
+			fmt.Fprintf(&b, "[%d]", v)
+		case MapKey:
+			fmt.Fprintf(&b, "[%q]", string(v))
+		default:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			fmt.Fprint(&b, v)
+		}
+	}
+	return b.String()
+}
+
+// Finding is one rule firing on one attribute.
+type Finding struct {
+	RuleID   string
+	Severity Severity
+	Path     Path
+	Message  string // what is wrong, why it is dangerous, what to do
+	Story    string // the story's name
+	// WaiverReason is set when a waiver turned an error into a warning.
+	WaiverReason string
+}
+
+// String is the diagnostic text:
+// "[RULE_ID] message Prevents: story." plus the waiver when there is one.
+func (f Finding) String() string {
+	s := fmt.Sprintf("[%s] %s", f.RuleID, f.Message)
+	if f.Story != "" {
+		s += " Prevents: " + f.Story + "."
+	}
+	if f.WaiverReason != "" {
+		s += fmt.Sprintf(" Waived: %q.", f.WaiverReason)
+	}
+	return s
+}
+
+var catalog = map[string]Rule{}
+
+// register adds rules to the catalog; each family file calls it from a var
+// initialiser so the catalog is complete before any check runs.
+func register(rules ...Rule) bool {
+	for _, r := range rules {
+		if _, dup := catalog[r.ID]; dup {
+			panic("guard: duplicate rule " + r.ID)
+		}
+		catalog[r.ID] = r
+	}
+	return true
+}
+
+// Rules returns every rule, sorted by family then ID (the rules table).
+func Rules() []Rule {
+	out := make([]Rule, 0, len(catalog))
+	for _, r := range catalog {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Family != out[j].Family {
+			return out[i].Family < out[j].Family
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// Lookup returns a rule by ID.
+func Lookup(id string) (Rule, bool) {
+	r, ok := catalog[id]
+	return r, ok
+}
+
+// finding builds a Finding for rule id with the rule's severity and story.
+func finding(id string, p Path, format string, args ...any) Finding {
+	r, ok := catalog[id]
+	if !ok {
+		panic("guard: unregistered rule " + id)
+	}
+	return Finding{RuleID: id, Severity: r.Severity, Path: p, Message: fmt.Sprintf(format, args...), Story: r.Story.Name}
+}
+
+// Rule ID for problems with the waivers map itself.
+const RuleWaiverInvalid = "WAIVER_INVALID"
+
+var _ = register(Rule{
+	ID: RuleWaiverInvalid, Family: "general", Severity: Error, Waivable: false,
+	Checks: "every waiver names a known, waivable rule and gives a written reason",
+	Story:  Story{Name: "unreviewed exceptions (every story above)"},
+})
+
+// ApplyWaivers turns waived errors into warnings that keep the reason, and
+// adds WAIVER_INVALID errors for waivers without a reason or for rules that
+// do not exist or cannot be waived. waiversAttr is the attribute name of the
+// waivers map in the resource ("waivers").
+func ApplyWaivers(findings []Finding, waivers map[string]string, waiversAttr string) []Finding {
+	var out []Finding
+	ids := make([]string, 0, len(waivers))
+	for id := range waivers {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	valid := map[string]string{}
+	for _, id := range ids {
+		reason := strings.TrimSpace(waivers[id])
+		p := Path{waiversAttr, MapKey(id)}
+		r, known := catalog[id]
+		switch {
+		case !known:
+			out = append(out, finding(RuleWaiverInvalid, p, "waiver for %q: no such rule. Rule IDs are listed in the k8sguard rules guide.", id))
+		case !r.Waivable:
+			out = append(out, finding(RuleWaiverInvalid, p, "waiver for %s: this rule cannot be waived (it guards against %s). Change the configuration instead.", id, r.Story.Name))
+		case reason == "":
+			out = append(out, finding(RuleWaiverInvalid, p, "waiver for %s has no reason: write why the risk is acceptable, for the review.", id))
+		default:
+			valid[id] = reason
+		}
+	}
+	for _, f := range findings {
+		if reason, ok := valid[f.RuleID]; ok && f.Severity == Error {
+			f.Severity = Warning
+			f.WaiverReason = reason
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// HasErrors reports whether any finding is an error.
+func HasErrors(fs []Finding) bool {
+	for _, f := range fs {
+		if f.Severity == Error {
+			return true
+		}
+	}
+	return false
+}
+
+// Settings are the provider-wide policy knobs the rules read.
+type Settings struct {
+	ProtectedNamespaces        []string
+	MaxWebhookTimeoutSeconds   int64
+	AllowBurstableControlPlane bool
+	MaxPodsPerNamespace        int64
+}

@@ -1,0 +1,68 @@
+// Command gendocs writes docs/guides/rules.md, the table of every rule in
+// provider/guard. `make docs` runs it after tfplugindocs (which cleans
+// docs/ first), so the table is generated from the code, never by hand.
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/k8sguard/k8sguard/provider/guard"
+)
+
+func main() {
+	out := filepath.Join("docs", "guides", "rules.md")
+	if len(os.Args) > 1 {
+		out = os.Args[1]
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "gendocs:", err)
+		os.Exit(1)
+	}
+	if err := os.WriteFile(out, []byte(render(guard.Rules())), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "gendocs:", err)
+		os.Exit(1)
+	}
+}
+
+func render(rules []guard.Rule) string {
+	var b strings.Builder
+	b.WriteString(`---
+page_title: "Rules - k8sguard"
+subcategory: ""
+description: |-
+  Every rule k8sguard checks at plan, with the public failure story it prevents.
+---
+
+# Rules
+
+Every guarded resource runs these rules at ` + "`terraform validate`/`terraform plan`" + `. An **error** stops
+the plan; a **warning** is shown and kept in the resource's ` + "`findings`" + ` attribute. A waivable
+error can be accepted per resource with a written reason, which is kept in state for review:
+
+` + "```hcl" + `
+waivers = { RULE_ID = "why the risk is acceptable here" }
+` + "```" + `
+
+This page is generated from ` + "`provider/guard`" + ` by ` + "`make docs`" + `.
+
+| ID | Severity | Waivable | What it checks | Story it prevents |
+|---|---|---|---|---|
+`)
+	for _, r := range rules {
+		waivable := "no"
+		if r.Waivable {
+			waivable = "yes"
+		}
+		story := r.Story.Name
+		if r.Story.URL != "" {
+			story = fmt.Sprintf("[%s](%s)", r.Story.Name, r.Story.URL)
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", r.ID, r.Severity, waivable, escape(r.Checks), escape(story))
+	}
+	return b.String()
+}
+
+func escape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
