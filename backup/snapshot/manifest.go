@@ -1,0 +1,157 @@
+// Package snapshot defines what an etcdguard snapshot is in the store: a
+// data object and, written last as the commit marker, a JSON manifest.
+// A data object without a manifest does not exist for list, check or
+// restore.
+package snapshot
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/k8sguard/k8sguard/backup/store"
+)
+
+// FormatVersion of the manifest; bumped on incompatible changes.
+const FormatVersion = 1
+
+// Compression values.
+const (
+	CompressionZstd = "zstd"
+	CompressionNone = "none"
+)
+
+// Manifest describes one complete snapshot.
+type Manifest struct {
+	FormatVersion int       `json:"format_version"`
+	Cluster       string    `json:"cluster"`
+	DataKey       string    `json:"data_key"` // key of the data object, relative to the store root
+	CreatedAt     time.Time `json:"created_at"`
+	Revision      int64     `json:"revision"`
+	EtcdVersion   string    `json:"etcd_version"`
+	ClusterID     string    `json:"cluster_id"` // hex
+	MemberID      string    `json:"member_id"`  // hex
+	Compression   string    `json:"compression"`
+	RawSize       int64     `json:"raw_size"`      // bytes of the etcd snapshot (.db)
+	RawSHA256     string    `json:"raw_sha256"`    // hex sha256 of the .db bytes
+	StoredSize    int64     `json:"stored_size"`   // bytes of the data object
+	StoredSHA256  string    `json:"stored_sha256"` // hex sha256 of the data object
+	Keys          int64     `json:"keys"`          // total keys at Revision
+	// PrefixKeys counts keys under each top-level /registry/<resource>
+	// prefix at Revision, e.g. "/registry/configmaps": 42.
+	PrefixKeys  map[string]int64 `json:"prefix_keys"`
+	ToolVersion string           `json:"tool_version"`
+}
+
+// Name is the snapshot's name: the data key's base without extension,
+// "20261122T031500Z-r1234".
+func (m *Manifest) Name() string { return BaseName(m.DataKey) }
+
+// ManifestKey is the manifest's key for a data key:
+// "<prefix>/<cluster>/<time>-r<rev>.db.zst" → "<prefix>/<cluster>/<time>-r<rev>.json".
+func ManifestKey(dataKey string) string {
+	return strings.TrimSuffix(dataKey, path.Base(dataKey)) + BaseName(dataKey) + ".json"
+}
+
+// BaseName strips directory and the .db / .db.zst / .json extension.
+func BaseName(key string) string {
+	b := path.Base(key)
+	for _, ext := range []string{".db.zst", ".db", ".json"} {
+		if strings.HasSuffix(b, ext) {
+			return strings.TrimSuffix(b, ext)
+		}
+	}
+	return b
+}
+
+// DataKey returns the data object key for a snapshot of cluster taken at t
+// at revision rev, under the cluster directory.
+func DataKey(cluster string, t time.Time, rev int64, compression string) string {
+	ext := ".db"
+	if compression == CompressionZstd {
+		ext = ".db.zst"
+	}
+	return fmt.Sprintf("%s/%s-r%d%s", cluster, t.UTC().Format("20060102T150405Z"), rev, ext)
+}
+
+// Write stores the manifest (the commit marker: call it last).
+func Write(ctx context.Context, s store.Store, m *Manifest) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	key := ManifestKey(m.DataKey)
+	if _, err := s.Put(ctx, key, strings.NewReader(string(b)+"\n")); err != nil {
+		return fmt.Errorf("write manifest %s: %w", key, err)
+	}
+	return nil
+}
+
+// Read loads one manifest by its key.
+func Read(ctx context.Context, s store.Store, key string) (*Manifest, error) {
+	rc, err := s.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", key, err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("manifest %s is not valid JSON: %w", key, err)
+	}
+	if m.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("manifest %s has format_version %d, this etcdguard reads %d", key, m.FormatVersion, FormatVersion)
+	}
+	return &m, nil
+}
+
+// Listing is what is in the store for one cluster.
+type Listing struct {
+	Snapshots []*Manifest    // complete snapshots, newest first
+	Orphans   []store.Object // data objects without a manifest
+	Broken    []error        // manifests that could not be read
+}
+
+// List reads every manifest of cluster, newest first, and reports data
+// objects that have no manifest (interrupted uploads) separately.
+func List(ctx context.Context, s store.Store, cluster string) (*Listing, error) {
+	objs, err := s.List(ctx, cluster+"/")
+	if err != nil {
+		return nil, err
+	}
+	manifests := map[string]bool{}
+	for _, o := range objs {
+		if strings.HasSuffix(o.Key, ".json") {
+			manifests[BaseName(o.Key)] = true
+		}
+	}
+	l := &Listing{}
+	for _, o := range objs {
+		switch {
+		case strings.HasSuffix(o.Key, ".json"):
+			m, err := Read(ctx, s, o.Key)
+			if err != nil {
+				l.Broken = append(l.Broken, err)
+				continue
+			}
+			l.Snapshots = append(l.Snapshots, m)
+		case !manifests[BaseName(o.Key)]:
+			l.Orphans = append(l.Orphans, o)
+		}
+	}
+	sort.Slice(l.Snapshots, func(i, j int) bool {
+		if !l.Snapshots[i].CreatedAt.Equal(l.Snapshots[j].CreatedAt) {
+			return l.Snapshots[i].CreatedAt.After(l.Snapshots[j].CreatedAt)
+		}
+		return l.Snapshots[i].Revision > l.Snapshots[j].Revision
+	})
+	return l, nil
+}

@@ -1,0 +1,180 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// partialSuffix marks a file being written; it is renamed into place only
+// when complete, so a killed writer leaves only a *.partial behind.
+const partialSuffix = ".partial"
+
+// File is a Store in a local directory.
+type File struct{ dir string }
+
+// NewFile returns a File store rooted at dir, creating it (0700).
+func NewFile(dir string) (*File, error) {
+	if !filepath.IsAbs(dir) {
+		return nil, fmt.Errorf("file store %q: path must be absolute", dir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("file store: %w", err)
+	}
+	return &File{dir: filepath.Clean(dir)}, nil
+}
+
+func (f *File) String() string { return "file://" + f.dir }
+
+func (f *File) path(key string) (string, error) {
+	p := filepath.Join(f.dir, filepath.FromSlash(key))
+	if p != f.dir && !strings.HasPrefix(p, f.dir+string(filepath.Separator)) {
+		return "", fmt.Errorf("key %q escapes the store", key)
+	}
+	return p, nil
+}
+
+// Put writes to key.partial, fsyncs, then renames into place.
+func (f *File) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
+	p, err := f.path(key)
+	if err != nil {
+		return 0, err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return 0, fmt.Errorf("put %s: %w", key, err)
+	}
+	tmp := p + partialSuffix
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("put %s: %w", key, err)
+	}
+	n, err := io.Copy(out, ctxReader{ctx, r})
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return n, fmt.Errorf("put %s: %w", key, err)
+	}
+	return n, syncDir(filepath.Dir(p))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// ctxReader stops a copy when the context is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func (f *File) Get(_ context.Context, key string) (io.ReadCloser, error) {
+	p, err := f.path(key)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("get %s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", key, err)
+	}
+	return rc, nil
+}
+
+func (f *File) Stat(_ context.Context, key string) (Object, error) {
+	p, err := f.path(key)
+	if err != nil {
+		return Object{}, err
+	}
+	fi, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Object{}, fmt.Errorf("stat %s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return Object{}, fmt.Errorf("stat %s: %w", key, err)
+	}
+	return Object{Key: key, Size: fi.Size(), LastModified: fi.ModTime()}, nil
+}
+
+func (f *File) List(_ context.Context, prefix string) ([]Object, error) {
+	var out []Object
+	err := filepath.WalkDir(f.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || strings.HasSuffix(p, partialSuffix) {
+			return nil
+		}
+		rel, _ := filepath.Rel(f.dir, p)
+		key := filepath.ToSlash(rel)
+		if !strings.HasPrefix(key, prefix) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		out = append(out, Object{Key: key, Size: fi.Size(), LastModified: fi.ModTime()})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", f, err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+func (f *File) Delete(_ context.Context, key string) error {
+	p, err := f.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
+}
+
+func (f *File) CleanupIncomplete(_ context.Context, olderThan time.Time) (int, error) {
+	n := 0
+	err := filepath.WalkDir(f.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, partialSuffix) {
+			return err
+		}
+		if fi, err := d.Info(); err == nil && fi.ModTime().Before(olderThan) {
+			if os.Remove(p) == nil {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
