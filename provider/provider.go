@@ -32,9 +32,9 @@ const (
 var defaultProtectedNamespaces = []string{"kube-system", "kube-public", "kube-node-lease"}
 
 var (
-	_ provider.Provider                       = (*k8sguardProvider)(nil)
-	_ provider.ProviderWithFunctions          = (*k8sguardProvider)(nil)
-	_ provider.ProviderWithValidateConfig     = (*k8sguardProvider)(nil)
+	_ provider.Provider                   = (*k8sguardProvider)(nil)
+	_ provider.ProviderWithFunctions      = (*k8sguardProvider)(nil)
+	_ provider.ProviderWithValidateConfig = (*k8sguardProvider)(nil)
 )
 
 // New returns the provider factory providerserver.Serve needs.
@@ -238,4 +238,3 @@ func (p *k8sguardProvider) DataSources(context.Context) []func() datasource.Data
 func (p *k8sguardProvider) Functions(context.Context) []func() function.Function {
 	return []func() function.Function{}
 }
-

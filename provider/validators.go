@@ -15,7 +15,9 @@ type endpointKeyValidator struct{}
 func (endpointKeyValidator) Description(context.Context) string {
 	return fmt.Sprintf("service must be one of %v", cloud.Services)
 }
-func (v endpointKeyValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+func (v endpointKeyValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
 func (endpointKeyValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
 	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
 		return
@@ -36,7 +38,9 @@ type endpointURLValidator struct{}
 func (endpointURLValidator) Description(context.Context) string {
 	return "endpoint must be a URL with scheme and host"
 }
-func (v endpointURLValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+func (v endpointURLValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
 func (endpointURLValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
 	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
 		return

@@ -47,10 +47,7 @@ func ValidateEndpoint(service, raw string) error {
 // "127.0.0.1:5000" without complaint and then fails far from the cause.
 func ValidateEndpointURL(raw string) error {
 	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("endpoint %q is not a URL: %v", raw, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 		return fmt.Errorf("endpoint %q needs a scheme and host, for example http://127.0.0.1:5000", raw)
 	}
 	return nil
