@@ -32,6 +32,10 @@ type Rule struct {
 	Waivable bool
 	Checks   string // one line: what the rule checks, for the rules table
 	Story    Story
+	// UsesSettings marks rules that read the provider's Settings. They run
+	// only at plan: during `terraform validate` the provider is not
+	// configured, so its settings are not known yet.
+	UsesSettings bool
 }
 
 // Path locates an attribute: strings are attribute names, ints list
@@ -167,6 +171,20 @@ func ApplyWaivers(findings []Finding, waivers map[string]string, waiversAttr str
 		if reason, ok := valid[f.RuleID]; ok && f.Severity == Error {
 			f.Severity = Warning
 			f.WaiverReason = reason
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// WithoutSettingsRules drops the findings of rules that read the provider's
+// settings: what a resource reports at `terraform validate`, before the
+// provider is configured (the checks ran with zero Settings).
+func WithoutSettingsRules(fs []Finding) []Finding {
+	var out []Finding
+	for _, f := range fs {
+		if r, ok := catalog[f.RuleID]; ok && r.UsesSettings {
+			continue
 		}
 		out = append(out, f)
 	}

@@ -1,0 +1,337 @@
+package guard
+
+import (
+	"slices"
+	"strings"
+)
+
+// Webhook rule IDs.
+const (
+	RuleWebhookWildcard           = "WEBHOOK_WILDCARD_RULE"
+	RuleWebhookCriticalResource   = "WEBHOOK_CRITICAL_RESOURCE"
+	RuleWebhookProtectedNamespace = "WEBHOOK_PROTECTED_NAMESPACE"
+	RuleWebhookFailUnscoped       = "WEBHOOK_FAIL_UNSCOPED"
+	RuleWebhookClusterScopedFail  = "WEBHOOK_CLUSTER_SCOPED_FAIL"
+	RuleWebhookTimeout            = "WEBHOOK_TIMEOUT"
+	RuleWebhookSideEffects        = "WEBHOOK_SIDE_EFFECTS"
+	RuleWebhookNoCA               = "WEBHOOK_NO_CA"
+	RuleWebhookBackendNotReady    = "WEBHOOK_BACKEND_NOT_READY"
+)
+
+// NamespaceNameLabel is the label the API server puts on every namespace
+// with its own name: the only selector key a webhook can rely on to exclude
+// namespaces whatever labels their owners set.
+const NamespaceNameLabel = "kubernetes.io/metadata.name"
+
+var storyJetstack = Story{
+	Name: "OPA webhook outage (Jetstack, GKE upgrade)",
+	URL:  "https://blog.jetstack.io/blog/gke-webhook-outage/",
+}
+
+var _ = register(
+	Rule{ID: RuleWebhookWildcard, Family: "webhook", Severity: Error, Waivable: true, Story: storyJetstack,
+		Checks: "no rule uses `*` in api_groups, resources or operations"},
+	Rule{ID: RuleWebhookCriticalResource, Family: "webhook", Severity: Error, Waivable: false, Story: storyJetstack,
+		Checks: "no rule matches leases, events, tokenreviews, subjectaccessreviews (all kinds), certificatesigningrequests, " +
+			"webhook or admission-policy configurations, or nodes/status (wildcards included)"},
+	Rule{ID: RuleWebhookProtectedNamespace, Family: "webhook", Severity: Error, Waivable: false, Story: storyJetstack, UsesSettings: true,
+		Checks: "the namespace selector does not pick a protected namespace or the backend's own namespace; " +
+			"the provider always adds `kubernetes.io/metadata.name NotIn [...]` for them"},
+	Rule{ID: RuleWebhookFailUnscoped, Family: "webhook", Severity: Error, Waivable: true, Story: storyJetstack,
+		Checks: "`failure_policy = \"Fail\"` only with an opt-in namespace selector (match_labels, or an In/Exists expression) or an object selector"},
+	Rule{ID: RuleWebhookClusterScopedFail, Family: "webhook", Severity: Error, Waivable: true, Story: storyJetstack,
+		Checks: "`failure_policy = \"Fail\"` on rules with scope `*` or `Cluster` only with an object selector or a match condition"},
+	Rule{ID: RuleWebhookTimeout, Family: "webhook", Severity: Error, Waivable: true, Story: storyJetstack, UsesSettings: true,
+		Checks: "`timeout_seconds` is at most the provider's `max_webhook_timeout_seconds`"},
+	Rule{ID: RuleWebhookSideEffects, Family: "webhook", Severity: Error, Waivable: false, Story: storyJetstack,
+		Checks: "`side_effects` is `None` or `NoneOnDryRun`"},
+	Rule{ID: RuleWebhookNoCA, Family: "webhook", Severity: Warning, Waivable: false, Story: storyJetstack,
+		Checks: "a webhook called by `url` pins its backend's CA with `ca_bundle`"},
+	Rule{ID: RuleWebhookBackendNotReady, Family: "webhook", Severity: Error, Waivable: false, Story: storyJetstack,
+		Checks: "at apply, with `require_ready_backend`, the backend service exists and has ready endpoints (EndpointSlices) before the hook is registered"},
+)
+
+// Webhook is one webhook of a validating or mutating configuration, as the
+// rules see it. Values not known until apply are zero; Selector.Unknown
+// marks a selector with unknown parts, so rules do not guess about it.
+type Webhook struct {
+	Name              string
+	Service           *WebhookService // nil for a url client
+	URL               string
+	HasCABundle       bool // set, or not known until apply
+	Rules             []WebhookRule
+	NamespaceSelector Selector
+	ObjectSelector    Selector
+	MatchConditions   int
+	FailurePolicy     string // "Fail" or "Ignore"
+	TimeoutSeconds    int64
+	SideEffects       string
+}
+
+// WebhookService is the in-cluster backend of a webhook.
+type WebhookService struct {
+	Namespace, Name string
+}
+
+// WebhookRule is one rule (operations × groups × versions × resources).
+type WebhookRule struct {
+	APIGroups, APIVersions, Resources, Operations []string
+	Scope                                         string // "Namespaced", "Cluster" or "*"
+}
+
+// Selector is a label selector.
+type Selector struct {
+	MatchLabels      map[string]string
+	MatchExpressions []Requirement
+	Unknown          bool
+}
+
+// Requirement is one match expression.
+type Requirement struct {
+	Key      string
+	Operator string // In, NotIn, Exists, DoesNotExist
+	Values   []string
+}
+
+// Empty reports whether the selector selects everything.
+func (s Selector) Empty() bool {
+	return !s.Unknown && len(s.MatchLabels) == 0 && len(s.MatchExpressions) == 0
+}
+
+// OptIn reports whether objects must carry something to be selected: a
+// required label value, or an In/Exists expression. A selector made only of
+// NotIn/DoesNotExist matches every new namespace by default.
+func (s Selector) OptIn() bool {
+	if len(s.MatchLabels) > 0 {
+		return true
+	}
+	for _, r := range s.MatchExpressions {
+		if r.Operator == "In" || r.Operator == "Exists" {
+			return true
+		}
+	}
+	return false
+}
+
+// ExcludedNamespaces are the namespaces a webhook is always kept out of: the
+// protected ones and its own backend's, so the backend can always restart.
+func ExcludedNamespaces(w Webhook, s Settings) []string {
+	out := slices.Clone(s.ProtectedNamespaces)
+	if w.Service != nil && w.Service.Namespace != "" && !slices.Contains(out, w.Service.Namespace) {
+		out = append(out, w.Service.Namespace)
+	}
+	return out
+}
+
+// EffectiveNamespaceSelector is the selector the provider sends: the user's,
+// plus `kubernetes.io/metadata.name NotIn [excluded namespaces]` last.
+func EffectiveNamespaceSelector(w Webhook, s Settings) Selector {
+	eff := Selector{MatchLabels: w.NamespaceSelector.MatchLabels}
+	eff.MatchExpressions = append(slices.Clone(w.NamespaceSelector.MatchExpressions), ExclusionRequirement(w, s))
+	return eff
+}
+
+// ExclusionRequirement is the expression the provider appends to every
+// namespace selector.
+func ExclusionRequirement(w Webhook, s Settings) Requirement {
+	return Requirement{Key: NamespaceNameLabel, Operator: "NotIn", Values: ExcludedNamespaces(w, s)}
+}
+
+// CheckWebhooks runs the plan-time webhook rules over a configuration's
+// webhooks (paths start at "webhook").
+func CheckWebhooks(webhooks []Webhook, s Settings) []Finding {
+	var out []Finding
+	for i, w := range webhooks {
+		out = append(out, checkWebhook(i, w, s)...)
+	}
+	return out
+}
+
+func checkWebhook(i int, w Webhook, s Settings) []Finding {
+	var out []Finding
+	at := func(steps ...any) Path { return append(Path{"webhook", i}, steps...) }
+	failing := w.FailurePolicy == "Fail"
+
+	for j, r := range w.Rules {
+		for _, f := range []struct {
+			attr, noun string
+			values     []string
+		}{
+			{"api_groups", "API group", r.APIGroups},
+			{"resources", "resource", r.Resources},
+			{"operations", "operation", r.Operations},
+		} {
+			if v, ok := wildcard(f.values); ok {
+				out = append(out, finding(RuleWebhookWildcard, at("rule", j, f.attr),
+					"rule %d matches every %s (%q): a webhook that intercepts everything can block the control plane when its backend is down. "+
+						"Name the API groups and resources it needs.", j, f.noun, v))
+			}
+		}
+		if hit := criticalMatches(r); len(hit) > 0 {
+			out = append(out, finding(RuleWebhookCriticalResource, at("rule", j, "resources"),
+				"rule %d matches %s: the control plane writes these to stay alive (leader election, node heartbeats, events, "+
+					"authentication, certificates, admission itself) and must never wait for a webhook. Remove them from the rule.",
+				j, strings.Join(hit, ", ")))
+		}
+		scope := r.Scope
+		if failing && (scope == "*" || scope == "Cluster") && w.ObjectSelector.Empty() && w.MatchConditions == 0 {
+			out = append(out, finding(RuleWebhookClusterScopedFail, at("rule", j, "scope"),
+				"rule %d has scope %q with failure_policy \"Fail\": namespace selectors do not apply to cluster-scoped objects, "+
+					"so with its backend down this hook rejects them cluster-wide. Use scope \"Namespaced\", or narrow it with an "+
+					"object_selector or a match_condition.", j, scope))
+		}
+	}
+
+	excluded := ExcludedNamespaces(w, s)
+	for _, ns := range excluded {
+		if w.NamespaceSelector.MatchLabels[NamespaceNameLabel] == ns {
+			out = append(out, protectedNamespaceFinding(at("namespace_selector", 0, "match_labels", MapKey(NamespaceNameLabel)), w, ns, excluded))
+		}
+	}
+	for k, r := range w.NamespaceSelector.MatchExpressions {
+		if r.Key != NamespaceNameLabel || r.Operator != "In" {
+			continue
+		}
+		for _, ns := range r.Values {
+			if slices.Contains(excluded, ns) {
+				out = append(out, protectedNamespaceFinding(at("namespace_selector", 0, "match_expressions", k, "values"), w, ns, excluded))
+			}
+		}
+	}
+
+	if failing && !w.NamespaceSelector.Unknown && !w.NamespaceSelector.OptIn() && w.ObjectSelector.Empty() {
+		out = append(out, finding(RuleWebhookFailUnscoped, at("failure_policy"),
+			"webhook %q has failure_policy \"Fail\" but no opt-in scope: with its backend down it rejects matching writes in every namespace. "+
+				"Opt namespaces in with a namespace_selector (match_labels, or an In/Exists expression) or add an object_selector, "+
+				"or use failure_policy \"Ignore\".", w.Name))
+	}
+	if s.MaxWebhookTimeoutSeconds > 0 && w.TimeoutSeconds > s.MaxWebhookTimeoutSeconds {
+		out = append(out, finding(RuleWebhookTimeout, at("timeout_seconds"),
+			"timeout_seconds = %d is above the provider's max_webhook_timeout_seconds (%d): every matching API request can wait this long "+
+				"for a slow backend, and the control plane's own requests queue behind it. Lower it, or raise the provider setting.",
+			w.TimeoutSeconds, s.MaxWebhookTimeoutSeconds))
+	}
+	if w.SideEffects != "" && w.SideEffects != "None" && w.SideEffects != "NoneOnDryRun" {
+		out = append(out, finding(RuleWebhookSideEffects, at("side_effects"),
+			"side_effects = %q: an admission webhook must have no side effects (\"None\") or none on dry run (\"NoneOnDryRun\"), "+
+				"or dry runs and retried requests change the world. Move the side effect out of the admission path.", w.SideEffects))
+	}
+	if w.URL != "" && !w.HasCABundle {
+		out = append(out, finding(RuleWebhookNoCA, at("ca_bundle"),
+			"webhook %q calls %s without ca_bundle: the API server then trusts any certificate its system roots accept for that host. "+
+				"Pin the backend's CA with ca_bundle.", w.Name, w.URL))
+	}
+	return out
+}
+
+func protectedNamespaceFinding(p Path, w Webhook, ns string, excluded []string) Finding {
+	return finding(RuleWebhookProtectedNamespace, p,
+		"webhook %q selects the protected namespace %q: a webhook there can block the control plane's own writes or its backend's restart, "+
+			"so k8sguard always excludes %s. Select the namespaces the policy is for.", w.Name, ns, strings.Join(excluded, ", "))
+}
+
+// wildcard returns the first value that matches everything: "*", or a
+// resource pattern that starts with "*" ("*/*", "*/status").
+func wildcard(values []string) (string, bool) {
+	for _, v := range values {
+		if v == "*" || strings.HasPrefix(v, "*/") {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// criticalResource is an object the control plane must always be able to
+// write (or ask about) without waiting for a webhook.
+type criticalResource struct {
+	group, resource string // resource may name a subresource: "nodes/status"
+	namespaced      bool
+}
+
+func (c criticalResource) String() string {
+	if c.group == "" {
+		return c.resource
+	}
+	return c.resource + "." + c.group
+}
+
+var criticalResources = []criticalResource{
+	{"coordination.k8s.io", "leases", true},
+	{"", "events", true},
+	{"events.k8s.io", "events", true},
+	{"authentication.k8s.io", "tokenreviews", false},
+	{"authorization.k8s.io", "subjectaccessreviews", false},
+	{"authorization.k8s.io", "selfsubjectaccessreviews", false},
+	{"authorization.k8s.io", "localsubjectaccessreviews", true},
+	{"authorization.k8s.io", "selfsubjectrulesreviews", false},
+	{"certificates.k8s.io", "certificatesigningrequests", false},
+	{"admissionregistration.k8s.io", "validatingwebhookconfigurations", false},
+	{"admissionregistration.k8s.io", "mutatingwebhookconfigurations", false},
+	{"admissionregistration.k8s.io", "validatingadmissionpolicies", false},
+	{"admissionregistration.k8s.io", "validatingadmissionpolicybindings", false},
+	{"admissionregistration.k8s.io", "mutatingadmissionpolicies", false},
+	{"admissionregistration.k8s.io", "mutatingadmissionpolicybindings", false},
+	{"", "nodes/status", false},
+}
+
+// criticalMatches lists the critical resources a rule would intercept,
+// honouring the rule's scope and Kubernetes' resource pattern semantics.
+func criticalMatches(r WebhookRule) []string {
+	var hit []string
+	for _, c := range criticalResources {
+		if (r.Scope == "Namespaced" && !c.namespaced) || (r.Scope == "Cluster" && c.namespaced) {
+			continue
+		}
+		if !slices.ContainsFunc(r.APIGroups, func(g string) bool { return g == "*" || g == c.group }) {
+			continue
+		}
+		if slices.ContainsFunc(r.Resources, func(p string) bool { return resourceMatches(p, c.resource) }) {
+			hit = append(hit, c.String())
+		}
+	}
+	return hit
+}
+
+// resourceMatches applies admissionregistration's resource patterns: "*"
+// is every resource but no subresource, "pods/*" every subresource of pods,
+// "*/status" every status subresource, "*/*" everything.
+func resourceMatches(pattern, resource string) bool {
+	if pattern == "*/*" {
+		return true
+	}
+	pr, ps, pSub := strings.Cut(pattern, "/")
+	rr, rs, rSub := strings.Cut(resource, "/")
+	if pSub != rSub {
+		return false
+	}
+	return (pr == "*" || pr == rr) && (!pSub || ps == "*" || ps == rs)
+}
+
+// Backend is what the API says about a webhook's service before the hook is
+// registered.
+type Backend struct {
+	ServiceFound   bool
+	Slices         int // EndpointSlices labelled with the service's name
+	Endpoints      int
+	ReadyEndpoints int // endpoints whose ready condition is true or unset
+}
+
+// CheckBackendReady is WEBHOOK_BACKEND_NOT_READY for webhook i, run at apply
+// when require_ready_backend is set and the webhook calls a service.
+func CheckBackendReady(i int, w Webhook, b Backend) []Finding {
+	if w.Service == nil || b.ServiceFound && b.ReadyEndpoints > 0 {
+		return nil
+	}
+	ns, name := w.Service.Namespace, w.Service.Name
+	p := Path{"webhook", i, "require_ready_backend"}
+	const advice = "Deploy the backend first (depends_on), or set require_ready_backend = false to register the hook anyway."
+	if !b.ServiceFound {
+		return []Finding{finding(RuleWebhookBackendNotReady, p,
+			"webhook %q: service %s/%s does not exist, so every request the hook matches would fail to reach its backend. "+
+				"Check it with: kubectl -n %s get service %s. %s", w.Name, ns, name, ns, name, advice)}
+	}
+	return []Finding{finding(RuleWebhookBackendNotReady, p,
+		"webhook %q: service %s/%s has no ready endpoints (%d of %d ready in %d EndpointSlices), so every request the hook matches "+
+			"would fail to reach its backend. Check it with: kubectl -n %s get endpointslices -l kubernetes.io/service-name=%s. %s",
+		w.Name, ns, name, b.ReadyEndpoints, b.Endpoints, b.Slices, ns, name, advice)}
+}

@@ -1,0 +1,212 @@
+package guard
+
+import (
+	"reflect"
+	"testing"
+)
+
+// goodWebhook is the issue's OPA example: scoped, opt-in, Fail.
+func goodWebhook() Webhook {
+	return Webhook{
+		Name:        "validating-webhook.openpolicyagent.org",
+		Service:     &WebhookService{Namespace: "opa", Name: "opa"},
+		HasCABundle: true,
+		Rules: []WebhookRule{{
+			APIGroups: []string{"networking.k8s.io"}, APIVersions: []string{"v1"},
+			Resources: []string{"ingresses"}, Operations: []string{"CREATE", "UPDATE"}, Scope: "Namespaced",
+		}},
+		NamespaceSelector: Selector{MatchLabels: map[string]string{"opa-policy": "enabled"}},
+		FailurePolicy:     "Fail",
+		TimeoutSeconds:    3,
+		SideEffects:       "None",
+	}
+}
+
+func TestWebhookRules(t *testing.T) {
+	const name = `"validating-webhook.openpolicyagent.org"`
+	tests := []struct {
+		name   string
+		modify func(w *Webhook)
+		want   []expectedFinding
+	}{
+		{"the scoped OPA webhook passes", func(*Webhook) {}, nil},
+		{"wildcard resource", func(w *Webhook) { w.Rules[0].Resources = []string{"*"}; w.Rules[0].APIGroups = []string{"apps"} },
+			[]expectedFinding{{RuleWebhookWildcard, "webhook[0].rule[0].resources",
+				`rule 0 matches every resource ("*"): a webhook that intercepts everything can block the control plane when its backend is down. Name the API groups and resources it needs.`}}},
+		{"wildcard operation", func(w *Webhook) { w.Rules[0].Operations = []string{"*"} },
+			[]expectedFinding{{RuleWebhookWildcard, "webhook[0].rule[0].operations",
+				`rule 0 matches every operation ("*"): a webhook that intercepts everything can block the control plane when its backend is down. Name the API groups and resources it needs.`}}},
+		{"wildcard subresource pattern on a named group", func(w *Webhook) { w.Rules[0].Resources = []string{"*/status"} },
+			[]expectedFinding{{RuleWebhookWildcard, "webhook[0].rule[0].resources",
+				`rule 0 matches every resource ("*/status"): a webhook that intercepts everything can block the control plane when its backend is down. Name the API groups and resources it needs.`}}},
+		{"wildcard API group also reaches leases and events", func(w *Webhook) {
+			w.Rules[0].APIGroups = []string{"*"}
+			w.Rules[0].Resources = []string{"leases", "events", "ingresses"}
+		}, []expectedFinding{
+			{RuleWebhookWildcard, "webhook[0].rule[0].api_groups",
+				`rule 0 matches every API group ("*"): a webhook that intercepts everything can block the control plane when its backend is down. Name the API groups and resources it needs.`},
+			{RuleWebhookCriticalResource, "webhook[0].rule[0].resources",
+				`rule 0 matches leases.coordination.k8s.io, events, events.events.k8s.io: the control plane writes these to stay alive (leader election, node heartbeats, events, authentication, certificates, admission itself) and must never wait for a webhook. Remove them from the rule.`},
+		}},
+		{"leases named explicitly", func(w *Webhook) {
+			w.Rules[0].APIGroups = []string{"coordination.k8s.io"}
+			w.Rules[0].Resources = []string{"leases"}
+		}, []expectedFinding{{RuleWebhookCriticalResource, "webhook[0].rule[0].resources",
+			`rule 0 matches leases.coordination.k8s.io: the control plane writes these to stay alive (leader election, node heartbeats, events, authentication, certificates, admission itself) and must never wait for a webhook. Remove them from the rule.`}}},
+		{"nodes/status through nodes/* with scope *", func(w *Webhook) {
+			w.Rules[0].APIGroups = []string{""}
+			w.Rules[0].Resources = []string{"nodes/*"}
+			w.Rules[0].Scope = "*"
+			w.FailurePolicy = "Ignore"
+		}, []expectedFinding{{RuleWebhookCriticalResource, "webhook[0].rule[0].resources",
+			`rule 0 matches nodes/status: the control plane writes these to stay alive (leader election, node heartbeats, events, authentication, certificates, admission itself) and must never wait for a webhook. Remove them from the rule.`}}},
+		{"the webhook configurations themselves", func(w *Webhook) {
+			w.Rules[0].APIGroups = []string{"admissionregistration.k8s.io"}
+			w.Rules[0].Resources = []string{"validatingwebhookconfigurations", "validatingadmissionpolicies"}
+			w.Rules[0].Scope = "Cluster"
+			w.ObjectSelector = Selector{MatchLabels: map[string]string{"a": "b"}}
+		}, []expectedFinding{{RuleWebhookCriticalResource, "webhook[0].rule[0].resources",
+			`rule 0 matches validatingwebhookconfigurations.admissionregistration.k8s.io, validatingadmissionpolicies.admissionregistration.k8s.io: the control plane writes these to stay alive (leader election, node heartbeats, events, authentication, certificates, admission itself) and must never wait for a webhook. Remove them from the rule.`}}},
+		{"nodes itself (not its status) is not critical", func(w *Webhook) {
+			w.Rules[0].APIGroups = []string{""}
+			w.Rules[0].Resources = []string{"nodes"}
+			w.Rules[0].Scope = "Cluster"
+			w.FailurePolicy = "Ignore"
+		}, nil},
+		{"scope Namespaced cannot reach cluster-scoped tokenreviews", func(w *Webhook) {
+			w.Rules[0].APIGroups = []string{"authentication.k8s.io"}
+			w.Rules[0].Resources = []string{"tokenreviews"}
+		}, nil},
+		{"selector picks kube-system by name label", func(w *Webhook) {
+			w.NamespaceSelector.MatchLabels = map[string]string{NamespaceNameLabel: "kube-system"}
+		}, []expectedFinding{{RuleWebhookProtectedNamespace, `webhook[0].namespace_selector[0].match_labels["kubernetes.io/metadata.name"]`,
+			`webhook ` + name + ` selects the protected namespace "kube-system": a webhook there can block the control plane's own writes or its backend's restart, so k8sguard always excludes kube-system, kube-public, kube-node-lease, opa. Select the namespaces the policy is for.`}}},
+		{"selector expression picks the backend's own namespace", func(w *Webhook) {
+			w.NamespaceSelector = Selector{MatchExpressions: []Requirement{{Key: NamespaceNameLabel, Operator: "In", Values: []string{"team-a", "opa"}}}}
+		}, []expectedFinding{{RuleWebhookProtectedNamespace, `webhook[0].namespace_selector[0].match_expressions[0].values`,
+			`webhook ` + name + ` selects the protected namespace "opa": a webhook there can block the control plane's own writes or its backend's restart, so k8sguard always excludes kube-system, kube-public, kube-node-lease, opa. Select the namespaces the policy is for.`}}},
+		{"Fail with no selectors", func(w *Webhook) { w.NamespaceSelector = Selector{} },
+			[]expectedFinding{{RuleWebhookFailUnscoped, "webhook[0].failure_policy",
+				`webhook ` + name + ` has failure_policy "Fail" but no opt-in scope: with its backend down it rejects matching writes in every namespace. Opt namespaces in with a namespace_selector (match_labels, or an In/Exists expression) or add an object_selector, or use failure_policy "Ignore".`}}},
+		{"Fail with only an opt-out expression", func(w *Webhook) {
+			w.NamespaceSelector = Selector{MatchExpressions: []Requirement{{Key: "opa-policy", Operator: "NotIn", Values: []string{"disabled"}}}}
+		}, []expectedFinding{{RuleWebhookFailUnscoped, "webhook[0].failure_policy",
+			`webhook ` + name + ` has failure_policy "Fail" but no opt-in scope: with its backend down it rejects matching writes in every namespace. Opt namespaces in with a namespace_selector (match_labels, or an In/Exists expression) or add an object_selector, or use failure_policy "Ignore".`}}},
+		{"Fail with an Exists expression is opt-in", func(w *Webhook) {
+			w.NamespaceSelector = Selector{MatchExpressions: []Requirement{{Key: "opa-policy", Operator: "Exists"}}}
+		}, nil},
+		{"Fail with an object selector only", func(w *Webhook) {
+			w.NamespaceSelector = Selector{}
+			w.ObjectSelector = Selector{MatchLabels: map[string]string{"policy": "opa"}}
+		}, nil},
+		{"Fail with a selector not known until apply", func(w *Webhook) { w.NamespaceSelector = Selector{Unknown: true} }, nil},
+		{"Ignore with no selectors", func(w *Webhook) { w.NamespaceSelector = Selector{}; w.FailurePolicy = "Ignore" }, nil},
+		{"Fail on cluster-scoped objects", func(w *Webhook) {
+			w.Rules[0].APIGroups = []string{"rbac.authorization.k8s.io"}
+			w.Rules[0].Resources = []string{"clusterroles"}
+			w.Rules[0].Scope = "Cluster"
+		}, []expectedFinding{{RuleWebhookClusterScopedFail, "webhook[0].rule[0].scope",
+			`rule 0 has scope "Cluster" with failure_policy "Fail": namespace selectors do not apply to cluster-scoped objects, so with its backend down this hook rejects them cluster-wide. Use scope "Namespaced", or narrow it with an object_selector or a match_condition.`}}},
+		{"Fail on scope * narrowed by a match condition", func(w *Webhook) { w.Rules[0].Scope = "*"; w.MatchConditions = 1 }, nil},
+		{"timeout above the provider maximum", func(w *Webhook) { w.TimeoutSeconds = 10 },
+			[]expectedFinding{{RuleWebhookTimeout, "webhook[0].timeout_seconds",
+				`timeout_seconds = 10 is above the provider's max_webhook_timeout_seconds (5): every matching API request can wait this long for a slow backend, and the control plane's own requests queue behind it. Lower it, or raise the provider setting.`}}},
+		{"timeout at the maximum", func(w *Webhook) { w.TimeoutSeconds = 5 }, nil},
+		{"side effects", func(w *Webhook) { w.SideEffects = "Some" },
+			[]expectedFinding{{RuleWebhookSideEffects, "webhook[0].side_effects",
+				`side_effects = "Some": an admission webhook must have no side effects ("None") or none on dry run ("NoneOnDryRun"), or dry runs and retried requests change the world. Move the side effect out of the admission path.`}}},
+		{"NoneOnDryRun is fine", func(w *Webhook) { w.SideEffects = "NoneOnDryRun" }, nil},
+		{"url without CA", func(w *Webhook) { w.Service = nil; w.URL = "https://opa.example.com/v1/admit"; w.HasCABundle = false },
+			[]expectedFinding{{RuleWebhookNoCA, "webhook[0].ca_bundle",
+				`webhook ` + name + ` calls https://opa.example.com/v1/admit without ca_bundle: the API server then trusts any certificate its system roots accept for that host. Pin the backend's CA with ca_bundle.`}}},
+		{"service without CA is the API server's business", func(w *Webhook) { w.HasCABundle = false }, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := goodWebhook()
+			tt.modify(&w)
+			expectFindings(t, CheckWebhooks([]Webhook{w}, defaultTestSettings), tt.want)
+		})
+	}
+}
+
+func TestEveryWebhookRuleFiresOnTheOutageShape(t *testing.T) {
+	// The Jetstack webhook: everything, unscoped, Fail, slow.
+	w := Webhook{
+		Name:           "validating-webhook.openpolicyagent.org",
+		Service:        &WebhookService{Namespace: "opa", Name: "opa"},
+		Rules:          []WebhookRule{{APIGroups: []string{"*"}, APIVersions: []string{"*"}, Resources: []string{"*/*"}, Operations: []string{"*"}, Scope: "*"}},
+		FailurePolicy:  "Fail",
+		TimeoutSeconds: 30,
+		SideEffects:    "Unknown",
+	}
+	fired := map[string]bool{}
+	for _, f := range CheckWebhooks([]Webhook{w}, defaultTestSettings) {
+		fired[f.RuleID] = true
+	}
+	for _, id := range []string{RuleWebhookWildcard, RuleWebhookCriticalResource, RuleWebhookFailUnscoped, RuleWebhookClusterScopedFail, RuleWebhookTimeout, RuleWebhookSideEffects} {
+		if !fired[id] {
+			t.Errorf("%s did not fire on the outage shape", id)
+		}
+	}
+}
+
+func TestEffectiveNamespaceSelectorExcludesProtectedAndOwnNamespace(t *testing.T) {
+	w := goodWebhook()
+	w.NamespaceSelector.MatchExpressions = []Requirement{{Key: "tier", Operator: "In", Values: []string{"web"}}}
+	got := EffectiveNamespaceSelector(w, defaultTestSettings)
+	wantExpr := []Requirement{
+		{Key: "tier", Operator: "In", Values: []string{"web"}},
+		{Key: NamespaceNameLabel, Operator: "NotIn", Values: []string{"kube-system", "kube-public", "kube-node-lease", "opa"}},
+	}
+	if !reflect.DeepEqual(got.MatchExpressions, wantExpr) || got.MatchLabels["opa-policy"] != "enabled" {
+		t.Fatalf("effective selector = %+v", got)
+	}
+	if len(w.NamespaceSelector.MatchExpressions) != 1 {
+		t.Fatalf("EffectiveNamespaceSelector changed its input: %+v", w.NamespaceSelector)
+	}
+	// A url client has no namespace of its own; a service in a protected
+	// namespace is not listed twice.
+	w.Service = &WebhookService{Namespace: "kube-system", Name: "x"}
+	if got := ExcludedNamespaces(w, defaultTestSettings); !reflect.DeepEqual(got, []string{"kube-system", "kube-public", "kube-node-lease"}) {
+		t.Fatalf("excluded = %v", got)
+	}
+}
+
+func TestResourcePatterns(t *testing.T) {
+	for _, tt := range []struct {
+		pattern, resource string
+		want              bool
+	}{
+		{"*", "leases", true}, {"*", "nodes/status", false}, {"*/*", "nodes/status", true}, {"*/*", "leases", true},
+		{"nodes/*", "nodes/status", true}, {"nodes/*", "nodes", false}, {"*/status", "nodes/status", true},
+		{"nodes", "nodes/status", false}, {"nodes/status", "nodes/status", true}, {"pods/status", "nodes/status", false},
+	} {
+		if got := resourceMatches(tt.pattern, tt.resource); got != tt.want {
+			t.Errorf("resourceMatches(%q, %q) = %v, want %v", tt.pattern, tt.resource, got, tt.want)
+		}
+	}
+}
+
+func TestBackendReady(t *testing.T) {
+	w := goodWebhook()
+	advice := " Deploy the backend first (depends_on), or set require_ready_backend = false to register the hook anyway."
+	tests := []struct {
+		name string
+		b    Backend
+		want []expectedFinding
+	}{
+		{"ready", Backend{ServiceFound: true, Slices: 1, Endpoints: 2, ReadyEndpoints: 1}, nil},
+		{"no service", Backend{}, []expectedFinding{{RuleWebhookBackendNotReady, "webhook[2].require_ready_backend",
+			`webhook "validating-webhook.openpolicyagent.org": service opa/opa does not exist, so every request the hook matches would fail to reach its backend. Check it with: kubectl -n opa get service opa.` + advice}}},
+		{"no ready endpoints", Backend{ServiceFound: true, Slices: 1, Endpoints: 2}, []expectedFinding{{RuleWebhookBackendNotReady, "webhook[2].require_ready_backend",
+			`webhook "validating-webhook.openpolicyagent.org": service opa/opa has no ready endpoints (0 of 2 ready in 1 EndpointSlices), so every request the hook matches would fail to reach its backend. Check it with: kubectl -n opa get endpointslices -l kubernetes.io/service-name=opa.` + advice}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { expectFindings(t, CheckBackendReady(2, w, tt.b), tt.want) })
+	}
+	w.Service, w.URL = nil, "https://x"
+	if got := CheckBackendReady(0, w, Backend{}); got != nil {
+		t.Fatalf("url client: %v", got)
+	}
+}
