@@ -1,0 +1,412 @@
+package restore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/k8sguard/k8sguard/backup/restore"
+	"github.com/k8sguard/k8sguard/backup/restore/restoretest"
+	"github.com/k8sguard/k8sguard/backup/snapshot"
+	"github.com/k8sguard/k8sguard/backup/store"
+)
+
+const cluster = "prod-eu1"
+
+var t0 = time.Date(2026, 11, 22, 3, 15, 0, 0, time.UTC)
+
+// seeded is a store holding one snapshot of an etcd with a few
+// Kubernetes-shaped keys, and those keys.
+type seeded struct {
+	store    store.Store
+	manifest *snapshot.Manifest
+	keys     map[string]string
+}
+
+func seed(t *testing.T, compression string) seeded {
+	t.Helper()
+	s, err := store.NewFile(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := restoretest.StartEtcd(t, "")
+	keys := map[string]string{}
+	for i := range 20 {
+		keys[fmt.Sprintf("/registry/configmaps/team-%d/settings", i)] = fmt.Sprintf(`{"replicas":%d}`, i)
+		keys[fmt.Sprintf("/registry/certificatesigningrequests/node-%d", i)] = fmt.Sprintf("csr-%d", i)
+	}
+	keys["/registry/namespaces/kube-system"] = "kube-system"
+	e.Put(t, keys)
+	m := e.Snapshot(t, s, cluster, t0, compression)
+	return seeded{store: s, manifest: m, keys: keys}
+}
+
+// readBack starts etcd on a restored data dir and returns every key.
+func readBack(t *testing.T, dataDir string) (map[string]string, int64) {
+	t.Helper()
+	e := restoretest.StartEtcd(t, dataDir)
+	resp, err := e.Client.Get(context.Background(), "\x00", clientv3.WithFromKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, kv := range resp.Kvs {
+		got[string(kv.Key)] = string(kv.Value)
+	}
+	return got, resp.Header.Revision
+}
+
+func TestRestoreBringsEveryKeyBack(t *testing.T) {
+	for _, compression := range []string{snapshot.CompressionZstd, snapshot.CompressionNone} {
+		t.Run(compression, func(t *testing.T) {
+			sd := seed(t, compression)
+			m, err := restore.Find(context.Background(), sd.store, cluster, restore.Selector{Snapshot: restore.Latest})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dataDir := filepath.Join(t.TempDir(), "restored")
+			res, err := restore.Restore(context.Background(), sd.store, m, restore.Options{DataDir: dataDir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Checked.RawSHA256 != m.RawSHA256 || res.Checked.EtcdHash == "" {
+				t.Errorf("checked = %+v, manifest raw sha256 %s", res.Checked, m.RawSHA256)
+			}
+			got, rev := readBack(t, dataDir)
+			if rev != m.Revision {
+				t.Errorf("restored revision %d, manifest %d", rev, m.Revision)
+			}
+			for k, v := range sd.keys {
+				if got[k] != v {
+					t.Errorf("key %s = %q after restore, want %q", k, got[k], v)
+				}
+			}
+			if len(got) != len(sd.keys) {
+				t.Errorf("restored %d keys, want %d", len(got), len(sd.keys))
+			}
+			assertNoWorkDirs(t, filepath.Dir(dataDir))
+		})
+	}
+}
+
+func TestRestoreRefusesNonEmptyDataDir(t *testing.T) {
+	sd := seed(t, snapshot.CompressionZstd)
+	dataDir := t.TempDir()
+	precious := filepath.Join(dataDir, "member", "wal", "0000.wal")
+	writeFile(t, precious, "the only copy")
+
+	_, err := restore.Restore(context.Background(), sd.store, sd.manifest, restore.Options{DataDir: dataDir})
+	want := fmt.Sprintf("data dir %s is not empty (holds member); refusing to overwrite it: restore into an empty or new directory, or pass --force to move it aside to %s.etcdguard-moved-<time> (nothing is deleted)", dataDir, dataDir)
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v\nwant   %s", err, want)
+	}
+	assertFile(t, precious, "the only copy")
+}
+
+func TestRestoreForceMovesOldDataDirAside(t *testing.T) {
+	sd := seed(t, snapshot.CompressionZstd)
+	dataDir := filepath.Join(t.TempDir(), "etcd")
+	writeFile(t, filepath.Join(dataDir, "member", "wal", "0000.wal"), "the only copy")
+
+	res, err := restore.Restore(context.Background(), sd.store, sd.manifest, restore.Options{DataDir: dataDir, Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(res.MovedAside, dataDir+".etcdguard-moved-") {
+		t.Fatalf("moved aside to %q", res.MovedAside)
+	}
+	assertFile(t, filepath.Join(res.MovedAside, "member", "wal", "0000.wal"), "the only copy")
+	got, _ := readBack(t, dataDir)
+	if got["/registry/namespaces/kube-system"] != "kube-system" {
+		t.Fatalf("restored data dir lacks kube-system: %v", got)
+	}
+}
+
+// An existing empty directory (typically the mount point of a dedicated
+// etcd volume, with lost+found) is filled in place, not replaced.
+func TestRestoreFillsAnEmptyExistingDataDirInPlace(t *testing.T) {
+	sd := seed(t, snapshot.CompressionZstd)
+	dataDir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dataDir, "lost+found"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := restore.Restore(context.Background(), sd.store, sd.manifest, restore.Options{DataDir: dataDir}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "lost+found")); err != nil {
+		t.Errorf("lost+found: %v", err)
+	}
+	assertNoWorkDirs(t, dataDir)
+	got, _ := readBack(t, dataDir)
+	if len(got) != len(sd.keys) {
+		t.Fatalf("restored %d keys, want %d", len(got), len(sd.keys))
+	}
+}
+
+func TestRestoreRefusesCorruptSnapshotAndLeavesDataDirUntouched(t *testing.T) {
+	tests := []struct {
+		name        string
+		compression string
+		corrupt     func(t *testing.T, s store.Store, m *snapshot.Manifest)
+		check       string
+	}{
+		{
+			name:        "a flipped byte in the stored object",
+			compression: snapshot.CompressionZstd,
+			corrupt:     func(t *testing.T, s store.Store, m *snapshot.Manifest) { flipByte(t, s, m.DataKey, m.StoredSize/2) },
+			check:       "sha256 of the stored object",
+		},
+		{
+			name:        "a truncated object",
+			compression: snapshot.CompressionZstd,
+			corrupt: func(t *testing.T, s store.Store, m *snapshot.Manifest) {
+				b := readObject(t, s, m.DataKey)
+				putObject(t, s, m.DataKey, b[:len(b)/2])
+			},
+			check: "sha256 of the stored object",
+		},
+		{
+			name:        "a manifest whose snapshot sha256 does not match",
+			compression: snapshot.CompressionZstd,
+			corrupt: func(t *testing.T, s store.Store, m *snapshot.Manifest) {
+				m.RawSHA256 = strings.Repeat("0", 64)
+				if err := snapshot.Write(context.Background(), s, m); err != nil {
+					t.Fatal(err)
+				}
+			},
+			check: "sha256 of the etcd snapshot",
+		},
+		{
+			// The manifest agrees with the object (written after the damage),
+			// so only etcd's own trailing hash can tell.
+			name:        "damage inside the bbolt file that only etcd's hash catches",
+			compression: snapshot.CompressionNone,
+			corrupt: func(t *testing.T, s store.Store, m *snapshot.Manifest) {
+				flipByte(t, s, m.DataKey, 4096+100)
+				m.RawSHA256, m.StoredSHA256 = "", ""
+				if err := snapshot.Write(context.Background(), s, m); err != nil {
+					t.Fatal(err)
+				}
+			},
+			check: "etcd's trailing sha256",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sd := seed(t, tt.compression)
+			tt.corrupt(t, sd.store, sd.manifest)
+			m, err := restore.Find(context.Background(), sd.store, cluster, restore.Selector{Snapshot: sd.manifest.Name()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			parent := t.TempDir()
+			dataDir := filepath.Join(parent, "etcd")
+			_, err = restore.Restore(context.Background(), sd.store, m, restore.Options{DataDir: dataDir})
+			var ie *restore.IntegrityError
+			if !errors.As(err, &ie) || ie.Check != tt.check {
+				t.Fatalf("err = %v, want an integrity error on %q", err, tt.check)
+			}
+			prefix := fmt.Sprintf("refusing to restore %s into %s (left untouched): snapshot %s is corrupt: %s is ", m.Name(), dataDir, m.DataKey, tt.check)
+			if !strings.HasPrefix(err.Error(), prefix) {
+				t.Errorf("message %q\nwant prefix %q", err, prefix)
+			}
+			if _, err := os.Stat(dataDir); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("data dir %s was created: %v", dataDir, err)
+			}
+			assertNoWorkDirs(t, parent)
+		})
+	}
+}
+
+func TestRestoreChecksFreeSpaceBeforeDownloading(t *testing.T) {
+	sd := seed(t, snapshot.CompressionZstd)
+	m := *sd.manifest
+	m.RawSize = 1 << 60 // an exbibyte: no test machine has it
+	dataDir := filepath.Join(t.TempDir(), "etcd")
+	_, err := restore.Restore(context.Background(), sd.store, &m, restore.Options{DataDir: dataDir})
+	if err == nil || !strings.Contains(err.Error(), "not enough free space on the filesystem of "+filepath.Dir(dataDir)+": restoring "+m.Name()+" needs 2.0 EiB (the 1.0 EiB snapshot twice while etcdutl copies it, plus the WAL)") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestOptionsNormalize(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      restore.Options
+		want    restore.Options
+		members int
+		err     string
+	}{
+		{
+			name: "single member defaults like etcdutl",
+			in:   restore.Options{DataDir: "/var/lib/etcd"},
+			want: restore.Options{DataDir: "/var/lib/etcd", Name: "default", InitialCluster: "default=http://localhost:2380", PeerURLs: []string{"http://localhost:2380"}, InitialClusterToken: "etcd-cluster"},
+		},
+		{
+			name: "peer URLs come from the member's entry",
+			in:   restore.Options{DataDir: "/d", Name: "b", InitialCluster: "a=https://10.0.0.1:2380,b=https://10.0.0.2:2380,c=https://10.0.0.3:2380", InitialClusterToken: "prod"},
+			want: restore.Options{DataDir: "/d", Name: "b", InitialCluster: "a=https://10.0.0.1:2380,b=https://10.0.0.2:2380,c=https://10.0.0.3:2380", PeerURLs: []string{"https://10.0.0.2:2380"}, InitialClusterToken: "prod"},
+		},
+		{
+			name: "no data dir",
+			in:   restore.Options{},
+			err:  "a data dir is required (--data-dir): the directory etcd will be started with",
+		},
+		{
+			name: "name not in the cluster",
+			in:   restore.Options{DataDir: "/d", Name: "d", InitialCluster: "a=https://10.0.0.1:2380,b=https://10.0.0.2:2380"},
+			err:  `--name "d" is not a member of --initial-cluster "a=https://10.0.0.1:2380,b=https://10.0.0.2:2380"`,
+		},
+		{
+			name: "peer URLs disagree with the cluster",
+			in:   restore.Options{DataDir: "/d", Name: "a", InitialCluster: "a=https://10.0.0.1:2380", PeerURLs: []string{"https://10.0.0.9:2380"}},
+			err:  "--initial-advertise-peer-urls https://10.0.0.9:2380 do not match a's entry in --initial-cluster (https://10.0.0.1:2380)",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := tt.in
+			members, err := o.Normalize()
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err {
+					t.Fatalf("err = %v\nwant   %s", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(o) != fmt.Sprint(tt.want) {
+				t.Errorf("normalised\n got %+v\nwant %+v", o, tt.want)
+			}
+			if len(members) == 0 || members[0].Name > members[len(members)-1].Name {
+				t.Errorf("members = %+v", members)
+			}
+		})
+	}
+}
+
+func TestFindSelectsBySelector(t *testing.T) {
+	s, err := store.NewFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := restoretest.StartEtcd(t, "")
+	var ms []*snapshot.Manifest
+	for i := range 3 {
+		e.Put(t, map[string]string{fmt.Sprintf("/registry/pods/p%d", i): "x"})
+		ms = append(ms, e.Snapshot(t, s, cluster, t0.Add(time.Duration(i)*time.Hour), snapshot.CompressionZstd))
+	}
+	// An interrupted upload (data without manifest) is never selected.
+	putObject(t, s, snapshot.DataKey(cluster, t0.Add(5*time.Hour), 999, snapshot.CompressionZstd), []byte("partial"))
+
+	ctx := context.Background()
+	tests := []struct {
+		sel  restore.Selector
+		want string
+		err  string
+	}{
+		{sel: restore.Selector{Snapshot: "latest"}, want: ms[2].DataKey},
+		{sel: restore.Selector{}, want: ms[2].DataKey},
+		{sel: restore.Selector{Before: t0.Add(90 * time.Minute)}, want: ms[1].DataKey},
+		{sel: restore.Selector{Before: t0.Add(time.Hour)}, want: ms[1].DataKey},
+		{sel: restore.Selector{Snapshot: ms[0].Name()}, want: ms[0].DataKey},
+		{sel: restore.Selector{Snapshot: ms[0].DataKey}, want: ms[0].DataKey},
+		{sel: restore.Selector{Snapshot: snapshot.ManifestKey(ms[1].DataKey)}, want: ms[1].DataKey},
+		{
+			sel: restore.Selector{Before: t0.Add(-time.Minute)},
+			err: fmt.Sprintf(`no snapshot of cluster "prod-eu1" taken at or before 2026-11-22T03:14:00Z in %s; the oldest is %s (2026-11-22T03:15:00Z)`, s, ms[0].Name()),
+		},
+		{
+			sel: restore.Selector{Snapshot: "20261122T081500Z-r999"},
+			err: fmt.Sprintf(`snapshot "20261122T081500Z-r999": no manifest prod-eu1/20261122T081500Z-r999.json in %s (an upload that never finished has none); 'etcdguard list' shows the complete snapshots`, s),
+		},
+		{
+			sel: restore.Selector{Snapshot: ms[0].Name(), Before: t0},
+			err: fmt.Sprintf(`--before picks the newest snapshot before a time; it cannot be combined with the key %q`, ms[0].Name()),
+		},
+	}
+	for _, tt := range tests {
+		m, err := restore.Find(ctx, s, cluster, tt.sel)
+		if tt.err != "" {
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("Find(%+v) err = %v\nwant %s", tt.sel, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || m.DataKey != tt.want {
+			t.Errorf("Find(%+v) = %v, %v; want %s", tt.sel, m, err, tt.want)
+		}
+	}
+	if _, err := restore.Find(ctx, s, "other", restore.Selector{}); err == nil || err.Error() != fmt.Sprintf(`no complete snapshot of cluster "other" in %s`, s) {
+		t.Errorf("empty cluster: %v", err)
+	}
+}
+
+func flipByte(t *testing.T, s store.Store, key string, at int64) {
+	t.Helper()
+	b := readObject(t, s, key)
+	b[at] ^= 0xff
+	putObject(t, s, key, b)
+}
+
+func readObject(t *testing.T, s store.Store, key string) []byte {
+	t.Helper()
+	rc, err := s.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func putObject(t *testing.T, s store.Store, key string, b []byte) {
+	t.Helper()
+	if _, err := s.Put(context.Background(), key, strings.NewReader(string(b))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func assertFile(t *testing.T, path, want string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil || string(b) != want {
+		t.Fatalf("%s = %q, %v; want %q", path, b, err, want)
+	}
+}
+
+// assertNoWorkDirs fails when a restore left its temp work dir behind.
+func assertNoWorkDirs(t *testing.T, dir string) {
+	t.Helper()
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, de := range des {
+		if strings.Contains(de.Name(), ".etcdguard-restore-") {
+			t.Errorf("work dir %s left behind", filepath.Join(dir, de.Name()))
+		}
+	}
+}

@@ -1,0 +1,211 @@
+// Package restore turns an etcdguard snapshot in a store back into an etcd
+// data directory: find the snapshot, stream it (download → decompress →
+// verify) and hand the verified .db to etcdutl's restore. It never
+// overwrites a data directory it was not told to, and a snapshot that fails
+// verification leaves the target untouched.
+package restore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/k8sguard/k8sguard/backup/snapshot"
+	"github.com/k8sguard/k8sguard/backup/store"
+)
+
+// IntegrityError says which check a snapshot failed. Restore and verify
+// refuse such a snapshot; errors.As finds it under their wrapping.
+type IntegrityError struct {
+	Key   string // the data object
+	Check string // what was compared, e.g. "sha256 of the stored object"
+	Got   string
+	Want  string
+}
+
+func (e *IntegrityError) Error() string {
+	if e.Want == "" {
+		return fmt.Sprintf("snapshot %s is corrupt: %s: %s", e.Key, e.Check, e.Got)
+	}
+	return fmt.Sprintf("snapshot %s is corrupt: %s is %s, expected %s", e.Key, e.Check, e.Got, e.Want)
+}
+
+// Checked is what Stream measured while it copied a snapshot.
+type Checked struct {
+	StoredBytes  int64
+	StoredSHA256 string
+	RawBytes     int64
+	RawSHA256    string
+	// EtcdHash is the sha256 etcd appends to every snapshot, which matched
+	// the bytes before it.
+	EtcdHash string
+}
+
+// etcdHashSize is the length of the sha256 etcd appends to a snapshot; a
+// snapshot with it has a size of n×512 + 32 (see etcdutl's hasChecksum).
+const etcdHashSize = sha256.Size
+
+// Stream copies the snapshot m describes from s into dst (the raw etcd
+// .db, decompressed), checking on the way, without buffering the object:
+// the stored object's size and sha256, the .db's size and sha256 against
+// the manifest, and etcd's own trailing sha256 against the bytes before
+// it. Any mismatch is an *IntegrityError; dst then holds garbage the caller
+// must discard.
+func Stream(ctx context.Context, s store.Store, m *snapshot.Manifest, dst io.Writer) (*Checked, error) {
+	rc, err := s.Get(ctx, m.DataKey)
+	if err != nil {
+		return nil, fmt.Errorf("download %s: %w", m.DataKey, err)
+	}
+	defer rc.Close()
+
+	stored := newCountingHash()
+	tee := io.TeeReader(rc, stored)
+	raw := newCountingHash()
+	etcd := &trailingHash{h: sha256.New()}
+	sink := io.MultiWriter(destWriter{dst}, raw, etcd)
+
+	var copyErr error
+	switch m.Compression {
+	case snapshot.CompressionZstd:
+		// One decoding goroutine keeps memory flat (a window, not a queue
+		// of blocks); decompression is far faster than any download.
+		dec, err := zstd.NewReader(tee, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		if err != nil {
+			return nil, fmt.Errorf("decompress %s: %w", m.DataKey, err)
+		}
+		_, copyErr = io.Copy(sink, ctxReader{ctx, dec})
+		dec.Close()
+		if copyErr != nil && ctx.Err() == nil && !isWriteError(copyErr) {
+			copyErr = fmt.Errorf("decompress: %w", copyErr)
+		}
+	case snapshot.CompressionNone, "":
+		_, copyErr = io.Copy(sink, ctxReader{ctx, tee})
+	default:
+		return nil, fmt.Errorf("snapshot %s: unknown compression %q", m.DataKey, m.Compression)
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if copyErr != nil && isWriteError(copyErr) {
+		return nil, fmt.Errorf("stream %s: %w", m.DataKey, copyErr)
+	}
+	// Read what is left so a corrupt object is reported by its checksum,
+	// the clearest statement of what is wrong, rather than by whatever the
+	// decompressor tripped over first.
+	if _, err := io.Copy(io.Discard, ctxReader{ctx, tee}); err != nil {
+		return nil, fmt.Errorf("download %s: %w", m.DataKey, err)
+	}
+
+	c := &Checked{StoredBytes: stored.n, StoredSHA256: stored.sum(), RawBytes: raw.n, RawSHA256: raw.sum()}
+	fail := func(check, got, want string) error {
+		return &IntegrityError{Key: m.DataKey, Check: check, Got: got, Want: want}
+	}
+	if m.StoredSHA256 != "" && c.StoredSHA256 != m.StoredSHA256 {
+		return c, fail("sha256 of the stored object", c.StoredSHA256, m.StoredSHA256+" (manifest)")
+	}
+	if m.StoredSize > 0 && c.StoredBytes != m.StoredSize {
+		return c, fail("size of the stored object", fmt.Sprint(c.StoredBytes), fmt.Sprint(m.StoredSize)+" (manifest)")
+	}
+	if copyErr != nil {
+		return c, fail("decompression", copyErr.Error(), "")
+	}
+	if m.RawSize > 0 && c.RawBytes != m.RawSize {
+		return c, fail("size of the etcd snapshot", fmt.Sprint(c.RawBytes), fmt.Sprint(m.RawSize)+" (manifest)")
+	}
+	if m.RawSHA256 != "" && c.RawSHA256 != m.RawSHA256 {
+		return c, fail("sha256 of the etcd snapshot", c.RawSHA256, m.RawSHA256+" (manifest)")
+	}
+	if c.RawBytes%512 != etcdHashSize {
+		return c, fail("etcd's trailing hash", fmt.Sprintf("missing (%d bytes is not n×512+32: not a snapshot from etcd's Maintenance API)", c.RawBytes), "")
+	}
+	got, want := etcd.sums()
+	if got != want {
+		return c, fail("etcd's trailing sha256", got+" (computed)", want+" (stored in the snapshot)")
+	}
+	c.EtcdHash = want
+	return c, nil
+}
+
+// countingHash is a sha256 that also counts bytes.
+type countingHash struct {
+	h hash.Hash
+	n int64
+}
+
+func newCountingHash() *countingHash { return &countingHash{h: sha256.New()} }
+
+func (c *countingHash) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return c.h.Write(p)
+}
+
+func (c *countingHash) sum() string { return hex.EncodeToString(c.h.Sum(nil)) }
+
+// trailingHash hashes everything but the last 32 bytes written and keeps
+// those: etcd's snapshot layout, a bbolt file followed by its sha256.
+type trailingHash struct {
+	h    hash.Hash
+	tail []byte
+}
+
+func (t *trailingHash) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(p) >= etcdHashSize {
+		t.h.Write(t.tail)
+		t.h.Write(p[:len(p)-etcdHashSize])
+		t.tail = append(t.tail[:0], p[len(p)-etcdHashSize:]...)
+		return n, nil
+	}
+	buf := append(t.tail, p...)
+	if over := len(buf) - etcdHashSize; over > 0 {
+		t.h.Write(buf[:over])
+		buf = buf[over:]
+	}
+	t.tail = append([]byte(nil), buf...)
+	return n, nil
+}
+
+// sums returns the hash of the body and the hash the snapshot carries.
+func (t *trailingHash) sums() (computed, stored string) {
+	return hex.EncodeToString(t.h.Sum(nil)), hex.EncodeToString(bytes.Clone(t.tail))
+}
+
+// writeError marks errors from the destination, which are not the
+// snapshot's fault (a full disk is not a corrupt backup).
+type writeError struct{ err error }
+
+func (w writeError) Error() string { return w.err.Error() }
+func (w writeError) Unwrap() error { return w.err }
+
+func isWriteError(err error) bool { var w writeError; return errors.As(err, &w) }
+
+// destWriter tags the destination's errors as writeErrors.
+type destWriter struct{ w io.Writer }
+
+func (d destWriter) Write(p []byte) (int, error) {
+	n, err := d.w.Write(p)
+	if err != nil {
+		err = writeError{err}
+	}
+	return n, err
+}
+
+// ctxReader stops a copy when the context is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
