@@ -1,0 +1,190 @@
+package guard
+
+import (
+	"fmt"
+	"math/bits"
+	"net/netip"
+)
+
+// Pod IP modes: how a node's pods get their addresses.
+const (
+	// ModeNodeCIDR: kube-controller-manager node IPAM, GKE, Calico-style
+	// overlays. Every node takes a whole block of the pod range.
+	ModeNodeCIDR = "node_cidr"
+	// ModeVPCCNI: the Amazon VPC CNI, pods take secondary IPs of the
+	// node's ENIs from the subnet.
+	ModeVPCCNI = "vpc_cni"
+	// ModeVPCCNIPrefix: the VPC CNI with prefix delegation, pods take
+	// addresses from /28 prefixes assigned to the ENIs.
+	ModeVPCCNIPrefix = "vpc_cni_prefix"
+)
+
+// PodIPModes lists the modes, for validators and docs.
+var PodIPModes = []string{ModeNodeCIDR, ModeVPCCNI, ModeVPCCNIPrefix}
+
+// hostNetworkPods is the "+ 2" of the VPC CNI's max-pods formula: aws-node
+// and kube-proxy run on the host network and use the node's own address.
+const hostNetworkPods = 2
+
+// prefixSize is the number of addresses in one delegated /28 prefix.
+const prefixSize = 16
+
+// DefaultNodeCIDRMaskSize is the node block GKE and kube-controller-manager
+// sizing would pick for maxPods: the largest mask whose block holds at least
+// twice the pods (110 → /24, 64 → /25, 32 → /26, 16 → /27, 8 → /28). Twice,
+// so addresses freed by terminating pods are not reused at once.
+func DefaultNodeCIDRMaskSize(maxPods int64) (int, error) {
+	if maxPods < 1 {
+		return 0, fmt.Errorf("max pods per node must be at least 1, got %d", maxPods)
+	}
+	if maxPods > 1<<30 {
+		return 0, fmt.Errorf("max pods per node %d does not fit an IPv4 node block", maxPods)
+	}
+	// Host bits: the smallest h with 2^h >= 2*maxPods.
+	h := bits.Len64(uint64(2*maxPods - 1))
+	return 32 - h, nil
+}
+
+// NodeCIDRCapacity is how many nodes a pod range holds in node_cidr mode.
+type NodeCIDRCapacity struct {
+	PodCIDR          netip.Prefix
+	NodeCIDRMaskSize int
+	// PodIPsPerNode is the size of one node block, 2^(32-mask).
+	PodIPsPerNode int64
+	// MaxNodes is the number of node blocks in the range, 2^(mask-prefix).
+	MaxNodes int64
+}
+
+// ParsePodCIDR parses an IPv4 pod range in canonical form (no host bits).
+func ParsePodCIDR(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("pod CIDR %q is not a CIDR block like 10.64.0.0/16: %v", s, err)
+	}
+	if !p.Addr().Is4() {
+		return netip.Prefix{}, fmt.Errorf("pod CIDR %q is not IPv4: only IPv4 pod ranges are sized", s)
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("pod CIDR %q has host bits set: did you mean %s?", s, p.Masked())
+	}
+	return p, nil
+}
+
+// NodeCIDR sizes podCIDR for nodes running maxPods pods, with the explicit
+// node block mask (0 picks DefaultNodeCIDRMaskSize). It does not judge
+// whether the block is big enough for maxPods: CheckNodeBlock does.
+func NodeCIDR(podCIDR string, maxPods int64, maskSize int) (NodeCIDRCapacity, error) {
+	p, err := ParsePodCIDR(podCIDR)
+	if err != nil {
+		return NodeCIDRCapacity{}, err
+	}
+	if maskSize == 0 {
+		if maskSize, err = DefaultNodeCIDRMaskSize(maxPods); err != nil {
+			return NodeCIDRCapacity{}, err
+		}
+	}
+	if maskSize < 1 || maskSize > 32 {
+		return NodeCIDRCapacity{}, fmt.Errorf("node CIDR mask size /%d is not an IPv4 mask (1 to 32)", maskSize)
+	}
+	c := NodeCIDRCapacity{PodCIDR: p, NodeCIDRMaskSize: maskSize, PodIPsPerNode: int64(1) << (32 - maskSize)}
+	if maskSize >= p.Bits() {
+		c.MaxNodes = int64(1) << (maskSize - p.Bits())
+	}
+	return c, nil
+}
+
+// InstanceNetwork is what DescribeInstanceTypes reports about an instance
+// type's networking.
+type InstanceNetwork struct {
+	InstanceType string
+	MaxENIs      int64 // NetworkInfo.MaximumNetworkInterfaces
+	IPv4PerENI   int64 // NetworkInfo.Ipv4AddressesPerInterface
+}
+
+// MaxPods is the VPC CNI's limit: ENIs × (IPv4 per ENI − 1) + 2.
+func (n InstanceNetwork) MaxPods() int64 {
+	return n.MaxENIs*(n.IPv4PerENI-1) + hostNetworkPods
+}
+
+// MaxPodsWithPrefixes is the limit with prefix delegation, where every
+// secondary-address slot holds a /28: ENIs × (IPv4 per ENI − 1) × 16 + 2.
+func (n InstanceNetwork) MaxPodsWithPrefixes() int64 {
+	return n.MaxENIs*(n.IPv4PerENI-1)*prefixSize + hostNetworkPods
+}
+
+// LimitFor is the max-pods limit of the instance type in mode.
+func (n InstanceNetwork) LimitFor(mode string) int64 {
+	if mode == ModeVPCCNIPrefix {
+		return n.MaxPodsWithPrefixes()
+	}
+	return n.MaxPods()
+}
+
+func (n InstanceNetwork) validate() error {
+	if n.MaxENIs < 1 || n.IPv4PerENI < 2 {
+		return fmt.Errorf("instance type %s: %d ENIs with %d IPv4 addresses each cannot host pods", n.InstanceType, n.MaxENIs, n.IPv4PerENI)
+	}
+	return nil
+}
+
+// VPCCNIIPsPerNode is how many subnet addresses one node takes in vpc_cni
+// mode at maxPods: the pods' secondary IPs (maxPods − 2 host-network pods),
+// one primary IP per ENI needed to carry them, and the warm pool: one more
+// ENI's worth of addresses (the CNI's default WARM_ENI_TARGET=1) when the
+// instance has an ENI to spare.
+func VPCCNIIPsPerNode(maxPods int64, n InstanceNetwork) (int64, error) {
+	if err := n.validate(); err != nil {
+		return 0, err
+	}
+	if maxPods < 1 {
+		return 0, fmt.Errorf("max pods per node must be at least 1, got %d", maxPods)
+	}
+	if maxPods > n.MaxPods() {
+		return 0, fmt.Errorf("%d pods exceed the %d %s can address in vpc_cni mode", maxPods, n.MaxPods(), n.InstanceType)
+	}
+	podIPs := max(maxPods-hostNetworkPods, 0)
+	enis := max(ceilDiv(podIPs, n.IPv4PerENI-1), 1)
+	warm := int64(0)
+	if enis < n.MaxENIs {
+		warm = n.IPv4PerENI
+	}
+	return podIPs + enis + warm, nil
+}
+
+// VPCCNIPrefixIPsPerNode is how many subnet addresses one node takes with
+// prefix delegation: whole /28 prefixes for the pods (maxPods − 2), one
+// primary IP per ENI carrying them, and one warm prefix (the CNI's default
+// WARM_PREFIX_TARGET=1) when a slot is free for it.
+func VPCCNIPrefixIPsPerNode(maxPods int64, n InstanceNetwork) (int64, error) {
+	if err := n.validate(); err != nil {
+		return 0, err
+	}
+	if maxPods < 1 {
+		return 0, fmt.Errorf("max pods per node must be at least 1, got %d", maxPods)
+	}
+	if maxPods > n.MaxPodsWithPrefixes() {
+		return 0, fmt.Errorf("%d pods exceed the %d %s can address in vpc_cni_prefix mode", maxPods, n.MaxPodsWithPrefixes(), n.InstanceType)
+	}
+	podIPs := max(maxPods-hostNetworkPods, 0)
+	prefixes := max(ceilDiv(podIPs, prefixSize), 1)
+	slots := n.MaxENIs * (n.IPv4PerENI - 1)
+	if prefixes < slots {
+		prefixes++ // the warm prefix
+	}
+	enis := max(ceilDiv(prefixes, n.IPv4PerENI-1), 1)
+	return prefixes*prefixSize + enis, nil
+}
+
+// IPsPerNode dispatches on the VPC modes.
+func IPsPerNode(mode string, maxPods int64, n InstanceNetwork) (int64, error) {
+	switch mode {
+	case ModeVPCCNI:
+		return VPCCNIIPsPerNode(maxPods, n)
+	case ModeVPCCNIPrefix:
+		return VPCCNIPrefixIPsPerNode(maxPods, n)
+	default:
+		return 0, fmt.Errorf("pod IP mode %q does not take addresses from subnets", mode)
+	}
+}
+
+func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }

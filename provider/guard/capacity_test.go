@@ -1,0 +1,163 @@
+package guard
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestDefaultNodeCIDRMaskSizeHoldsTwiceThePods(t *testing.T) {
+	// GKE's published sizing table, plus the edges of the 2× rule.
+	cases := []struct {
+		maxPods int64
+		want    int
+	}{
+		{110, 24}, {64, 25}, {32, 26}, {16, 27}, {8, 28},
+		{128, 24}, // 256 = 2×128 exactly: still /24
+		{129, 23}, // 258 > 256: the next block up
+		{65, 24}, {1, 31}, {250, 23},
+	}
+	for _, c := range cases {
+		got, err := DefaultNodeCIDRMaskSize(c.maxPods)
+		if err != nil || got != c.want {
+			t.Errorf("DefaultNodeCIDRMaskSize(%d) = /%d, %v; want /%d", c.maxPods, got, err, c.want)
+		}
+		if block := int64(1) << (32 - got); block < 2*c.maxPods || block >= 4*c.maxPods {
+			t.Errorf("max pods %d: block of %d is not the smallest holding twice the pods", c.maxPods, block)
+		}
+	}
+	if _, err := DefaultNodeCIDRMaskSize(0); err == nil {
+		t.Error("max pods 0 accepted")
+	}
+}
+
+func TestNodeCIDRCapacity(t *testing.T) {
+	cases := []struct {
+		name          string
+		cidr          string
+		maxPods       int64
+		mask          int
+		wantMask      int
+		wantPerNode   int64
+		wantMaxNodes  int64
+		wantErrSubstr string
+	}{
+		{name: "Love Holidays: /16 at 110 pods is 256 nodes", cidr: "10.0.0.0/16", maxPods: 110, wantMask: 24, wantPerNode: 256, wantMaxNodes: 256},
+		{name: "/20 with /24 blocks is 16 nodes", cidr: "10.64.0.0/20", maxPods: 110, mask: 24, wantMask: 24, wantPerNode: 256, wantMaxNodes: 16},
+		{name: "/20 at the default for 110 is 16 nodes", cidr: "10.64.0.0/20", maxPods: 110, wantMask: 24, wantPerNode: 256, wantMaxNodes: 16},
+		{name: "fewer pods, smaller blocks: /16 at 32 pods", cidr: "10.0.0.0/16", maxPods: 32, wantMask: 26, wantPerNode: 64, wantMaxNodes: 1024},
+		{name: "/14 at 8 pods", cidr: "10.0.0.0/14", maxPods: 8, wantMask: 28, wantPerNode: 16, wantMaxNodes: 16384},
+		{name: "block as big as the range", cidr: "10.0.0.0/24", maxPods: 110, wantMask: 24, wantPerNode: 256, wantMaxNodes: 1},
+		{name: "block bigger than the range holds no node", cidr: "10.0.0.0/25", maxPods: 110, wantMask: 24, wantPerNode: 256, wantMaxNodes: 0},
+		{name: "malformed", cidr: "10.0.0.0/33", maxPods: 110, wantErrSubstr: `pod CIDR "10.0.0.0/33" is not a CIDR block`},
+		{name: "not a CIDR", cidr: "10.0.0.0", maxPods: 110, wantErrSubstr: `pod CIDR "10.0.0.0" is not a CIDR block`},
+		{name: "host bits", cidr: "10.64.1.0/20", maxPods: 110, wantErrSubstr: "has host bits set: did you mean 10.64.0.0/20?"},
+		{name: "IPv6", cidr: "fd00::/48", maxPods: 110, wantErrSubstr: "is not IPv4"},
+		{name: "bad mask", cidr: "10.0.0.0/16", maxPods: 110, mask: 33, wantErrSubstr: "/33 is not an IPv4 mask"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := NodeCIDR(c.cidr, c.maxPods, c.mask)
+			if c.wantErrSubstr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErrSubstr) {
+					t.Fatalf("err = %v, want it to contain %q", err, c.wantErrSubstr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.NodeCIDRMaskSize != c.wantMask || got.PodIPsPerNode != c.wantPerNode || got.MaxNodes != c.wantMaxNodes {
+				t.Fatalf("got mask /%d, %d per node, %d nodes; want /%d, %d, %d",
+					got.NodeCIDRMaskSize, got.PodIPsPerNode, got.MaxNodes, c.wantMask, c.wantPerNode, c.wantMaxNodes)
+			}
+		})
+	}
+}
+
+// Network figures as DescribeInstanceTypes reports them.
+var (
+	m6iLarge  = InstanceNetwork{InstanceType: "m6i.large", MaxENIs: 3, IPv4PerENI: 10}
+	m6iXLarge = InstanceNetwork{InstanceType: "m6i.xlarge", MaxENIs: 4, IPv4PerENI: 15}
+	t3Medium  = InstanceNetwork{InstanceType: "t3.medium", MaxENIs: 3, IPv4PerENI: 6}
+)
+
+func TestVPCCNIMaxPodsMatchesTheENIFormula(t *testing.T) {
+	// The values of AWS's eni-max-pods.txt.
+	for n, want := range map[InstanceNetwork]int64{m6iLarge: 29, m6iXLarge: 58, t3Medium: 17} {
+		if got := n.MaxPods(); got != want {
+			t.Errorf("%s MaxPods = %d, want %d", n.InstanceType, got, want)
+		}
+	}
+	if got := m6iLarge.MaxPodsWithPrefixes(); got != 434 {
+		t.Errorf("m6i.large with prefixes = %d, want 3×9×16+2 = 434", got)
+	}
+}
+
+func TestVPCCNIIPsPerNode(t *testing.T) {
+	cases := []struct {
+		name    string
+		maxPods int64
+		n       InstanceNetwork
+		want    int64
+		wantErr string
+	}{
+		// 56 pod IPs on 4 ENIs (14 each) fill the instance: no warm ENI left.
+		{name: "m6i.xlarge at its limit", maxPods: 58, n: m6iXLarge, want: 56 + 4},
+		// 27 pod IPs on 3 ENIs (9 each): full, no warm ENI.
+		{name: "m6i.large at its limit", maxPods: 29, n: m6iLarge, want: 27 + 3},
+		// 18 pod IPs on 2 ENIs, the third ENI is warm with 10 addresses.
+		{name: "m6i.large at 20 pods keeps a warm ENI", maxPods: 20, n: m6iLarge, want: 18 + 2 + 10},
+		// Host-network pods only: the primary ENI plus a warm one.
+		{name: "only host-network pods", maxPods: 2, n: m6iLarge, want: 0 + 1 + 10},
+		{name: "above the ENI limit", maxPods: 30, n: m6iLarge, wantErr: "30 pods exceed the 29 m6i.large can address in vpc_cni mode"},
+		{name: "zero pods", maxPods: 0, n: m6iLarge, wantErr: "at least 1"},
+		{name: "no ENIs", maxPods: 10, n: InstanceNetwork{InstanceType: "x.y"}, wantErr: "cannot host pods"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := VPCCNIIPsPerNode(c.maxPods, c.n)
+			checkIPs(t, got, err, c.want, c.wantErr)
+		})
+	}
+}
+
+func TestVPCCNIPrefixIPsPerNodeRoundsToWholePrefixes(t *testing.T) {
+	cases := []struct {
+		name    string
+		maxPods int64
+		n       InstanceNetwork
+		want    int64
+		wantErr string
+	}{
+		// 108 pod IPs → 7 prefixes (112), + 1 warm = 8 prefixes on one ENI.
+		{name: "110 pods", maxPods: 110, n: m6iLarge, want: 8*16 + 1},
+		// 16 pod IPs fit one prefix exactly; the warm one makes two.
+		{name: "exactly one prefix", maxPods: 18, n: m6iLarge, want: 2*16 + 1},
+		// 17 pod IPs need a second prefix: rounding up, then the warm one.
+		{name: "one over a prefix rounds up", maxPods: 19, n: m6iLarge, want: 3*16 + 1},
+		// 250 pods: 248 IPs → 16 prefixes + 1 warm = 17 → 2 ENIs (9 slots each).
+		{name: "250 pods spill to a second ENI", maxPods: 250, n: m6iLarge, want: 17*16 + 2},
+		// All 27 slots used: no room for a warm prefix.
+		{name: "every slot used, no warm prefix", maxPods: 434, n: m6iLarge, want: 27*16 + 3},
+		{name: "above the prefix limit", maxPods: 435, n: m6iLarge, wantErr: "435 pods exceed the 434 m6i.large can address in vpc_cni_prefix mode"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := VPCCNIPrefixIPsPerNode(c.maxPods, c.n)
+			checkIPs(t, got, err, c.want, c.wantErr)
+		})
+	}
+}
+
+func checkIPs(t *testing.T, got int64, err error, want int64, wantErr string) {
+	t.Helper()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("err = %v, want %q", err, wantErr)
+		}
+		return
+	}
+	if err != nil || got != want {
+		t.Fatalf("got %d, %v; want %d", got, err, want)
+	}
+}

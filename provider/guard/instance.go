@@ -1,0 +1,151 @@
+package guard
+
+import (
+	"fmt"
+	"regexp"
+)
+
+// Rule IDs of the control-plane instance family.
+const (
+	RuleInstanceT2          = "INSTANCE_T2"
+	RuleInstanceBurstable   = "INSTANCE_BURSTABLE"
+	RuleInstanceUnknownType = "INSTANCE_UNKNOWN_TYPE"
+	RuleEtcdVolumeSlow      = "ETCD_VOLUME_SLOW"
+)
+
+var storyT2 = Story{
+	Name: "etcd on T2 instances lost the network during maintenance (Zalando incident 5)",
+	URL:  "https://k8s.af/",
+}
+
+var _ = register(
+	Rule{
+		ID: RuleInstanceT2, Family: "instance", Severity: Error, Waivable: false,
+		Checks: "control-plane instances are not T2",
+		Story:  storyT2,
+	},
+	Rule{
+		ID: RuleInstanceBurstable, Family: "instance", Severity: Error, Waivable: true, UsesSettings: true,
+		Checks: "control-plane instances are not burstable (t3, t3a, t4g, or BurstablePerformanceSupported) unless the provider sets allow_burstable_control_plane",
+		Story:  storyT2,
+	},
+	Rule{
+		ID: RuleInstanceUnknownType, Family: "instance", Severity: Error, Waivable: false,
+		Checks: "the instance type exists in the region (DescribeInstanceTypes)",
+		Story:  storyT2,
+	},
+	Rule{
+		ID: RuleEtcdVolumeSlow, Family: "instance", Severity: Error, Waivable: true,
+		Checks: "the etcd volume is SSD with at least 3000 IOPS (not st1, sc1, standard, or gp2/gp3 below 3000 IOPS)",
+		Story:  Story{Name: "etcd too slow to keep its leader, API server timeouts (Zalando incident 5)", URL: "https://k8s.af/"},
+	},
+)
+
+// burstableFamilies are the instance families AWS sells with CPU credits
+// (BurstablePerformanceSupported): T2 and its successors.
+var burstableFamilies = map[string]bool{"t1": true, "t2": true, "t3": true, "t3a": true, "t4g": true}
+
+// instanceTypeSyntax is family.size: "m6i.large", "t4g.nano", "u-6tb1.metal".
+var instanceTypeSyntax = regexp.MustCompile(`^([a-z][a-z0-9-]*)\.([a-z0-9-]+)$`)
+
+// InstanceFamily returns the family of an instance type ("t3a" of
+// "t3a.large"), or an error naming the malformed type.
+func InstanceFamily(instanceType string) (string, error) {
+	m := instanceTypeSyntax.FindStringSubmatch(instanceType)
+	if m == nil {
+		return "", fmt.Errorf("instance type %q is not of the form family.size, for example m6i.large", instanceType)
+	}
+	return m[1], nil
+}
+
+// IsBurstableInstanceType reports whether the type belongs to a burstable
+// family by the static table (no AWS call).
+func IsBurstableInstanceType(instanceType string) (bool, error) {
+	f, err := InstanceFamily(instanceType)
+	if err != nil {
+		return false, err
+	}
+	return burstableFamilies[f], nil
+}
+
+// InstanceTypeInfo is what DescribeInstanceTypes says about a type.
+type InstanceTypeInfo struct {
+	Exists    bool
+	Burstable bool // BurstablePerformanceSupported
+}
+
+// Volume is an EBS volume of a launch template.
+type Volume struct {
+	Type       string // gp3, gp2, io1, io2, st1, sc1, standard
+	SizeGiB    int64
+	IOPS       int64 // 0: the type's default
+	Throughput int64
+}
+
+// MinEtcdIOPS is the IOPS floor for the etcd volume: gp3's baseline, the
+// figure etcd's hardware guide treats as the start of "fast".
+const MinEtcdIOPS = 3000
+
+// EffectiveIOPS is the IOPS the volume gets: gp2 earns 3 per GiB (100 to
+// 16000), gp3 has a 3000 baseline, io1/io2 what is provisioned.
+func (v Volume) EffectiveIOPS() int64 {
+	switch v.Type {
+	case "gp2":
+		return min(max(3*v.SizeGiB, 100), 16000)
+	case "gp3":
+		if v.IOPS == 0 {
+			return 3000
+		}
+	}
+	return v.IOPS
+}
+
+// ControlPlaneInstance is a k8sguard_control_plane_launch_template's shape.
+type ControlPlaneInstance struct {
+	InstanceType string
+	EtcdVolume   *Volume
+	// Info is DescribeInstanceTypes' answer; nil when not looked up.
+	Info *InstanceTypeInfo
+}
+
+// CheckControlPlaneInstance runs the instance rules. With in.Info nil
+// (terraform validate) only the static checks run.
+func CheckControlPlaneInstance(in ControlPlaneInstance, s Settings) ([]Finding, error) {
+	var fs []Finding
+	family, err := InstanceFamily(in.InstanceType)
+	if err != nil {
+		return nil, err
+	}
+	typePath := Path{"instance_type"}
+	switch {
+	case in.Info != nil && !in.Info.Exists:
+		fs = append(fs, finding(RuleInstanceUnknownType, typePath,
+			"instance type %s does not exist in this region (DescribeInstanceTypes): check the spelling and the region's offerings.", in.InstanceType))
+	case family == "t2":
+		fs = append(fs, finding(RuleInstanceT2, typePath,
+			"%s is a T2 instance: AWS maintenance that only affected T2 cut etcd members off the network and the API server timed out. "+
+				"Use a fixed-performance type such as m6i.large.", in.InstanceType))
+	case !s.AllowBurstableControlPlane && (burstableFamilies[family] || in.Info != nil && in.Info.Burstable):
+		fs = append(fs, finding(RuleInstanceBurstable, typePath,
+			"%s is burstable: when its CPU credits run out, etcd and the API server are throttled to the baseline and miss their heartbeats. "+
+				"Use a fixed-performance type such as m6i.large, or set allow_burstable_control_plane = true in the provider.", in.InstanceType))
+	}
+	if v := in.EtcdVolume; v != nil {
+		switch {
+		case v.Type == "st1" || v.Type == "sc1" || v.Type == "standard":
+			fs = append(fs, finding(RuleEtcdVolumeSlow, Path{"etcd_volume", "type"},
+				"etcd volume type %s is a magnetic/HDD volume: etcd fsyncs every write and its leader elections time out on slow disks. Use gp3 (3000 IOPS or more) or io2.", v.Type))
+		case (v.Type == "gp2" || v.Type == "gp3") && v.EffectiveIOPS() < MinEtcdIOPS:
+			p := Path{"etcd_volume", "iops"}
+			how := fmt.Sprintf("Set iops to at least %d", MinEtcdIOPS)
+			if v.Type == "gp2" {
+				p = Path{"etcd_volume", "size_gib"}
+				how = fmt.Sprintf("A gp2 volume earns 3 IOPS per GiB: use gp3, or at least %d GiB", MinEtcdIOPS/3)
+			}
+			fs = append(fs, finding(RuleEtcdVolumeSlow, p,
+				"etcd volume %s of %d GiB gets %d IOPS, below %d: etcd fsyncs every write and misses heartbeats on slow disks. %s.",
+				v.Type, v.SizeGiB, v.EffectiveIOPS(), MinEtcdIOPS, how))
+		}
+	}
+	return fs, nil
+}

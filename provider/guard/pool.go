@@ -1,0 +1,242 @@
+package guard
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Rule IDs of the node pool family.
+const (
+	RulePoolExceedsPodRange           = "POOL_EXCEEDS_POD_RANGE"
+	RulePoolMaxPodsAboveNodeBlock     = "POOL_MAX_PODS_ABOVE_NODE_BLOCK"
+	RulePoolMaxPodsAboveInstanceLimit = "POOL_MAX_PODS_ABOVE_INSTANCE_LIMIT"
+)
+
+var storyPodIPs = Story{
+	Name: "pod IP range exhausted, half the pods Pending (Love Holidays, GKE)",
+	URL:  "https://k8s.af/",
+}
+
+var _ = register(
+	Rule{
+		ID: RulePoolExceedsPodRange, Family: "pool", Severity: Error, Waivable: true,
+		Checks: "the pool's max_size, with every other pool on the same pod range or subnets grown to its max_size, fits the pod addresses",
+		Story:  storyPodIPs,
+	},
+	Rule{
+		ID: RulePoolMaxPodsAboveNodeBlock, Family: "pool", Severity: Error, Waivable: false,
+		Checks: "in node_cidr mode an explicit node_cidr_mask_size gives every node at least max_pods_per_node + 2 addresses",
+		Story:  storyPodIPs,
+	},
+	Rule{
+		ID: RulePoolMaxPodsAboveInstanceLimit, Family: "pool", Severity: Error, Waivable: false,
+		Checks: "in vpc_cni modes max_pods_per_node is at most what the instance type's ENIs can address (ENIs × (IPv4 per ENI − 1) + 2)",
+		Story:  storyPodIPs,
+	},
+)
+
+// NodePool is the sizing of a k8sguard_node_pool.
+type NodePool struct {
+	Name           string
+	Mode           string // ModeNodeCIDR, ModeVPCCNI or ModeVPCCNIPrefix
+	MaxPodsPerNode int64
+	MaxSize        int64
+	// node_cidr mode only.
+	PodCIDR          string
+	NodeCIDRMaskSize int // 0: DefaultNodeCIDRMaskSize
+	// Cloud holds what the provider read from AWS at plan; nil when the
+	// checks run without it (terraform validate), which skips the rules
+	// that need it.
+	Cloud *PoolCloudFacts
+}
+
+// PoolCloudFacts is what AWS says about the pool's surroundings.
+type PoolCloudFacts struct {
+	// CurrentSize is the pool's node count now (0 when it is new).
+	CurrentSize int64
+	// InstanceTypes are the pool's instance types (vpc_cni modes).
+	InstanceTypes []InstanceNetwork
+	// Subnets and FreeSubnetIPs: the pool's subnets and the sum of their
+	// AvailableIpAddressCount (vpc_cni modes).
+	Subnets       []string
+	FreeSubnetIPs int64
+	// Siblings are the other node groups drawing on the same addresses: the
+	// same pod range (node_cidr) or any of the same subnets (vpc_cni).
+	Siblings []SiblingPool
+}
+
+// SiblingPool is another node group of the cluster.
+type SiblingPool struct {
+	Name          string
+	PodIPsPerNode int64 // addresses one of its nodes takes (vpc_cni modes)
+	CurrentSize   int64
+	MaxSize       int64
+	// Foreign: not made by k8sguard, sized at its instance type's maximum.
+	Foreign bool
+}
+
+// PoolCapacity is what the provider exports about a pool's sizing.
+type PoolCapacity struct {
+	NodeCIDRMaskSize int   // node_cidr mode
+	PodIPsPerNode    int64 // addresses one node takes
+	// MaxNodesByPodIPs is how many nodes this pool can have while every
+	// sibling grows to its max_size; -1 when unknown (no cloud facts).
+	MaxNodesByPodIPs int64
+}
+
+// Headroom is how many nodes the pool could add beyond max_size; -1 unknown.
+func (c PoolCapacity) Headroom(maxSize int64) int64 {
+	if c.MaxNodesByPodIPs < 0 {
+		return -1
+	}
+	return c.MaxNodesByPodIPs - maxSize
+}
+
+// CheckNodePool sizes the pool and runs the pool rules. Errors in the
+// inputs themselves (a malformed CIDR) come back as err, not findings.
+func CheckNodePool(p NodePool) (PoolCapacity, []Finding, error) {
+	if p.Mode == ModeNodeCIDR {
+		return checkNodeCIDRPool(p)
+	}
+	return checkVPCPool(p)
+}
+
+func checkNodeCIDRPool(p NodePool) (PoolCapacity, []Finding, error) {
+	out := PoolCapacity{MaxNodesByPodIPs: -1}
+	if p.PodCIDR == "" {
+		return out, nil, fmt.Errorf("pod_ip_mode %q needs pod_cidr, the range node blocks are cut from", ModeNodeCIDR)
+	}
+	c, err := NodeCIDR(p.PodCIDR, p.MaxPodsPerNode, p.NodeCIDRMaskSize)
+	if err != nil {
+		return out, nil, err
+	}
+	out.NodeCIDRMaskSize, out.PodIPsPerNode = c.NodeCIDRMaskSize, c.PodIPsPerNode
+	var fs []Finding
+	if p.NodeCIDRMaskSize != 0 && c.PodIPsPerNode < p.MaxPodsPerNode+2 {
+		fs = append(fs, finding(RulePoolMaxPodsAboveNodeBlock, Path{"max_pods_per_node"},
+			"max_pods_per_node %d needs %d addresses per node (pods + network + broadcast), but a /%d node block holds %d: "+
+				"pods beyond %d on a node never get an address. Use node_cidr_mask_size /%d or shorter, or omit it for the 2× default.",
+			p.MaxPodsPerNode, p.MaxPodsPerNode+2, c.NodeCIDRMaskSize, c.PodIPsPerNode, c.PodIPsPerNode-2,
+			32-bitsFor(p.MaxPodsPerNode+2)))
+	}
+
+	// Every node of every pool on this range takes one block.
+	var siblingNodes int64
+	var held []string
+	if p.Cloud != nil {
+		for _, s := range sortedSiblings(p.Cloud.Siblings) {
+			siblingNodes += s.MaxSize
+			held = append(held, fmt.Sprintf("%s (%d)", s.Name, s.MaxSize))
+		}
+	}
+	fit := max(c.MaxNodes-siblingNodes, 0)
+	if p.Cloud != nil {
+		out.MaxNodesByPodIPs = fit
+	}
+	if p.MaxSize > fit {
+		msg := fmt.Sprintf("max_size %d needs %d node blocks of /%d, but %s holds %d (2^(%d-%d))",
+			p.MaxSize, p.MaxSize, c.NodeCIDRMaskSize, c.PodCIDR, c.MaxNodes, c.NodeCIDRMaskSize, c.PodCIDR.Bits())
+		if len(held) > 0 {
+			msg += fmt.Sprintf(" and the other pools on it hold %d at their max_size: %s", siblingNodes, strings.Join(held, ", "))
+		}
+		msg += fmt.Sprintf(": at most %d nodes fit in this pool, the rest would get no pod CIDR and their pods stay Pending. "+
+			"Use a larger pod_cidr, a lower max_pods_per_node (smaller blocks) or a lower max_size.", fit)
+		fs = append(fs, finding(RulePoolExceedsPodRange, Path{"max_size"}, "%s", msg))
+	}
+	return out, fs, nil
+}
+
+func checkVPCPool(p NodePool) (PoolCapacity, []Finding, error) {
+	out := PoolCapacity{MaxNodesByPodIPs: -1}
+	if p.Mode != ModeVPCCNI && p.Mode != ModeVPCCNIPrefix {
+		return out, nil, fmt.Errorf("pod_ip_mode %q is not one of %v", p.Mode, PodIPModes)
+	}
+	if p.MaxPodsPerNode < 1 {
+		return out, nil, fmt.Errorf("max_pods_per_node must be at least 1, got %d", p.MaxPodsPerNode)
+	}
+	if p.Cloud == nil {
+		return out, nil, nil // everything here depends on the instance types and subnets
+	}
+	if len(p.Cloud.InstanceTypes) == 0 {
+		return out, nil, fmt.Errorf("no instance type information for node pool %s", p.Name)
+	}
+	var fs []Finding
+	for i, it := range p.Cloud.InstanceTypes {
+		limit := it.LimitFor(p.Mode)
+		if p.MaxPodsPerNode <= limit {
+			ips, err := IPsPerNode(p.Mode, p.MaxPodsPerNode, it)
+			if err != nil {
+				return out, nil, err
+			}
+			// The pool must fit whichever instance type the group launches.
+			out.PodIPsPerNode = max(out.PodIPsPerNode, ips)
+			continue
+		}
+		hint := "use a larger instance type"
+		if p.Mode == ModeVPCCNI {
+			hint += " or pod_ip_mode = \"vpc_cni_prefix\""
+		}
+		fs = append(fs, finding(RulePoolMaxPodsAboveInstanceLimit, Path{"instance_types", i},
+			"max_pods_per_node %d is above the %d pods %s can address in %s mode (%d ENIs × (%d IPv4 per ENI − 1)%s + 2): "+
+				"the kubelet would admit pods the CNI cannot give an address. Lower max_pods_per_node to %d or %s.",
+			p.MaxPodsPerNode, limit, it.InstanceType, p.Mode, it.MaxENIs, it.IPv4PerENI, prefixFactor(p.Mode), limit, hint))
+	}
+	if len(fs) > 0 {
+		return out, fs, nil
+	}
+
+	// The addresses the siblings on our subnets will still take.
+	var siblingNeed int64
+	var held []string
+	for _, s := range sortedSiblings(p.Cloud.Siblings) {
+		growth := max(s.MaxSize-s.CurrentSize, 0)
+		if growth == 0 {
+			continue
+		}
+		siblingNeed += growth * s.PodIPsPerNode
+		how := ""
+		if s.Foreign {
+			how = ", not k8sguard-made: at its instance type's maximum"
+		}
+		held = append(held, fmt.Sprintf("%s (%d nodes × %d%s)", s.Name, growth, s.PodIPsPerNode, how))
+	}
+	spare := p.Cloud.FreeSubnetIPs - siblingNeed
+	out.MaxNodesByPodIPs = p.Cloud.CurrentSize + max(spare, 0)/out.PodIPsPerNode
+	if p.MaxSize > out.MaxNodesByPodIPs {
+		growth := max(p.MaxSize-p.Cloud.CurrentSize, 0)
+		msg := fmt.Sprintf("max_size %d would take %d more addresses (%d nodes × %d per node at max_pods_per_node %d), "+
+			"but subnets %s have %d free",
+			p.MaxSize, growth*out.PodIPsPerNode, growth, out.PodIPsPerNode, p.MaxPodsPerNode,
+			strings.Join(p.Cloud.Subnets, ", "), p.Cloud.FreeSubnetIPs)
+		if len(held) > 0 {
+			msg += fmt.Sprintf(" and the other pools on them take %d growing to their max_size: %s", siblingNeed, strings.Join(held, ", "))
+		}
+		msg += fmt.Sprintf(": at most %d nodes fit in this pool, the rest would start without pod addresses. "+
+			"Lower max_size or max_pods_per_node, use prefix delegation, or add subnets.", out.MaxNodesByPodIPs)
+		fs = append(fs, finding(RulePoolExceedsPodRange, Path{"max_size"}, "%s", msg))
+	}
+	return out, fs, nil
+}
+
+func prefixFactor(mode string) string {
+	if mode == ModeVPCCNIPrefix {
+		return " × 16"
+	}
+	return ""
+}
+
+// bitsFor is the number of host bits a block of n addresses needs.
+func bitsFor(n int64) int {
+	b := 0
+	for int64(1)<<b < n {
+		b++
+	}
+	return b
+}
+
+func sortedSiblings(in []SiblingPool) []SiblingPool {
+	out := append([]SiblingPool(nil), in...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}

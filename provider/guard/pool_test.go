@@ -1,0 +1,191 @@
+package guard
+
+import (
+	"strings"
+	"testing"
+)
+
+// diagnosticTexts renders findings as their diagnostic strings.
+func diagnosticTexts(fs []Finding) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.Path.String()+": "+f.String())
+	}
+	return out
+}
+
+func expectDiagnosticTexts(t *testing.T, fs []Finding, want []string) {
+	t.Helper()
+	got := diagnosticTexts(fs)
+	if len(got) != len(want) {
+		t.Fatalf("got %d findings, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("finding %d:\n got: %s\nwant: %s", i, got[i], want[i])
+		}
+	}
+}
+
+const podIPStory = " Prevents: pod IP range exhausted, half the pods Pending (Love Holidays, GKE)."
+
+func TestCheckNodePoolNodeCIDRMode(t *testing.T) {
+	cases := []struct {
+		name         string
+		pool         NodePool
+		wantMaxNodes int64
+		want         []string
+	}{
+		{
+			name: "17 nodes on a /20 of /24 blocks",
+			pool: NodePool{Name: "general", Mode: ModeNodeCIDR, MaxPodsPerNode: 110, MaxSize: 17, PodCIDR: "10.64.0.0/20", NodeCIDRMaskSize: 24},
+			want: []string{"max_size: [POOL_EXCEEDS_POD_RANGE] max_size 17 needs 17 node blocks of /24, but 10.64.0.0/20 holds 16 (2^(24-20)): " +
+				"at most 16 nodes fit in this pool, the rest would get no pod CIDR and their pods stay Pending. " +
+				"Use a larger pod_cidr, a lower max_pods_per_node (smaller blocks) or a lower max_size." + podIPStory},
+			wantMaxNodes: -1,
+		},
+		{
+			name:         "16 nodes fit exactly",
+			pool:         NodePool{Name: "general", Mode: ModeNodeCIDR, MaxPodsPerNode: 110, MaxSize: 16, PodCIDR: "10.64.0.0/20"},
+			wantMaxNodes: -1,
+		},
+		{
+			name: "siblings on the same range hold blocks",
+			pool: NodePool{Name: "general", Mode: ModeNodeCIDR, MaxPodsPerNode: 110, MaxSize: 10, PodCIDR: "10.64.0.0/20",
+				Cloud: &PoolCloudFacts{Siblings: []SiblingPool{{Name: "gpu", MaxSize: 4}, {Name: "batch", MaxSize: 3}}}},
+			want: []string{"max_size: [POOL_EXCEEDS_POD_RANGE] max_size 10 needs 10 node blocks of /24, but 10.64.0.0/20 holds 16 (2^(24-20)) " +
+				"and the other pools on it hold 7 at their max_size: batch (3), gpu (4): " +
+				"at most 9 nodes fit in this pool, the rest would get no pod CIDR and their pods stay Pending. " +
+				"Use a larger pod_cidr, a lower max_pods_per_node (smaller blocks) or a lower max_size." + podIPStory},
+			wantMaxNodes: 9,
+		},
+		{
+			name: "explicit block too small for max pods",
+			pool: NodePool{Name: "general", Mode: ModeNodeCIDR, MaxPodsPerNode: 110, MaxSize: 3, PodCIDR: "10.64.0.0/16", NodeCIDRMaskSize: 26},
+			want: []string{"max_pods_per_node: [POOL_MAX_PODS_ABOVE_NODE_BLOCK] max_pods_per_node 110 needs 112 addresses per node (pods + network + broadcast), " +
+				"but a /26 node block holds 64: pods beyond 62 on a node never get an address. " +
+				"Use node_cidr_mask_size /25 or shorter, or omit it for the 2× default." + podIPStory},
+			wantMaxNodes: -1,
+		},
+		{
+			name:         "explicit block exactly max pods + 2",
+			pool:         NodePool{Name: "general", Mode: ModeNodeCIDR, MaxPodsPerNode: 62, MaxSize: 3, PodCIDR: "10.64.0.0/16", NodeCIDRMaskSize: 26},
+			wantMaxNodes: -1,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, fs, err := CheckNodePool(c.pool)
+			if err != nil {
+				t.Fatal(err)
+			}
+			expectDiagnosticTexts(t, fs, c.want)
+			if got.MaxNodesByPodIPs != c.wantMaxNodes {
+				t.Errorf("MaxNodesByPodIPs = %d, want %d", got.MaxNodesByPodIPs, c.wantMaxNodes)
+			}
+		})
+	}
+}
+
+func TestCheckNodePoolNodeCIDRInputErrors(t *testing.T) {
+	for pool, want := range map[NodePool]string{
+		{Mode: ModeNodeCIDR, MaxPodsPerNode: 110, MaxSize: 3}:                         `pod_ip_mode "node_cidr" needs pod_cidr`,
+		{Mode: ModeNodeCIDR, MaxPodsPerNode: 110, MaxSize: 3, PodCIDR: "10.0.0.0/8x"}: `pod CIDR "10.0.0.0/8x" is not a CIDR block`,
+		{Mode: "overlay", MaxPodsPerNode: 110, MaxSize: 3}:                            `pod_ip_mode "overlay" is not one of [node_cidr vpc_cni vpc_cni_prefix]`,
+	} {
+		if _, _, err := CheckNodePool(pool); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%+v: err = %v, want %q", pool, err, want)
+		}
+	}
+}
+
+func TestCheckNodePoolVPCCNIMode(t *testing.T) {
+	facts := func(free int64, siblings ...SiblingPool) *PoolCloudFacts {
+		return &PoolCloudFacts{InstanceTypes: []InstanceNetwork{m6iXLarge}, Subnets: []string{"subnet-a", "subnet-b"}, FreeSubnetIPs: free, Siblings: siblings}
+	}
+	cases := []struct {
+		name         string
+		pool         NodePool
+		wantPerNode  int64
+		wantMaxNodes int64
+		want         []string
+	}{
+		{
+			name:        "without cloud facts nothing is decided",
+			pool:        NodePool{Name: "general", Mode: ModeVPCCNI, MaxPodsPerNode: 58, MaxSize: 60},
+			wantPerNode: 0, wantMaxNodes: -1,
+		},
+		{
+			// 60 addresses per node (56 pods + 4 ENIs); 1800 free → 30 nodes.
+			name:        "fits",
+			pool:        NodePool{Name: "general", Mode: ModeVPCCNI, MaxPodsPerNode: 58, MaxSize: 30, Cloud: facts(1800)},
+			wantPerNode: 60, wantMaxNodes: 30,
+		},
+		{
+			// batch grows by 5 nodes × 30 = 150: 1650 left → 27 nodes.
+			name: "a sibling's growth takes addresses",
+			pool: NodePool{Name: "general", Mode: ModeVPCCNI, MaxPodsPerNode: 58, MaxSize: 30,
+				Cloud: facts(1800, SiblingPool{Name: "batch", PodIPsPerNode: 30, CurrentSize: 1, MaxSize: 6})},
+			wantPerNode: 60, wantMaxNodes: 27,
+			want: []string{"max_size: [POOL_EXCEEDS_POD_RANGE] max_size 30 would take 1800 more addresses (30 nodes × 60 per node at max_pods_per_node 58), " +
+				"but subnets subnet-a, subnet-b have 1800 free and the other pools on them take 150 growing to their max_size: batch (5 nodes × 30): " +
+				"at most 27 nodes fit in this pool, the rest would start without pod addresses. " +
+				"Lower max_size or max_pods_per_node, use prefix delegation, or add subnets." + podIPStory},
+		},
+		{
+			// The pool already runs 10 nodes (their addresses are taken already).
+			name: "current nodes count as already placed; foreign siblings are named",
+			pool: NodePool{Name: "general", Mode: ModeVPCCNI, MaxPodsPerNode: 58, MaxSize: 20,
+				Cloud: &PoolCloudFacts{CurrentSize: 10, InstanceTypes: []InstanceNetwork{m6iXLarge}, Subnets: []string{"subnet-a"}, FreeSubnetIPs: 500,
+					Siblings: []SiblingPool{{Name: "legacy", PodIPsPerNode: 30, CurrentSize: 2, MaxSize: 4, Foreign: true}}}},
+			wantPerNode: 60, wantMaxNodes: 17,
+			want: []string{"max_size: [POOL_EXCEEDS_POD_RANGE] max_size 20 would take 600 more addresses (10 nodes × 60 per node at max_pods_per_node 58), " +
+				"but subnets subnet-a have 500 free and the other pools on them take 60 growing to their max_size: " +
+				"legacy (2 nodes × 30, not k8sguard-made: at its instance type's maximum): " +
+				"at most 17 nodes fit in this pool, the rest would start without pod addresses. " +
+				"Lower max_size or max_pods_per_node, use prefix delegation, or add subnets." + podIPStory},
+		},
+		{
+			name: "max pods above the ENI limit",
+			pool: NodePool{Name: "general", Mode: ModeVPCCNI, MaxPodsPerNode: 58, MaxSize: 3,
+				Cloud: &PoolCloudFacts{InstanceTypes: []InstanceNetwork{m6iXLarge, m6iLarge}, FreeSubnetIPs: 1000}},
+			wantPerNode: 60, wantMaxNodes: -1,
+			want: []string{"instance_types[1]: [POOL_MAX_PODS_ABOVE_INSTANCE_LIMIT] max_pods_per_node 58 is above the 29 pods m6i.large can address in vpc_cni mode " +
+				"(3 ENIs × (10 IPv4 per ENI − 1) + 2): the kubelet would admit pods the CNI cannot give an address. " +
+				"Lower max_pods_per_node to 29 or use a larger instance type or pod_ip_mode = \"vpc_cni_prefix\"." + podIPStory},
+		},
+		{
+			// 110 pods with prefixes on m6i.large: 8 prefixes + 1 ENI = 129.
+			name:        "prefix mode lifts the ENI limit",
+			pool:        NodePool{Name: "general", Mode: ModeVPCCNIPrefix, MaxPodsPerNode: 110, MaxSize: 7, Cloud: &PoolCloudFacts{InstanceTypes: []InstanceNetwork{m6iLarge}, FreeSubnetIPs: 1000}},
+			wantPerNode: 129, wantMaxNodes: 7,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, fs, err := CheckNodePool(c.pool)
+			if err != nil {
+				t.Fatal(err)
+			}
+			expectDiagnosticTexts(t, fs, c.want)
+			if got.PodIPsPerNode != c.wantPerNode || got.MaxNodesByPodIPs != c.wantMaxNodes {
+				t.Errorf("got %d per node, %d max nodes; want %d, %d", got.PodIPsPerNode, got.MaxNodesByPodIPs, c.wantPerNode, c.wantMaxNodes)
+			}
+		})
+	}
+}
+
+func TestPoolExceedsPodRangeCanBeWaived(t *testing.T) {
+	_, fs, err := CheckNodePool(NodePool{Mode: ModeNodeCIDR, MaxPodsPerNode: 110, MaxSize: 17, PodCIDR: "10.64.0.0/20"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := ApplyWaivers(fs, map[string]string{RulePoolExceedsPodRange: "the 17th node is a spare we never scale to"}, "waivers")
+	if HasErrors(out) || len(out) != 1 || out[0].Severity != Warning {
+		t.Fatalf("waived finding = %+v", out)
+	}
+	out = ApplyWaivers(fs, map[string]string{RulePoolMaxPodsAboveNodeBlock: "no"}, "waivers")
+	if !HasErrors(out) || out[0].RuleID != RuleWaiverInvalid {
+		t.Fatalf("waiver of a non-waivable rule accepted: %+v", out)
+	}
+}
