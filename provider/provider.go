@@ -226,15 +226,22 @@ func (p *k8sguardProvider) Configure(ctx context.Context, req provider.Configure
 }
 
 func (p *k8sguardProvider) Resources(context.Context) []func() resource.Resource {
-	return []func() resource.Resource{}
+	return []func() resource.Resource{
+		NewValidatingWebhookResource,
+		NewMutatingWebhookResource,
+	}
 }
 
 func (p *k8sguardProvider) DataSources(context.Context) []func() datasource.DataSource {
 	return []func() datasource.DataSource{
 		NewKubernetesClusterDataSource,
+		NewPodIPCapacityDataSource,
 	}
 }
 
 func (p *k8sguardProvider) Functions(context.Context) []func() function.Function {
-	return []func() function.Function{}
+	return []func() function.Function{
+		NewPodCIDRMaxNodesFunction,
+		NewIsBurstableInstanceTypeFunction,
+	}
 }
