@@ -3,10 +3,221 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 )
 
-// openS3 is implemented by the S3 store (issue: etcdguard agent).
-func openS3(_ context.Context, u *url.URL, _ Options) (Store, error) {
-	return nil, errors.New("s3 store: not implemented yet: " + u.Redacted())
+// Upload defaults. S3 refuses parts under 5 MiB (except the last); 8 MiB
+// parts fit an 8 GiB etcd (its hard limit) in 1,024 parts, far below the
+// 10,000-part cap, and with two uploads in flight the buffers hold 24 MiB.
+const (
+	DefaultPartSize    = 8 << 20
+	DefaultConcurrency = 2
+)
+
+// S3 is a Store in an S3 bucket under a key prefix. Put streams through
+// the SDK's transfer manager, which reads an io.Reader of unknown length
+// into a fixed pool of Concurrency+1 part buffers and uploads parts while
+// the next one is read: memory stays bounded whatever the snapshot size,
+// and an interrupted upload is aborted (or, if the process is killed, left
+// as a multipart upload that CleanupIncomplete aborts; it is never an
+// object).
+type S3 struct {
+	client   *s3.Client
+	uploader *transfermanager.Client
+	bucket   string
+	prefix   string // "" or "a/b/" (with the trailing slash)
+	opts     Options
+}
+
+func openS3(ctx context.Context, u *url.URL, opts Options) (Store, error) {
+	if u.Host == "" {
+		return nil, fmt.Errorf("store url %s: no bucket (s3://bucket/prefix)", u.Redacted())
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("store url %s: credentials do not belong in the URL; use the AWS environment, profile or instance role", u.Redacted())
+	}
+	var loadOpts []func(*awsconfig.LoadOptions) error
+	if opts.Region != "" {
+		loadOpts = append(loadOpts, awsconfig.WithRegion(opts.Region))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, loadOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("s3 store %s: aws configuration: %w", u.Redacted(), err)
+	}
+	if cfg.Region == "" && opts.Endpoint != "" {
+		// S3-compatible gateways ignore the region but requests must be
+		// signed for one.
+		cfg.Region = "us-east-1"
+	}
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if opts.Endpoint != "" {
+			o.BaseEndpoint = aws.String(opts.Endpoint)
+			o.UsePathStyle = true
+		}
+	})
+	return NewS3(client, u.Host, strings.TrimPrefix(u.Path, "/"), opts), nil
+}
+
+// NewS3 returns an S3 store on an existing client.
+func NewS3(client *s3.Client, bucket, prefix string, opts Options) *S3 {
+	if opts.PartSize <= 0 {
+		opts.PartSize = DefaultPartSize
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = DefaultConcurrency
+	}
+	prefix = strings.Trim(prefix, "/")
+	if prefix != "" {
+		prefix += "/"
+	}
+	uploader := transfermanager.New(client, func(o *transfermanager.Options) {
+		o.PartSizeBytes = opts.PartSize
+		// The first part is read with io.ReadAll up to this threshold;
+		// keeping it at one part keeps that allocation to one part too.
+		o.MultipartUploadThreshold = opts.PartSize
+		o.Concurrency = opts.Concurrency
+		// Abort a failed upload with a fresh context, so a cancelled
+		// snapshot (SIGTERM) still removes its parts.
+		o.FailTimeout = 30 * time.Second
+	})
+	return &S3{client: client, uploader: uploader, bucket: bucket, prefix: prefix, opts: opts}
+}
+
+func (s *S3) String() string { return "s3://" + s.bucket + "/" + s.prefix }
+
+func (s *S3) key(k string) string { return s.prefix + k }
+
+// countingReader counts what the uploader consumed.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Put streams r into key as one object (multipart above one part).
+func (s *S3) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
+	cr := &countingReader{r: r}
+	in := &transfermanager.UploadObjectInput{
+		Bucket: aws.String(s.bucket),
+		Key:    aws.String(s.key(key)),
+		Body:   cr,
+	}
+	switch s.opts.SSE {
+	case "AES256":
+		in.ServerSideEncryption = tmtypes.ServerSideEncryptionAes256
+	case "aws:kms":
+		in.ServerSideEncryption = tmtypes.ServerSideEncryptionAwsKms
+		if s.opts.KMSKeyID != "" {
+			in.SSEKMSKeyID = aws.String(s.opts.KMSKeyID)
+		}
+	}
+	if _, err := s.uploader.UploadObject(ctx, in); err != nil {
+		return cr.n, fmt.Errorf("put %s%s: %w", s, key, err)
+	}
+	return cr.n, nil
+}
+
+func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(key))})
+	if err != nil {
+		return nil, fmt.Errorf("get %s%s: %w", s, key, notFound(err))
+	}
+	return out.Body, nil
+}
+
+func (s *S3) Stat(ctx context.Context, key string) (Object, error) {
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(key))})
+	if err != nil {
+		return Object{}, fmt.Errorf("stat %s%s: %w", s, key, notFound(err))
+	}
+	return Object{Key: key, Size: aws.ToInt64(out.ContentLength), LastModified: aws.ToTime(out.LastModified)}, nil
+}
+
+func (s *S3) List(ctx context.Context, prefix string) ([]Object, error) {
+	var out []Object
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.key(prefix))})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list %s%s: %w", s, prefix, err)
+		}
+		for _, o := range page.Contents {
+			out = append(out, Object{
+				Key:          strings.TrimPrefix(aws.ToString(o.Key), s.prefix),
+				Size:         aws.ToInt64(o.Size),
+				LastModified: aws.ToTime(o.LastModified),
+			})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+// Delete removes key. On a versioned bucket this adds a delete marker; an
+// Object Lock refusal comes back as an error for the caller to retry later.
+func (s *S3) Delete(ctx context.Context, key string) error {
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(key))})
+	if err != nil && !errors.Is(notFound(err), ErrNotFound) {
+		return fmt.Errorf("delete %s%s: %w", s, key, err)
+	}
+	return nil
+}
+
+// CleanupIncomplete aborts multipart uploads under the prefix started
+// before olderThan: what a killed etcdguard left behind.
+func (s *S3) CleanupIncomplete(ctx context.Context, olderThan time.Time) (int, error) {
+	n := 0
+	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(s.bucket), Prefix: aws.String(s.prefix)}
+	for {
+		page, err := s.client.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return n, fmt.Errorf("list multipart uploads in %s: %w", s, err)
+		}
+		for _, u := range page.Uploads {
+			if u.Initiated != nil && !u.Initiated.Before(olderThan) {
+				continue
+			}
+			if _, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+				Bucket: aws.String(s.bucket), Key: u.Key, UploadId: u.UploadId,
+			}); err != nil && !errors.Is(notFound(err), ErrNotFound) {
+				return n, fmt.Errorf("abort multipart upload %s of %s: %w", aws.ToString(u.UploadId), aws.ToString(u.Key), err)
+			}
+			n++
+		}
+		if !aws.ToBool(page.IsTruncated) {
+			return n, nil
+		}
+		in.KeyMarker, in.UploadIdMarker = page.NextKeyMarker, page.NextUploadIdMarker
+	}
+}
+
+// notFound maps S3's missing-object errors onto ErrNotFound.
+func notFound(err error) error {
+	var nsk *types.NoSuchKey
+	var nf *types.NotFound
+	var nsu *types.NoSuchUpload
+	var api smithy.APIError
+	if errors.As(err, &nsk) || errors.As(err, &nf) || errors.As(err, &nsu) ||
+		(errors.As(err, &api) && (api.ErrorCode() == "NotFound" || api.ErrorCode() == "NoSuchKey")) {
+		return fmt.Errorf("%w (%v)", ErrNotFound, err)
+	}
+	return err
 }

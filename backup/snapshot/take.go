@@ -1,0 +1,357 @@
+package snapshot
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/k8sguard/k8sguard/backup/store"
+	"github.com/k8sguard/k8sguard/internal/buildinfo"
+)
+
+// Failure stages, the label of etcdguard_snapshot_failures_total.
+const (
+	StageEtcd     = "etcd"     // reaching etcd or reading the snapshot stream
+	StageKeys     = "keys"     // counting keys at the snapshot's revision
+	StageUpload   = "upload"   // writing the data object
+	StageVerify   = "verify"   // etcd's trailing sha256 did not match
+	StageManifest = "manifest" // writing the commit marker
+)
+
+// Stages lists every failure stage (metrics initialise a series for each).
+var Stages = []string{StageEtcd, StageKeys, StageUpload, StageVerify, StageManifest}
+
+// StageError is a snapshot failure and the stage it happened in.
+type StageError struct {
+	Stage string
+	Err   error
+}
+
+func (e *StageError) Error() string { return e.Stage + ": " + e.Err.Error() }
+func (e *StageError) Unwrap() error { return e.Err }
+
+// StageOf returns the stage of a failed Take ("etcd" when unknown).
+func StageOf(err error) string {
+	var se *StageError
+	if errors.As(err, &se) {
+		return se.Stage
+	}
+	return StageEtcd
+}
+
+// Options tune Take.
+type Options struct {
+	Cluster     string
+	Compression string // CompressionZstd (default) or CompressionNone
+	// ZstdLevel trades CPU for size; the default, SpeedFastest, keeps up
+	// with etcd's read on two cores so compression never paces the upload.
+	ZstdLevel zstd.EncoderLevel
+	// Now is the clock (time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Result is a completed snapshot and how its stages went.
+type Result struct {
+	Manifest *Manifest
+	Duration time.Duration
+	// Busy time of each stage of the overlapped pipeline: waiting on
+	// etcd's stream, compressing, and the store consuming the output.
+	ReadBusy, CompressBusy, UploadWait time.Duration
+}
+
+// Take streams one snapshot from etcd into st: Maintenance API → zstd →
+// sha256 → store.Put, with no temporary file and the upload overlapped
+// with the read. The manifest is written last, only after etcd's own
+// trailing sha256 has been verified, so a failed or killed Take never
+// leaves a snapshot that list, check or restore would see.
+//
+// etcd is the client configuration; Take dials one endpoint (the first
+// that answers) so that status, snapshot and key counts describe the same
+// member.
+func Take(ctx context.Context, etcd clientv3.Config, st store.Store, opts Options) (*Result, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Compression == "" {
+		opts.Compression = CompressionZstd
+	}
+	if opts.ZstdLevel == 0 {
+		opts.ZstdLevel = zstd.SpeedFastest
+	}
+	start := opts.Now()
+
+	cli, status, err := dialMember(ctx, etcd)
+	if err != nil {
+		return nil, &StageError{StageEtcd, err}
+	}
+	defer cli.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	snap, err := cli.SnapshotWithVersion(ctx)
+	if err != nil {
+		return nil, &StageError{StageEtcd, fmt.Errorf("open snapshot stream from %s: %w", cli.Endpoints()[0], err)}
+	}
+	defer snap.Snapshot.Close()
+	// The stream's header carries the revision the snapshot was taken at;
+	// servers that leave it empty get the revision read just before, which
+	// the snapshot is at least as new as.
+	rev := status.Header.Revision
+	if snap.Header != nil && snap.Header.Revision > 0 {
+		rev = snap.Header.Revision
+	}
+	version := snap.Version
+	if version == "" {
+		version = status.Version
+	}
+
+	m := &Manifest{
+		FormatVersion: FormatVersion,
+		Cluster:       opts.Cluster,
+		DataKey:       DataKey(opts.Cluster, start, rev, opts.Compression),
+		CreatedAt:     start.UTC().Truncate(time.Second),
+		Revision:      rev,
+		EtcdVersion:   version,
+		ClusterID:     fmt.Sprintf("%x", status.Header.ClusterId),
+		MemberID:      fmt.Sprintf("%x", status.Header.MemberId),
+		Compression:   opts.Compression,
+		ToolVersion:   buildinfo.Version,
+	}
+	log := opts.Logger.With("snapshot", m.Name(), "store", st.String())
+	log.Info("snapshot started", "endpoint", cli.Endpoints()[0], "revision", rev, "etcd_version", version)
+
+	// Key counts run beside the stream: a few count-only range requests.
+	type counted struct {
+		total    int64
+		prefixes map[string]int64
+		err      error
+	}
+	keysDone := make(chan counted, 1)
+	go func() {
+		total, prefixes, err := CountKeys(ctx, cli, rev)
+		keysDone <- counted{total, prefixes, err}
+	}()
+
+	res := &Result{Manifest: m}
+	stored, err := stream(ctx, snap.Snapshot, st, m, opts, res)
+	if err != nil {
+		cancel()
+		<-keysDone
+		return nil, err
+	}
+	k := <-keysDone
+	if k.err != nil {
+		deleteQuietly(st, m.DataKey, log)
+		return nil, &StageError{StageKeys, fmt.Errorf("count keys at revision %d: %w", rev, k.err)}
+	}
+	m.Keys, m.PrefixKeys = k.total, k.prefixes
+	m.StoredSize = stored
+	if err := Write(ctx, st, m); err != nil {
+		deleteQuietly(st, m.DataKey, log)
+		return nil, &StageError{StageManifest, err}
+	}
+	res.Duration = opts.Now().Sub(start)
+	log.Info("snapshot complete", "raw_bytes", m.RawSize, "stored_bytes", m.StoredSize,
+		"keys", m.Keys, "duration", res.Duration.Round(time.Millisecond).String())
+	return res, nil
+}
+
+// stream pipes the snapshot through the hashes and the compressor into the
+// store, and verifies etcd's trailing hash. It fills the manifest's sizes
+// and digests and returns the stored size.
+func stream(ctx context.Context, snap io.Reader, st store.Store, m *Manifest, opts Options, res *Result) (int64, error) {
+	rawHash := sha256.New()
+	trailer := &trailerCheck{h: sha256.New()}
+	raw := &timedReader{r: io.TeeReader(snap, io.MultiWriter(rawHash, trailer))}
+
+	pr, pw := io.Pipe()
+	storedHash := sha256.New()
+	storedCount := &countWriter{}
+	upload := &timedReader{r: io.TeeReader(pr, io.MultiWriter(storedHash, storedCount))}
+
+	// The producer: etcd → (zstd) → pipe. A read error from etcd closes the
+	// pipe with that error, which fails the upload, which never completes.
+	readErr := make(chan error, 1)
+	go func() {
+		err := produce(raw, pw, opts, res)
+		if err != nil && !errors.Is(err, errUploadStopped) {
+			err = &StageError{StageEtcd, fmt.Errorf("read snapshot stream: %w", err)}
+		}
+		readErr <- err
+		pw.CloseWithError(err)
+	}()
+
+	_, putErr := st.Put(ctx, m.DataKey, upload)
+	// Unblock the producer if the upload stopped reading early.
+	pr.CloseWithError(errUploadStopped)
+	rerr := <-readErr
+	res.ReadBusy = raw.busy
+	res.UploadWait = upload.busy
+	switch {
+	case rerr != nil && !errors.Is(rerr, errUploadStopped):
+		deleteQuietly(st, m.DataKey, opts.Logger)
+		return 0, rerr
+	case putErr != nil:
+		return 0, &StageError{StageUpload, putErr}
+	}
+	if err := trailer.verify(raw.n); err != nil {
+		deleteQuietly(st, m.DataKey, opts.Logger)
+		return 0, &StageError{StageVerify, err}
+	}
+	m.RawSize = raw.n
+	m.RawSHA256 = hex.EncodeToString(rawHash.Sum(nil))
+	m.StoredSHA256 = hex.EncodeToString(storedHash.Sum(nil))
+	return storedCount.n, nil
+}
+
+var errUploadStopped = errors.New("the upload stopped reading")
+
+// produce copies raw into w, through zstd when configured.
+func produce(raw io.Reader, w io.Writer, opts Options, res *Result) error {
+	buf := make([]byte, 256<<10)
+	if opts.Compression == CompressionNone {
+		_, err := io.CopyBuffer(w, raw, buf)
+		return err
+	}
+	enc, err := zstd.NewWriter(w,
+		zstd.WithEncoderLevel(opts.ZstdLevel),
+		// Two goroutines: one compresses a block while the next is filled.
+		zstd.WithEncoderConcurrency(2),
+		// A 1 MiB window loses little ratio on a bbolt file (its pages are
+		// 4 KiB) and keeps the encoder's buffers small.
+		zstd.WithWindowSize(1<<20),
+		zstd.WithEncoderCRC(true),
+	)
+	if err != nil {
+		return err
+	}
+	tw := &timedWriter{w: enc}
+	if _, err := io.CopyBuffer(tw, raw, buf); err != nil {
+		enc.Close()
+		return err
+	}
+	res.CompressBusy = tw.busy
+	return enc.Close()
+}
+
+func deleteQuietly(st store.Store, key string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := st.Delete(ctx, key); err != nil && log != nil {
+		log.Warn("could not remove the data object of a failed snapshot; the next cleanup will", "key", key, "err", err)
+	}
+}
+
+// dialMember returns a client pinned to the first endpoint that answers a
+// status request, and that status.
+func dialMember(ctx context.Context, cfg clientv3.Config) (*clientv3.Client, *clientv3.StatusResponse, error) {
+	var errs []error
+	for _, ep := range cfg.Endpoints {
+		one := cfg
+		one.Endpoints = []string{ep}
+		one.Context = ctx
+		cli, err := clientv3.New(one)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", ep, err))
+			continue
+		}
+		timeout := cfg.DialTimeout
+		if timeout <= 0 {
+			timeout = 5 * time.Second
+		}
+		sctx, cancel := context.WithTimeout(ctx, timeout)
+		st, err := cli.Status(sctx, ep)
+		cancel()
+		if err == nil {
+			return cli, st, nil
+		}
+		cli.Close()
+		errs = append(errs, fmt.Errorf("%s: %w", ep, err))
+	}
+	if len(errs) == 0 {
+		return nil, nil, errors.New("no etcd endpoints configured")
+	}
+	return nil, nil, fmt.Errorf("no etcd endpoint answered: %w", errors.Join(errs...))
+}
+
+// trailerCheck hashes everything but the last sha256.Size bytes it sees
+// and keeps those back: etcd appends the sha256 of the database to the
+// snapshot stream, and this verifies it without buffering the stream.
+type trailerCheck struct {
+	h    hash.Hash
+	tail [sha256.Size]byte
+	n    int
+}
+
+func (t *trailerCheck) Write(p []byte) (int, error) {
+	written := len(p)
+	if len(p) >= sha256.Size {
+		t.h.Write(t.tail[:t.n])
+		t.h.Write(p[:len(p)-sha256.Size])
+		t.n = copy(t.tail[:], p[len(p)-sha256.Size:])
+		return written, nil
+	}
+	if over := t.n + len(p) - sha256.Size; over > 0 {
+		t.h.Write(t.tail[:over])
+		t.n = copy(t.tail[:], t.tail[over:t.n])
+	}
+	t.n += copy(t.tail[t.n:], p)
+	return written, nil
+}
+
+// verify checks the held-back trailer against the hash of the rest.
+func (t *trailerCheck) verify(size int64) error {
+	// bbolt files are whole pages; etcd's hash makes the size 32 more
+	// than a multiple of 512 (the same test etcdutl applies).
+	if size%512 != sha256.Size || t.n != sha256.Size {
+		return fmt.Errorf("snapshot of %d bytes has no sha256 trailer: the stream was cut short", size)
+	}
+	if sum := t.h.Sum(nil); string(sum) != string(t.tail[:]) {
+		return fmt.Errorf("snapshot sha256 mismatch: etcd sent %x, the data hashes to %x", t.tail, sum)
+	}
+	return nil
+}
+
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+// timedReader counts bytes and the time spent waiting in Read.
+type timedReader struct {
+	r    io.Reader
+	n    int64
+	busy time.Duration
+}
+
+func (t *timedReader) Read(p []byte) (int, error) {
+	start := time.Now()
+	n, err := t.r.Read(p)
+	t.busy += time.Since(start)
+	t.n += int64(n)
+	return n, err
+}
+
+type timedWriter struct {
+	w    io.Writer
+	busy time.Duration
+}
+
+func (t *timedWriter) Write(p []byte) (int, error) {
+	start := time.Now()
+	n, err := t.w.Write(p)
+	t.busy += time.Since(start)
+	return n, err
+}
