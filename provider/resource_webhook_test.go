@@ -1,0 +1,154 @@
+package provider
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+)
+
+// opaWebhook is the issue's example with one part replaceable by each case.
+func opaWebhook(resourceType, provider, rule, extra string) string {
+	if rule == "" {
+		rule = `rule {
+      api_groups   = ["networking.k8s.io"]
+      api_versions = ["v1"]
+      resources    = ["ingresses"]
+      operations   = ["CREATE", "UPDATE"]
+    }`
+	}
+	return fmt.Sprintf(`
+provider "k8sguard" {
+  %s
+}
+
+resource %q "opa" {
+  name = "opa-validating-webhook"
+  webhook {
+    name = "validating-webhook.openpolicyagent.org"
+    service {
+      namespace = "opa"
+      name      = "opa"
+      path      = "/v1/admit"
+    }
+    %s
+    %s
+  }
+}
+`, provider, resourceType, rule, extra)
+}
+
+const optIn = `namespace_selector {
+      match_labels = { "opa-policy" = "enabled" }
+    }`
+
+// planError is the diagnostic summary terraform prints for a finding,
+// matched across terraform's line wrapping.
+func planError(msg string) *regexp.Regexp {
+	return wrapped(regexp.QuoteMeta(msg))
+}
+
+// Every plan-time rule refuses its bad shape at `terraform plan`, with the
+// rule ID and message, for both webhook kinds.
+func TestWebhookPlanRefusesDangerousShapes(t *testing.T) {
+	cases := []struct {
+		name, provider, rule, extra, want string
+	}{
+		{"wildcard resources", "", `rule {
+      api_groups   = ["networking.k8s.io"]
+      api_versions = ["v1"]
+      resources    = ["*"]
+      operations   = ["CREATE"]
+    }`, optIn, `[WEBHOOK_WILDCARD_RULE] rule 0 matches every resource ("*"): a webhook that intercepts everything can block the control plane when its backend is down. Name the API groups and resources it needs. Prevents: OPA webhook outage (Jetstack, GKE upgrade).`},
+		{"leases", "", `rule {
+      api_groups   = ["coordination.k8s.io"]
+      api_versions = ["v1"]
+      resources    = ["leases"]
+      operations   = ["UPDATE"]
+    }`, optIn, `[WEBHOOK_CRITICAL_RESOURCE] rule 0 matches leases.coordination.k8s.io:`},
+		{"kube-system selected", "", "", `namespace_selector {
+      match_labels = { "kubernetes.io/metadata.name" = "kube-system" }
+    }`, `[WEBHOOK_PROTECTED_NAMESPACE] webhook "validating-webhook.openpolicyagent.org" selects the protected namespace "kube-system"`},
+		{"a namespace the provider protects", `protected_namespaces = ["kube-system", "platform"]`, "", `namespace_selector {
+      match_expressions {
+        key      = "kubernetes.io/metadata.name"
+        operator = "In"
+        values   = ["platform"]
+      }
+    }`, `selects the protected namespace "platform": a webhook there can block the control plane's own writes or its backend's restart, so k8sguard always excludes kube-system, platform, opa.`},
+		{"Fail unscoped", "", "", `failure_policy = "Fail"`, `[WEBHOOK_FAIL_UNSCOPED] webhook "validating-webhook.openpolicyagent.org" has failure_policy "Fail" but no opt-in scope`},
+		{"Fail on cluster scope", "", `rule {
+      api_groups   = ["rbac.authorization.k8s.io"]
+      api_versions = ["v1"]
+      resources    = ["clusterroles"]
+      operations   = ["CREATE"]
+      scope        = "*"
+    }`, optIn + "\nfailure_policy = \"Fail\"", `[WEBHOOK_CLUSTER_SCOPED_FAIL] rule 0 has scope "*" with failure_policy "Fail"`},
+		{"timeout above the provider's maximum", `max_webhook_timeout_seconds = 2`, "", optIn + "\ntimeout_seconds = 3",
+			`[WEBHOOK_TIMEOUT] timeout_seconds = 3 is above the provider's max_webhook_timeout_seconds (2)`},
+		{"side effects", "", "", optIn + "\nside_effects = \"Some\"", `[WEBHOOK_SIDE_EFFECTS] side_effects = "Some"`},
+		{"waiver without a reason", "", "", optIn + "\n}\nwaivers = { WEBHOOK_WILDCARD_RULE = \"\" }\nwebhook {\n name = \"b.example.org\"\n url = \"https://b.example.org\"\n ca_bundle = \"x\"\n rule {\n api_groups = [\"apps\"]\n api_versions = [\"v1\"]\n resources = [\"deployments\"]\n operations = [\"CREATE\"]\n }",
+			`[WAIVER_INVALID] waiver for WEBHOOK_WILDCARD_RULE has no reason`},
+		{"unwaivable rule waived", "", "", optIn + "\n}\nwaivers = { WEBHOOK_CRITICAL_RESOURCE = \"trust me\" }\nwebhook {\n name = \"b.example.org\"\n url = \"https://b.example.org\"\n ca_bundle = \"x\"\n rule {\n api_groups = [\"apps\"]\n api_versions = [\"v1\"]\n resources = [\"deployments\"]\n operations = [\"CREATE\"]\n }",
+			`[WAIVER_INVALID] waiver for WEBHOOK_CRITICAL_RESOURCE: this rule cannot be waived`},
+		{"two backends", "", "", optIn + "\nurl = \"https://opa.example.org\"", `webhook "validating-webhook.openpolicyagent.org" needs exactly one backend: a service block or a url.`},
+	}
+	for _, kind := range []string{"k8sguard_validating_webhook", "k8sguard_mutating_webhook"} {
+		for _, c := range cases {
+			t.Run(kind+"/"+c.name, func(t *testing.T) {
+				planOnly(t, opaWebhook(kind, c.provider, c.rule, c.extra), planError(c.want))
+			})
+		}
+	}
+}
+
+// The safe shape plans, and the plan shows the selector really sent: the
+// user's opt-in plus the exclusion of protected namespaces and the
+// backend's own namespace.
+func TestWebhookPlanShowsEffectiveSelector(t *testing.T) {
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6,
+		Steps: []resource.TestStep{{
+			Config:             opaWebhook("k8sguard_validating_webhook", "", "", optIn+"\nfailure_policy = \"Fail\""),
+			PlanOnly:           true,
+			ExpectNonEmptyPlan: true,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPreRefresh: []plancheck.PlanCheck{
+				plancheck.ExpectKnownValue("k8sguard_validating_webhook.opa", tfjsonpath.New("webhook").AtSliceIndex(0).AtMapKey("effective_namespace_selector"),
+					knownvalue.StringExact("kubernetes.io/metadata.name notin (kube-node-lease,kube-public,kube-system,opa),opa-policy=enabled")),
+				plancheck.ExpectKnownValue("k8sguard_validating_webhook.opa", tfjsonpath.New("webhook").AtSliceIndex(0).AtMapKey("require_ready_backend"), knownvalue.Bool(true)),
+				plancheck.ExpectKnownValue("k8sguard_validating_webhook.opa", tfjsonpath.New("webhook").AtSliceIndex(0).AtMapKey("rule").AtSliceIndex(0).AtMapKey("scope"), knownvalue.StringExact("Namespaced")),
+				plancheck.ExpectKnownValue("k8sguard_validating_webhook.opa", tfjsonpath.New("findings"), knownvalue.ListExact(nil)),
+			}},
+		}},
+	})
+}
+
+// A waived error plans as a warning that keeps the reason in `findings`.
+func TestWebhookWaiverKeepsReasonInFindings(t *testing.T) {
+	cfg := strings.Replace(opaWebhook("k8sguard_mutating_webhook", "", `rule {
+      api_groups   = ["apps"]
+      api_versions = ["v1"]
+      resources    = ["deployments"]
+      operations   = ["*"]
+    }`, optIn), `name = "opa-validating-webhook"`, `name = "opa-validating-webhook"
+  waivers = { WEBHOOK_WILDCARD_RULE = "audit hook on deployments, all operations" }`, 1)
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6,
+		Steps: []resource.TestStep{{
+			Config:             cfg,
+			PlanOnly:           true,
+			ExpectNonEmptyPlan: true,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPreRefresh: []plancheck.PlanCheck{
+				plancheck.ExpectKnownValue("k8sguard_mutating_webhook.opa", tfjsonpath.New("findings"), knownvalue.ListExact([]knownvalue.Check{
+					knownvalue.StringExact(`[WEBHOOK_WILDCARD_RULE] rule 0 matches every operation ("*"): a webhook that intercepts everything can block the control plane when its backend is down. Name the API groups and resources it needs. Prevents: OPA webhook outage (Jetstack, GKE upgrade). Waived: "audit hook on deployments, all operations".`),
+				})),
+				plancheck.ExpectKnownValue("k8sguard_mutating_webhook.opa", tfjsonpath.New("webhook").AtSliceIndex(0).AtMapKey("reinvocation_policy"), knownvalue.StringExact("Never")),
+			}},
+		}},
+	})
+}
