@@ -158,7 +158,7 @@ func Restore(ctx context.Context, s store.Store, m *snapshot.Manifest, o Options
 	if err := os.MkdirAll(workParent, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", target, err)
 	}
-	if err := checkFreeSpace(workParent, m); err != nil {
+	if err := CheckFreeSpace(workParent, m); err != nil {
 		return nil, err
 	}
 	work, err := os.MkdirTemp(workParent, "."+filepath.Base(target)+".etcdguard-restore-")
@@ -169,7 +169,7 @@ func Restore(ctx context.Context, s store.Store, m *snapshot.Manifest, o Options
 
 	start := time.Now()
 	dbPath := filepath.Join(work, "snapshot.db")
-	checked, err := download(ctx, s, m, dbPath)
+	checked, err := Download(ctx, s, m, dbPath)
 	res.Checked = checked
 	res.Download = time.Since(start)
 	if err != nil {
@@ -209,8 +209,9 @@ func Restore(ctx context.Context, s store.Store, m *snapshot.Manifest, o Options
 	return res, nil
 }
 
-// download streams the snapshot into path through a buffer.
-func download(ctx context.Context, s store.Store, m *snapshot.Manifest, path string) (*Checked, error) {
+// Download streams the snapshot m describes into a new file at path,
+// verifying it on the way (see Stream).
+func Download(ctx context.Context, s store.Store, m *snapshot.Manifest, path string) (*Checked, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
@@ -317,7 +318,8 @@ func NeededSpace(m *snapshot.Manifest) uint64 {
 	return 2*uint64(m.RawSize) + walReserve
 }
 
-func checkFreeSpace(dir string, m *snapshot.Manifest) error {
+// CheckFreeSpace fails when dir's filesystem has less than NeededSpace(m).
+func CheckFreeSpace(dir string, m *snapshot.Manifest) error {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(dir, &st); err != nil {
 		return fmt.Errorf("free space on %s: %w", dir, err)

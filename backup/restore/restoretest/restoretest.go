@@ -1,25 +1,20 @@
 // Package restoretest gives restore and drill tests real snapshots: an
-// in-process etcd (etcd's own embed server, not a fake), keys put into it,
-// and a snapshot taken through the Maintenance API and stored with a
-// manifest exactly as the agent lays it out.
+// in-process etcd (etcd's own embed server, not a fake) that can also be
+// started on a restored data dir, keys put into it, and snapshots taken by
+// the agent's own pipeline.
 package restoretest
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
 
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
@@ -43,6 +38,7 @@ func StartEtcd(t testing.TB, dataDir string) *Etcd {
 	cfg.Name = "default"
 	cfg.Dir = dataDir
 	cfg.LogLevel = "error"
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	client, peer := freeURL(t), freeURL(t)
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
@@ -59,7 +55,7 @@ func StartEtcd(t testing.TB, dataDir string) *Etcd {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("embedded etcd in %s not ready after 60s", dataDir)
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{client.String()}, DialTimeout: 10 * time.Second})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{client.String()}, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatalf("etcd client: %v", err)
 	}
@@ -77,89 +73,19 @@ func (e *Etcd) Put(t testing.TB, kvs map[string]string) {
 	}
 }
 
-// Snapshot takes a snapshot through the Maintenance API, stores it in s
-// (zstd-compressed unless compression is "none") with its manifest, and
-// returns the manifest. The etcd must be quiet meanwhile: revision and key
-// counts are read next to the snapshot.
+// Snapshot takes a snapshot with the agent's own pipeline (snapshot.Take:
+// Maintenance API → zstd → store, manifest last) as if at time at, and
+// returns its manifest.
 func (e *Etcd) Snapshot(t testing.TB, s store.Store, cluster string, at time.Time, compression string) *snapshot.Manifest {
 	t.Helper()
-	ctx := context.Background()
-	all, err := e.Client.Get(ctx, "\x00", clientv3.WithFromKey(), clientv3.WithKeysOnly())
+	res, err := snapshot.Take(context.Background(),
+		clientv3.Config{Endpoints: e.Client.Endpoints(), DialTimeout: 10 * time.Second, Logger: zap.NewNop()},
+		s, snapshot.Options{Cluster: cluster, Compression: compression, Now: func() time.Time { return at }})
 	if err != nil {
-		t.Fatalf("count keys: %v", err)
+		t.Fatalf("snapshot of %s: %v", cluster, err)
 	}
-	prefixes := map[string]int64{}
-	for _, kv := range all.Kvs {
-		if p, ok := RegistryPrefix(string(kv.Key)); ok {
-			prefixes[p]++
-		}
-	}
-	status, err := e.Client.Status(ctx, e.Client.Endpoints()[0])
-	if err != nil {
-		t.Fatalf("etcd status: %v", err)
-	}
-
-	rc, err := e.Client.Snapshot(ctx)
-	if err != nil {
-		t.Fatalf("snapshot: %v", err)
-	}
-	defer rc.Close()
-	m := &snapshot.Manifest{
-		FormatVersion: snapshot.FormatVersion,
-		Cluster:       cluster,
-		DataKey:       snapshot.DataKey(cluster, at, all.Header.Revision, compression),
-		CreatedAt:     at.UTC(),
-		Revision:      all.Header.Revision,
-		EtcdVersion:   status.Version,
-		ClusterID:     fmt.Sprintf("%x", all.Header.ClusterId),
-		MemberID:      fmt.Sprintf("%x", all.Header.MemberId),
-		Compression:   compression,
-		Keys:          int64(len(all.Kvs)),
-		PrefixKeys:    prefixes,
-		ToolVersion:   "restoretest",
-	}
-	rawHash, storedHash := sha256.New(), sha256.New()
-	var rawN countWriter
-	pr, pw := io.Pipe()
-	go func() {
-		var w io.Writer = io.MultiWriter(pw, storedHash)
-		var enc *zstd.Encoder
-		if compression == snapshot.CompressionZstd {
-			enc, _ = zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedFastest))
-			w = enc
-		}
-		_, err := io.Copy(io.MultiWriter(w, rawHash, &rawN), rc)
-		if enc != nil && err == nil {
-			err = enc.Close()
-		}
-		pw.CloseWithError(err)
-	}()
-	n, err := s.Put(ctx, m.DataKey, pr)
-	if err != nil {
-		t.Fatalf("store snapshot: %v", err)
-	}
-	m.RawSize, m.RawSHA256 = int64(rawN), hex.EncodeToString(rawHash.Sum(nil))
-	m.StoredSize, m.StoredSHA256 = n, hex.EncodeToString(storedHash.Sum(nil))
-	if err := snapshot.Write(ctx, s, m); err != nil {
-		t.Fatalf("write manifest: %v", err)
-	}
-	return m
+	return res.Manifest
 }
-
-// RegistryPrefix maps a Kubernetes key to its top-level prefix, the unit
-// the manifest counts: "/registry/configmaps/ns/name" → "/registry/configmaps".
-func RegistryPrefix(key string) (string, bool) {
-	rest, ok := strings.CutPrefix(key, "/registry/")
-	if !ok {
-		return "", false
-	}
-	resource, _, _ := strings.Cut(rest, "/")
-	return "/registry/" + resource, true
-}
-
-type countWriter int64
-
-func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
 
 func freeURL(t testing.TB) url.URL {
 	t.Helper()

@@ -1,0 +1,190 @@
+package drill_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/k8sguard/k8sguard/backup/drill"
+	"github.com/k8sguard/k8sguard/backup/restore/restoretest"
+	"github.com/k8sguard/k8sguard/backup/snapshot"
+	"github.com/k8sguard/k8sguard/backup/store"
+)
+
+const cluster = "prod-eu1"
+
+func seed(t *testing.T) (store.Store, *snapshot.Manifest) {
+	t.Helper()
+	s, err := store.NewFile(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := restoretest.StartEtcd(t, "")
+	kvs := map[string]string{"/registry/namespaces/kube-system": "ns", "/registry/namespaces/default": "ns"}
+	for i := range 10 {
+		kvs[fmt.Sprintf("/registry/secrets/default/s%d", i)] = "secret"
+	}
+	e.Put(t, kvs)
+	// Overwrites and deletes: the restored revision must still match.
+	e.Put(t, map[string]string{"/registry/secrets/default/s0": "rotated"})
+	if _, err := e.Client.Delete(context.Background(), "/registry/secrets/default/s9"); err != nil {
+		t.Fatal(err)
+	}
+	return s, e.Snapshot(t, s, cluster, time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC), snapshot.CompressionZstd)
+}
+
+func TestDrillRestoresStartsAndChecksTheSnapshot(t *testing.T) {
+	s, m := seed(t)
+	work := t.TempDir()
+	r, err := drill.Run(context.Background(), s, m, drill.Options{WorkDir: work, ExpectPrefixes: []string{"/registry/namespaces/kube-system"}})
+	if err != nil {
+		t.Fatalf("drill failed: %v\n%s", err, text(t, r))
+	}
+	out := text(t, r)
+	t.Logf("\n%s", out)
+	var phases []string
+	for _, p := range r.Phases {
+		phases = append(phases, p.Phase)
+	}
+	if strings.Join(phases, ",") != strings.Join(drill.Phases, ",") {
+		t.Errorf("phases %v, want %v", phases, drill.Phases)
+	}
+	flat := strings.Join(strings.Fields(out), " ")
+	for _, want := range []string{
+		fmt.Sprintf("drill of %s (revision %d, 11 keys, ", m.DataKey, m.Revision),
+		"): PASSED in ",
+		fmt.Sprintf("revision ok restored etcd at revision %d, snapshot file %d, manifest %d", m.Revision, m.Revision, m.Revision),
+		"keys ok 11 keys, as in the manifest",
+		"/registry/namespaces ok 2 keys, as in the manifest",
+		"/registry/secrets ok 9 keys, as in the manifest",
+		"expect /registry/namespaces/kube-system ok 1 key",
+		"total (RTO)",
+	} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	assertEmpty(t, work)
+
+	// The record `check` reads, and the textfile node_exporter reads.
+	if err := drill.Record(context.Background(), s, r); err != nil {
+		t.Fatal(err)
+	}
+	last, err := drill.LastSuccess(context.Background(), s, cluster)
+	if err != nil || last == nil || !last.StartedAt.Equal(r.StartedAt) || !last.OK {
+		t.Fatalf("LastSuccess = %+v, %v", last, err)
+	}
+	if none, err := drill.LastSuccess(context.Background(), s, "other"); none != nil || err != nil {
+		t.Fatalf("LastSuccess(other) = %+v, %v; want nil, nil", none, err)
+	}
+	path := filepath.Join(t.TempDir(), "etcdguard_drill.prom")
+	if err := r.WriteTextfile(path, r.StartedAt); err != nil {
+		t.Fatal(err)
+	}
+	prom, _ := os.ReadFile(path)
+	var ts float64
+	if _, err := fmt.Sscanf(lineOf(string(prom), `etcdguard_drill_last_success_timestamp_seconds{cluster="prod-eu1"} `), "%g", &ts); err != nil || int64(ts) != r.StartedAt.Unix() {
+		t.Errorf("last success = %v (%v), want %d:\n%s", ts, err, r.StartedAt.Unix(), prom)
+	}
+	for _, want := range []string{
+		`etcdguard_drill_success{cluster="prod-eu1"} 1`,
+		`etcdguard_drill_duration_seconds{cluster="prod-eu1",phase="download"} `,
+		`etcdguard_drill_duration_seconds{cluster="prod-eu1",phase="total"} `,
+	} {
+		if !strings.Contains(string(prom), want) {
+			t.Errorf("textfile lacks %q:\n%s", want, prom)
+		}
+	}
+}
+
+func TestDrillFails(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(t *testing.T, s store.Store, m *snapshot.Manifest) drill.Options
+		err    string
+		phases int
+	}{
+		{
+			name: "when a prefix count differs from the manifest",
+			change: func(t *testing.T, s store.Store, m *snapshot.Manifest) drill.Options {
+				m.PrefixKeys["/registry/secrets"] = 90
+				return drill.Options{}
+			},
+			err:    "check /registry/secrets failed: 9 keys, the manifest says 90",
+			phases: 5,
+		},
+		{
+			name: "when an expected prefix is empty",
+			change: func(t *testing.T, s store.Store, m *snapshot.Manifest) drill.Options {
+				return drill.Options{ExpectPrefixes: []string{"/registry/certificatesigningrequests/"}}
+			},
+			err:    "check expect /registry/certificatesigningrequests/ failed: 0 keys",
+			phases: 5,
+		},
+		{
+			name: "when the object is corrupt, in the download phase",
+			change: func(t *testing.T, s store.Store, m *snapshot.Manifest) drill.Options {
+				if _, err := s.Put(context.Background(), m.DataKey, strings.NewReader("not a snapshot")); err != nil {
+					t.Fatal(err)
+				}
+				return drill.Options{}
+			},
+			err:    "download: snapshot " + "KEY" + " is corrupt: sha256 of the stored object is ",
+			phases: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, m := seed(t)
+			o := tt.change(t, s, m)
+			o.WorkDir = t.TempDir()
+			r, err := drill.Run(context.Background(), s, m, o)
+			want := "drill of " + m.DataKey + ": " + strings.ReplaceAll(tt.err, "KEY", m.DataKey)
+			if err == nil || !strings.HasPrefix(err.Error(), want) {
+				t.Fatalf("err = %v\nwant prefix %s", err, want)
+			}
+			if r.OK || r.Error != err.Error() || len(r.Phases) != tt.phases {
+				t.Errorf("report = %+v", r)
+			}
+			if !strings.Contains(text(t, r), "): FAILED in ") {
+				t.Errorf("text report does not say FAILED:\n%s", text(t, r))
+			}
+			assertEmpty(t, o.WorkDir)
+		})
+	}
+}
+
+// lineOf returns what follows prefix on its line in s.
+func lineOf(s, prefix string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if rest, ok := strings.CutPrefix(l, prefix); ok {
+			return rest
+		}
+	}
+	return ""
+}
+
+func text(t *testing.T, r *drill.Report) string {
+	t.Helper()
+	var b strings.Builder
+	if err := r.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// assertEmpty fails when the drill left files behind.
+func assertEmpty(t *testing.T, dir string) {
+	t.Helper()
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, de := range des {
+		t.Errorf("drill left %s behind", filepath.Join(dir, de.Name()))
+	}
+}

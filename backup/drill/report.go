@@ -1,0 +1,127 @@
+package drill
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/k8sguard/k8sguard/backup/store"
+)
+
+// WriteText prints the report for a terminal: the verdict, the time of
+// each phase (the RTO breakdown) and every check.
+func (r *Report) WriteText(w io.Writer) error {
+	verdict := "PASSED"
+	if !r.OK {
+		verdict = "FAILED"
+	}
+	fmt.Fprintf(w, "drill of %s (revision %d, %d keys, %s): %s in %s\n",
+		r.Snapshot, r.Revision, r.Keys, humanize.IBytes(uint64(r.RawSize)), verdict, r.Duration().Round(time.Millisecond))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "phase\tseconds")
+	for _, p := range r.Phases {
+		fmt.Fprintf(tw, "%s\t%.3f\n", p.Phase, p.Seconds)
+	}
+	fmt.Fprintf(tw, "total (RTO)\t%.3f\n", r.Seconds)
+	if len(r.Checks) > 0 {
+		fmt.Fprintln(tw, "\ncheck\tresult\tdetail")
+		for _, c := range r.Checks {
+			res := "ok"
+			if !c.OK {
+				res = "FAIL"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, res, c.Detail)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if r.Error != "" {
+		_, err := fmt.Fprintf(w, "error: %s\n", r.Error)
+		return err
+	}
+	return nil
+}
+
+// Metric names the drill exports (through --textfile, for node_exporter's
+// textfile collector, and through the agent's /metrics).
+const (
+	MetricLastSuccess = "etcdguard_drill_last_success_timestamp_seconds"
+	MetricDuration    = "etcdguard_drill_duration_seconds"
+	MetricSuccess     = "etcdguard_drill_success"
+)
+
+// WriteTextfile writes the drill's metrics atomically to path in the
+// Prometheus text format. lastSuccess is the latest successful drill (this
+// one when it passed); zero writes 0, "never".
+func (r *Report) WriteTextfile(path string, lastSuccess time.Time) error {
+	reg := prometheus.NewRegistry()
+	labels := prometheus.Labels{"cluster": r.Cluster}
+	last := prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricLastSuccess, Help: "Unix time of the last successful restore drill.", ConstLabels: labels})
+	success := prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricSuccess, Help: "1 when the last restore drill passed, 0 when it failed.", ConstLabels: labels})
+	duration := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricDuration, Help: "Time of each phase of the last restore drill; phase=\"total\" is the measured RTO.", ConstLabels: labels}, []string{"phase"})
+	reg.MustRegister(last, success, duration)
+	if !lastSuccess.IsZero() {
+		last.Set(float64(lastSuccess.Unix()))
+	}
+	if r.OK {
+		success.Set(1)
+	}
+	for _, p := range Phases {
+		duration.WithLabelValues(p) // every phase present, 0 when not reached
+	}
+	for _, p := range r.Phases {
+		duration.WithLabelValues(p.Phase).Set(p.Seconds)
+	}
+	duration.WithLabelValues("total").Set(r.Seconds)
+	if err := prometheus.WriteToTextfile(path, reg); err != nil {
+		return fmt.Errorf("write drill metrics to %s: %w", path, err)
+	}
+	return nil
+}
+
+// RecordKey is where the report of the last successful drill of cluster
+// is kept in the store, so `check` can tell how old it is from anywhere.
+// Cluster names cannot start with "_", so this never mixes with snapshots.
+func RecordKey(cluster string) string { return "_drills/" + cluster + "/last-success.json" }
+
+// Record stores a successful report as the cluster's last success.
+func Record(ctx context.Context, s store.Store, r *Report) error {
+	if !r.OK {
+		return errors.New("only a successful drill is recorded")
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if _, err := s.Put(ctx, RecordKey(r.Cluster), bytes.NewReader(append(b, '\n'))); err != nil {
+		return fmt.Errorf("record drill in %s: %w", s, err)
+	}
+	return nil
+}
+
+// LastSuccess returns the report of cluster's last successful drill, or
+// nil (and no error) when there has been none.
+func LastSuccess(ctx context.Context, s store.Store, cluster string) (*Report, error) {
+	rc, err := s.Get(ctx, RecordKey(cluster))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read last drill of %q: %w", cluster, err)
+	}
+	defer rc.Close()
+	var r Report
+	if err := json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&r); err != nil {
+		return nil, fmt.Errorf("read last drill of %q from %s: %w", cluster, RecordKey(cluster), err)
+	}
+	return &r, nil
+}
