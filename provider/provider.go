@@ -229,6 +229,7 @@ func (p *k8sguardProvider) Resources(context.Context) []func() resource.Resource
 	return []func() resource.Resource{
 		NewValidatingWebhookResource,
 		NewMutatingWebhookResource,
+		NewPodQuotaResource,
 	}
 }
 
