@@ -81,6 +81,13 @@ type Metrics struct {
 type Check struct {
 	MaxAge      Duration `yaml:"max_age"`
 	ShrinkRatio float64  `yaml:"shrink_ratio"`
+	// Verify re-reads the newest data object and compares its sha256.
+	Verify bool `yaml:"verify"`
+	// Format of the report: text (Nagios), json or prometheus.
+	Format string `yaml:"format"`
+	// Textfile also writes the report in Prometheus format to this path
+	// (atomically), for node_exporter's textfile collector.
+	Textfile string `yaml:"textfile"`
 }
 
 // Duration is a time.Duration written with a unit ("30m", "5s"); a bare
@@ -103,7 +110,7 @@ func Default() *Config {
 		Compression: "zstd",
 		Retention:   Retention{KeepLast: 48, KeepDaily: 14, KeepWeekly: 8},
 		Metrics:     Metrics{Listen: "127.0.0.1:9471"},
-		Check:       Check{MaxAge: Duration{2 * time.Hour}, ShrinkRatio: 0.5},
+		Check:       Check{MaxAge: Duration{2 * time.Hour}, ShrinkRatio: 0.5, Format: "text"},
 		origin:      map[string]string{},
 	}
 }
@@ -155,8 +162,8 @@ func (c *Config) Validate() error {
 		if _, err := cron.ParseStandard(c.Schedule.Cron); err != nil {
 			bad("schedule.cron", "%q: %v", c.Schedule.Cron, err)
 		}
-	case c.Schedule.Interval.Duration < time.Minute:
-		bad("schedule.interval", "%s is shorter than a minute", c.Schedule.Interval)
+	case c.Schedule.Interval.Duration < time.Second:
+		bad("schedule.interval", "%s is shorter than a second", c.Schedule.Interval)
 	}
 	if c.Schedule.Jitter.Duration < 0 {
 		bad("schedule.jitter", "must not be negative")
@@ -177,6 +184,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Check.ShrinkRatio <= 0 || c.Check.ShrinkRatio > 1 {
 		bad("check.shrink_ratio", "%v must be in (0, 1]", c.Check.ShrinkRatio)
+	}
+	switch c.Check.Format {
+	case "text", "json", "prometheus":
+	default:
+		bad("check.format", "%q must be text, json or prometheus", c.Check.Format)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))

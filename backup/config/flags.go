@@ -25,6 +25,7 @@ type Flags struct {
 	fs         *pflag.FlagSet
 	configPath string
 	keys       []string
+	names      map[string]string // key → flag name, where not FlagName(key)
 	// LookupEnv reads the environment (os.LookupEnv; replaceable in tests).
 	LookupEnv func(string) (string, bool)
 }
@@ -64,13 +65,23 @@ var usage = map[string]string{
 	"metrics.listen":        "address for /metrics, /healthz and /readyz (empty: off)",
 	"check.max_age":         "newest snapshot older than this is CRITICAL",
 	"check.shrink_ratio":    "a snapshot with fewer than this × the previous snapshot's keys is a shrink",
+	"check.verify":          "re-read the newest data object and compare its sha256 with the manifest",
+	"check.format":          "report format: text (Nagios plugin), json or prometheus",
+	"check.textfile":        "also write the report in Prometheus format to this file (node_exporter textfile collector)",
 }
 
 // BindFlags adds --config and a flag for every key under the given
 // top-level sections ("etcd", "store", "cluster_name", …; none means all)
 // to fs.
 func BindFlags(fs *pflag.FlagSet, sections ...string) *Flags {
-	f := &Flags{fs: fs, LookupEnv: os.LookupEnv}
+	return BindFlagsRenamed(fs, nil, sections...)
+}
+
+// BindFlagsRenamed is BindFlags with some flags spelled differently, for a
+// command whose own settings read better short (check's --format for
+// check.format). Environment variables keep their full names.
+func BindFlagsRenamed(fs *pflag.FlagSet, renames map[string]string, sections ...string) *Flags {
+	f := &Flags{fs: fs, LookupEnv: os.LookupEnv, names: map[string]string{}}
 	fs.StringVar(&f.configPath, "config", "", "configuration file (env "+EnvConfigFile+"; default "+DefaultConfigFile+" when it exists)")
 	def := Default()
 	for _, key := range knownKeys(reflect.TypeOf(*def), "") {
@@ -82,7 +93,12 @@ func BindFlags(fs *pflag.FlagSet, sections ...string) *Flags {
 			continue
 		}
 		f.keys = append(f.keys, key)
-		fl := fs.VarPF(&rawValue{typ: typeName(v)}, FlagName(key), "", usage[key]+" (env "+EnvName(key)+")")
+		name := FlagName(key)
+		if r, ok := renames[key]; ok {
+			name = r
+			f.names[key] = r
+		}
+		fl := fs.VarPF(&rawValue{typ: typeName(v)}, name, "", usage[key]+" (env "+EnvName(key)+", config "+key+")")
 		fl.DefValue = formatValue(v)
 		if v.Kind() == reflect.Bool {
 			fl.NoOptDefVal = "true"
@@ -135,8 +151,12 @@ func (f *Flags) Resolve() (*Config, error) {
 		}
 	}
 	for _, key := range f.keys {
-		if fl := f.fs.Lookup(FlagName(key)); fl != nil && fl.Changed {
-			if err := c.set(key, fl.Value.String(), "--"+FlagName(key)); err != nil {
+		name := FlagName(key)
+		if r, ok := f.names[key]; ok {
+			name = r
+		}
+		if fl := f.fs.Lookup(name); fl != nil && fl.Changed {
+			if err := c.set(key, fl.Value.String(), "--"+name); err != nil {
 				errs = append(errs, err.Error())
 			}
 		}

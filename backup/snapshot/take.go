@@ -113,9 +113,11 @@ func Take(ctx context.Context, etcd clientv3.Config, st store.Store, opts Option
 	if snap.Header != nil && snap.Header.Revision > 0 {
 		rev = snap.Header.Revision
 	}
-	version := snap.Version
+	// The server's version (3.6.8); the stream's is the storage schema's
+	// (3.6.0), the fallback.
+	version := status.Version
 	if version == "" {
-		version = status.Version
+		version = snap.Version
 	}
 
 	m := &Manifest{

@@ -1,0 +1,121 @@
+// Package agent runs etcdguard's snapshot cycle: one snapshot with its
+// bookkeeping (Once, shared by `etcdguard snapshot`), and the long-running
+// loop with leader election, metrics and systemd notification (Run).
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/k8sguard/k8sguard/backup/config"
+	"github.com/k8sguard/k8sguard/backup/metrics"
+	"github.com/k8sguard/k8sguard/backup/retention"
+	"github.com/k8sguard/k8sguard/backup/snapshot"
+	"github.com/k8sguard/k8sguard/backup/store"
+)
+
+// Agent holds what a snapshot cycle needs.
+type Agent struct {
+	Config  *config.Config
+	Store   store.Store
+	Etcd    clientv3.Config
+	Metrics *metrics.Metrics // nil: none
+	Log     *slog.Logger
+	Now     func() time.Time
+	// Notify sends an sd_notify state ("READY=1", "STATUS=…"); nil: none.
+	Notify func(state string)
+}
+
+// New builds an agent from a configuration: the store is opened and the
+// etcd TLS material loaded here, so that a bad setting fails at start.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Agent, error) {
+	etcd, err := cfg.EtcdClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	st, err := cfg.OpenStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Agent{Config: cfg, Store: st, Etcd: etcd, Log: log, Now: time.Now}, nil
+}
+
+func (a *Agent) now() time.Time {
+	if a.Now == nil {
+		return time.Now()
+	}
+	return a.Now()
+}
+
+// Cleanup removes what interrupted snapshots left before olderThan.
+func (a *Agent) Cleanup(ctx context.Context, olderThan time.Time) error {
+	r, err := snapshot.Cleanup(ctx, a.Store, a.Config.ClusterName, olderThan)
+	if r.IncompleteUploads > 0 || r.Orphans > 0 {
+		a.Log.Info("cleaned up after interrupted snapshots", "incomplete_uploads", r.IncompleteUploads, "orphaned_data_objects", r.Orphans)
+	}
+	return err
+}
+
+// Once takes one snapshot, then applies retention. A failure is counted
+// by stage and recorded in the store (best effort) for check to report.
+func (a *Agent) Once(ctx context.Context) (*snapshot.Result, error) {
+	res, err := snapshot.Take(ctx, a.Etcd, a.Store, snapshot.Options{
+		Cluster:     a.Config.ClusterName,
+		Compression: a.Config.Compression,
+		Now:         a.Now,
+		Logger:      a.Log,
+	})
+	if err != nil {
+		stage := snapshot.StageOf(err)
+		if a.Metrics != nil {
+			a.Metrics.Failures.WithLabelValues(stage).Inc()
+		}
+		a.Log.Error("snapshot failed", "stage", stage, "err", err)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if rerr := snapshot.RecordFailure(rctx, a.Store, a.Config.ClusterName, snapshot.Failure{At: a.now().UTC(), Stage: stage, Error: err.Error()}); rerr != nil {
+			a.Log.Warn("could not record the failure in the store", "err", rerr)
+		}
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	if a.Metrics != nil {
+		a.Metrics.Observe(res)
+	}
+	if err := a.applyRetention(ctx); err != nil {
+		// The snapshot is safe; retention retries next time.
+		a.Log.Warn("retention skipped", "err", err)
+	}
+	return res, nil
+}
+
+func (a *Agent) applyRetention(ctx context.Context) error {
+	l, err := snapshot.List(ctx, a.Store, a.Config.ClusterName)
+	if err != nil {
+		return err
+	}
+	acks, err := snapshot.ShrinkAcks(ctx, a.Store, a.Config.ClusterName)
+	if err != nil {
+		return err
+	}
+	shrinks := retention.FindShrinks(l.Snapshots, a.Config.Check.ShrinkRatio, acks)
+	for _, s := range shrinks {
+		if s.Open() {
+			a.Log.Warn("shrink detected: keeping the snapshot before it until a snapshot is as large again or the shrink is acknowledged",
+				"shrink", s.String(), "protected", s.Before.Name(), "ack", "etcdguard check --ack-shrink "+s.After.Name())
+		}
+	}
+	plan := retention.Decide(l.Snapshots, retention.Policy{
+		KeepLast:   a.Config.Retention.KeepLast,
+		KeepDaily:  a.Config.Retention.KeepDaily,
+		KeepWeekly: a.Config.Retention.KeepWeekly,
+	}, shrinks)
+	r := retention.Apply(ctx, a.Store, plan, a.Log)
+	if a.Metrics != nil {
+		a.Metrics.RetentionDeleted.Add(float64(r.Deleted))
+	}
+	return nil
+}

@@ -1,0 +1,189 @@
+// Package check is `etcdguard check`: what is in the store, judged the
+// way a Nagios plugin judges (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN), and
+// reported as text, JSON or Prometheus metrics. It answers the second
+// lesson of Zalando's incident 4: monitor the snapshots, not just take them.
+package check
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/k8sguard/k8sguard/backup/retention"
+	"github.com/k8sguard/k8sguard/backup/snapshot"
+	"github.com/k8sguard/k8sguard/backup/store"
+)
+
+// Status is a Nagios plugin state; its value is the exit code.
+type Status int
+
+const (
+	OK       Status = 0
+	Warning  Status = 1
+	Critical Status = 2
+	Unknown  Status = 3
+)
+
+func (s Status) String() string {
+	return [...]string{"OK", "WARNING", "CRITICAL", "UNKNOWN"}[s]
+}
+
+// MarshalJSON writes the name ("CRITICAL").
+func (s Status) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// Finding is one judged fact.
+type Finding struct {
+	Status  Status `json:"status"`
+	Check   string `json:"check"` // age, shrink, orphans, manifests, failure, verify, store
+	Message string `json:"message"`
+}
+
+// Options are check's thresholds.
+type Options struct {
+	Cluster     string
+	MaxAge      time.Duration
+	ShrinkRatio float64
+	Verify      bool
+	Now         time.Time
+}
+
+// Report is the outcome of a check.
+type Report struct {
+	Status      Status             `json:"status"`
+	Cluster     string             `json:"cluster"`
+	Store       string             `json:"store"`
+	CheckedAt   time.Time          `json:"checked_at"`
+	Snapshots   int                `json:"snapshots"`
+	Newest      *snapshot.Manifest `json:"newest,omitempty"`
+	AgeSeconds  float64            `json:"newest_age_seconds"`
+	Orphans     int                `json:"orphans"`
+	Broken      int                `json:"broken_manifests"`
+	OpenShrinks int                `json:"open_shrinks"`
+	LastFailure *snapshot.Failure  `json:"last_failure,omitempty"`
+	Verified    *bool              `json:"verified,omitempty"`
+	Findings    []Finding          `json:"findings"`
+}
+
+func (r *Report) add(s Status, check, format string, args ...any) {
+	r.Findings = append(r.Findings, Finding{Status: s, Check: check, Message: fmt.Sprintf(format, args...)})
+	if s > r.Status {
+		r.Status = s
+	}
+}
+
+// Run checks the store. It never fails: an unreadable store is UNKNOWN.
+func Run(ctx context.Context, st store.Store, o Options) *Report {
+	r := &Report{Cluster: o.Cluster, Store: st.String(), CheckedAt: o.Now.UTC(), Findings: []Finding{}}
+	l, err := snapshot.List(ctx, st, o.Cluster)
+	if err != nil {
+		r.add(Unknown, "store", "cannot list %s: %v", st, err)
+		return r
+	}
+	r.Snapshots, r.Orphans, r.Broken = len(l.Snapshots), len(l.Orphans), len(l.Broken)
+
+	if len(l.Snapshots) == 0 {
+		r.add(Critical, "age", "no complete snapshot of cluster %q in %s", o.Cluster, st)
+	} else {
+		r.Newest = l.Snapshots[0]
+		age := o.Now.Sub(r.Newest.CreatedAt)
+		r.AgeSeconds = age.Seconds()
+		if age > o.MaxAge {
+			r.add(Critical, "age", "newest snapshot %s is %s old (max_age %s)", r.Newest.Name(), roundAge(age), o.MaxAge)
+		} else {
+			r.add(OK, "age", "newest snapshot %s is %s old, revision %d, %d keys", r.Newest.Name(), roundAge(age), r.Newest.Revision, r.Newest.Keys)
+		}
+	}
+
+	acks, err := snapshot.ShrinkAcks(ctx, st, o.Cluster)
+	if err != nil {
+		r.add(Unknown, "shrink", "cannot read shrink acknowledgements: %v", err)
+	}
+	for _, s := range retention.FindShrinks(l.Snapshots, o.ShrinkRatio, acks) {
+		if s.Open() {
+			r.OpenShrinks++
+			r.add(Critical, "shrink", "%s; %s is kept until a snapshot is as large again, or acknowledge with: etcdguard check --ack-shrink %s", s, s.Before.Name(), s.After.Name())
+		}
+	}
+
+	if len(l.Orphans) > 0 {
+		var keys []string
+		for _, o := range l.Orphans {
+			keys = append(keys, o.Key)
+		}
+		r.add(Warning, "orphans", "%d data object(s) without a manifest (interrupted snapshots; the agent removes them at start): %s", len(keys), strings.Join(keys, ", "))
+	}
+	for _, err := range l.Broken {
+		r.add(Warning, "manifests", "unreadable manifest: %v", err)
+	}
+
+	if f, err := snapshot.LastFailure(ctx, st, o.Cluster); err != nil {
+		r.add(Unknown, "failure", "cannot read the last failure record: %v", err)
+	} else if f != nil && (r.Newest == nil || f.At.After(r.Newest.CreatedAt)) {
+		r.LastFailure = f
+		r.add(Warning, "failure", "the last snapshot attempt failed at stage %s at %s: %s", f.Stage, f.At.Format(time.RFC3339), f.Error)
+	}
+
+	if o.Verify && r.Newest != nil {
+		ok := true
+		if err := Verify(ctx, st, r.Newest); err != nil {
+			ok = false
+			r.add(Critical, "verify", "%v", err)
+		} else {
+			r.add(OK, "verify", "newest snapshot %s: sha256 of stored and raw bytes match the manifest", r.Newest.Name())
+		}
+		r.Verified = &ok
+	}
+	return r
+}
+
+func roundAge(d time.Duration) time.Duration {
+	if d < time.Minute {
+		return d.Round(time.Second)
+	}
+	return d.Round(time.Minute)
+}
+
+// Verify re-reads a snapshot's data object and compares its size and
+// sha256, and those of the decompressed bytes, with the manifest.
+func Verify(ctx context.Context, st store.Store, m *snapshot.Manifest) error {
+	rc, err := st.Get(ctx, m.DataKey)
+	if err != nil {
+		return fmt.Errorf("snapshot %s: %w", m.Name(), err)
+	}
+	defer rc.Close()
+	storedHash := sha256.New()
+	stored := io.TeeReader(rc, storedHash)
+	var raw io.Reader = stored
+	if m.Compression == snapshot.CompressionZstd {
+		dec, err := zstd.NewReader(stored, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		if err != nil {
+			return err
+		}
+		defer dec.Close()
+		raw = dec
+	}
+	rawHash := sha256.New()
+	rawSize, err := io.Copy(rawHash, raw)
+	if err != nil {
+		return fmt.Errorf("snapshot %s: data object %s is corrupt: %w", m.Name(), m.DataKey, err)
+	}
+	// Drain what the decompressor did not need, so the stored hash covers
+	// the whole object.
+	if _, err := io.Copy(io.Discard, stored); err != nil {
+		return fmt.Errorf("snapshot %s: read %s: %w", m.Name(), m.DataKey, err)
+	}
+	if got := hex.EncodeToString(storedHash.Sum(nil)); got != m.StoredSHA256 {
+		return fmt.Errorf("snapshot %s: data object %s has sha256 %s, the manifest says %s", m.Name(), m.DataKey, got, m.StoredSHA256)
+	}
+	if got := hex.EncodeToString(rawHash.Sum(nil)); got != m.RawSHA256 || rawSize != m.RawSize {
+		return fmt.Errorf("snapshot %s: decompressed %d bytes with sha256 %s, the manifest says %d bytes %s", m.Name(), rawSize, got, m.RawSize, m.RawSHA256)
+	}
+	return nil
+}
