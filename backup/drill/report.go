@@ -89,9 +89,10 @@ func (r *Report) WriteTextfile(path string, lastSuccess time.Time) error {
 }
 
 // RecordKey is where the report of the last successful drill of cluster
-// is kept in the store, so `check` can tell how old it is from anywhere.
-// Cluster names cannot start with "_", so this never mixes with snapshots.
-func RecordKey(cluster string) string { return "_drills/" + cluster + "/last-success.json" }
+// is kept in the store, so `check` can tell how old it is from anywhere:
+// beside etcdguard's other records (snapshot's meta layout), which
+// snapshot listings never mistake for snapshots.
+func RecordKey(cluster string) string { return "_etcdguard/" + cluster + "/drill-last-success.json" }
 
 // Record stores a successful report as the cluster's last success.
 func Record(ctx context.Context, s store.Store, r *Report) error {

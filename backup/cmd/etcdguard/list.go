@@ -1,0 +1,128 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/k8sguard/k8sguard/backup/config"
+	"github.com/k8sguard/k8sguard/backup/retention"
+	"github.com/k8sguard/k8sguard/backup/snapshot"
+)
+
+// listEntry is one line of `list --json`: the manifest plus the shrink
+// marker.
+type listEntry struct {
+	*snapshot.Manifest
+	Name   string      `json:"name"`
+	Shrink *shrinkMark `json:"shrink,omitempty"`
+}
+
+type shrinkMark struct {
+	Previous string   `json:"previous"` // the snapshot it shrank from
+	Percent  int64    `json:"percent"`  // keys as a percentage of the previous
+	Vanished []string `json:"vanished,omitempty"`
+	Open     bool     `json:"open"` // neither resolved by a later snapshot nor acknowledged
+}
+
+func newListCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the complete snapshots of the cluster, newest first",
+		Long: `List the complete snapshots (those with a manifest) of the cluster, newest
+first: when each was taken, etcd's revision, stored and raw size, key count,
+the sha256 of the stored object and a shrink marker.
+
+A snapshot is marked SHRUNK when it has fewer than check.shrink_ratio × the
+keys of the snapshot before it, or a whole /registry/<resource> prefix
+vanished: what "etcdctl del -r" on the wrong range looks like. Restore the
+snapshot before the shrink with 'etcdguard restore --snapshot NAME'.
+
+Uploads that never finished (data without a manifest) are not snapshots;
+they are counted on stderr.`,
+		Example: `  etcdguard list --config /etc/etcdguard/config.yaml
+  etcdguard list --store-url s3://etcd-backups/prod --cluster-name prod-eu1 --json`,
+		Args: cobra.NoArgs,
+	}
+	flags := config.BindFlags(cmd.Flags(), append(storeSections, "check.shrink_ratio")...)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array (manifest fields, name, shrink) instead of a table")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ctx := cmd.Context()
+		cfg, st, err := openStore(ctx, flags)
+		if err != nil {
+			return err
+		}
+		l, err := snapshot.List(ctx, st, cfg.ClusterName)
+		if err != nil {
+			return fmt.Errorf("list snapshots of %q in %s: %w", cfg.ClusterName, st, err)
+		}
+		acks, err := snapshot.ShrinkAcks(ctx, st, cfg.ClusterName)
+		if err != nil {
+			return fmt.Errorf("read shrink acknowledgements: %w", err)
+		}
+		marks := map[string]*shrinkMark{}
+		for _, s := range retention.FindShrinks(l.Snapshots, cfg.Check.ShrinkRatio, acks) {
+			pct := int64(100)
+			if s.Before.Keys > 0 {
+				pct = s.After.Keys * 100 / s.Before.Keys
+			}
+			marks[s.After.Name()] = &shrinkMark{Previous: s.Before.Name(), Percent: pct, Vanished: s.Vanished, Open: s.Open()}
+		}
+		entries := make([]listEntry, len(l.Snapshots))
+		for i, m := range l.Snapshots {
+			entries[i] = listEntry{Manifest: m, Name: m.Name(), Shrink: marks[m.Name()]}
+		}
+		for _, b := range l.Broken {
+			fmt.Fprintf(cmd.ErrOrStderr(), "warning: unreadable manifest: %v\n", b)
+		}
+		if n := len(l.Orphans); n > 0 {
+			fmt.Fprintf(cmd.ErrOrStderr(), "note: %d data object(s) without a manifest (interrupted uploads; the agent cleans them up)\n", n)
+		}
+		out := cmd.OutOrStdout()
+		if asJSON {
+			enc := json.NewEncoder(out)
+			enc.SetIndent("", "  ")
+			return enc.Encode(entries)
+		}
+		if len(entries) == 0 {
+			_, err := fmt.Fprintf(out, "no complete snapshot of cluster %q in %s\n", cfg.ClusterName, st)
+			return err
+		}
+		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tCREATED\tREVISION\tSTORED\tRAW\tKEYS\tSHA256\tSHRINK")
+		for _, e := range entries {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", e.Name, e.CreatedAt.UTC().Format(time.RFC3339), e.Revision,
+				humanize.IBytes(uint64(e.StoredSize)), humanize.IBytes(uint64(e.RawSize)), e.Keys, short(e.StoredSHA256), e.Shrink)
+		}
+		return tw.Flush()
+	}
+	return cmd
+}
+
+func (s *shrinkMark) String() string {
+	if s == nil {
+		return ""
+	}
+	out := fmt.Sprintf("SHRUNK to %d%% of %s", s.Percent, s.Previous)
+	if len(s.Vanished) > 0 {
+		out += fmt.Sprintf(", vanished %v", s.Vanished)
+	}
+	if !s.Open {
+		out += " (resolved or acknowledged)"
+	}
+	return out
+}
+
+// short is the first 12 hex digits of a digest, enough to tell snapshots
+// apart in a table; --json has the whole digest.
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/k8sguard/k8sguard/backup/config"
+	"github.com/k8sguard/k8sguard/backup/restore"
+)
+
+func newRestoreCommand() *cobra.Command {
+	var o restore.Options
+	cmd := &cobra.Command{
+		Use:   "restore --data-dir DIR",
+		Short: "Restore a snapshot into a new etcd data dir",
+		Long: `Restore one etcd member's data dir from a snapshot in the store.
+
+The snapshot streams from the store through decompression and verification
+(sha256 of the object and of the .db against the manifest, etcd's own
+trailing hash) into a temp file beside the target; etcdutl restores it into
+a temp data dir, which is then renamed into place. Nothing is buffered in
+memory, and the target is touched only once all of that succeeded.
+
+The data dir must be missing or empty: etcdguard refuses to overwrite one.
+With --force it moves a non-empty one aside to DIR.etcdguard-moved-<time>;
+it never deletes anything. Free space is checked first (twice the snapshot,
+plus the WAL). A snapshot that fails verification is refused (exit status 2)
+and the data dir is left untouched.
+
+For a cluster of several members, run restore once per member, on each
+member's host, with the same snapshot, --initial-cluster and
+--initial-cluster-token; restore prints the exact command for every other
+member. Stop every etcd member (and the API servers) before restoring, and
+start the restored members together.`,
+		Example: `  # single member, newest snapshot
+  etcdguard restore --config /etc/etcdguard/config.yaml --data-dir /var/lib/etcd-restored
+
+  # the last snapshot before the accident, member 1 of 3
+  etcdguard restore --before 2026-11-22T09:40:00Z --data-dir /var/lib/etcd \
+    --name etcd-a --initial-cluster etcd-a=https://10.0.1.10:2380,etcd-b=https://10.0.2.10:2380,etcd-c=https://10.0.3.10:2380 \
+    --initial-advertise-peer-urls https://10.0.1.10:2380 --initial-cluster-token prod-eu1-restored`,
+		Args: cobra.NoArgs,
+	}
+	flags := config.BindFlags(cmd.Flags(), storeSections...)
+	sel := bindSelector(cmd.Flags())
+	fs := cmd.Flags()
+	fs.StringVar(&o.DataDir, "data-dir", "", "the etcd data dir to create (required); must be missing or empty unless --force")
+	fs.StringVar(&o.Name, "name", restore.DefaultName, "this member's name, as etcd's --name")
+	fs.StringVar(&o.InitialCluster, "initial-cluster", "", "every member as name=peer-url,… (default NAME=the peer URLs)")
+	fs.StringSliceVar(&o.PeerURLs, "initial-advertise-peer-urls", nil, "this member's peer URLs (default: its entry in --initial-cluster, else "+restore.DefaultPeerURL+")")
+	fs.StringVar(&o.InitialClusterToken, "initial-cluster-token", restore.DefaultClusterToken, "token of the restored cluster; use a new one so old members cannot join it")
+	fs.BoolVar(&o.Force, "force", false, "move a non-empty data dir aside to DIR.etcdguard-moved-<time> (never deleted)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if _, err := o.Normalize(); err != nil { // before any download
+			return err
+		}
+		cfg, st, err := openStore(ctx, flags)
+		if err != nil {
+			return err
+		}
+		selector, err := sel.selector(time.Now())
+		if err != nil {
+			return err
+		}
+		m, err := restore.Find(ctx, st, cfg.ClusterName, selector)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "restoring %s (taken %s, revision %d, %d keys, %s) into %s\n",
+			m.DataKey, m.CreatedAt.UTC().Format(time.RFC3339), m.Revision, m.Keys, humanize.IBytes(uint64(m.RawSize)), o.DataDir)
+		res, err := restore.Restore(ctx, st, m, o)
+		if ie := (*restore.IntegrityError)(nil); errors.As(err, &ie) {
+			return &exitError{code: exitCorrupt, err: fmt.Errorf("%w; pick an older snapshot ('etcdguard list', then --snapshot NAME)", err)}
+		}
+		if err != nil {
+			return err
+		}
+		return printRestored(cmd.OutOrStdout(), res, changedConfigArgs(cmd))
+	}
+	return cmd
+}
+
+// printRestored says what was done and what to run next: etcd for this
+// member, and the restore command for each other member.
+func printRestored(w io.Writer, res *restore.Result, configArgs []string) error {
+	o, m := res.Options, res.Manifest
+	fmt.Fprintf(w, "restored %s (revision %d, %d keys) into %s as member %q in %s (download and verify %s, etcdutl restore %s)\n",
+		m.DataKey, m.Revision, m.Keys, res.DataDir, o.Name,
+		(res.Download + res.Restore).Round(time.Millisecond), res.Download.Round(time.Millisecond), res.Restore.Round(time.Millisecond))
+	if res.MovedAside != "" {
+		fmt.Fprintf(w, "the previous data dir was moved to %s (delete it yourself once the cluster is healthy)\n", res.MovedAside)
+	}
+	fmt.Fprintf(w, "\nstart etcd on it (its other flags as before):\n  etcd --name %s --data-dir %s --initial-advertise-peer-urls %s --initial-cluster %s --initial-cluster-token %s\n",
+		shellQuote(o.Name), shellQuote(res.DataDir), shellQuote(strings.Join(o.PeerURLs, ",")), shellQuote(o.InitialCluster), shellQuote(o.InitialClusterToken))
+	if len(res.Members) < 2 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nthis restored member %q only; on each other member's host, with etcd stopped, run:\n", o.Name)
+	for _, mem := range res.Members {
+		if mem.Name == o.Name {
+			continue
+		}
+		args := append([]string{"etcdguard", "restore"}, configArgs...)
+		args = append(args,
+			"--snapshot", m.DataKey, // the exact snapshot, not "latest", which may have moved on
+			"--data-dir", res.DataDir,
+			"--name", mem.Name,
+			"--initial-cluster", o.InitialCluster,
+			"--initial-advertise-peer-urls", strings.Join(mem.PeerURLs, ","),
+			"--initial-cluster-token", o.InitialClusterToken)
+		fmt.Fprintf(w, "  %s\n", shellJoin(args))
+	}
+	_, err := fmt.Fprintln(w, "then start all members; they form a new cluster with the snapshot's data.")
+	return err
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/k8sguard/k8sguard/backup/restore/restoretest"
+	"github.com/k8sguard/k8sguard/backup/snapshot"
+	"github.com/k8sguard/k8sguard/backup/store"
+)
+
+// restoreFixture is a file store with two snapshots of cluster "prod":
+// a healthy one and one taken after the CSR prefix was deleted.
+type restoreFixture struct {
+	storeURL        string
+	store           store.Store
+	healthy, shrunk *snapshot.Manifest
+}
+
+func newRestoreFixture(t *testing.T) restoreFixture {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "store")
+	s, err := store.NewFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := restoretest.StartEtcd(t, "")
+	kvs := map[string]string{"/registry/namespaces/kube-system": "ns"}
+	for i := range 8 {
+		kvs[fmt.Sprintf("/registry/certificatesigningrequests/csr-%d", i)] = "csr"
+	}
+	e.Put(t, kvs)
+	t0 := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	healthy := e.Snapshot(t, s, "prod", t0, snapshot.CompressionZstd)
+	if _, err := e.Client.Delete(context.Background(), "/registry/certificatesigningrequests/", clientv3.WithPrefix()); err != nil {
+		t.Fatal(err)
+	}
+	shrunk := e.Snapshot(t, s, "prod", t0.Add(30*time.Minute), snapshot.CompressionZstd)
+	return restoreFixture{storeURL: "file://" + dir, store: s, healthy: healthy, shrunk: shrunk}
+}
+
+func (f restoreFixture) args(args ...string) []string {
+	return append(args, "--store-url", f.storeURL, "--cluster-name", "prod")
+}
+
+func TestListShowsSnapshotsNewestFirstWithTheShrink(t *testing.T) {
+	t.Setenv("ETCDGUARD_CONFIG", "")
+	f := newRestoreFixture(t)
+	out, err := run(t, f.args("list")...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	t.Logf("\n%s", out)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "NAME ") {
+		t.Fatalf("want a header and two snapshots:\n%s", out)
+	}
+	if !strings.HasPrefix(lines[1], f.shrunk.Name()) || !strings.HasPrefix(lines[2], f.healthy.Name()) {
+		t.Errorf("not newest first:\n%s", out)
+	}
+	if want := "SHRUNK to 11% of " + f.healthy.Name() + ", vanished [/registry/certificatesigningrequests]"; !strings.HasSuffix(lines[1], want) {
+		t.Errorf("line %q lacks the shrink marker %q", lines[1], want)
+	}
+	if strings.Contains(lines[2], "SHRUNK") {
+		t.Errorf("healthy snapshot marked: %q", lines[2])
+	}
+
+	out, err = run(t, f.args("list", "--json")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []struct {
+		Name      string `json:"name"`
+		Keys      int64  `json:"keys"`
+		RawSHA256 string `json:"raw_sha256"`
+		Shrink    *struct {
+			Previous string   `json:"previous"`
+			Vanished []string `json:"vanished"`
+			Open     bool     `json:"open"`
+		} `json:"shrink"`
+	}
+	if err := json.Unmarshal([]byte(out), &entries); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if len(entries) != 2 || entries[0].Shrink == nil || !entries[0].Shrink.Open || entries[0].Shrink.Previous != f.healthy.Name() ||
+		entries[1].Shrink != nil || entries[1].Keys != 9 || entries[1].RawSHA256 != f.healthy.RawSHA256 {
+		t.Errorf("--json = %s", out)
+	}
+}
+
+func TestVerifySaysIntactOrCorruptWithExitStatus(t *testing.T) {
+	t.Setenv("ETCDGUARD_CONFIG", "")
+	f := newRestoreFixture(t)
+	out, err := run(t, f.args("verify", "--snapshot", f.healthy.Name())...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.HasPrefix(out, "snapshot "+f.healthy.DataKey+" is intact") || !strings.Contains(out, "sha256 "+f.healthy.RawSHA256+", as in the manifest") {
+		t.Errorf("verify output:\n%s", out)
+	}
+
+	b, _ := os.ReadFile(filepath.Join(strings.TrimPrefix(f.storeURL, "file://"), filepath.FromSlash(f.healthy.DataKey)))
+	b[len(b)/2] ^= 1
+	if _, err := f.store.Put(context.Background(), f.healthy.DataKey, strings.NewReader(string(b))); err != nil {
+		t.Fatal(err)
+	}
+	_, err = run(t, f.args("verify", "--snapshot", f.healthy.Name())...)
+	if exitCode(err) != exitCorrupt || !strings.HasPrefix(err.Error(), "verify: snapshot "+f.healthy.DataKey+" is corrupt: sha256 of the stored object is ") ||
+		!strings.HasSuffix(err.Error(), "; do not restore it, pick an older snapshot ('etcdguard list')") {
+		t.Errorf("exit %d, err = %v", exitCode(err), err)
+	}
+}
+
+func TestRestorePrintsTheCommandForEveryOtherMember(t *testing.T) {
+	t.Setenv("ETCDGUARD_CONFIG", "")
+	f := newRestoreFixture(t)
+	dataDir := filepath.Join(t.TempDir(), "etcd")
+	cluster := "a=http://10.0.0.1:2380,b=http://10.0.0.2:2380,c=http://10.0.0.3:2380"
+	out, err := run(t, f.args("restore", "--before", "2026-11-22T09:10:00Z", "--data-dir", dataDir, "--name", "a",
+		"--initial-cluster", cluster, "--initial-cluster-token", "prod-restored")...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	t.Logf("\n%s", out)
+	for _, want := range []string{
+		"restoring " + f.healthy.DataKey + " (taken 2026-11-22T09:00:00Z, ",
+		fmt.Sprintf("restored %s (revision %d, 9 keys) into %s as member \"a\" in ", f.healthy.DataKey, f.healthy.Revision, dataDir),
+		"etcd --name a --data-dir " + dataDir + " --initial-advertise-peer-urls http://10.0.0.1:2380 --initial-cluster " + cluster + " --initial-cluster-token prod-restored",
+		"etcdguard restore --cluster-name prod --store-url " + f.storeURL + " --snapshot " + f.healthy.DataKey + " --data-dir " + dataDir + " --name b --initial-cluster " + cluster + " --initial-advertise-peer-urls http://10.0.0.2:2380 --initial-cluster-token prod-restored",
+		"--name c --initial-cluster " + cluster + " --initial-advertise-peer-urls http://10.0.0.3:2380 --initial-cluster-token prod-restored",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "member", "snap", "db")); err != nil {
+		t.Errorf("restored data dir: %v", err)
+	}
+
+	// Twice into the same dir: refused, nothing touched.
+	_, err = run(t, f.args("restore", "--data-dir", dataDir)...)
+	if err == nil || !strings.Contains(err.Error(), "data dir "+dataDir+" is not empty (holds member); refusing to overwrite it") {
+		t.Errorf("second restore: %v", err)
+	}
+}
+
+func TestDrillCommandReportsAndWritesTheTextfile(t *testing.T) {
+	t.Setenv("ETCDGUARD_CONFIG", "")
+	f := newRestoreFixture(t)
+	prom := filepath.Join(t.TempDir(), "drill.prom")
+	out, err := run(t, f.args("drill", "--json", "--textfile", prom, "--work-dir", t.TempDir(),
+		"--expect-prefix", "/registry/namespaces/kube-system")...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var r struct {
+		OK       bool   `json:"ok"`
+		Snapshot string `json:"snapshot"`
+		Phases   []struct {
+			Phase string `json:"phase"`
+		} `json:"phases"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || !r.OK || r.Snapshot != f.shrunk.DataKey || len(r.Phases) != 5 {
+		t.Fatalf("drill --json = %s (%v)", out, err)
+	}
+	b, _ := os.ReadFile(prom)
+	if !strings.Contains(string(b), `etcdguard_drill_success{cluster="prod"} 1`) {
+		t.Errorf("textfile:\n%s", b)
+	}
+
+	// The shrunk snapshot has no CSRs: expecting them fails the drill.
+	out, err = run(t, f.args("drill", "--work-dir", t.TempDir(), "--expect-prefix", "/registry/certificatesigningrequests/")...)
+	if exitCode(err) != 1 || !strings.Contains(out, "): FAILED in ") ||
+		!strings.HasSuffix(err.Error(), "check expect /registry/certificatesigningrequests/ failed: 0 keys") {
+		t.Errorf("exit %d, err %v:\n%s", exitCode(err), err, out)
+	}
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/k8sguard/k8sguard/backup/config"
+	"github.com/k8sguard/k8sguard/backup/restore"
+	"github.com/k8sguard/k8sguard/backup/store"
+)
+
+// storeSections are the configuration keys the read-side commands (list,
+// verify, restore, drill) need: which cluster, and where its snapshots are.
+var storeSections = []string{"cluster_name", "store"}
+
+// openStore resolves the configuration (file < env < flags) and opens the
+// store.
+func openStore(ctx context.Context, flags *config.Flags) (*config.Config, store.Store, error) {
+	cfg, err := flags.Resolve()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := cfg.OpenStore(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, st, nil
+}
+
+// selectorFlags are --snapshot and --before.
+type selectorFlags struct {
+	snapshot, before string
+}
+
+func bindSelector(fs *pflag.FlagSet) *selectorFlags {
+	s := &selectorFlags{}
+	fs.StringVar(&s.snapshot, "snapshot", restore.Latest, `"latest", or a snapshot as 'etcdguard list' names it (name, data key or manifest key)`)
+	fs.StringVar(&s.before, "before", "", `with --snapshot latest: the newest snapshot taken at or before this time (RFC 3339, "2026-11-22T03:00:00Z") or this long ago ("90m")`)
+	return s
+}
+
+func (s *selectorFlags) selector(now time.Time) (restore.Selector, error) {
+	sel := restore.Selector{Snapshot: s.snapshot}
+	if s.before == "" {
+		return sel, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s.before); err == nil {
+		sel.Before = t
+		return sel, nil
+	}
+	d, err := time.ParseDuration(strings.TrimPrefix(s.before, "-"))
+	if err != nil || d <= 0 {
+		return sel, fmt.Errorf(`--before %q: give a time ("2026-11-22T03:00:00Z") or how long ago ("90m", "2h")`, s.before)
+	}
+	sel.Before = now.Add(-d)
+	return sel, nil
+}
+
+// changedConfigArgs returns the configuration flags given on this command
+// line (--config, --cluster-name, --store-…), to repeat them in the
+// commands printed for other members. Credentials are never flags.
+func changedConfigArgs(cmd *cobra.Command) []string {
+	var args []string
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if f.Name == "config" || f.Name == config.FlagName("cluster_name") || strings.HasPrefix(f.Name, "store-") {
+			args = append(args, "--"+f.Name, f.Value.String())
+		}
+	})
+	return args
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=,@%+") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func shellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = shellQuote(a)
+	}
+	return strings.Join(q, " ")
+}
