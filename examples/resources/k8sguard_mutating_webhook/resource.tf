@@ -1,0 +1,40 @@
+# Injects a sidecar into the pods of namespaces labelled sidecar-injection=enabled.
+# With failure_policy "Ignore" (the default), pods are created without the
+# sidecar while the injector is down instead of not at all.
+variable "injector_ca_bundle" {
+  description = "PEM CA that signed the injector's serving certificate."
+  type        = string
+}
+
+resource "k8sguard_mutating_webhook" "sidecar_injector" {
+  name = "sidecar-injector"
+
+  webhook {
+    name = "inject.sidecar.example.com"
+    service {
+      namespace = "sidecar-injector"
+      name      = "injector"
+      path      = "/inject"
+    }
+    ca_bundle = var.injector_ca_bundle
+
+    rule {
+      api_groups   = [""]
+      api_versions = ["v1"]
+      resources    = ["pods"]
+      operations   = ["CREATE"]
+    }
+    namespace_selector {
+      match_labels = { "sidecar-injection" = "enabled" }
+    }
+    object_selector {
+      match_expressions {
+        key      = "sidecar.example.com/inject"
+        operator = "NotIn"
+        values   = ["false"]
+      }
+    }
+
+    reinvocation_policy = "IfNeeded"
+  }
+}

@@ -1,0 +1,247 @@
+package kubernetes_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/gruntwork-io/terratest/modules/terraform"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/k8sguard/k8sguard/test/infra"
+)
+
+// webhookObject reads either kind of configuration as kind-neutral parts.
+type webhookObject struct {
+	uid               string
+	labels            map[string]string
+	namespaceSelector *metav1.LabelSelector
+	timeoutSeconds    int32
+}
+
+func getWebhook(t *testing.T, cs kubernetes.Interface, kind, name string) (*webhookObject, error) {
+	t.Helper()
+	ctx := context.Background()
+	if kind == "mutating" {
+		o, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return &webhookObject{string(o.UID), o.Labels, o.Webhooks[0].NamespaceSelector, *o.Webhooks[0].TimeoutSeconds}, nil
+	}
+	o, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return &webhookObject{string(o.UID), o.Labels, o.Webhooks[0].NamespaceSelector, *o.Webhooks[0].TimeoutSeconds}, nil
+}
+
+// widenSelector is what `kubectl edit` to "make the hook apply everywhere"
+// does: it drops the namespace selector.
+func widenSelector(t *testing.T, cs kubernetes.Interface, kind, name string) {
+	t.Helper()
+	ctx := context.Background()
+	var err error
+	if kind == "mutating" {
+		var o *admissionv1.MutatingWebhookConfiguration
+		if o, err = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{}); err == nil {
+			o.Webhooks[0].NamespaceSelector = &metav1.LabelSelector{}
+			_, err = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, o, metav1.UpdateOptions{})
+		}
+	} else {
+		var o *admissionv1.ValidatingWebhookConfiguration
+		if o, err = cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{}); err == nil {
+			o.Webhooks[0].NamespaceSelector = &metav1.LabelSelector{}
+			_, err = cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Update(ctx, o, metav1.UpdateOptions{})
+		}
+	}
+	if err != nil {
+		t.Fatalf("widen the %s webhook's selector by hand: %v", kind, err)
+	}
+}
+
+const excludedByDefault = "kube-system"
+
+func requireScoped(t *testing.T, o *webhookObject, optIn string) {
+	t.Helper()
+	sel := o.namespaceSelector
+	if sel == nil || sel.MatchLabels["k8sguard-test"] != optIn {
+		t.Fatalf("namespace selector %v lacks the opt-in k8sguard-test=%s", sel, optIn)
+	}
+	last := sel.MatchExpressions[len(sel.MatchExpressions)-1]
+	if last.Key != "kubernetes.io/metadata.name" || last.Operator != metav1.LabelSelectorOpNotIn || !slices.Contains(last.Values, excludedByDefault) {
+		t.Fatalf("namespace selector %v does not exclude the protected namespaces", sel)
+	}
+}
+
+// Create, plan-is-empty, update in place, drift correction, refusal to
+// adopt, import and destroy, for both webhook kinds.
+func TestWebhookLifecycle(t *testing.T) {
+	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{WithoutControllerManager: true})
+	backend := newAdmissionBackend(t) // never started: failure_policy is Ignore
+	for _, kind := range []string{"validating", "mutating"} {
+		t.Run(kind, func(t *testing.T) {
+			cs := cp.Clientset
+			name := "k8sguard-lifecycle-" + kind
+			addr := fmt.Sprintf("k8sguard_%s_webhook.this[0]", kind)
+			opts := tf(t, cp, "test/kubernetes/testdata/webhook", map[string]any{
+				"kind": kind, "name": name, "url": backend.URL, "ca_bundle": backend.CAPEM,
+			})
+			defer terraform.Destroy(t, opts)
+
+			terraform.InitAndApply(t, opts)
+			created, err := getWebhook(t, cs, kind, name)
+			if err != nil {
+				t.Fatalf("after apply: %v", err)
+			}
+			requireScoped(t, created, "enabled")
+			if created.labels["app.kubernetes.io/managed-by"] != "k8sguard" {
+				t.Fatalf("labels %v: not marked as managed by k8sguard", created.labels)
+			}
+			eff := terraform.Output(t, opts, "effective_namespace_selector")
+			if eff != "k8sguard-test=enabled,kubernetes.io/metadata.name notin (kube-node-lease,kube-public,kube-system)" {
+				t.Fatalf("effective_namespace_selector = %q", eff)
+			}
+			t.Logf("created %s, effective namespace selector %q", name, eff)
+			planIsEmpty(t, opts, "after create")
+
+			opts.Vars["timeout_seconds"] = 2
+			opts.Vars["opt_in_value"] = "yes"
+			terraform.Apply(t, opts)
+			updated, _ := getWebhook(t, cs, kind, name)
+			if updated.uid != created.uid || updated.timeoutSeconds != 2 {
+				t.Fatalf("update: uid %s→%s, timeout %d: want the same object with timeout 2", created.uid, updated.uid, updated.timeoutSeconds)
+			}
+			requireScoped(t, updated, "yes")
+			planIsEmpty(t, opts, "after update")
+
+			widenSelector(t, cs, kind, name)
+			out := terraform.Plan(t, opts)
+			requireContains(t, out, "namespace_selector")
+			requireContains(t, out, "1 to change")
+			t.Logf("selector widened by hand: terraform plan shows the drift (1 to change)")
+			terraform.Apply(t, opts)
+			narrowed, _ := getWebhook(t, cs, kind, name)
+			requireScoped(t, narrowed, "yes")
+			t.Logf("apply narrowed it again: %v", narrowed.namespaceSelector)
+			planIsEmpty(t, opts, "after drift correction")
+
+			// Forget the object, then try to create it again: k8sguard
+			// refuses to adopt it and points to import.
+			terraform.RunTerraformCommand(t, opts, "state", "rm", addr)
+			out, err = terraform.ApplyE(t, opts)
+			if err == nil {
+				t.Fatal("apply over an existing object succeeded: k8sguard must not adopt it")
+			}
+			requireContains(t, out, "already exists and k8sguard did not create it")
+			requireContains(t, out, "terraform import <resource address> "+name)
+			terraformImport(t, opts, addr, name)
+			planIsEmpty(t, opts, "after import")
+
+			terraform.Destroy(t, opts)
+			if _, err := getWebhook(t, cs, kind, name); !apierrors.IsNotFound(err) {
+				t.Fatalf("after destroy: %v, want NotFound", err)
+			}
+		})
+	}
+}
+
+// WEBHOOK_BACKEND_NOT_READY: a Fail hook whose service is missing or has no
+// ready endpoints is not registered; EndpointSlices are written through the
+// API (the harness has no kubelet or endpoint controller).
+func TestWebhookWaitsForReadyBackend(t *testing.T) {
+	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{WithoutControllerManager: true})
+	cs := cp.Clientset
+	ctx := context.Background()
+	createNamespace(t, cs, "opa", nil)
+	opts := tf(t, cp, "test/kubernetes/testdata/webhook_service", nil)
+	defer terraform.Destroy(t, opts)
+
+	out, err := terraform.InitAndApplyE(t, opts)
+	if err == nil {
+		t.Fatal("apply without the opa service succeeded")
+	}
+	requireContains(t, out, `[WEBHOOK_BACKEND_NOT_READY] webhook "validating-webhook.openpolicyagent.org": service opa/opa does not exist`)
+	requireContains(t, out, "kubectl -n opa get service opa")
+	t.Logf("no service: apply refused with WEBHOOK_BACKEND_NOT_READY (service opa/opa does not exist)")
+
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "opa", Namespace: "opa"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "https", Port: 443}}}}
+	if _, err := cs.CoreV1().Services("opa").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	notReady := false
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "opa-1", Namespace: "opa", Labels: map[string]string{discoveryv1.LabelServiceName: "opa"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.64.0.10"}, Conditions: discoveryv1.EndpointConditions{Ready: &notReady}}},
+	}
+	if slice, err = cs.DiscoveryV1().EndpointSlices("opa").Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out, err = terraform.ApplyE(t, opts)
+	if err == nil {
+		t.Fatal("apply with no ready endpoint succeeded")
+	}
+	requireContains(t, out, "service opa/opa has no ready endpoints (0 of 1 ready in 1 EndpointSlices)")
+	requireContains(t, out, "kubectl -n opa get endpointslices -l kubernetes.io/service-name=opa")
+	if _, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, "opa-validating-webhook", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the hook was registered although its backend is not ready: %v", err)
+	}
+	t.Logf("endpoint not ready: apply refused with WEBHOOK_BACKEND_NOT_READY (0 of 1 ready), nothing registered")
+
+	ready := true
+	slice.Endpoints[0].Conditions.Ready = &ready
+	if _, err := cs.DiscoveryV1().EndpointSlices("opa").Update(ctx, slice, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	terraform.Apply(t, opts)
+	if _, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, "opa-validating-webhook", metav1.GetOptions{}); err != nil {
+		t.Fatalf("after the endpoint became ready: %v", err)
+	}
+	t.Logf("endpoint ready: the hook is registered")
+	planIsEmpty(t, opts, "after apply")
+}
+
+// The examples in the docs apply as written.
+func TestWebhookExamplesApply(t *testing.T) {
+	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{WithoutControllerManager: true})
+	cs := cp.Clientset
+	ctx := context.Background()
+	// OPA's example registers a Fail hook only once its service is ready.
+	createNamespace(t, cs, "opa", nil)
+	if _, err := cs.CoreV1().Services("opa").Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "opa", Namespace: "opa"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 443}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.DiscoveryV1().EndpointSlices("opa").Create(ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "opa-1", Namespace: "opa", Labels: map[string]string{discoveryv1.LabelServiceName: "opa"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.64.0.10"}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	backend := newAdmissionBackend(t)
+	for _, ex := range []struct{ dir, caVar, object string }{
+		{"examples/resources/k8sguard_validating_webhook", "opa_ca_bundle", "opa-validating-webhook"},
+		{"examples/resources/k8sguard_mutating_webhook", "injector_ca_bundle", "sidecar-injector"},
+	} {
+		t.Run(ex.dir, func(t *testing.T) {
+			opts := tf(t, cp, ex.dir, map[string]any{ex.caVar: backend.CAPEM})
+			defer terraform.Destroy(t, opts)
+			terraform.InitAndApply(t, opts)
+			planIsEmpty(t, opts, "after apply")
+			_, err1 := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, ex.object, metav1.GetOptions{})
+			_, err2 := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, ex.object, metav1.GetOptions{})
+			if err1 != nil && err2 != nil {
+				t.Fatalf("%s was not created: %v; %v", ex.object, err1, err2)
+			}
+		})
+	}
+}
