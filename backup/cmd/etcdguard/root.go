@@ -24,6 +24,9 @@ cluster's registry and there was no recent, monitored backup.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newVersionCommand())
+	root.AddCommand(newSnapshotCommand())
+	root.AddCommand(newAgentCommand())
+	root.AddCommand(newCheckCommand())
 	root.AddCommand(newListCommand())
 	root.AddCommand(newVerifyCommand())
 	root.AddCommand(newRestoreCommand())
