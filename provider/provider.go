@@ -230,6 +230,7 @@ func (p *k8sguardProvider) Resources(context.Context) []func() resource.Resource
 		NewValidatingWebhookResource,
 		NewMutatingWebhookResource,
 		NewPodQuotaResource,
+		NewNodePoolResource,
 	}
 }
 
