@@ -11,7 +11,9 @@ import (
 var _ function.Function = (*isBurstableInstanceTypeFunction)(nil)
 
 // NewIsBurstableInstanceTypeFunction is provider::k8sguard::is_burstable_instance_type.
-func NewIsBurstableInstanceTypeFunction() function.Function { return &isBurstableInstanceTypeFunction{} }
+func NewIsBurstableInstanceTypeFunction() function.Function {
+	return &isBurstableInstanceTypeFunction{}
+}
 
 type isBurstableInstanceTypeFunction struct{}
 
