@@ -1,0 +1,127 @@
+package backup_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/k8sguard/k8sguard/test/infra"
+)
+
+// S3 faults: each either ends in a complete snapshot or in nothing
+// visible at all (no manifest, no orphan, no open multipart upload).
+func TestFaultS3(t *testing.T) {
+	e := infra.StartEtcd(t)
+	s := infra.StartS3(t)
+	fillEtcd(t, e, 20) // three 8 MiB parts
+	proxy := startS3Proxy(t, s.Endpoint)
+	env := snapEnv(e, s, proxy.URL())
+	snapshots := 0
+
+	t.Run("unreachable", func(t *testing.T) {
+		env := snapEnv(e, s, fmt.Sprintf("http://127.0.0.1:%d", infra.FreePort(t)))
+		_, stderr, code := snapRun(t, env, "snapshot")
+		if code != 1 || !strings.Contains(stderr, "snapshot: upload: put s3://"+s.Bucket+"/"+snapPrefix+"/") || !strings.Contains(stderr, "connection refused") {
+			t.Fatalf("exit %d\n%s", code, stderr)
+		}
+		assertNothingHalfVisible(t, s, snapshots)
+	})
+
+	t.Run("transient 5xx on parts is retried", func(t *testing.T) {
+		var failed atomic.Int64
+		proxy.SetFail(func(r *http.Request) int {
+			if isUploadPart(r) && failed.Add(1) <= 2 {
+				return http.StatusServiceUnavailable
+			}
+			return 0
+		})
+		defer proxy.SetFail(nil)
+		out, stderr, code := snapRun(t, env, "snapshot")
+		if code != 0 {
+			t.Fatalf("exit %d\n%s%s", code, out, stderr)
+		}
+		if failed.Load() < 3 {
+			t.Fatalf("only %d part requests seen: the fault was not exercised", failed.Load())
+		}
+		snapshots++
+		assertNothingHalfVisible(t, s, snapshots)
+		if _, _, code := snapRun(t, env, "check", "--verify"); code != 0 {
+			t.Fatal("check --verify after retried parts is not OK")
+		}
+	})
+
+	t.Run("persistent 5xx fails the upload and aborts it", func(t *testing.T) {
+		proxy.SetFail(func(r *http.Request) int {
+			if isUploadPart(r) {
+				return http.StatusInternalServerError
+			}
+			return 0
+		})
+		defer proxy.SetFail(nil)
+		_, stderr, code := snapRun(t, env, "snapshot")
+		if code != 1 || !strings.Contains(stderr, "snapshot: upload:") || !strings.Contains(stderr, "InternalServerError") {
+			t.Fatalf("exit %d\n%s", code, stderr)
+		}
+		assertNothingHalfVisible(t, s, snapshots)
+		if n := multipartUploads(t, s); n != 0 {
+			t.Fatalf("%d multipart uploads left open", n)
+		}
+		// check reports the failure (recorded in the store) as a warning.
+		out, _, code := snapRun(t, env, "check")
+		if code != 1 || !strings.Contains(out, "the last snapshot attempt failed at stage upload") {
+			t.Fatalf("check exit %d:\n%s", code, out)
+		}
+	})
+
+	t.Run("slow store still completes", func(t *testing.T) {
+		proxy.SetDelay(300 * time.Millisecond)
+		defer proxy.SetDelay(0)
+		if out, stderr, code := snapRun(t, env, "snapshot"); code != 0 {
+			t.Fatalf("exit %d\n%s%s", code, out, stderr)
+		}
+		snapshots++
+		assertNothingHalfVisible(t, s, snapshots)
+	})
+}
+
+// kill -9 in the middle of an upload: no manifest, list hides the
+// leftovers, the next start removes the open multipart upload, and the
+// next snapshot succeeds.
+func TestFaultKill9MidUpload(t *testing.T) {
+	e := infra.StartEtcd(t)
+	s := infra.StartS3(t)
+	fillEtcd(t, e, 20)
+	proxy := startS3Proxy(t, s.Endpoint)
+	proxy.SetDelay(2 * time.Second)
+	env := snapEnv(e, s, proxy.URL())
+
+	p := snapStart(t, env, "snapshot")
+	select {
+	case <-proxy.partSeen:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no part upload started; log:\n%s", p.log())
+	}
+	p.signal(syscall.SIGKILL)
+	p.waitExit(t, 10*time.Second)
+	proxy.SetDelay(0)
+
+	assertNothingHalfVisible(t, s, 0)
+	if n := multipartUploads(t, s); n != 1 {
+		t.Fatalf("%d open multipart uploads after kill -9, want the killed one", n)
+	}
+	out, stderr, code := snapRun(t, env, "snapshot")
+	if code != 0 {
+		t.Fatalf("next snapshot exit %d\n%s%s", code, out, stderr)
+	}
+	if !strings.Contains(stderr, "cleaned up after interrupted snapshots") || !strings.Contains(stderr, "incomplete_uploads=1") {
+		t.Fatalf("the next start did not clean up:\n%s", stderr)
+	}
+	if n := multipartUploads(t, s); n != 0 {
+		t.Fatalf("%d multipart uploads still open", n)
+	}
+	assertNothingHalfVisible(t, s, 1)
+}
