@@ -231,6 +231,7 @@ func (p *k8sguardProvider) Resources(context.Context) []func() resource.Resource
 		NewMutatingWebhookResource,
 		NewPodQuotaResource,
 		NewNodePoolResource,
+		NewControlPlaneLaunchTemplateResource,
 	}
 }
 

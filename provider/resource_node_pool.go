@@ -489,7 +489,7 @@ func instanceNetworks(ctx context.Context, c *ec2.Client, names []string) (map[s
 	if err != nil {
 		var apiErr smithy.APIError
 		if errors.As(err, &apiErr) && apiErr.ErrorCode() == "InvalidInstanceType" {
-			return nil, fmt.Errorf("instance types %s: %s", strings.Join(names, ", "), apiErr.ErrorMessage())
+			return nil, fmt.Errorf("instance_types %s: %s", strings.Join(names, ", "), apiErr.ErrorMessage())
 		}
 		return nil, fmt.Errorf("describing instance types %s: %w", strings.Join(names, ", "), err)
 	}
@@ -569,16 +569,22 @@ func awsStringMap(ctx context.Context, m types.Map) map[string]string {
 	return out
 }
 
-// isNotFound recognises the "it is gone" answers of EKS, EC2 and S3.
+// isAWSNotFound recognises the "it is gone" answers of EKS, EC2 and S3.
 func isAWSNotFound(err error) bool {
+	return isAWSErrorCode(err, "ResourceNotFoundException", "NotFound", "NoSuchBucket",
+		"InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplateName.NotFoundException", "InvalidLaunchTemplateId.Malformed")
+}
+
+// isAWSErrorCode reports whether err is an AWS API error with one of codes.
+func isAWSErrorCode(err error, codes ...string) bool {
 	var apiErr smithy.APIError
 	if !errors.As(err, &apiErr) {
 		return false
 	}
-	switch apiErr.ErrorCode() {
-	case "ResourceNotFoundException", "NotFound", "NoSuchBucket",
-		"InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplateName.NotFoundException", "InvalidLaunchTemplateId.Malformed":
-		return true
+	for _, c := range codes {
+		if apiErr.ErrorCode() == c {
+			return true
+		}
 	}
 	return false
 }
