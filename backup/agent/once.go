@@ -69,6 +69,11 @@ func (a *Agent) Once(ctx context.Context) (*snapshot.Result, error) {
 		Now:         a.Now,
 		Logger:      a.Log,
 	})
+	if err != nil && ctx.Err() != nil {
+		// A stop, not a failure: nothing to count or record.
+		a.Log.Info("snapshot aborted", "err", err)
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
 	if err != nil {
 		stage := snapshot.StageOf(err)
 		if a.Metrics != nil {

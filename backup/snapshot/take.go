@@ -203,6 +203,10 @@ func stream(ctx context.Context, snap io.Reader, st store.Store, m *Manifest, op
 	res.ReadBusy = raw.busy
 	res.UploadWait = upload.busy
 	switch {
+	case ctx.Err() != nil && putErr != nil:
+		// Stopped (SIGTERM): the store has already dropped the partial
+		// upload; nothing else to clean, and no time to spend.
+		return 0, &StageError{StageUpload, fmt.Errorf("aborted: %w", context.Cause(ctx))}
 	case rerr != nil && !errors.Is(rerr, errUploadStopped):
 		deleteQuietly(st, m.DataKey, opts.Logger)
 		return 0, rerr

@@ -1,0 +1,197 @@
+package backup_test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/k8sguard/k8sguard/test/infra"
+)
+
+// notifySocket is a stand-in for systemd's notification socket: the
+// agent's real sd_notify datagrams land here.
+type notifySocket struct {
+	path string
+	mu   sync.Mutex
+	msgs []string
+}
+
+func listenNotify(t *testing.T) *notifySocket {
+	t.Helper()
+	n := &notifySocket{path: filepath.Join(t.TempDir(), "notify.sock")}
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: n.path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			k, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			n.mu.Lock()
+			n.msgs = append(n.msgs, strings.Split(strings.TrimSpace(string(buf[:k])), "\n")...)
+			n.mu.Unlock()
+		}
+	}()
+	return n
+}
+
+// count returns how many messages start with prefix.
+func (n *notifySocket) count(prefix string) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c := 0
+	for _, m := range n.msgs {
+		if strings.HasPrefix(m, prefix) {
+			c++
+		}
+	}
+	return c
+}
+
+func (n *notifySocket) last(prefix string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i := len(n.msgs) - 1; i >= 0; i-- {
+		if strings.HasPrefix(n.msgs[i], prefix) {
+			return n.msgs[i]
+		}
+	}
+	return ""
+}
+
+func httpGet(url string) (int, string) {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// The agent under a systemd-like supervisor: no READY=1 while etcd is
+// unreachable (but WATCHDOG=1 keeps coming from the live loop), READY=1 and
+// STATUS= once etcd and the store answer, every metric present from the
+// first scrape, and no credential in logs or metrics.
+func TestAgentSystemdNotifyWatchdogAndMetrics(t *testing.T) {
+	e := infra.StartEtcd(t)
+	s := infra.StartS3(t)
+	fillEtcd(t, e, 1)
+	etcdProxy := startTCPProxy(t, strings.TrimPrefix(e.Endpoints[0], "http://"))
+	etcdProxy.SetDown(true)
+	notify := listenNotify(t)
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", infra.FreePort(t))
+	env := append(snapEnv(e, s, ""),
+		"ETCDGUARD_ETCD_ENDPOINTS="+etcdProxy.URL(),
+		"ETCDGUARD_METRICS_LISTEN="+metricsAddr,
+		"ETCDGUARD_SCHEDULE_INTERVAL=1h",
+		"ETCDGUARD_SCHEDULE_JITTER=0s",
+		"NOTIFY_SOCKET="+notify.path,
+		"WATCHDOG_USEC=1500000", // pings every 0.5 s
+	)
+	agent := snapStart(t, env, "agent")
+
+	waitFor(t, 20*time.Second, "watchdog pings while etcd is down", func() bool { return notify.count("WATCHDOG=1") >= 3 })
+	if notify.count("READY=1") != 0 {
+		t.Fatal("READY=1 before etcd answered")
+	}
+	if !strings.Contains(notify.last("STATUS="), "waiting for etcd and the store") {
+		t.Fatalf("status while etcd is down: %q", notify.last("STATUS="))
+	}
+	if code, body := httpGet("http://" + metricsAddr + "/readyz"); code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz while etcd is down: %d %s", code, body)
+	}
+	if code, _ := httpGet("http://" + metricsAddr + "/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz: %d", code)
+	}
+	_, metrics := httpGet("http://" + metricsAddr + "/metrics")
+	for _, series := range []string{
+		`etcdguard_snapshot_last_success_timestamp_seconds{cluster="prod-eu1"} 0`,
+		`etcdguard_snapshot_duration_seconds_count{cluster="prod-eu1"} 0`,
+		`etcdguard_snapshot_size_bytes{cluster="prod-eu1",kind="stored"} 0`,
+		`etcdguard_snapshot_revision{cluster="prod-eu1"} 0`,
+		`etcdguard_snapshot_keys{cluster="prod-eu1"} 0`,
+		`etcdguard_snapshot_failures_total{cluster="prod-eu1",stage="upload"} 0`,
+		`etcdguard_snapshot_failures_total{cluster="prod-eu1",stage="verify"} 0`,
+		`etcdguard_retention_deleted_total{cluster="prod-eu1"} 0`,
+		`etcdguard_leader{cluster="prod-eu1"} 0`,
+	} {
+		if !strings.Contains(metrics, series) {
+			t.Errorf("metrics lack %s before the first snapshot", series)
+		}
+	}
+
+	etcdProxy.SetDown(false)
+	waitFor(t, 40*time.Second, "READY=1 after etcd came back", func() bool { return notify.count("READY=1") == 1 })
+	waitFor(t, 30*time.Second, "STATUS= with the first snapshot", func() bool {
+		return strings.Contains(notify.last("STATUS="), "last snapshot ")
+	})
+	if !regexp.MustCompile(`last snapshot \d{8}T\d{6}Z-r\d+ \(revision \d+, 61 keys, \d+ bytes\)`).MatchString(notify.last("STATUS=")) {
+		t.Fatalf("status %q", notify.last("STATUS="))
+	}
+	pings := notify.count("WATCHDOG=1")
+	waitFor(t, 10*time.Second, "watchdog pings after READY", func() bool { return notify.count("WATCHDOG=1") >= pings+3 })
+
+	code, _ := httpGet("http://" + metricsAddr + "/readyz")
+	_, metrics = httpGet("http://" + metricsAddr + "/metrics")
+	if code != http.StatusOK || !strings.Contains(metrics, `etcdguard_leader{cluster="prod-eu1"} 1`) ||
+		!strings.Contains(metrics, `etcdguard_snapshot_keys{cluster="prod-eu1"} 61`) ||
+		strings.Contains(metrics, `etcdguard_snapshot_last_success_timestamp_seconds{cluster="prod-eu1"} 0`) {
+		t.Fatalf("/readyz %d, metrics after the first snapshot:\n%s", code, metrics)
+	}
+	for _, secret := range []string{s.SecretKey, s.AccessKey} {
+		if strings.Contains(metrics, secret) || strings.Contains(agent.log(), secret) {
+			t.Fatal("an AWS credential appears in the agent's logs or metrics")
+		}
+	}
+
+	agent.signal(syscall.SIGTERM)
+	if code := agent.waitExit(t, 10*time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM", code)
+	}
+	if notify.count("STOPPING=1") != 1 {
+		t.Fatal("no STOPPING=1")
+	}
+}
+
+// SIGTERM while an upload is in flight: the agent aborts it and exits
+// within 10 s, and nothing half-written stays visible.
+func TestAgentSIGTERMAbortsInFlightUpload(t *testing.T) {
+	e := infra.StartEtcd(t)
+	s := infra.StartS3(t)
+	fillEtcd(t, e, 20)
+	proxy := startS3Proxy(t, s.Endpoint)
+	proxy.SetDelay(3 * time.Second)
+	env := append(snapEnv(e, s, proxy.URL()), "ETCDGUARD_SCHEDULE_INTERVAL=1h")
+	agent := snapStart(t, env, "agent")
+	select {
+	case <-proxy.partSeen:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no upload started; log:\n%s", agent.log())
+	}
+	start := time.Now()
+	agent.signal(syscall.SIGTERM)
+	code := agent.waitExit(t, 10*time.Second)
+	t.Logf("stopped %s after SIGTERM", time.Since(start).Round(time.Millisecond))
+	if code != 0 || !strings.Contains(agent.log(), "aborting the in-flight snapshot") {
+		t.Fatalf("exit %d\n%s", code, agent.log())
+	}
+	proxy.SetDelay(0)
+	assertNothingHalfVisible(t, s, 0)
+	if n := multipartUploads(t, s); n != 0 {
+		t.Fatalf("%d multipart uploads left open after SIGTERM", n)
+	}
+}
