@@ -196,10 +196,12 @@ func (r *nodePoolResource) Configure(_ context.Context, req resource.ConfigureRe
 	r.clients = clientsFrom(req.ProviderData, &resp.Diagnostics)
 }
 
-// sizingKnown reports whether every input of the pool rules is known.
+// sizingKnown reports whether every input of the pool rules is known
+// (node_cidr_mask_size is checked on the configuration: in the plan it is
+// unknown until the rules compute its default).
 func (m *nodePoolModel) sizingKnown() bool {
 	return !m.MaxPodsPerNode.IsUnknown() && !m.MaxSize.IsUnknown() && !m.PodIPMode.IsUnknown() &&
-		!m.PodCIDR.IsUnknown() && !m.NodeCIDRMaskSize.IsUnknown() && !m.InstanceTypes.IsUnknown() &&
+		!m.PodCIDR.IsUnknown() && !m.InstanceTypes.IsUnknown() &&
 		!m.SubnetIDs.IsUnknown() && !m.ClusterName.IsUnknown() && !m.Name.IsUnknown() && !m.Waivers.IsUnknown()
 }
 
@@ -251,7 +253,7 @@ func (r *nodePoolResource) ValidateConfig(ctx context.Context, req resource.Vali
 				fmt.Sprintf("need min_size <= desired_size <= max_size, got %d, %d, %d", minS.ValueInt64(), desired.ValueInt64(), maxS.ValueInt64()))
 		}
 	}
-	if resp.Diagnostics.HasError() || !m.sizingKnown() || mode != guard.ModeNodeCIDR {
+	if resp.Diagnostics.HasError() || !m.sizingKnown() || m.NodeCIDRMaskSize.IsUnknown() || mode != guard.ModeNodeCIDR {
 		return
 	}
 	_, findings, err := guard.CheckNodePool(m.guardPool(m.NodeCIDRMaskSize))
@@ -294,7 +296,15 @@ func (r *nodePoolResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 			plan.LaunchTemplateVersion = types.Int64Unknown()
 		}
 	}
-	if !plan.sizingKnown() || r.clients == nil {
+	if state != nil && state.sizingInputsEqual(&plan) && !state.PodIPsPerNode.IsNull() {
+		// Unchanged pool: keep the sizing of its last apply. Re-sizing on
+		// every plan would turn other pools' autoscaling into diffs here.
+		plan.PodIPsPerNode, plan.MaxNodesByPodIPs, plan.PodIPHeadroom = state.PodIPsPerNode, state.MaxNodesByPodIPs, state.PodIPHeadroom
+		plan.Findings, plan.NodeCIDRMaskSize = state.Findings, state.NodeCIDRMaskSize
+		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+		return
+	}
+	if !plan.sizingKnown() || config.NodeCIDRMaskSize.IsUnknown() || r.clients == nil {
 		plan.markSizingUnknown(config)
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 		return
@@ -332,6 +342,13 @@ func (m *nodePoolModel) setSizing(s guard.PoolCapacity, findings []guard.Finding
 		m.NodeCIDRMaskSize = types.Int64Null()
 	}
 	m.Findings = warningStrings(findings)
+}
+
+// sizingInputsEqual reports whether nothing the pool rules read changed.
+func (m *nodePoolModel) sizingInputsEqual(o *nodePoolModel) bool {
+	return m.MaxSize.Equal(o.MaxSize) && m.MaxPodsPerNode.Equal(o.MaxPodsPerNode) && m.PodIPMode.Equal(o.PodIPMode) &&
+		m.PodCIDR.Equal(o.PodCIDR) && m.InstanceTypes.Equal(o.InstanceTypes) && m.SubnetIDs.Equal(o.SubnetIDs) &&
+		m.Waivers.Equal(o.Waivers) && (o.NodeCIDRMaskSize.IsUnknown() || m.NodeCIDRMaskSize.Equal(o.NodeCIDRMaskSize))
 }
 
 // launchTemplateInputsEqual reports whether the launch template (user data
@@ -792,16 +809,20 @@ func (r *nodePoolResource) Read(ctx context.Context, req resource.ReadRequest, r
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	current := int64(0)
-	if g.ScalingConfig != nil {
-		current = int64(aws.ToInt32(g.ScalingConfig.DesiredSize))
-	}
-	sizing, findings, err := r.size(ctx, &m, m.explicitMaskFromState(), current)
-	if err != nil {
-		resp.Diagnostics.AddWarning("Cannot refresh the node pool's pod IP sizing", err.Error())
-	} else {
-		findings = guard.ApplyWaivers(findings, waiversFrom(ctx, m.Waivers, &resp.Diagnostics), "waivers")
-		m.setSizing(sizing, findings)
+	if m.PodIPsPerNode.IsNull() {
+		// Imported: size it once. Otherwise the sizing of the last apply
+		// stands (see ModifyPlan).
+		current := int64(0)
+		if g.ScalingConfig != nil {
+			current = int64(aws.ToInt32(g.ScalingConfig.DesiredSize))
+		}
+		sizing, findings, err := r.size(ctx, &m, m.explicitMaskFromState(), current)
+		if err != nil {
+			resp.Diagnostics.AddWarning("Cannot size the imported node pool", err.Error())
+		} else {
+			findings = guard.ApplyWaivers(findings, waiversFrom(ctx, m.Waivers, &resp.Diagnostics), "waivers")
+			m.setSizing(sizing, findings)
+		}
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
@@ -997,8 +1018,8 @@ func retagLaunchTemplate(ctx context.Context, c *ec2.Client, id string, oldTags,
 
 // waitForUpdate polls an EKS update until it leaves InProgress.
 func waitForNodegroupUpdate(ctx context.Context, c *eks.Client, cluster, nodegroup string, u *ekstypes.Update) error {
-	if u == nil {
-		return nil
+	if u == nil || u.Status == ekstypes.UpdateStatusSuccessful {
+		return nil // moto answers Successful at once (and has no DescribeUpdate)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Minute)
 	defer cancel()
