@@ -6,7 +6,6 @@
 package restore
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -59,51 +58,70 @@ const etcdHashSize = sha256.Size
 // it. Any mismatch is an *IntegrityError; dst then holds garbage the caller
 // must discard.
 func Stream(ctx context.Context, s store.Store, m *snapshot.Manifest, dst io.Writer) (*Checked, error) {
+	var decode func(io.Reader) (io.ReadCloser, error)
+	switch m.Compression {
+	case snapshot.CompressionZstd:
+		decode = func(r io.Reader) (io.ReadCloser, error) {
+			// Two decoding goroutines overlap decompression with the hashes
+			// on two cores; the agent's 1 MiB window bounds their buffers.
+			dec, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(true))
+			if err != nil {
+				return nil, err
+			}
+			return dec.IOReadCloser(), nil
+		}
+	case snapshot.CompressionNone, "":
+		decode = func(r io.Reader) (io.ReadCloser, error) { return io.NopCloser(r), nil }
+	default:
+		return nil, fmt.Errorf("snapshot %s: unknown compression %q", m.DataKey, m.Compression)
+	}
+
 	rc, err := s.Get(ctx, m.DataKey)
 	if err != nil {
 		return nil, fmt.Errorf("download %s: %w", m.DataKey, err)
 	}
 	defer rc.Close()
 
+	// The stored object is read and hashed in its own goroutine, so that
+	// on two cores it overlaps with decompression and the .db's hash.
 	stored := newCountingHash()
-	tee := io.TeeReader(rc, stored)
-	raw := newCountingHash()
-	etcd := &trailingHash{h: sha256.New()}
-	sink := io.MultiWriter(destWriter{dst}, raw, etcd)
+	pr, pw := io.Pipe()
+	downloaded := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.MultiWriter(stored, pw), ctxReader{ctx, rc})
+		pw.CloseWithError(err)
+		downloaded <- err
+	}()
 
+	etcd := &trailingHash{h: sha256.New()}
+	dec, err := decode(pr)
 	var copyErr error
-	switch m.Compression {
-	case snapshot.CompressionZstd:
-		// One decoding goroutine keeps memory flat (a window, not a queue
-		// of blocks); decompression is far faster than any download.
-		dec, err := zstd.NewReader(tee, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
-		if err != nil {
-			return nil, fmt.Errorf("decompress %s: %w", m.DataKey, err)
-		}
-		_, copyErr = io.Copy(sink, ctxReader{ctx, dec})
+	if err == nil {
+		_, copyErr = io.Copy(io.MultiWriter(destWriter{dst}, etcd), dec)
 		dec.Close()
-		if copyErr != nil && ctx.Err() == nil && !isWriteError(copyErr) {
-			copyErr = fmt.Errorf("decompress: %w", copyErr)
-		}
-	case snapshot.CompressionNone, "":
-		_, copyErr = io.Copy(sink, ctxReader{ctx, tee})
-	default:
-		return nil, fmt.Errorf("snapshot %s: unknown compression %q", m.DataKey, m.Compression)
-	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	if copyErr != nil && isWriteError(copyErr) {
-		return nil, fmt.Errorf("stream %s: %w", m.DataKey, copyErr)
+	} else {
+		copyErr = err
 	}
 	// Read what is left so a corrupt object is reported by its checksum,
 	// the clearest statement of what is wrong, rather than by whatever the
 	// decompressor tripped over first.
-	if _, err := io.Copy(io.Discard, ctxReader{ctx, tee}); err != nil {
+	_, drainErr := io.Copy(io.Discard, pr)
+	pr.CloseWithError(errors.New("stream stopped")) // unblocks the reader if draining failed
+	if err := <-downloaded; err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("download %s: %w", m.DataKey, err)
 	}
+	if drainErr != nil {
+		return nil, fmt.Errorf("download %s: %w", m.DataKey, drainErr)
+	}
+	if copyErr != nil && isWriteError(copyErr) {
+		return nil, fmt.Errorf("stream %s: %w", m.DataKey, copyErr)
+	}
 
-	c := &Checked{StoredBytes: stored.n, StoredSHA256: stored.sum(), RawBytes: raw.n, RawSHA256: raw.sum()}
+	body, whole := etcd.sums()
+	c := &Checked{StoredBytes: stored.n, StoredSHA256: stored.sum(), RawBytes: etcd.n, RawSHA256: whole}
 	fail := func(check, got, want string) error {
 		return &IntegrityError{Key: m.DataKey, Check: check, Got: got, Want: want}
 	}
@@ -114,7 +132,7 @@ func Stream(ctx context.Context, s store.Store, m *snapshot.Manifest, dst io.Wri
 		return c, fail("size of the stored object", fmt.Sprint(c.StoredBytes), fmt.Sprint(m.StoredSize)+" (manifest)")
 	}
 	if copyErr != nil {
-		return c, fail("decompression", copyErr.Error(), "")
+		return c, fail("decompression", fmt.Sprintf("decompress: %v", copyErr), "")
 	}
 	if m.RawSize > 0 && c.RawBytes != m.RawSize {
 		return c, fail("size of the etcd snapshot", fmt.Sprint(c.RawBytes), fmt.Sprint(m.RawSize)+" (manifest)")
@@ -125,11 +143,10 @@ func Stream(ctx context.Context, s store.Store, m *snapshot.Manifest, dst io.Wri
 	if c.RawBytes%512 != etcdHashSize {
 		return c, fail("etcd's trailing hash", fmt.Sprintf("missing (%d bytes is not n×512+32: not a snapshot from etcd's Maintenance API)", c.RawBytes), "")
 	}
-	got, want := etcd.sums()
-	if got != want {
-		return c, fail("etcd's trailing sha256", got+" (computed)", want+" (stored in the snapshot)")
+	if stored := hex.EncodeToString(etcd.tail); body != stored {
+		return c, fail("etcd's trailing sha256", body+" (computed)", stored+" (stored in the snapshot)")
 	}
-	c.EtcdHash = want
+	c.EtcdHash = body
 	return c, nil
 }
 
@@ -153,10 +170,12 @@ func (c *countingHash) sum() string { return hex.EncodeToString(c.h.Sum(nil)) }
 type trailingHash struct {
 	h    hash.Hash
 	tail []byte
+	n    int64
 }
 
 func (t *trailingHash) Write(p []byte) (int, error) {
 	n := len(p)
+	t.n += int64(n)
 	if len(p) >= etcdHashSize {
 		t.h.Write(t.tail)
 		t.h.Write(p[:len(p)-etcdHashSize])
@@ -172,9 +191,13 @@ func (t *trailingHash) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// sums returns the hash of the body and the hash the snapshot carries.
-func (t *trailingHash) sums() (computed, stored string) {
-	return hex.EncodeToString(t.h.Sum(nil)), hex.EncodeToString(bytes.Clone(t.tail))
+// sums returns the sha256 of the body (what etcd's trailer must equal)
+// and of the whole stream, body and trailer (the manifest's raw_sha256):
+// one pass over the data for both, since Sum leaves the state as it is.
+func (t *trailingHash) sums() (body, whole string) {
+	body = hex.EncodeToString(t.h.Sum(nil))
+	t.h.Write(t.tail)
+	return body, hex.EncodeToString(t.h.Sum(nil))
 }
 
 // writeError marks errors from the destination, which are not the
