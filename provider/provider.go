@@ -232,6 +232,7 @@ func (p *k8sguardProvider) Resources(context.Context) []func() resource.Resource
 		NewPodQuotaResource,
 		NewNodePoolResource,
 		NewControlPlaneLaunchTemplateResource,
+		NewEtcdBackupBucketResource,
 	}
 }
 
