@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
 
 	"github.com/k8sguard/k8sguard/backup/restore"
 	"github.com/k8sguard/k8sguard/backup/restore/restoretest"
@@ -409,4 +413,101 @@ func assertNoWorkDirs(t *testing.T, dir string) {
 			t.Errorf("work dir %s left behind", filepath.Join(dir, de.Name()))
 		}
 	}
+}
+
+// Three invocations, one per member, with the same snapshot, cluster and
+// token, give three data dirs that start as one healthy cluster holding
+// the snapshot's keys.
+func TestRestoreEachMemberThenTheyFormOneCluster(t *testing.T) {
+	sd := seed(t, snapshot.CompressionZstd)
+	names := []string{"etcd-a", "etcd-b", "etcd-c"}
+	peers, clients := map[string]*url.URL{}, map[string]*url.URL{}
+	var cluster []string
+	for _, n := range names {
+		peers[n], clients[n] = freeURL(t), freeURL(t)
+		cluster = append(cluster, n+"="+peers[n].String())
+	}
+	dirs := map[string]string{}
+	for _, n := range names {
+		dirs[n] = filepath.Join(t.TempDir(), n)
+		res, err := restore.Restore(context.Background(), sd.store, sd.manifest, restore.Options{
+			DataDir: dirs[n], Name: n, InitialCluster: strings.Join(cluster, ","), InitialClusterToken: "prod-eu1-restored",
+		})
+		if err != nil {
+			t.Fatalf("restore %s: %v", n, err)
+		}
+		if len(res.Members) != 3 || res.Options.PeerURLs[0] != peers[n].String() {
+			t.Fatalf("restore %s: members %+v, peer URLs %v", n, res.Members, res.Options.PeerURLs)
+		}
+	}
+
+	var servers []*embed.Etcd
+	for _, n := range names {
+		cfg := embed.NewConfig()
+		cfg.Name, cfg.Dir = n, dirs[n]
+		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*clients[n]}, []url.URL{*clients[n]}
+		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*peers[n]}, []url.URL{*peers[n]}
+		cfg.InitialCluster = strings.Join(cluster, ",")
+		cfg.InitialClusterToken = "prod-eu1-restored"
+		e, err := embed.StartEtcd(cfg)
+		if err != nil {
+			t.Fatalf("start %s: %v", n, err)
+		}
+		t.Cleanup(e.Close)
+		servers = append(servers, e)
+	}
+	for i, e := range servers {
+		select {
+		case <-e.Server.ReadyNotify():
+		case err := <-e.Err():
+			t.Fatalf("%s: %v", names[i], err)
+		case <-time.After(60 * time.Second):
+			t.Fatalf("%s not ready after 60s", names[i])
+		}
+	}
+
+	for _, n := range names {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{clients[n].String()}, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		members, err := cli.MemberList(context.Background())
+		if err != nil || len(members.Members) != 3 {
+			t.Fatalf("%s: member list %v, %v", n, members, err)
+		}
+		// Serializable: what this member itself holds, not the leader.
+		resp, err := cli.Get(context.Background(), "\x00", clientv3.WithFromKey(), clientv3.WithSerializable())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Kvs) != len(sd.keys) {
+			t.Errorf("%s holds %d keys, want %d", n, len(resp.Kvs), len(sd.keys))
+		}
+		for _, kv := range resp.Kvs {
+			if sd.keys[string(kv.Key)] != string(kv.Value) {
+				t.Errorf("%s: %s = %q", n, kv.Key, kv.Value)
+			}
+		}
+	}
+	// The restored cluster takes writes: it has a quorum of restored members.
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{clients["etcd-b"].String()}, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if _, err := cli.Put(context.Background(), "/registry/namespaces/after-restore", "ok"); err != nil {
+		t.Fatalf("write to the restored cluster: %v", err)
+	}
+}
+
+func freeURL(t *testing.T) *url.URL {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return &url.URL{Scheme: "http", Host: l.Addr().String()}
 }
