@@ -13,6 +13,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
 
 	"github.com/k8sguard/k8sguard/backup/store"
 	"github.com/k8sguard/k8sguard/internal/buildinfo"
@@ -261,6 +262,8 @@ func deleteQuietly(st store.Store, key string, log *slog.Logger) {
 	}
 }
 
+const snapshotWindow = 1 << 20
+
 // dialMember returns a client pinned to the first endpoint that answers a
 // status request, and that status.
 func dialMember(ctx context.Context, cfg clientv3.Config) (*clientv3.Client, *clientv3.StatusResponse, error) {
@@ -269,6 +272,11 @@ func dialMember(ctx context.Context, cfg clientv3.Config) (*clientv3.Client, *cl
 		one := cfg
 		one.Endpoints = []string{ep}
 		one.Context = ctx
+		// A fixed 1 MiB flow-control window: gRPC's default BDP estimation
+		// grows it to 16 MiB, all of it buffered in this process whenever
+		// etcd sends faster than the upload drains.
+		one.DialOptions = append(append([]grpc.DialOption{}, cfg.DialOptions...),
+			grpc.WithInitialWindowSize(snapshotWindow), grpc.WithInitialConnWindowSize(snapshotWindow))
 		cli, err := clientv3.New(one)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", ep, err))

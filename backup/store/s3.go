@@ -19,11 +19,11 @@ import (
 	"github.com/aws/smithy-go"
 )
 
-// Upload defaults. S3 refuses parts under 5 MiB (except the last); 8 MiB
-// parts fit an 8 GiB etcd (its hard limit) in 1,024 parts, far below the
-// 10,000-part cap, and with two uploads in flight the buffers hold 24 MiB.
+// Upload defaults. S3 refuses parts under 5 MiB (except the last); 6 MiB
+// parts fit an 8 GiB etcd (its hard limit) in 1,366 parts, far below the
+// 10,000-part cap, and with two uploads in flight the buffers hold 18 MiB.
 const (
-	DefaultPartSize    = 8 << 20
+	DefaultPartSize    = 6 << 20
 	DefaultConcurrency = 2
 )
 

@@ -17,7 +17,7 @@ import (
 func TestFaultS3(t *testing.T) {
 	e := infra.StartEtcd(t)
 	s := infra.StartS3(t)
-	fillEtcd(t, e, 20) // three 8 MiB parts
+	fillEtcd(t, e, 20) // several 6 MiB parts
 	proxy := startS3Proxy(t, s.Endpoint)
 	env := snapEnv(e, s, proxy.URL())
 	snapshots := 0

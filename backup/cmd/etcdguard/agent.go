@@ -43,6 +43,7 @@ flags win over the environment, which wins over the file.`,
 		ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
 		log := newLogger(cmd).With("cluster", cfg.ClusterName)
+		boundMemory()
 		a, err := agent.New(ctx, cfg, log)
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -43,6 +44,7 @@ flags win over the environment, which wins over the file.`,
 			return err
 		}
 		log := newLogger(cmd)
+		boundMemory()
 		a, err := agent.New(cmd.Context(), cfg, log)
 		if err != nil {
 			return err
@@ -69,6 +71,19 @@ flags win over the environment, which wins over the file.`,
 		return err
 	}
 	return cmd
+}
+
+// memoryLimit is the Go heap's soft limit unless GOMEMLIMIT says
+// otherwise. A snapshot's working set is fixed (the upload's part buffers,
+// zstd's window, gRPC's flow-control window), but the default GOGC lets
+// garbage grow to twice that before collecting; near the limit the
+// collector and the scavenger keep RSS down whatever the database size.
+const memoryLimit = 56 << 20
+
+func boundMemory() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 }
 
 // newLogger logs to stderr; values logged are never secrets (no

@@ -1,0 +1,88 @@
+package provider
+
+import (
+	"encoding/base64"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
+)
+
+const nodeCIDRPool = `
+resource "k8sguard_node_pool" "general" {
+  cluster_name        = "prod"
+  name                = "general"
+  node_role_arn       = "arn:aws:iam::123456789012:role/nodes"
+  subnet_ids          = ["subnet-a"]
+  instance_types      = ["m6i.large"]
+  min_size            = 1
+  desired_size        = 3
+  max_pods_per_node   = 110
+  pod_ip_mode         = "node_cidr"
+  pod_cidr            = "10.64.0.0/20"
+  %s
+}
+`
+
+// Node-CIDR sizing of the pool alone needs no AWS: these plans fail in
+// validation, before any API call (the provider points at a closed port).
+func TestNodePoolRefusedAtPlanWithoutAWS(t *testing.T) {
+	withoutAWSCredentials(t)
+	cases := []struct{ name, body, want string }{
+		{"max_size beyond the pod range", "max_size = 17",
+			`\[POOL_EXCEEDS_POD_RANGE\] max_size 17 needs 17 node blocks of /24, but 10.64.0.0/20 holds 16 \(2\^\(24-20\)\): at most 16 nodes fit in this pool`},
+		{"node block too small", "max_size = 3\n  node_cidr_mask_size = 26",
+			`\[POOL_MAX_PODS_ABOVE_NODE_BLOCK\] max_pods_per_node 110 needs 112 addresses per node`},
+		{"sizes out of order", "max_size = 2",
+			`need min_size <= desired_size <= max_size, got 1, 3, 2`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			planOnly(t, noCloudProvider+strings.Replace(nodeCIDRPool, "%s", c.body, 1), wrapped(c.want))
+		})
+	}
+	t.Run("pod_cidr outside node_cidr mode", func(t *testing.T) {
+		cfg := strings.Replace(nodeCIDRPool, `pod_ip_mode         = "node_cidr"`, `pod_ip_mode         = "vpc_cni"`, 1)
+		planOnly(t, noCloudProvider+strings.Replace(cfg, "%s", "max_size = 3", 1), wrapped(`pod_cidr only applies in node_cidr mode`))
+	})
+	t.Run("a waiver turns the range error into a warning, still no AWS call at validate", func(t *testing.T) {
+		// With the waiver, validation passes and plan needs AWS for the
+		// sibling pools: the closed port proves the error came after validate.
+		planOnly(t, noCloudProvider+strings.Replace(nodeCIDRPool, "%s", `max_size = 17
+  waivers = { POOL_EXCEEDS_POD_RANGE = "spare node, never scaled to" }`, 1), wrapped(`Cannot size node pool general`))
+	})
+}
+
+func TestNodeUserDataSetsMaxPods(t *testing.T) {
+	b, err := base64.StdEncoding.DecodeString(nodeUserData(58))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for _, want := range []string{"Content-Type: multipart/mixed; boundary=\"//\"", "Content-Type: application/node.eks.aws", "kind: NodeConfig", "      maxPods: 58\n", "--//--"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("user data lacks %q:\n%s", want, s)
+		}
+	}
+}
+
+func TestTagDiff(t *testing.T) {
+	add, remove := tagDiff(map[string]string{"a": "1", "b": "2", "c": "3"}, map[string]string{"a": "1", "b": "20", "d": "4"})
+	if !reflect.DeepEqual(add, map[string]string{"b": "20", "d": "4"}) || !reflect.DeepEqual(remove, []string{"c"}) {
+		t.Fatalf("add %v remove %v", add, remove)
+	}
+}
+
+func TestDiffTaints(t *testing.T) {
+	taint := func(k, v string, e ekstypes.TaintEffect) ekstypes.Taint {
+		return ekstypes.Taint{Key: aws.String(k), Value: aws.String(v), Effect: e}
+	}
+	old := []ekstypes.Taint{taint("a", "1", ekstypes.TaintEffectNoSchedule), taint("b", "1", ekstypes.TaintEffectNoExecute)}
+	new := []ekstypes.Taint{taint("a", "1", ekstypes.TaintEffectNoSchedule), taint("b", "2", ekstypes.TaintEffectNoExecute)}
+	add, remove := diffTaints(old, new)
+	if len(add) != 1 || aws.ToString(add[0].Value) != "2" || len(remove) != 1 || aws.ToString(remove[0].Value) != "1" {
+		t.Fatalf("add %+v remove %+v", add, remove)
+	}
+}
