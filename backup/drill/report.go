@@ -41,14 +41,9 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, res, c.Detail)
 		}
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if r.Error != "" {
-		_, err := fmt.Fprintf(w, "error: %s\n", r.Error)
-		return err
-	}
-	return nil
+	// A failed drill's error is the command's error, printed once on
+	// stderr; Report.Error keeps it for --json.
+	return tw.Flush()
 }
 
 // Metric names the drill exports (through --textfile, for node_exporter's
