@@ -60,7 +60,7 @@ func TestDrillFromS3ExportsAndRemembersTheLastSuccess(t *testing.T) {
 	failed := runEtcdguard(t, env, append([]string{"drill", "--textfile", prom}, cfg...)...)
 	t.Logf("drill of the corrupted object → exit %d:\n%s", failed.Code, logBlock(failed.Output))
 	if failed.Code != 1 || !strings.Contains(failed.Output, "): FAILED in ") ||
-		!regexp.MustCompile(`drill of incident/` + name + `\.db\.zst: download: snapshot incident/` + name + `\.db\.zst is corrupt: sha256 of the stored object is`).MatchString(failed.Output) {
+		!regexp.MustCompile(`drill of incident/`+name+`\.db\.zst: download: snapshot incident/`+name+`\.db\.zst is corrupt: sha256 of the stored object is`).MatchString(failed.Output) {
 		t.Fatalf("corrupt drill not reported as failed in the download phase")
 	}
 	if metric(t, prom, `etcdguard_drill_success{cluster="incident"}`) != "0" {
