@@ -143,8 +143,8 @@ func (p *k8sguardProvider) Schema(_ context.Context, _ provider.SchemaRequest, r
 	}
 }
 
-// ValidateConfig checks what needs no network: PEM material, an explicit
-// kubeconfig and its context. Unknown values are left for apply.
+// ValidateConfig checks what the configuration alone decides (PEM material,
+// URL schemes). Files are read in Configure. Unknown values are left for apply.
 func (p *k8sguardProvider) ValidateConfig(ctx context.Context, req provider.ValidateConfigRequest, resp *provider.ValidateConfigResponse) {
 	var m providerModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
@@ -217,6 +217,13 @@ func (p *k8sguardProvider) Configure(ctx context.Context, req provider.Configure
 	}
 	if resp.Diagnostics.HasError() {
 		return
+	}
+
+	if m.Kubernetes != nil {
+		if fe := m.Kubernetes.config().ValidateKubeconfig(); fe != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("kubernetes").AtName(fe.Attribute), "Invalid Kubernetes configuration", fe.Error())
+			return
+		}
 	}
 
 	clients := &Clients{Settings: settings, Kube: kube.NewLazy(m.Kubernetes.config()), AWS: cloud.NewLazy(awsCfg)}

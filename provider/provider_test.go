@@ -102,3 +102,33 @@ provider "k8sguard" {}
 data "k8sguard_kubernetes_cluster" "this" {}
 `, regexp.MustCompile(`no Kubernetes cluster configured: set kubernetes\.host`))
 }
+
+// Plan-time checks need no cluster and no AWS credentials: the clients are
+// built only when a resource really talks to an API. The provider points
+// at closed ports and the plan still fails on the rule, not on a connection.
+func TestPlanTimeChecksNeedNoClusterOrCredentials(t *testing.T) {
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "missing"))
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "missing"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "missing"))
+	planOnly(t, `
+provider "k8sguard" {
+  kubernetes {
+    host  = "https://127.0.0.1:1"
+    token = "unused"
+  }
+  aws {
+    region    = "eu-central-1"
+    endpoints = { ec2 = "http://127.0.0.1:1", eks = "http://127.0.0.1:1" }
+  }
+}
+# pods above max_pods_per_namespace is a rule that reads provider
+# settings, so it runs in ModifyPlan on a configured provider.
+resource "k8sguard_pod_quota" "a" {
+  namespace = "team-a"
+  pods      = 5000
+}
+output "nodes" { value = provider::k8sguard::pod_cidr_max_nodes("10.64.0.0/16", 110) }
+`, wrapped(`\[QUOTA_PODS_ABOVE_CLUSTER_MAX\]`))
+}

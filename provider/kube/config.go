@@ -41,8 +41,9 @@ type FieldError struct {
 func (e *FieldError) Error() string { return fmt.Sprintf("kubernetes.%s: %v", e.Attribute, e.Err) }
 func (e *FieldError) Unwrap() error { return e.Err }
 
-// Validate checks what can be checked without contacting a cluster: PEM
-// material parses, an explicit kubeconfig is readable and has the context.
+// Validate checks what the configuration alone decides: PEM material
+// parses, host has a scheme. It reads no files, so `terraform validate`
+// gives the same answer on every machine.
 func (c Config) Validate() []*FieldError {
 	var errs []*FieldError
 	for _, f := range []struct{ attr, value, kind string }{
@@ -67,12 +68,15 @@ func (c Config) Validate() []*FieldError {
 	if c.Host != "" && !strings.HasPrefix(c.Host, "https://") && !strings.HasPrefix(c.Host, "http://") {
 		errs = append(errs, &FieldError{Attribute: "host", Err: fmt.Errorf("%q has no scheme: write it as https://%s", c.Host, c.Host)})
 	}
-	if c.ConfigPath != "" {
-		if _, err := c.loadKubeconfig(); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	return errs
+}
+
+// ValidateKubeconfig checks that a kubeconfig named explicitly (config_path
+// or $KUBECONFIG) is readable and holds config_context. The provider calls
+// it when it is configured; a missing default ~/.kube/config is no error.
+func (c Config) ValidateKubeconfig() *FieldError {
+	_, err := c.loadKubeconfig()
+	return err
 }
 
 // checkPEM reports whether s holds at least one PEM block of the kind
