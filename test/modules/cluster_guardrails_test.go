@@ -1,0 +1,204 @@
+package modules_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/gruntwork-io/terratest/modules/terraform"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/k8sguard/k8sguard/test/infra"
+)
+
+const guardrailsFixture = "test/modules/testdata/cluster_guardrails"
+
+// ingressPolicy is a well-scoped validating intent with a URL backend (no
+// backend runs in the test; failure_policy Ignore admits meanwhile).
+func ingressPolicy() map[string]any {
+	return map[string]any{
+		"name": "ingress-policy",
+		"kind": "validating",
+		"url":  "https://policy.example.com/validate",
+		"rules": []any{map[string]any{
+			"api_groups": []string{"networking.k8s.io"}, "api_versions": []string{"v1"},
+			"resources": []string{"ingresses"}, "operations": []string{"CREATE", "UPDATE"},
+		}},
+		"opt_in_labels": map[string]string{"policy.k8sguard.io/enabled": "true"},
+	}
+}
+
+// sidecarInjector is a mutating intent with an in-cluster service backend.
+func sidecarInjector() map[string]any {
+	return map[string]any{
+		"name":    "sidecar-injector",
+		"kind":    "mutating",
+		"service": map[string]any{"namespace": "injector", "name": "injector", "path": "/inject"},
+		"rules": []any{map[string]any{
+			"api_groups": []string{""}, "api_versions": []string{"v1"},
+			"resources": []string{"pods"}, "operations": []string{"CREATE"},
+		}},
+		"opt_in_labels":       map[string]string{"sidecar-injection": "enabled"},
+		"reinvocation_policy": "IfNeeded",
+	}
+}
+
+func guardrailsVars(webhooks ...map[string]any) map[string]any {
+	return map[string]any{
+		"namespaces": map[string]any{
+			"team-a": map[string]any{"pods": 200, "jobs": 50, "cron_jobs": 10, "requests_cpu": "20",
+				"default_limits": map[string]any{"memory": "512Mi"}},
+			"team-b": map[string]any{"pods": 50},
+		},
+		"webhooks": webhooks,
+	}
+}
+
+// TestClusterGuardrailsApplyPlanEmptyDestroy applies the module to a real
+// control plane, finds every object it promised with the caps and scopes
+// asked for, re-plans to nothing, and destroys everything.
+func TestClusterGuardrailsApplyPlanEmptyDestroy(t *testing.T) {
+	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{})
+	ctx := context.Background()
+	cs := cp.Clientset
+	for _, ns := range []string{"team-a", "team-b", "injector"} {
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create namespace %s: %v", ns, err)
+		}
+	}
+
+	opts := infra.Terraform(t, guardrailsFixture, guardrailsVars(ingressPolicy(), sidecarInjector()))
+	opts.EnvVars["KUBECONFIG"] = cp.Kubeconfig
+	destroyed := false
+	t.Cleanup(func() {
+		if !destroyed {
+			terraform.Destroy(t, opts)
+		}
+	})
+	terraform.InitAndApply(t, opts)
+
+	// Quotas: the hard caps, and the LimitRange that gives requests.
+	for ns, want := range map[string]map[corev1.ResourceName]string{
+		"team-a": {corev1.ResourcePods: "200", "count/jobs.batch": "50", "count/cronjobs.batch": "10", corev1.ResourceRequestsCPU: "20"},
+		"team-b": {corev1.ResourcePods: "50"},
+	} {
+		q, err := cs.CoreV1().ResourceQuotas(ns).Get(ctx, "k8sguard-pods", metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("ResourceQuota %s/k8sguard-pods: %v", ns, err)
+		}
+		if len(q.Spec.Hard) != len(want) {
+			t.Errorf("ResourceQuota %s hard = %v, want exactly %v", ns, q.Spec.Hard, want)
+		}
+		for res, v := range want {
+			if got := q.Spec.Hard[res]; got.String() != v {
+				t.Errorf("ResourceQuota %s hard[%s] = %q, want %q", ns, res, got.String(), v)
+			}
+		}
+		lr, err := cs.CoreV1().LimitRanges(ns).Get(ctx, "k8sguard-pods", metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("LimitRange %s/k8sguard-pods (the module's default requests): %v", ns, err)
+		}
+		if got := lr.Spec.Limits[0].DefaultRequest[corev1.ResourceCPU]; got.String() != "100m" {
+			t.Errorf("LimitRange %s default CPU request = %q, want the module default 100m", ns, got.String())
+		}
+	}
+	lrA, _ := cs.CoreV1().LimitRanges("team-a").Get(ctx, "k8sguard-pods", metav1.GetOptions{})
+	if got := lrA.Spec.Limits[0].Default[corev1.ResourceMemory]; got.String() != "512Mi" {
+		t.Errorf("LimitRange team-a default memory limit = %q, want 512Mi", got.String())
+	}
+
+	// Webhooks: scoped to the opt-in label, protected namespaces and the
+	// backend's namespace excluded.
+	v, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, "ingress-policy", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("ValidatingWebhookConfiguration ingress-policy: %v", err)
+	}
+	vh := v.Webhooks[0]
+	if vh.Name != "ingress-policy.k8sguard.io" || vh.NamespaceSelector.MatchLabels["policy.k8sguard.io/enabled"] != "true" {
+		t.Errorf("validating webhook = %s with selector %v, want ingress-policy.k8sguard.io opted in by policy.k8sguard.io/enabled=true", vh.Name, vh.NamespaceSelector)
+	}
+	requireExcluded(t, "ingress-policy", vh.NamespaceSelector, "kube-system", "kube-public", "kube-node-lease")
+	m, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "sidecar-injector", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("MutatingWebhookConfiguration sidecar-injector: %v", err)
+	}
+	mh := m.Webhooks[0]
+	if mh.ReinvocationPolicy == nil || *mh.ReinvocationPolicy != "IfNeeded" || mh.ClientConfig.Service == nil || mh.ClientConfig.Service.Name != "injector" {
+		t.Errorf("mutating webhook: reinvocation %v, service %+v; want IfNeeded and injector/injector", mh.ReinvocationPolicy, mh.ClientConfig.Service)
+	}
+	requireExcluded(t, "sidecar-injector", mh.NamespaceSelector, "kube-system", "injector")
+
+	sel := terraform.OutputMap(t, opts, "webhook_namespace_selectors")
+	if len(sel) != 2 || sel["validating/ingress-policy"] == "" || sel["mutating/sidecar-injector"] == "" {
+		t.Errorf("output webhook_namespace_selectors = %v, want one selector per configuration", sel)
+	}
+
+	expectNoChanges(t, opts, "after apply")
+
+	terraform.Destroy(t, opts)
+	destroyed = true
+	for _, ns := range []string{"team-a", "team-b"} {
+		if _, err := cs.CoreV1().ResourceQuotas(ns).Get(ctx, "k8sguard-pods", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("ResourceQuota %s/k8sguard-pods after destroy: err = %v, want NotFound", ns, err)
+		}
+	}
+	if _, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, "ingress-policy", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("ValidatingWebhookConfiguration after destroy: err = %v, want NotFound", err)
+	}
+	if _, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "sidecar-injector", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("MutatingWebhookConfiguration after destroy: err = %v, want NotFound", err)
+	}
+}
+
+func requireExcluded(t *testing.T, hook string, sel *metav1.LabelSelector, namespaces ...string) {
+	t.Helper()
+	for _, e := range sel.MatchExpressions {
+		if e.Key == "kubernetes.io/metadata.name" && e.Operator == metav1.LabelSelectorOpNotIn {
+			for _, ns := range namespaces {
+				if !slices.Contains(e.Values, ns) {
+					t.Errorf("webhook %s: namespace %s not excluded (NotIn %v)", hook, ns, e.Values)
+				}
+			}
+			return
+		}
+	}
+	t.Errorf("webhook %s: no kubernetes.io/metadata.name NotIn expression in %v", hook, sel)
+}
+
+// TestClusterGuardrailsRefusesBadIntents: a dangerous or malformed intent
+// fails at plan, before anything reaches the cluster: the provider's rule
+// (with its ID and story) for a wildcard rule, the module's own validation
+// for a hook without an opt-in label or with two backends.
+func TestClusterGuardrailsRefusesBadIntents(t *testing.T) {
+	wildcard := ingressPolicy()
+	wildcard["rules"] = []any{map[string]any{
+		"api_groups": []string{"*"}, "api_versions": []string{"v1"},
+		"resources": []string{"ingresses"}, "operations": []string{"CREATE"},
+	}}
+	unscoped := ingressPolicy()
+	unscoped["opt_in_labels"] = map[string]string{}
+	twoBackends := sidecarInjector()
+	twoBackends["url"] = "https://injector.example.com/inject"
+	wrongKind := ingressPolicy()
+	wrongKind["kind"] = "Validating"
+
+	for name, tc := range map[string]struct {
+		hook map[string]any
+		want string
+	}{
+		"wildcard rule": {wildcard, `[WEBHOOK_WILDCARD_RULE] rule 0 matches every API group ("*"): a webhook that intercepts everything can block the control plane when its backend is down. Name the API groups and resources it needs. Prevents: OPA webhook outage (Jetstack, GKE upgrade).`},
+		"no opt-in":     {unscoped, "Every webhook needs opt_in_labels: namespaces opt in with a label"},
+		"two backends":  {twoBackends, "Every webhook needs exactly one backend: service or url."},
+		"wrong kind":    {wrongKind, `Every webhook's kind must be "validating" or "mutating".`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			// No cluster is contacted: the refusal comes before any call.
+			opts := infra.Terraform(t, guardrailsFixture, guardrailsVars(tc.hook))
+			opts.EnvVars["KUBECONFIG"] = "/nonexistent/kubeconfig"
+			expectPlanError(t, opts, tc.want)
+		})
+	}
+}
