@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -36,45 +35,10 @@ const snapCluster = "prod-eu1"
 // snapPrefix is the key prefix inside the test bucket.
 const snapPrefix = "etcd"
 
-var (
-	snapBinOnce sync.Once
-	snapBin     string
-	snapBinErr  error
-)
-
-// snapEtcdguard returns the etcdguard binary: the one `make build` put in
-// $K8SGUARD_BIN, or one built once for this test run.
+// snapEtcdguard returns the etcdguard binary (see infra.Etcdguard).
 func snapEtcdguard(t *testing.T) string {
 	t.Helper()
-	if dir := os.Getenv("K8SGUARD_BIN"); dir != "" {
-		if p := filepath.Join(dir, "etcdguard"); fileExists(p) {
-			return p
-		}
-	}
-	snapBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "etcdguard-bin-")
-		if err != nil {
-			snapBinErr = err
-			return
-		}
-		snapBin = filepath.Join(dir, "etcdguard")
-		root, err := infra.RepoRoot()
-		if err != nil {
-			snapBinErr = err
-			return
-		}
-		// Built in the root module, as `make build` does.
-		build := exec.Command("go", "build", "-o", snapBin, "./backup/cmd/etcdguard")
-		build.Dir = root
-		out, err := build.CombinedOutput()
-		if err != nil {
-			snapBinErr = fmt.Errorf("build etcdguard: %v\n%s", err, out)
-		}
-	})
-	if snapBinErr != nil {
-		t.Fatal(snapBinErr)
-	}
-	return snapBin
+	return infra.Etcdguard(t)
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
