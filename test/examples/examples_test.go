@@ -57,13 +57,13 @@ func TestEveryExampleValidates(t *testing.T) {
 		t.Run(dir, func(t *testing.T) {
 			t.Parallel()
 			opts := infra.Terraform(t, dir, nil)
-			terraform.Init(t, opts)
+			terraform.InitContext(t, context.Background(), opts)
 			if filepath.Base(dir) != "refused" {
-				terraform.Validate(t, opts)
+				terraform.ValidateContext(t, context.Background(), opts)
 				return
 			}
 			// A "refused" example shows a dangerous shape: it must stay refused.
-			out, err := terraform.ValidateE(t, opts)
+			out, err := terraform.ValidateContextE(t, context.Background(), opts)
 			if err == nil || !strings.Contains(out, "Error: [WEBHOOK_") {
 				t.Fatalf("%s validated, but it exists to be refused:\n%s", dir, out)
 			}
@@ -83,12 +83,12 @@ func TestQuickstartAppliesAndRefusesTheOutageWebhook(t *testing.T) {
 	}
 	opts := infra.Terraform(t, "examples/quickstart", nil)
 	opts.EnvVars["KUBECONFIG"] = cp.Kubeconfig
-	defer terraform.Destroy(t, opts)
-	terraform.InitAndApply(t, opts)
-	if code := terraform.PlanExitCode(t, opts); code != 0 {
+	defer terraform.DestroyContext(t, context.Background(), opts)
+	terraform.InitAndApplyContext(t, context.Background(), opts)
+	if code := terraform.PlanExitCodeContext(t, context.Background(), opts); code != 0 {
 		t.Fatalf("plan after apply is not empty (exit %d)", code)
 	}
-	selector := terraform.Output(t, opts, "webhook_namespace_selector")
+	selector := terraform.OutputContext(t, context.Background(), opts, "webhook_namespace_selector")
 	want := "kubernetes.io/metadata.name notin (kube-node-lease,kube-public,kube-system,policy),policy.k8sguard.io/enabled=true"
 	if selector != want {
 		t.Fatalf("effective selector %q, want %q", selector, want)
@@ -103,8 +103,8 @@ func TestQuickstartAppliesAndRefusesTheOutageWebhook(t *testing.T) {
 
 	refused := infra.Terraform(t, "examples/quickstart/refused", nil)
 	refused.EnvVars["KUBECONFIG"] = cp.Kubeconfig
-	terraform.Init(t, refused)
-	out, err := terraform.PlanE(t, refused)
+	terraform.InitContext(t, context.Background(), refused)
+	out, err := terraform.PlanContextE(t, context.Background(), refused)
 	if err == nil {
 		t.Fatalf("the outage webhook planned without error:\n%s", out)
 	}

@@ -165,12 +165,12 @@ func TestTerraformReadsClusterVersion(t *testing.T) {
 	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{WithoutControllerManager: true})
 	opts := infra.Terraform(t, "examples/data-sources/k8sguard_kubernetes_cluster", nil)
 	opts.EnvVars["KUBECONFIG"] = cp.Kubeconfig
-	defer terraform.Destroy(t, opts)
-	terraform.InitAndApply(t, opts)
-	if got := terraform.Output(t, opts, "server_version"); got != "v1.36.3" {
+	defer terraform.DestroyContext(t, context.Background(), opts)
+	terraform.InitAndApplyContext(t, context.Background(), opts)
+	if got := terraform.OutputContext(t, context.Background(), opts, "server_version"); got != "v1.36.3" {
 		t.Fatalf("server_version output = %q, want v1.36.3", got)
 	}
-	if got := terraform.Output(t, opts, "minor"); got != "36" {
+	if got := terraform.OutputContext(t, context.Background(), opts, "minor"); got != "36" {
 		t.Fatalf("minor output = %q, want 36", got)
 	}
 }
