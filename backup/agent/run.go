@@ -149,8 +149,36 @@ func (l *loop) run(ctx context.Context) error {
 		timer    *time.Timer
 		inflight chan snapResult
 		cancelIn context.CancelFunc = func() {}
+
+		// The scheduled restore drill (drill.interval): due once drillNext
+		// fires, started when no snapshot is in flight and one exists.
+		drillNext     <-chan time.Time
+		drillTimer    *time.Timer
+		drillDue      bool
+		drilling      chan drillResult
+		cancelDrill   context.CancelFunc = func() {}
+		drillsEnabled                    = l.Config.Drill.Interval.Duration > 0
 	)
-	defer func() { cancelIn() }()
+	defer func() { cancelIn(); cancelDrill() }()
+	scheduleDrill := func(at time.Time) {
+		if drillTimer != nil {
+			drillTimer.Stop()
+		}
+		drillTimer = time.NewTimer(max(time.Until(at), 0))
+		drillNext = drillTimer.C
+		l.Log.Info("next restore drill", "at", at.UTC().Format(time.RFC3339))
+	}
+	startDrill := func() {
+		if !drillDue || !leader || inflight != nil || drilling != nil || l.last == nil {
+			return
+		}
+		drillDue = false
+		dctx, cancel := context.WithTimeout(ctx, drillTimeout)
+		cancelDrill = cancel
+		drilling = make(chan drillResult, 1)
+		go func(ch chan drillResult, m *snapshot.Manifest) { ch <- l.drill(dctx, m) }(drilling, l.last)
+		l.notify("STATUS=" + l.status("restore drill in progress"))
+	}
 	schedule := func(at time.Time) {
 		if timer != nil {
 			timer.Stop()
@@ -168,6 +196,11 @@ func (l *loop) run(ctx context.Context) error {
 				cancelIn()
 				<-inflight
 			}
+			if drilling != nil {
+				l.Log.Info("stopping: aborting the restore drill")
+				cancelDrill()
+				<-drilling
+			}
 			return nil
 		case <-tick.C:
 			l.notify("WATCHDOG=1")
@@ -179,10 +212,13 @@ func (l *loop) run(ctx context.Context) error {
 				l.Log.Warn("cleanup after interrupted snapshots failed; retrying on the next start", "err", err)
 			}
 			schedule(l.firstRun())
+			if drillsEnabled {
+				scheduleDrill(l.firstDrill(ctx))
+			}
 		case <-lost:
 			leader, lost = false, nil
 			l.setLeader(false)
-			next = nil
+			next, drillNext, drillDue = nil, nil, false
 			l.Log.Warn("lost leadership; another agent uploads now")
 			l.notify("STATUS=" + l.status("follower"))
 		case <-next:
@@ -205,11 +241,23 @@ func (l *loop) run(ctx context.Context) error {
 				if leader {
 					schedule(l.now().Add(l.retryDelay()))
 				}
+				startDrill() // the last good snapshot is still worth proving
 				continue
 			}
 			l.last = r.res.Manifest
 			if leader {
 				schedule(l.nextRun(l.now()))
+			}
+			startDrill() // one that fell due during the snapshot
+		case <-drillNext:
+			drillNext, drillDue = nil, true
+			startDrill()
+		case r := <-drilling:
+			drilling = nil
+			cancelDrill()
+			at := l.drillDone(r)
+			if leader {
+				scheduleDrill(at)
 			}
 		}
 	}

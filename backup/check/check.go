@@ -16,6 +16,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/k8sguard/k8sguard/backup/drill"
 	"github.com/k8sguard/k8sguard/backup/retention"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
@@ -51,6 +52,9 @@ type Options struct {
 	MaxAge      time.Duration
 	ShrinkRatio float64
 	Verify      bool
+	// MaxDrillAge: no successful restore drill within it is a WARNING;
+	// 0 leaves drills unchecked (config.MaxDrillAgeOrDefault).
+	MaxDrillAge time.Duration
 	Now         time.Time
 }
 
@@ -68,7 +72,10 @@ type Report struct {
 	OpenShrinks int                `json:"open_shrinks"`
 	LastFailure *snapshot.Failure  `json:"last_failure,omitempty"`
 	Verified    *bool              `json:"verified,omitempty"`
-	Findings    []Finding          `json:"findings"`
+	// LastDrill is when the last successful restore drill started; set
+	// when drills are checked and one has succeeded.
+	LastDrill *time.Time `json:"last_drill_success,omitempty"`
+	Findings  []Finding  `json:"findings"`
 }
 
 func (r *Report) add(s Status, check, format string, args ...any) {
@@ -130,6 +137,10 @@ func Run(ctx context.Context, st store.Store, o Options) *Report {
 		r.add(Warning, "failure", "the last snapshot attempt failed at stage %s at %s: %s", f.Stage, f.At.Format(time.RFC3339), f.Error)
 	}
 
+	if o.MaxDrillAge > 0 {
+		r.checkDrill(ctx, st, o)
+	}
+
 	if o.Verify && r.Newest != nil {
 		ok := true
 		if err := Verify(ctx, st, r.Newest); err != nil {
@@ -141,6 +152,27 @@ func Run(ctx context.Context, st store.Store, o Options) *Report {
 		r.Verified = &ok
 	}
 	return r
+}
+
+// checkDrill judges the last successful restore drill the drill package
+// recorded in the store: a backup is only as good as the last restore
+// that worked.
+func (r *Report) checkDrill(ctx context.Context, st store.Store, o Options) {
+	last, err := drill.LastSuccess(ctx, st, o.Cluster)
+	switch {
+	case err != nil:
+		r.add(Unknown, "drill", "cannot read the last restore drill: %v", err)
+	case last == nil:
+		r.add(Warning, "drill", "no restore drill of cluster %q has succeeded (max_drill_age %s); run 'etcdguard drill' or set drill.interval for the agent", o.Cluster, o.MaxDrillAge)
+	default:
+		at := last.StartedAt.UTC()
+		r.LastDrill = &at
+		if age := o.Now.Sub(at); age > o.MaxDrillAge {
+			r.add(Warning, "drill", "the last successful restore drill (of %s) was %s ago (max_drill_age %s)", last.Snapshot, roundAge(age), o.MaxDrillAge)
+		} else {
+			r.add(OK, "drill", "the last successful restore drill (of %s, RTO %.1fs) was %s ago", last.Snapshot, last.Seconds, roundAge(age))
+		}
+	}
 }
 
 func roundAge(d time.Duration) time.Duration {

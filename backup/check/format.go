@@ -70,6 +70,9 @@ func (r *Report) Gatherer() prometheus.Gatherer {
 		failed = float64(r.LastFailure.At.Unix())
 	}
 	gauge("etcdguard_check_last_failure_timestamp_seconds", "Time of a failed attempt newer than the newest snapshot (0: none).", failed)
+	if r.LastDrill != nil {
+		gauge("etcdguard_check_last_drill_success_timestamp_seconds", "Start of the last successful restore drill recorded in the store.", float64(r.LastDrill.Unix()))
+	}
 	if r.Verified != nil {
 		v := 0.0
 		if *r.Verified {

@@ -32,6 +32,7 @@ type Config struct {
 	LeaderElection bool      `yaml:"leader_election"`
 	Metrics        Metrics   `yaml:"metrics"`
 	Check          Check     `yaml:"check"`
+	Drill          Drill     `yaml:"drill"`
 
 	// origin remembers where each key's value came from ("config.yaml:7",
 	// "ETCDGUARD_STORE_URL", "--store-url") so errors can point at it.
@@ -81,6 +82,10 @@ type Metrics struct {
 type Check struct {
 	MaxAge      Duration `yaml:"max_age"`
 	ShrinkRatio float64  `yaml:"shrink_ratio"`
+	// MaxDrillAge: no successful restore drill within it is a WARNING.
+	// 0 (the default) means 2 × drill.interval when the agent drills, and
+	// no drill check at all when it does not; see MaxDrillAgeOrDefault.
+	MaxDrillAge Duration `yaml:"max_drill_age"`
 	// Verify re-reads the newest data object and compares its sha256.
 	Verify bool `yaml:"verify"`
 	// Format of the report: text (Nagios), json or prometheus.
@@ -88,6 +93,18 @@ type Check struct {
 	// Textfile also writes the report in Prometheus format to this path
 	// (atomically), for node_exporter's textfile collector.
 	Textfile string `yaml:"textfile"`
+}
+
+// Drill is the agent's scheduled restore drill (see package drill): every
+// Interval the elected agent restores the newest snapshot into a temp dir,
+// starts etcd on it, checks it, and records the success in the store.
+type Drill struct {
+	// Interval between drills; 0 (the default) means no scheduled drills.
+	Interval Duration `yaml:"interval"`
+	// ExpectPrefixes must each hold keys in the restored etcd.
+	ExpectPrefixes []string `yaml:"expect_prefixes"`
+	// WorkDir is where the restored data dir goes ($TMPDIR when empty).
+	WorkDir string `yaml:"work_dir"`
 }
 
 // Duration is a time.Duration written with a unit ("30m", "5s"); a bare
@@ -182,6 +199,17 @@ func (c *Config) Validate() error {
 	if c.Check.MaxAge.Duration <= 0 {
 		bad("check.max_age", "must be positive")
 	}
+	if c.Check.MaxDrillAge.Duration < 0 {
+		bad("check.max_drill_age", "must not be negative (0: 2 × drill.interval, or no drill check without drills)")
+	}
+	if d := c.Drill.Interval.Duration; d != 0 && d < time.Minute {
+		bad("drill.interval", "%s is shorter than a minute (a drill restores and starts etcd; 0 turns drills off)", c.Drill.Interval)
+	}
+	for _, p := range c.Drill.ExpectPrefixes {
+		if !strings.HasPrefix(p, "/") {
+			bad("drill.expect_prefixes", "%q is not an etcd key prefix (it starts with /, e.g. /registry/namespaces/kube-system)", p)
+		}
+	}
 	if c.Check.ShrinkRatio <= 0 || c.Check.ShrinkRatio > 1 {
 		bad("check.shrink_ratio", "%v must be in (0, 1]", c.Check.ShrinkRatio)
 	}
@@ -203,6 +231,17 @@ func (c *Config) where(key string) string {
 		return o + ": "
 	}
 	return ""
+}
+
+// MaxDrillAgeOrDefault is how old the last successful drill may be before
+// check warns: check.max_drill_age when set, otherwise twice drill.interval
+// (one missed drill is tolerated, two are not); 0 means drills are not
+// checked (none are scheduled and no age was asked for).
+func (c *Config) MaxDrillAgeOrDefault() time.Duration {
+	if d := c.Check.MaxDrillAge.Duration; d > 0 {
+		return d
+	}
+	return 2 * c.Drill.Interval.Duration
 }
 
 // ScheduleSpec returns the cron schedule the agent runs on.

@@ -62,7 +62,7 @@ func TestStrictDecodingNamesKeyAndLine(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"unknown top-level key", "cluster_name: a\nfrobnicate: 1\n",
-			`config.yaml:2: unknown key "frobnicate" at the top level (known: check, cluster_name, compression, etcd, leader_election, metrics, retention, schedule, store)`},
+			`config.yaml:2: unknown key "frobnicate" at the top level (known: check, cluster_name, compression, drill, etcd, leader_election, metrics, retention, schedule, store)`},
 		{"misplaced key names where it belongs", "etcd:\n  endpoints: [http://a:2379]\n  max_age: 2h\n",
 			`config.yaml:3: unknown key "max_age" under etcd; it belongs at check.max_age`},
 		{"misplaced section key", "store:\n  url: file:///x\ninterval: 5m\n",
@@ -89,6 +89,14 @@ func TestStrictDecodingNamesKeyAndLine(t *testing.T) {
 			`config.yaml:2: store.url: "file://snapshots" must be s3://bucket/prefix or file:///absolute/dir`},
 		{"shrink ratio out of range", "check:\n  shrink_ratio: 2\n",
 			`config.yaml:2: check.shrink_ratio: 2 must be in (0, 1]`},
+		{"drill interval too short", "drill:\n  interval: 10s\n",
+			`config.yaml:2: drill.interval: 10s is shorter than a minute`},
+		{"drill key misplaced under check", "check:\n  interval: 24h\n",
+			`config.yaml:2: unknown key "interval" under check`},
+		{"drill expect prefix not a key", "drill:\n  interval: 24h\n  expect_prefixes: [registry/namespaces]\n",
+			`config.yaml:3: drill.expect_prefixes: "registry/namespaces" is not an etcd key prefix`},
+		{"negative max drill age", "check:\n  max_drill_age: -1h\n",
+			`config.yaml:2: check.max_drill_age: must not be negative`},
 		{"two documents", "compression: zstd\n---\ncompression: none\n",
 			`config.yaml:2: a second YAML document`},
 	}
@@ -211,5 +219,25 @@ func TestBadTLSMaterialIsNamed(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestMaxDrillAgeDefaultsToTwiceTheDrillInterval(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want time.Duration
+	}{
+		{"", 0}, // no drills scheduled, none asked for: not checked
+		{"drill:\n  interval: 24h\n", 48 * time.Hour},
+		{"check:\n  max_drill_age: 192h\n", 192 * time.Hour},
+		{"drill:\n  interval: 24h\ncheck:\n  max_drill_age: 30h\n", 30 * time.Hour},
+	} {
+		c, err := Parse("config.yaml", []byte(tc.yaml))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.yaml, err)
+		}
+		if got := c.MaxDrillAgeOrDefault(); got != tc.want {
+			t.Errorf("%q: MaxDrillAgeOrDefault() = %s, want %s", tc.yaml, got, tc.want)
+		}
 	}
 }

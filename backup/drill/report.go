@@ -54,29 +54,60 @@ const (
 	MetricSuccess     = "etcdguard_drill_success"
 )
 
+// Metrics are the drill's series, the same in the agent's /metrics and
+// in a --textfile: every phase present from the start (0 until reached),
+// phase="total" the measured RTO.
+type Metrics struct {
+	LastSuccess prometheus.Gauge
+	Success     prometheus.Gauge
+	Duration    *prometheus.GaugeVec
+}
+
+// NewMetrics makes the drill's series, initialised.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		LastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricLastSuccess, Help: "Unix time of the last successful restore drill (0: none known)."}),
+		Success:     prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricSuccess, Help: "1 when the last restore drill passed, 0 when it failed or none ran."}),
+		Duration:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricDuration, Help: "Time of each phase of the last restore drill; phase=\"total\" is the measured RTO."}, []string{"phase"}),
+	}
+	for _, p := range append(Phases, "total") {
+		m.Duration.WithLabelValues(p)
+	}
+	return m
+}
+
+// Collectors are the series to register.
+func (m *Metrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.LastSuccess, m.Success, m.Duration}
+}
+
+// Observe records a drill. lastSuccess is the latest successful drill
+// (r itself when it passed); zero leaves the gauge as it is.
+func (m *Metrics) Observe(r *Report, lastSuccess time.Time) {
+	if !lastSuccess.IsZero() {
+		m.LastSuccess.Set(float64(lastSuccess.Unix()))
+	}
+	m.Success.Set(0)
+	if r.OK {
+		m.Success.Set(1)
+	}
+	for _, p := range Phases {
+		m.Duration.WithLabelValues(p).Set(0) // a phase this drill did not reach
+	}
+	for _, p := range r.Phases {
+		m.Duration.WithLabelValues(p.Phase).Set(p.Seconds)
+	}
+	m.Duration.WithLabelValues("total").Set(r.Seconds)
+}
+
 // WriteTextfile writes the drill's metrics atomically to path in the
 // Prometheus text format. lastSuccess is the latest successful drill (this
 // one when it passed); zero writes 0, "never".
 func (r *Report) WriteTextfile(path string, lastSuccess time.Time) error {
 	reg := prometheus.NewRegistry()
-	labels := prometheus.Labels{"cluster": r.Cluster}
-	last := prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricLastSuccess, Help: "Unix time of the last successful restore drill.", ConstLabels: labels})
-	success := prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricSuccess, Help: "1 when the last restore drill passed, 0 when it failed.", ConstLabels: labels})
-	duration := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricDuration, Help: "Time of each phase of the last restore drill; phase=\"total\" is the measured RTO.", ConstLabels: labels}, []string{"phase"})
-	reg.MustRegister(last, success, duration)
-	if !lastSuccess.IsZero() {
-		last.Set(float64(lastSuccess.Unix()))
-	}
-	if r.OK {
-		success.Set(1)
-	}
-	for _, p := range Phases {
-		duration.WithLabelValues(p) // every phase present, 0 when not reached
-	}
-	for _, p := range r.Phases {
-		duration.WithLabelValues(p.Phase).Set(p.Seconds)
-	}
-	duration.WithLabelValues("total").Set(r.Seconds)
+	m := NewMetrics()
+	prometheus.WrapRegistererWith(prometheus.Labels{"cluster": r.Cluster}, reg).MustRegister(m.Collectors()...)
+	m.Observe(r, lastSuccess)
 	if err := prometheus.WriteToTextfile(path, reg); err != nil {
 		return fmt.Errorf("write drill metrics to %s: %w", path, err)
 	}

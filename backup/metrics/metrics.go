@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/k8sguard/k8sguard/backup/drill"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 )
 
@@ -24,6 +25,8 @@ type Metrics struct {
 	Failures         *prometheus.CounterVec
 	RetentionDeleted prometheus.Counter
 	Leader           prometheus.Gauge
+	// Drill is the scheduled restore drill's series (drill.interval).
+	Drill *drill.Metrics
 }
 
 // New registers and initialises every series, labelled with the cluster
@@ -66,6 +69,7 @@ func New(cluster string) *Metrics {
 			Name: "etcdguard_leader",
 			Help: "1 while this agent is the elected uploader for its cluster.",
 		}),
+		Drill: drill.NewMetrics(),
 	}
 	for _, kind := range []string{"raw", "stored"} {
 		m.Size.WithLabelValues(kind)
@@ -74,6 +78,7 @@ func New(cluster string) *Metrics {
 		m.Failures.WithLabelValues(stage)
 	}
 	labelled.MustRegister(m.LastSuccess, m.Duration, m.Size, m.Revision, m.Keys, m.Failures, m.RetentionDeleted, m.Leader)
+	labelled.MustRegister(m.Drill.Collectors()...)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -128,6 +128,9 @@ func TestAgentSystemdNotifyWatchdogAndMetrics(t *testing.T) {
 		`etcdguard_snapshot_failures_total{cluster="prod-eu1",stage="verify"} 0`,
 		`etcdguard_retention_deleted_total{cluster="prod-eu1"} 0`,
 		`etcdguard_leader{cluster="prod-eu1"} 0`,
+		`etcdguard_drill_last_success_timestamp_seconds{cluster="prod-eu1"} 0`,
+		`etcdguard_drill_duration_seconds{cluster="prod-eu1",phase="total"} 0`,
+		`etcdguard_drill_success{cluster="prod-eu1"} 0`,
 	} {
 		if !strings.Contains(metrics, series) {
 			t.Errorf("metrics lack %s before the first snapshot", series)

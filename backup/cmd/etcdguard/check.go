@@ -28,7 +28,9 @@ snapshot with fewer than check.shrink_ratio x the previous one's keys, or a
 vanished /registry/<resource> prefix: what "etcdctl del -r" on the wrong range
 leaves); with --verify, the newest object does not match its manifest's sha256.
 WARNING: data objects without a manifest (interrupted uploads), unreadable
-manifests, or a failed attempt newer than the newest snapshot.
+manifests, a failed attempt newer than the newest snapshot, or no successful
+restore drill within check.max_drill_age (default 2 x drill.interval; drills
+are not checked when neither is set).
 
 A shrink stays CRITICAL, and the snapshot before it is kept by retention,
 until a newer snapshot is as large again or an operator acknowledges it with
@@ -44,7 +46,7 @@ Every flag has an environment variable (shown) and a configuration key
 	}
 	flags := config.BindFlagsRenamed(cmd.Flags(), map[string]string{
 		"check.format": "format", "check.verify": "verify", "check.textfile": "textfile",
-	}, "cluster_name", "store", "check")
+	}, "cluster_name", "store", "check", "drill.interval")
 	ack := cmd.Flags().String("ack-shrink", "", "acknowledge the shrink that this snapshot shows (its name, as check prints it), then check")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := flags.Resolve()
@@ -66,6 +68,7 @@ Every flag has an environment variable (shown) and a configuration key
 			MaxAge:      cfg.Check.MaxAge.Duration,
 			ShrinkRatio: cfg.Check.ShrinkRatio,
 			Verify:      cfg.Check.Verify,
+			MaxDrillAge: cfg.MaxDrillAgeOrDefault(),
 			Now:         time.Now(),
 		})
 		out := cmd.OutOrStdout()

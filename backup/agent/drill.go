@@ -1,0 +1,84 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/k8sguard/k8sguard/backup/drill"
+	"github.com/k8sguard/k8sguard/backup/snapshot"
+)
+
+// drillTimeout bounds one scheduled drill (download, restore, start etcd).
+const drillTimeout = time.Hour
+
+// drillResult is a finished drill: its report (never nil) and its error.
+type drillResult struct {
+	report *drill.Report
+	err    error
+}
+
+// firstDrill is when a new leader drills first: one drill.interval after
+// the last success recorded in the store (which also sets the metric, so
+// a restarted agent does not look like it never drilled), or at once.
+func (l *loop) firstDrill(ctx context.Context) time.Time {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	last, err := drill.LastSuccess(ctx, l.Store, l.Config.ClusterName)
+	if err != nil {
+		l.Log.Warn("cannot read the last drill; drilling at once", "err", err)
+		return l.now()
+	}
+	if last == nil {
+		return l.now()
+	}
+	if l.Metrics != nil {
+		l.Metrics.Drill.LastSuccess.Set(float64(last.StartedAt.Unix()))
+	}
+	return maxTime(last.StartedAt.Add(l.Config.Drill.Interval.Duration), l.now())
+}
+
+// drill restores m into a temp dir, starts etcd on it and checks it; a
+// success is recorded in the store for `check` (max_drill_age).
+func (l *loop) drill(ctx context.Context, m *snapshot.Manifest) drillResult {
+	l.Log.Info("restore drill starting", "snapshot", m.Name())
+	r, err := drill.Run(ctx, l.Store, m, drill.Options{
+		ExpectPrefixes: l.Config.Drill.ExpectPrefixes,
+		WorkDir:        l.Config.Drill.WorkDir,
+		Now:            l.Now,
+	})
+	if err == nil {
+		if rerr := drill.Record(ctx, l.Store, r); rerr != nil {
+			// The drill proved the snapshot; only check cannot see it.
+			l.Log.Warn("restore drill passed but could not be recorded in the store", "err", rerr)
+		}
+	}
+	return drillResult{report: r, err: err}
+}
+
+// drillDone records a finished drill and returns when to drill next: one
+// interval later, or after a quarter of it when the drill failed.
+func (l *loop) drillDone(res drillResult) time.Time {
+	r := res.report
+	lastSuccess := time.Time{}
+	if res.err == nil {
+		lastSuccess = r.StartedAt
+		l.Log.Info("restore drill passed", "snapshot", r.Snapshot, "revision", r.Revision, "keys", r.Keys, "rto_seconds", r.Seconds)
+	} else {
+		l.Log.Error("restore drill failed", "snapshot", r.Snapshot, "err", res.err)
+	}
+	if l.Metrics != nil {
+		l.Metrics.Drill.Observe(r, lastSuccess)
+	}
+	interval := l.Config.Drill.Interval.Duration
+	if res.err != nil {
+		interval = max(interval/4, time.Minute)
+	}
+	return l.now().Add(interval)
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
