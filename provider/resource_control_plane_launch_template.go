@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/k8sguard/k8sguard/provider/cloud"
 	"github.com/k8sguard/k8sguard/provider/guard"
 )
 
@@ -40,10 +41,10 @@ var volumeTypes = []string{"gp3", "gp2", "io1", "io2", "st1", "sc1", "standard"}
 
 // NewControlPlaneLaunchTemplateResource is k8sguard_control_plane_launch_template.
 func NewControlPlaneLaunchTemplateResource() resource.Resource {
-	return &controlPlaneLaunchTemplateResource{}
+	return &controlPlaneLaunchTemplateResource{resourceBase{typeSuffix: "_control_plane_launch_template"}}
 }
 
-type controlPlaneLaunchTemplateResource struct{ clients *Clients }
+type controlPlaneLaunchTemplateResource struct{ resourceBase }
 
 type controlPlaneLaunchTemplateModel struct {
 	ID                 types.String `tfsdk:"id"`
@@ -68,10 +69,6 @@ type volumeModel struct {
 	IOPS            types.Int64  `tfsdk:"iops"`
 	ThroughputMiBps types.Int64  `tfsdk:"throughput_mibps"`
 	DeviceName      types.String `tfsdk:"device_name"`
-}
-
-func (r *controlPlaneLaunchTemplateResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_control_plane_launch_template"
 }
 
 func volumeBlock(desc, defaultDevice string) schema.SingleNestedBlock {
@@ -134,10 +131,6 @@ func (r *controlPlaneLaunchTemplateResource) Schema(_ context.Context, _ resourc
 			}(),
 		},
 	}
-}
-
-func (r *controlPlaneLaunchTemplateResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	r.clients = clientsFrom(req.ProviderData, &resp.Diagnostics)
 }
 
 func (v *volumeModel) guardVolume() *guard.Volume {
@@ -330,16 +323,8 @@ func (m *controlPlaneLaunchTemplateModel) data(ctx context.Context) *ec2types.Re
 	return d
 }
 
-func (r *controlPlaneLaunchTemplateResource) ec2(ctx context.Context, diags interface{ AddError(string, string) }) *ec2.Client {
-	if r.clients == nil {
-		diags.AddError("Provider not configured", "k8sguard_control_plane_launch_template needs the provider's aws configuration")
-		return nil
-	}
-	c, err := r.clients.AWS.EC2(ctx)
-	if err != nil {
-		diags.AddError("Cannot build the EC2 client", err.Error())
-		return nil
-	}
+func (r *controlPlaneLaunchTemplateResource) ec2(ctx context.Context, diags errorAdder) *ec2.Client {
+	c, _ := awsClient(ctx, &r.resourceBase, "EC2", (*cloud.Lazy).EC2, diags)
 	return c
 }
 

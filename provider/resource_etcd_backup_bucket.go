@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/k8sguard/k8sguard/provider/cloud"
 	"github.com/k8sguard/k8sguard/provider/guard"
 )
 
@@ -38,9 +39,11 @@ const lifecycleRuleID = "k8sguard-etcd-backups"
 const tagAgentPrefix = "k8sguard:agent-prefix"
 
 // NewEtcdBackupBucketResource is k8sguard_etcd_backup_bucket.
-func NewEtcdBackupBucketResource() resource.Resource { return &etcdBackupBucketResource{} }
+func NewEtcdBackupBucketResource() resource.Resource {
+	return &etcdBackupBucketResource{resourceBase{typeSuffix: "_etcd_backup_bucket"}}
+}
 
-type etcdBackupBucketResource struct{ clients *Clients }
+type etcdBackupBucketResource struct{ resourceBase }
 
 type etcdBackupBucketModel struct {
 	ID              types.String `tfsdk:"id"`
@@ -56,10 +59,6 @@ type etcdBackupBucketModel struct {
 	Drift           types.List   `tfsdk:"drift"`
 	ARN             types.String `tfsdk:"arn"`
 	AgentPolicyJSON types.String `tfsdk:"agent_policy_json"`
-}
-
-func (r *etcdBackupBucketResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_etcd_backup_bucket"
 }
 
 func (r *etcdBackupBucketResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
@@ -123,10 +122,6 @@ func (r *etcdBackupBucketResource) Schema(_ context.Context, _ resource.SchemaRe
 	}
 }
 
-func (r *etcdBackupBucketResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	r.clients = clientsFrom(req.ProviderData, &resp.Diagnostics)
-}
-
 func (m *etcdBackupBucketModel) guardBucket() guard.BackupBucket {
 	return guard.BackupBucket{
 		Name: m.Bucket.ValueString(), LockMode: m.ObjectLockMode.ValueString(), RetentionDays: m.RetentionDays.ValueInt64(),
@@ -160,16 +155,8 @@ func (r *etcdBackupBucketResource) ModifyPlan(ctx context.Context, req resource.
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 
-func (r *etcdBackupBucketResource) s3(ctx context.Context, diags interface{ AddError(string, string) }) *s3.Client {
-	if r.clients == nil {
-		diags.AddError("Provider not configured", "k8sguard_etcd_backup_bucket needs the provider's aws configuration")
-		return nil
-	}
-	c, err := r.clients.AWS.S3(ctx)
-	if err != nil {
-		diags.AddError("Cannot build the S3 client", err.Error())
-		return nil
-	}
+func (r *etcdBackupBucketResource) s3(ctx context.Context, diags errorAdder) *s3.Client {
+	c, _ := awsClient(ctx, &r.resourceBase, "S3", (*cloud.Lazy).S3, diags)
 	return c
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/k8sguard/k8sguard/provider/cloud"
 	"github.com/k8sguard/k8sguard/provider/guard"
 )
 
@@ -58,9 +59,11 @@ const eksDefaultInstanceType = "t3.medium"
 
 // NewNodePoolResource is k8sguard_node_pool: an EKS managed node group that
 // cannot outgrow its pod IPs.
-func NewNodePoolResource() resource.Resource { return &nodePoolResource{} }
+func NewNodePoolResource() resource.Resource {
+	return &nodePoolResource{resourceBase{typeSuffix: "_node_pool"}}
+}
 
-type nodePoolResource struct{ clients *Clients }
+type nodePoolResource struct{ resourceBase }
 
 type nodePoolModel struct {
 	ID                    types.String `tfsdk:"id"`
@@ -93,10 +96,6 @@ type taintModel struct {
 	Key    types.String `tfsdk:"key"`
 	Value  types.String `tfsdk:"value"`
 	Effect types.String `tfsdk:"effect"`
-}
-
-func (r *nodePoolResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_node_pool"
 }
 
 func (r *nodePoolResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
@@ -190,10 +189,6 @@ func (r *nodePoolResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 			},
 		},
 	}
-}
-
-func (r *nodePoolResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	r.clients = clientsFrom(req.ProviderData, &resp.Diagnostics)
 }
 
 // sizingKnown reports whether every input of the pool rules is known
@@ -768,18 +763,12 @@ func (r *nodePoolResource) resolveSizing(ctx context.Context, m *nodePoolModel, 
 }
 
 func (r *nodePoolResource) awsClients(ctx context.Context, diags *diag.Diagnostics) (*ec2.Client, *eks.Client, bool) {
-	if r.clients == nil {
-		diags.AddError("Provider not configured", "k8sguard_node_pool needs the provider's aws configuration")
+	ec2c, ok := awsClient(ctx, &r.resourceBase, "EC2", (*cloud.Lazy).EC2, diags)
+	if !ok {
 		return nil, nil, false
 	}
-	ec2c, err := r.clients.AWS.EC2(ctx)
-	if err != nil {
-		diags.AddError("Cannot build the EC2 client", err.Error())
-		return nil, nil, false
-	}
-	eksc, err := r.clients.AWS.EKS(ctx)
-	if err != nil {
-		diags.AddError("Cannot build the EKS client", err.Error())
+	eksc, ok := awsClient(ctx, &r.resourceBase, "EKS", (*cloud.Lazy).EKS, diags)
+	if !ok {
 		return nil, nil, false
 	}
 	return ec2c, eksc, true

@@ -30,9 +30,11 @@ import (
 // NewPodQuotaResource is k8sguard_pod_quota: a ResourceQuota capping pods
 // (and jobs, cronjobs, CPU and memory) in one namespace, plus a LimitRange
 // when container defaults are given.
-func NewPodQuotaResource() resource.Resource { return &podQuotaResource{} }
+func NewPodQuotaResource() resource.Resource {
+	return &podQuotaResource{resourceBase{typeSuffix: "_pod_quota"}}
+}
 
-type podQuotaResource struct{ clients *Clients }
+type podQuotaResource struct{ resourceBase }
 
 var (
 	_ resource.ResourceWithConfigure      = (*podQuotaResource)(nil)
@@ -90,14 +92,6 @@ var quotaAmounts = []struct {
 	{"requests_cpu", corev1.ResourceRequestsCPU, func(m *podQuotaModel) *types.String { return &m.RequestsCPU }},
 	{"requests_memory", corev1.ResourceRequestsMemory, func(m *podQuotaModel) *types.String { return &m.RequestsMemory }},
 	{"limits_memory", corev1.ResourceLimitsMemory, func(m *podQuotaModel) *types.String { return &m.LimitsMemory }},
-}
-
-func (r *podQuotaResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_pod_quota"
-}
-
-func (r *podQuotaResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	r.clients = clientsFrom(req.ProviderData, &resp.Diagnostics)
 }
 
 func (r *podQuotaResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {

@@ -25,20 +25,24 @@ import (
 
 // NewValidatingWebhookResource is k8sguard_validating_webhook.
 func NewValidatingWebhookResource() resource.Resource {
-	return &webhookResource[webhookModel, *webhookModel]{kind: validatingKind}
+	return newWebhookResource[webhookModel](validatingKind)
 }
 
 // NewMutatingWebhookResource is k8sguard_mutating_webhook: the same resource
 // with the mutating API object and reinvocation_policy.
 func NewMutatingWebhookResource() resource.Resource {
-	return &webhookResource[mutatingWebhookModel, *mutatingWebhookModel]{kind: mutatingKind}
+	return newWebhookResource[mutatingWebhookModel](mutatingKind)
+}
+
+func newWebhookResource[W any, P webhookEntry[W]](kind webhookKind) *webhookResource[W, P] {
+	return &webhookResource[W, P]{resourceBase: resourceBase{typeSuffix: kind.typeSuffix}, kind: kind}
 }
 
 // webhookResource is one implementation for both webhook kinds; W is the
 // kind's webhook block model.
 type webhookResource[W any, P webhookEntry[W]] struct {
-	kind    webhookKind
-	clients *Clients
+	resourceBase
+	kind webhookKind
 }
 
 var (
@@ -47,14 +51,6 @@ var (
 	_ resource.ResourceWithModifyPlan     = (*webhookResource[webhookModel, *webhookModel])(nil)
 	_ resource.ResourceWithImportState    = (*webhookResource[webhookModel, *webhookModel])(nil)
 )
-
-func (r *webhookResource[W, P]) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + r.kind.typeSuffix
-}
-
-func (r *webhookResource[W, P]) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	r.clients = clientsFrom(req.ProviderData, &resp.Diagnostics)
-}
 
 func (r *webhookResource[W, P]) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	k := r.kind

@@ -1,0 +1,45 @@
+package provider
+
+import (
+	"context"
+
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+
+	"github.com/k8sguard/k8sguard/provider/cloud"
+)
+
+// resourceBase is what every k8sguard resource shares: its type name and
+// the provider's clients, which Configure hands over (nil before the
+// provider is configured, see clientsFrom).
+type resourceBase struct {
+	typeSuffix string // the type name after the provider's, e.g. "_node_pool"
+	clients    *Clients
+}
+
+func (r *resourceBase) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + r.typeSuffix
+}
+
+func (r *resourceBase) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.clients = clientsFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+// errorAdder is the part of diag.Diagnostics the client getters need.
+type errorAdder interface{ AddError(summary, detail string) }
+
+// awsClient builds one of the provider's AWS clients for the resource r, or
+// adds a diagnostic naming the resource (unconfigured provider) or the
+// service (client cannot be built) and returns ok false. Use it with a
+// method expression: awsClient(ctx, &r.resourceBase, "EC2", (*cloud.Lazy).EC2, diags).
+func awsClient[C any](ctx context.Context, r *resourceBase, service string, build func(*cloud.Lazy, context.Context) (C, error), diags errorAdder) (c C, ok bool) {
+	if r.clients == nil {
+		diags.AddError("Provider not configured", "k8sguard"+r.typeSuffix+" needs the provider's aws configuration")
+		return c, false
+	}
+	c, err := build(r.clients.AWS, ctx)
+	if err != nil {
+		diags.AddError("Cannot build the "+service+" client", err.Error())
+		return c, false
+	}
+	return c, true
+}
