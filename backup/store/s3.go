@@ -63,6 +63,12 @@ func openS3(ctx context.Context, u *url.URL, opts Options) (Store, error) {
 		cfg.Region = "us-east-1"
 	}
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		// A multipart object's checksum is a checksum of part checksums,
+		// which the SDK cannot check on a whole-object GET; it says so on
+		// stderr ("Skipped validation of multipart checksum") on every
+		// read, which alarms operators for nothing: etcdguard checks the
+		// object's sha256 against its manifest itself.
+		o.DisableLogOutputChecksumValidationSkipped = true
 		if opts.Endpoint != "" {
 			o.BaseEndpoint = aws.String(opts.Endpoint)
 			o.UsePathStyle = true
