@@ -7,6 +7,7 @@ package snapshot
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -77,6 +78,37 @@ func DataKey(cluster string, t time.Time, rev int64, compression string) string 
 		ext = ".db.zst"
 	}
 	return fmt.Sprintf("%s/%s-r%d%s", cluster, t.UTC().Format("20060102T150405Z"), rev, ext)
+}
+
+// FreeDataKey returns key, or when a snapshot (data object or manifest)
+// already holds it, the first free "<time>-r<rev>-N" (N = 2, 3, …) beside
+// it: two snapshots in the same second at the same revision (a manual
+// `etcdguard snapshot` right after the agent's) must not overwrite each
+// other. The manifest is still "<same>.json" beside its data object.
+func FreeDataKey(ctx context.Context, s store.Store, key string) (string, error) {
+	ext := strings.TrimPrefix(path.Base(key), BaseName(key))
+	stem := strings.TrimSuffix(key, ext)
+	for n := 1; n < 1000; n++ {
+		candidate := key
+		if n > 1 {
+			candidate = fmt.Sprintf("%s-%d%s", stem, n, ext)
+		}
+		taken := false
+		for _, k := range []string{candidate, ManifestKey(candidate)} {
+			_, err := s.Stat(ctx, k)
+			if err == nil {
+				taken = true
+				break
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				return "", fmt.Errorf("is %s free: %w", k, err)
+			}
+		}
+		if !taken {
+			return candidate, nil
+		}
+	}
+	return "", fmt.Errorf("no free key beside %s after 999 snapshots in one second", key)
 }
 
 // Write stores the manifest (the commit marker: call it last).
@@ -151,7 +183,15 @@ func List(ctx context.Context, s store.Store, cluster string) (*Listing, error) 
 		if !l.Snapshots[i].CreatedAt.Equal(l.Snapshots[j].CreatedAt) {
 			return l.Snapshots[i].CreatedAt.After(l.Snapshots[j].CreatedAt)
 		}
-		return l.Snapshots[i].Revision > l.Snapshots[j].Revision
+		if l.Snapshots[i].Revision != l.Snapshots[j].Revision {
+			return l.Snapshots[i].Revision > l.Snapshots[j].Revision
+		}
+		// Same second, same revision: "-r7-2" was taken after "-r7".
+		a, b := l.Snapshots[i].DataKey, l.Snapshots[j].DataKey
+		if len(a) != len(b) {
+			return len(a) > len(b)
+		}
+		return a > b
 	})
 	return l, nil
 }

@@ -133,6 +133,9 @@ func Take(ctx context.Context, etcd clientv3.Config, st store.Store, opts Option
 		Compression:   opts.Compression,
 		ToolVersion:   buildinfo.Version,
 	}
+	if m.DataKey, err = FreeDataKey(ctx, st, m.DataKey); err != nil {
+		return nil, &StageError{StageUpload, err}
+	}
 	log := opts.Logger.With("snapshot", m.Name(), "store", st.String())
 	log.Info("snapshot started", "endpoint", cli.Endpoints()[0], "revision", rev, "etcd_version", version)
 

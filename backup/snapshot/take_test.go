@@ -176,3 +176,49 @@ func TestTakeFakeStoreFailureIsUploadStageAndNoManifest(t *testing.T) {
 		t.Fatalf("listing %+v, %v", l, err)
 	}
 }
+
+// Two snapshots in the same second at the same revision (a manual one
+// right after the agent's): the second gets "-2" beside the first instead
+// of overwriting it, both are complete, and the later one lists first.
+func TestTakeSameSecondSameRevisionKeepsBoth(t *testing.T) {
+	e := etcdtest.Start(t)
+	put(t, e.Client, map[string]string{"/registry/pods/default/a": "x"})
+	st := fileStore(t)
+	now := time.Date(2026, 11, 22, 3, 15, 0, 0, time.UTC)
+	var keys []string
+	for range 3 {
+		res, err := snapshot.Take(context.Background(), e.Config(), st, snapshot.Options{
+			Cluster: "prod-eu1", Compression: snapshot.CompressionZstd, Now: func() time.Time { return now },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, res.Manifest.DataKey)
+	}
+	rev := strings.TrimSuffix(strings.TrimPrefix(keys[0], "prod-eu1/20261122T031500Z-r"), ".db.zst")
+	want := []string{
+		"prod-eu1/20261122T031500Z-r" + rev + ".db.zst",
+		"prod-eu1/20261122T031500Z-r" + rev + "-2.db.zst",
+		"prod-eu1/20261122T031500Z-r" + rev + "-3.db.zst",
+	}
+	if strings.Join(keys, " ") != strings.Join(want, " ") {
+		t.Fatalf("data keys %v, want %v", keys, want)
+	}
+	l, err := snapshot.List(context.Background(), st, "prod-eu1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	for _, m := range l.Snapshots {
+		listed = append(listed, m.DataKey)
+		if stored := readAll(t, st, m.DataKey); hexSum(stored) != m.StoredSHA256 {
+			t.Errorf("%s does not match its manifest: overwritten", m.DataKey)
+		}
+	}
+	if strings.Join(listed, " ") != strings.Join([]string{want[2], want[1], want[0]}, " ") || len(l.Orphans) != 0 {
+		t.Fatalf("listing %v (orphans %v), want newest first %v", listed, l.Orphans, []string{want[2], want[1], want[0]})
+	}
+	if got := snapshot.ManifestKey(want[1]); got != "prod-eu1/20261122T031500Z-r"+rev+"-2.json" {
+		t.Fatalf("manifest key %s", got)
+	}
+}
