@@ -3,7 +3,9 @@ package provider
 import (
 	"context"
 
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/k8sguard/k8sguard/provider/cloud"
 )
@@ -42,4 +44,33 @@ func awsClient[C any](ctx context.Context, r *resourceBase, service string, buil
 		return c, false
 	}
 	return c, true
+}
+
+// modelSource is the request data a CRUD method reads its model from:
+// tfsdk.Plan or tfsdk.State.
+type modelSource interface {
+	Get(ctx context.Context, target any) diag.Diagnostics
+}
+
+// modelAndClient is how every CRUD method starts: read src into target,
+// then build the client the method works with. ok is false when either
+// failed (the diagnostics say why) and the method returns at once; no
+// client is built for a request whose model cannot be read.
+func modelAndClient[C any](ctx context.Context, src modelSource, target any, diags *diag.Diagnostics, client func(context.Context, errorAdder) (C, bool)) (c C, ok bool) {
+	diags.Append(src.Get(ctx, target)...)
+	if diags.HasError() {
+		return c, false
+	}
+	return client(ctx, diags)
+}
+
+// kubeClient returns the provider's Kubernetes clientset, or ok false with
+// the diagnostic.
+func (r *resourceBase) kubeClient(_ context.Context, diags errorAdder) (kubernetes.Interface, bool) {
+	cs, err := clientset(r.clients)
+	if err != nil {
+		diags.AddError("Cannot build the Kubernetes client", err.Error())
+		return nil, false
+	}
+	return cs, true
 }

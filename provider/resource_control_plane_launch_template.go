@@ -323,16 +323,14 @@ func (m *controlPlaneLaunchTemplateModel) data(ctx context.Context) *ec2types.Re
 	return d
 }
 
-func (r *controlPlaneLaunchTemplateResource) ec2(ctx context.Context, diags errorAdder) *ec2.Client {
-	c, _ := awsClient(ctx, &r.resourceBase, "EC2", (*cloud.Lazy).EC2, diags)
-	return c
+func (r *controlPlaneLaunchTemplateResource) ec2(ctx context.Context, diags errorAdder) (*ec2.Client, bool) {
+	return awsClient(ctx, &r.resourceBase, "EC2", (*cloud.Lazy).EC2, diags)
 }
 
 func (r *controlPlaneLaunchTemplateResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var m controlPlaneLaunchTemplateModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
-	c := r.ec2(ctx, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() || c == nil {
+	c, ok := modelAndClient(ctx, req.Plan, &m, &resp.Diagnostics, r.ec2)
+	if !ok {
 		return
 	}
 	if m.Findings.IsUnknown() { // inputs were unknown at plan: check now
@@ -369,9 +367,8 @@ func (r *controlPlaneLaunchTemplateResource) Create(ctx context.Context, req res
 
 func (r *controlPlaneLaunchTemplateResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var m controlPlaneLaunchTemplateModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	c := r.ec2(ctx, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() || c == nil {
+	c, ok := modelAndClient(ctx, req.State, &m, &resp.Diagnostics, r.ec2)
+	if !ok {
 		return
 	}
 	id := m.ID.ValueString()
@@ -497,9 +494,8 @@ func volumeFrom(prior *volumeModel, devices map[string]ec2types.LaunchTemplateBl
 func (r *controlPlaneLaunchTemplateResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan, state controlPlaneLaunchTemplateModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	c := r.ec2(ctx, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() || c == nil {
+	c, ok := modelAndClient(ctx, req.State, &state, &resp.Diagnostics, r.ec2)
+	if !ok {
 		return
 	}
 	id := state.ID.ValueString()
@@ -531,9 +527,8 @@ func (r *controlPlaneLaunchTemplateResource) Update(ctx context.Context, req res
 
 func (r *controlPlaneLaunchTemplateResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var m controlPlaneLaunchTemplateModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	c := r.ec2(ctx, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() || c == nil {
+	c, ok := modelAndClient(ctx, req.State, &m, &resp.Diagnostics, r.ec2)
+	if !ok {
 		return
 	}
 	if _, err := c.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: m.ID.ValueStringPointer()}); err != nil && !isAWSNotFound(err) {

@@ -155,16 +155,14 @@ func (r *etcdBackupBucketResource) ModifyPlan(ctx context.Context, req resource.
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 
-func (r *etcdBackupBucketResource) s3(ctx context.Context, diags errorAdder) *s3.Client {
-	c, _ := awsClient(ctx, &r.resourceBase, "S3", (*cloud.Lazy).S3, diags)
-	return c
+func (r *etcdBackupBucketResource) s3(ctx context.Context, diags errorAdder) (*s3.Client, bool) {
+	return awsClient(ctx, &r.resourceBase, "S3", (*cloud.Lazy).S3, diags)
 }
 
 func (r *etcdBackupBucketResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var m etcdBackupBucketModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
-	c := r.s3(ctx, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() || c == nil {
+	c, ok := modelAndClient(ctx, req.Plan, &m, &resp.Diagnostics, r.s3)
+	if !ok {
 		return
 	}
 	name := m.Bucket.ValueString()
@@ -244,9 +242,8 @@ func applyBucketProtections(ctx context.Context, c *s3.Client, b guard.BackupBuc
 
 func (r *etcdBackupBucketResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var m etcdBackupBucketModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	c := r.s3(ctx, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() || c == nil {
+	c, ok := modelAndClient(ctx, req.State, &m, &resp.Diagnostics, r.s3)
+	if !ok {
 		return
 	}
 	name := m.ID.ValueString()
@@ -433,9 +430,8 @@ func sameJSON(a, b string) bool {
 
 func (r *etcdBackupBucketResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var m etcdBackupBucketModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
-	c := r.s3(ctx, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() || c == nil {
+	c, ok := modelAndClient(ctx, req.Plan, &m, &resp.Diagnostics, r.s3)
+	if !ok {
 		return
 	}
 	if err := applyBucketProtections(ctx, c, m.guardBucket()); err != nil {
@@ -447,9 +443,8 @@ func (r *etcdBackupBucketResource) Update(ctx context.Context, req resource.Upda
 
 func (r *etcdBackupBucketResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var m etcdBackupBucketModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	c := r.s3(ctx, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() || c == nil {
+	c, ok := modelAndClient(ctx, req.State, &m, &resp.Diagnostics, r.s3)
+	if !ok {
 		return
 	}
 	name := m.Bucket.ValueString()

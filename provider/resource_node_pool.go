@@ -687,14 +687,11 @@ func (m *nodePoolModel) eksTaints() []ekstypes.Taint {
 
 func (r *nodePoolResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var m nodePoolModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	ec2c, eksc, ok := r.awsClients(ctx, &resp.Diagnostics)
+	c, ok := modelAndClient(ctx, req.Plan, &m, &resp.Diagnostics, r.awsClients)
 	if !ok {
 		return
 	}
+	ec2c, eksc := c.ec2, c.eks
 	var config nodePoolModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
 	if !r.resolveSizing(ctx, &m, config.NodeCIDRMaskSize, 0, &resp.Diagnostics) {
@@ -762,28 +759,27 @@ func (r *nodePoolResource) resolveSizing(ctx context.Context, m *nodePoolModel, 
 	return !diags.HasError()
 }
 
-func (r *nodePoolResource) awsClients(ctx context.Context, diags *diag.Diagnostics) (*ec2.Client, *eks.Client, bool) {
-	ec2c, ok := awsClient(ctx, &r.resourceBase, "EC2", (*cloud.Lazy).EC2, diags)
-	if !ok {
-		return nil, nil, false
+// nodePoolClients are the two AWS APIs a node pool lives in.
+type nodePoolClients struct {
+	ec2 *ec2.Client
+	eks *eks.Client
+}
+
+func (r *nodePoolResource) awsClients(ctx context.Context, diags errorAdder) (c nodePoolClients, ok bool) {
+	if c.ec2, ok = awsClient(ctx, &r.resourceBase, "EC2", (*cloud.Lazy).EC2, diags); !ok {
+		return c, false
 	}
-	eksc, ok := awsClient(ctx, &r.resourceBase, "EKS", (*cloud.Lazy).EKS, diags)
-	if !ok {
-		return nil, nil, false
-	}
-	return ec2c, eksc, true
+	c.eks, ok = awsClient(ctx, &r.resourceBase, "EKS", (*cloud.Lazy).EKS, diags)
+	return c, ok
 }
 
 func (r *nodePoolResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var m nodePoolModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	_, eksc, ok := r.awsClients(ctx, &resp.Diagnostics)
+	c, ok := modelAndClient(ctx, req.State, &m, &resp.Diagnostics, r.awsClients)
 	if !ok {
 		return
 	}
+	eksc := c.eks
 	out, err := eksc.DescribeNodegroup(ctx, &eks.DescribeNodegroupInput{ClusterName: m.ClusterName.ValueStringPointer(), NodegroupName: m.Name.ValueStringPointer()})
 	if err != nil {
 		if isAWSNotFound(err) {
@@ -891,14 +887,11 @@ func awsMapOrNull(ctx context.Context, prior types.Map, got map[string]string, d
 func (r *nodePoolResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan, state nodePoolModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	ec2c, eksc, ok := r.awsClients(ctx, &resp.Diagnostics)
+	c, ok := modelAndClient(ctx, req.State, &state, &resp.Diagnostics, r.awsClients)
 	if !ok {
 		return
 	}
+	ec2c, eksc := c.ec2, c.eks
 	var config nodePoolModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
 	if !r.resolveSizing(ctx, &plan, config.NodeCIDRMaskSize, -1, &resp.Diagnostics) {
@@ -1077,14 +1070,11 @@ func diffTaints(old, new []ekstypes.Taint) (add, remove []ekstypes.Taint) {
 
 func (r *nodePoolResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var m nodePoolModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	ec2c, eksc, ok := r.awsClients(ctx, &resp.Diagnostics)
+	c, ok := modelAndClient(ctx, req.State, &m, &resp.Diagnostics, r.awsClients)
 	if !ok {
 		return
 	}
+	ec2c, eksc := c.ec2, c.eks
 	in := &eks.DescribeNodegroupInput{ClusterName: m.ClusterName.ValueStringPointer(), NodegroupName: m.Name.ValueStringPointer()}
 	_, err := eksc.DeleteNodegroup(ctx, &eks.DeleteNodegroupInput{ClusterName: in.ClusterName, NodegroupName: in.NodegroupName})
 	if err != nil && !isAWSNotFound(err) {

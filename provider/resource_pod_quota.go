@@ -244,18 +244,13 @@ func limitRangeSpec(m *podQuotaModel) *corev1.LimitRangeSpec {
 
 func (r *podQuotaResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan podQuotaModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	cs, err := clientset(r.clients)
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot build the Kubernetes client", err.Error())
+	cs, ok := modelAndClient(ctx, req.Plan, &plan, &resp.Diagnostics, r.kubeClient)
+	if !ok {
 		return
 	}
 	ns, name := plan.Namespace.ValueString(), plan.Name.ValueString()
 	meta := metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{managedByLabel: "k8sguard"}}
-	_, err = cs.CoreV1().ResourceQuotas(ns).Create(ctx, &corev1.ResourceQuota{ObjectMeta: meta, Spec: corev1.ResourceQuotaSpec{Hard: quotaSpec(&plan)}}, metav1.CreateOptions{})
+	_, err := cs.CoreV1().ResourceQuotas(ns).Create(ctx, &corev1.ResourceQuota{ObjectMeta: meta, Spec: corev1.ResourceQuotaSpec{Hard: quotaSpec(&plan)}}, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		resp.Diagnostics.AddError(fmt.Sprintf("ResourceQuota %s/%s already exists", ns, name),
 			fmt.Sprintf("k8sguard did not create it and does not adopt existing objects, whose limits it would silently replace. "+
@@ -275,13 +270,8 @@ func (r *podQuotaResource) Create(ctx context.Context, req resource.CreateReques
 
 func (r *podQuotaResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan podQuotaModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	cs, err := clientset(r.clients)
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot build the Kubernetes client", err.Error())
+	cs, ok := modelAndClient(ctx, req.Plan, &plan, &resp.Diagnostics, r.kubeClient)
+	if !ok {
 		return
 	}
 	ns, name := plan.Namespace.ValueString(), plan.Name.ValueString()
@@ -387,13 +377,8 @@ func setUsage(m *podQuotaModel, q *corev1.ResourceQuota) {
 
 func (r *podQuotaResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state podQuotaModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	cs, err := clientset(r.clients)
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot build the Kubernetes client", err.Error())
+	cs, ok := modelAndClient(ctx, req.State, &state, &resp.Diagnostics, r.kubeClient)
+	if !ok {
 		return
 	}
 	ns, name := state.Namespace.ValueString(), state.Name.ValueString()
@@ -470,13 +455,8 @@ func containerBlocksFromAPI(prior []containerAmountModel, live corev1.ResourceLi
 
 func (r *podQuotaResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var state podQuotaModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	cs, err := clientset(r.clients)
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot build the Kubernetes client", err.Error())
+	cs, ok := modelAndClient(ctx, req.State, &state, &resp.Diagnostics, r.kubeClient)
+	if !ok {
 		return
 	}
 	ns, name := state.Namespace.ValueString(), state.Name.ValueString()

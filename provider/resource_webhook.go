@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/k8sguard/k8sguard/provider/guard"
@@ -241,38 +242,37 @@ func (r *webhookResource[W, P]) ModifyPlan(ctx context.Context, req resource.Mod
 }
 
 func (r *webhookResource[W, P]) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var plan webhookConfigurationModel[W]
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	r.apply(ctx, &plan, "", &resp.Diagnostics)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	r.applyPlan(ctx, req.Plan, &resp.State, false, &resp.Diagnostics)
 }
 
 func (r *webhookResource[W, P]) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	r.applyPlan(ctx, req.Plan, &resp.State, true, &resp.Diagnostics)
+}
+
+// applyPlan is Create and Update: apply the plan (on update, replacing the
+// live object's webhooks) and save it as the state.
+func (r *webhookResource[W, P]) applyPlan(ctx context.Context, src tfsdk.Plan, state *tfsdk.State, update bool, diags *diag.Diagnostics) {
 	var plan webhookConfigurationModel[W]
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	live, err := r.kind.get(ctx, r.clients, plan.Name.ValueString())
-	if err != nil {
-		resp.Diagnostics.AddError(fmt.Sprintf("Cannot read %s %q", r.kind.apiKind, plan.Name.ValueString()), err.Error())
+	diags.Append(src.Get(ctx, &plan)...)
+	if diags.HasError() {
 		return
 	}
 	resourceVersion := ""
-	if live != nil {
-		resourceVersion = live.resourceVersion
+	if update {
+		live, err := r.kind.get(ctx, r.clients, plan.Name.ValueString())
+		if err != nil {
+			diags.AddError(fmt.Sprintf("Cannot read %s %q", r.kind.apiKind, plan.Name.ValueString()), err.Error())
+			return
+		}
+		if live != nil {
+			resourceVersion = live.resourceVersion
+		}
 	}
-	r.apply(ctx, &plan, resourceVersion, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() {
+	r.apply(ctx, &plan, resourceVersion, diags)
+	if diags.HasError() {
 		return
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	diags.Append(state.Set(ctx, &plan)...)
 }
 
 // apply checks the backends, then creates the object (resourceVersion "")
