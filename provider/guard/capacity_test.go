@@ -94,13 +94,7 @@ func TestVPCCNIMaxPodsMatchesTheENIFormula(t *testing.T) {
 }
 
 func TestVPCCNIIPsPerNode(t *testing.T) {
-	cases := []struct {
-		name    string
-		maxPods int64
-		n       InstanceNetwork
-		want    int64
-		wantErr string
-	}{
+	runIPsPerNode(t, VPCCNIIPsPerNode, []ipsPerNodeCase{
 		// 56 pod IPs on 4 ENIs (14 each) fill the instance: no warm ENI left.
 		{name: "m6i.xlarge at its limit", maxPods: 58, n: m6iXLarge, want: 56 + 4},
 		// 27 pod IPs on 3 ENIs (9 each): full, no warm ENI.
@@ -112,23 +106,11 @@ func TestVPCCNIIPsPerNode(t *testing.T) {
 		{name: "above the ENI limit", maxPods: 30, n: m6iLarge, wantErr: "30 pods exceed the 29 m6i.large can address in vpc_cni mode"},
 		{name: "zero pods", maxPods: 0, n: m6iLarge, wantErr: "at least 1"},
 		{name: "no ENIs", maxPods: 10, n: InstanceNetwork{InstanceType: "x.y"}, wantErr: "cannot host pods"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got, err := VPCCNIIPsPerNode(c.maxPods, c.n)
-			checkIPs(t, got, err, c.want, c.wantErr)
-		})
-	}
+	})
 }
 
 func TestVPCCNIPrefixIPsPerNodeRoundsToWholePrefixes(t *testing.T) {
-	cases := []struct {
-		name    string
-		maxPods int64
-		n       InstanceNetwork
-		want    int64
-		wantErr string
-	}{
+	runIPsPerNode(t, VPCCNIPrefixIPsPerNode, []ipsPerNodeCase{
 		// 108 pod IPs → 7 prefixes (112), + 1 warm = 8 prefixes on one ENI.
 		{name: "110 pods", maxPods: 110, n: m6iLarge, want: 8*16 + 1},
 		// 16 pod IPs fit one prefix exactly; the warm one makes two.
@@ -140,24 +122,34 @@ func TestVPCCNIPrefixIPsPerNodeRoundsToWholePrefixes(t *testing.T) {
 		// All 27 slots used: no room for a warm prefix.
 		{name: "every slot used, no warm prefix", maxPods: 434, n: m6iLarge, want: 27*16 + 3},
 		{name: "above the prefix limit", maxPods: 435, n: m6iLarge, wantErr: "435 pods exceed the 434 m6i.large can address in vpc_cni_prefix mode"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got, err := VPCCNIPrefixIPsPerNode(c.maxPods, c.n)
-			checkIPs(t, got, err, c.want, c.wantErr)
-		})
-	}
+	})
 }
 
-func checkIPs(t *testing.T, got int64, err error, want int64, wantErr string) {
+// ipsPerNodeCase is one row of the IPs-per-node tables: the pod IPs a node
+// with maxPods pods on instance n takes from the subnet, or the error.
+type ipsPerNodeCase struct {
+	name    string
+	maxPods int64
+	n       InstanceNetwork
+	want    int64
+	wantErr string
+}
+
+// runIPsPerNode runs one table against ipsPerNode (one of the pod IP modes).
+func runIPsPerNode(t *testing.T, ipsPerNode func(int64, InstanceNetwork) (int64, error), cases []ipsPerNodeCase) {
 	t.Helper()
-	if wantErr != "" {
-		if err == nil || !strings.Contains(err.Error(), wantErr) {
-			t.Fatalf("err = %v, want %q", err, wantErr)
-		}
-		return
-	}
-	if err != nil || got != want {
-		t.Fatalf("got %d, %v; want %d", got, err, want)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := ipsPerNode(c.maxPods, c.n)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("err = %v, want %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil || got != c.want {
+				t.Fatalf("got %d, %v; want %d", got, err, c.want)
+			}
+		})
 	}
 }

@@ -37,8 +37,8 @@ func expectFindings(t *testing.T, got []Finding, wants []expectedFinding) {
 
 func renderFindings(fs []Finding) string {
 	var b strings.Builder
-	for _, f := range fs {
-		b.WriteString("  " + f.Path.String() + ": " + f.String() + "\n")
+	for _, text := range diagnosticTexts(fs) {
+		b.WriteString("  " + text + "\n")
 	}
 	return b.String()
 }

@@ -14,6 +14,18 @@ func diagnosticTexts(fs []Finding) []string {
 	return out
 }
 
+// checkPool runs CheckNodePool on a pool it must be able to size and
+// compares the findings with want.
+func checkPool(t *testing.T, pool NodePool, want []string) PoolCapacity {
+	t.Helper()
+	got, fs, err := CheckNodePool(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectDiagnosticTexts(t, fs, want)
+	return got
+}
+
 func expectDiagnosticTexts(t *testing.T, fs []Finding, want []string) {
 	t.Helper()
 	got := diagnosticTexts(fs)
@@ -75,11 +87,7 @@ func TestCheckNodePoolNodeCIDRMode(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, fs, err := CheckNodePool(c.pool)
-			if err != nil {
-				t.Fatal(err)
-			}
-			expectDiagnosticTexts(t, fs, c.want)
+			got := checkPool(t, c.pool, c.want)
 			if got.MaxNodesByPodIPs != c.wantMaxNodes {
 				t.Errorf("MaxNodesByPodIPs = %d, want %d", got.MaxNodesByPodIPs, c.wantMaxNodes)
 			}
@@ -163,11 +171,7 @@ func TestCheckNodePoolVPCCNIMode(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, fs, err := CheckNodePool(c.pool)
-			if err != nil {
-				t.Fatal(err)
-			}
-			expectDiagnosticTexts(t, fs, c.want)
+			got := checkPool(t, c.pool, c.want)
 			if got.PodIPsPerNode != c.wantPerNode || got.MaxNodesByPodIPs != c.wantMaxNodes {
 				t.Errorf("got %d per node, %d max nodes; want %d, %d", got.PodIPsPerNode, got.MaxNodesByPodIPs, c.wantPerNode, c.wantMaxNodes)
 			}
