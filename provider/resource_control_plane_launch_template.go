@@ -116,10 +116,8 @@ func (r *controlPlaneLaunchTemplateResource) Schema(_ context.Context, _ resourc
 			"tags":     schema.MapAttribute{ElementType: types.StringType, Optional: true, MarkdownDescription: "Tags of the launch template."},
 			"waivers":  waiversAttribute(),
 			"findings": findingsAttribute(),
-			"drift": schema.ListAttribute{
-				ElementType: types.StringType, Computed: true,
-				MarkdownDescription: "Hardening the default version lost outside Terraform (for example a default version without IMDSv2). Planned empty: apply makes a hardened version the default again.",
-			},
+			"drift": driftAttribute("Hardening the default version lost outside Terraform (for example a default version without IMDSv2). " +
+				"Planned empty: apply makes a hardened version the default again."),
 			"latest_version": schema.Int64Attribute{Computed: true, MarkdownDescription: "The newest version, which is the default."},
 		},
 		Blocks: map[string]schema.Block{
@@ -234,11 +232,6 @@ func (r *controlPlaneLaunchTemplateResource) ModifyPlan(ctx context.Context, req
 	addFindings(&resp.Diagnostics, fs)
 	plan.Findings = warningStrings(fs)
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
-}
-
-func emptyStringList() types.List {
-	l, _ := types.ListValue(types.StringType, nil)
-	return l
 }
 
 func (r *controlPlaneLaunchTemplateResource) describeInstanceType(ctx context.Context, name string) (*guard.InstanceTypeInfo, error) {
@@ -400,10 +393,7 @@ func (r *controlPlaneLaunchTemplateResource) Read(ctx context.Context, req resou
 		drift = append(drift, fmt.Sprintf("default version is %d, not the latest %d", def, aws.ToInt64(lt.LatestVersionNumber)))
 	}
 	drift = append(drift, m.fromData(ctx, vs.LaunchTemplateVersions[0].LaunchTemplateData)...)
-	m.Drift = emptyStringList()
-	if len(drift) > 0 {
-		m.Drift, _ = types.ListValueFrom(ctx, types.StringType, drift)
-	}
+	m.Drift = driftList(ctx, drift)
 	if m.Findings.IsNull() {
 		m.Findings = emptyStringList()
 	}

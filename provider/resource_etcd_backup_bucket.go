@@ -107,11 +107,8 @@ func (r *etcdBackupBucketResource) Schema(_ context.Context, _ resource.SchemaRe
 			},
 			"waivers":  waiversAttribute(),
 			"findings": findingsAttribute(),
-			"drift": schema.ListAttribute{
-				ElementType: types.StringType, Computed: true,
-				MarkdownDescription: "Protections found missing or changed outside Terraform at the last refresh. Planned empty: apply restores every one.",
-			},
-			"arn": schema.StringAttribute{Computed: true, MarkdownDescription: "The bucket's ARN."},
+			"drift":    driftAttribute("Protections found missing or changed outside Terraform at the last refresh. Planned empty: apply restores every one."),
+			"arn":      schema.StringAttribute{Computed: true, MarkdownDescription: "The bucket's ARN."},
 			"agent_policy_json": schema.StringAttribute{
 				Computed: true,
 				MarkdownDescription: "Least-privilege IAM policy document for `etcdguard`: list, put, get, `DeleteObject` and `AbortMultipartUpload` under " +
@@ -267,10 +264,7 @@ func (r *etcdBackupBucketResource) Read(ctx context.Context, req resource.ReadRe
 		resp.Diagnostics.AddError("Cannot read the bucket's protections", err.Error())
 		return
 	}
-	m.Drift = emptyStringList()
-	if len(drift) > 0 {
-		m.Drift, _ = types.ListValueFrom(ctx, types.StringType, drift)
-	}
+	m.Drift = driftList(ctx, drift)
 	b := m.guardBucket()
 	m.ARN, m.AgentPolicyJSON = types.StringValue(b.ARN()), types.StringValue(b.AgentPolicy())
 	if m.Findings.IsNull() {
