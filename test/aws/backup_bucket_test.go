@@ -30,9 +30,7 @@ func testEtcdBackupBucket(t *testing.T, tg *fixture.Target) {
 	terraform.Init(t, opts)
 
 	t.Run("retention below a week is refused", func(t *testing.T) {
-		o := *opts
-		o.Vars = map[string]any{"bucket": bucket, "retention_days": 1, "endpoints": tg.Endpoints, "region": tg.Region}
-		t.Logf("refused: %s", expectPlanError(t, &o, `\[BUCKET_RETENTION_SHORT\] retention_days 1 keeps a snapshot undeletable for less than 7 days`))
+		t.Logf("refused: %s", expectPlanError(t, withVars(opts, map[string]any{"retention_days": 1}), `\[BUCKET_RETENTION_SHORT\] retention_days 1 keeps a snapshot undeletable for less than 7 days`))
 	})
 
 	defer func() {

@@ -115,33 +115,14 @@ func testControlPlaneLaunchTemplateRefusedAtPlan(t *testing.T, tg *fixture.Targe
 		{"slow etcd volume", map[string]any{"etcd_volume_type": "st1", "etcd_iops": nil}, `\[ETCD_VOLUME_SLOW\] etcd volume type st1 is a magnetic/HDD volume`},
 		{"gp3 below 3000 IOPS", map[string]any{"etcd_iops": 1000}, `\[ETCD_VOLUME_SLOW\] etcd volume gp3 of 100 GiB gets 1000 IOPS, below 3000`},
 	}
-	base := opts.Vars
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			vars := map[string]any{}
-			for k, v := range base {
-				vars[k] = v
-			}
-			for k, v := range c.vars {
-				if v == nil {
-					delete(vars, k)
-				} else {
-					vars[k] = v
-				}
-			}
-			o := *opts
-			o.Vars = vars
-			t.Logf("refused: %s", expectPlanError(t, &o, c.want+`[^.]*\.`))
+			t.Logf("refused: %s", expectPlanError(t, withVars(opts, c.vars), c.want+`[^.]*\.`))
 		})
 	}
 	t.Run("burstable allowed by the provider", func(t *testing.T) {
-		o := *opts
-		o.Vars = map[string]any{}
-		for k, v := range base {
-			o.Vars[k] = v
-		}
-		o.Vars["instance_type"], o.Vars["allow_burstable"] = "t3.large", true
-		if _, err := terraform.PlanE(t, &o); err != nil {
+		o := withVars(opts, map[string]any{"instance_type": "t3.large", "allow_burstable": true})
+		if _, err := terraform.PlanE(t, o); err != nil {
 			t.Fatalf("t3.large with allow_burstable_control_plane = true was refused: %v", err)
 		}
 	})
