@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/k8sguard/k8sguard/backup/drill"
-	"github.com/k8sguard/k8sguard/backup/restore/restoretest"
+	"github.com/k8sguard/k8sguard/backup/internal/etcdtest"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
@@ -23,7 +23,7 @@ func seed(t *testing.T) (store.Store, *snapshot.Manifest) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := restoretest.StartEtcd(t, "")
+	e := etcdtest.StartIn(t, "")
 	kvs := map[string]string{"/registry/namespaces/kube-system": "ns", "/registry/namespaces/default": "ns"}
 	for i := range 10 {
 		kvs[fmt.Sprintf("/registry/secrets/default/s%d", i)] = "secret"

@@ -17,8 +17,8 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 
+	"github.com/k8sguard/k8sguard/backup/internal/etcdtest"
 	"github.com/k8sguard/k8sguard/backup/restore"
-	"github.com/k8sguard/k8sguard/backup/restore/restoretest"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
@@ -41,7 +41,7 @@ func seed(t *testing.T, compression string) seeded {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := restoretest.StartEtcd(t, "")
+	e := etcdtest.StartIn(t, "")
 	keys := map[string]string{}
 	for i := range 20 {
 		keys[fmt.Sprintf("/registry/configmaps/team-%d/settings", i)] = fmt.Sprintf(`{"replicas":%d}`, i)
@@ -56,7 +56,7 @@ func seed(t *testing.T, compression string) seeded {
 // readBack starts etcd on a restored data dir and returns every key.
 func readBack(t *testing.T, dataDir string) (map[string]string, int64) {
 	t.Helper()
-	e := restoretest.StartEtcd(t, dataDir)
+	e := etcdtest.StartIn(t, dataDir)
 	resp, err := e.Client.Get(context.Background(), "\x00", clientv3.WithFromKey())
 	if err != nil {
 		t.Fatal(err)
@@ -303,7 +303,7 @@ func TestFindSelectsBySelector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := restoretest.StartEtcd(t, "")
+	e := etcdtest.StartIn(t, "")
 	var ms []*snapshot.Manifest
 	for i := range 3 {
 		e.Put(t, map[string]string{fmt.Sprintf("/registry/pods/p%d", i): "x"})

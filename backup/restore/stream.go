@@ -47,10 +47,6 @@ type Checked struct {
 	EtcdHash string
 }
 
-// etcdHashSize is the length of the sha256 etcd appends to a snapshot; a
-// snapshot with it has a size of n×512 + 32 (see etcdutl's hasChecksum).
-const etcdHashSize = sha256.Size
-
 // Stream copies the snapshot m describes from s into dst (the raw etcd
 // .db, decompressed), checking on the way, without buffering the object:
 // the stored object's size and sha256, the .db's size and sha256 against
@@ -88,12 +84,12 @@ func Stream(ctx context.Context, s store.Store, m *snapshot.Manifest, dst io.Wri
 	pr, pw := io.Pipe()
 	downloaded := make(chan error, 1)
 	go func() {
-		_, err := io.Copy(io.MultiWriter(stored, pw), ctxReader{ctx, rc})
+		_, err := io.Copy(io.MultiWriter(stored, pw), rc) // the store stops reading when ctx ends
 		pw.CloseWithError(err)
 		downloaded <- err
 	}()
 
-	etcd := &trailingHash{h: sha256.New()}
+	etcd := snapshot.NewEtcdHash()
 	dec, err := decode(pr)
 	var copyErr error
 	if err == nil {
@@ -120,8 +116,8 @@ func Stream(ctx context.Context, s store.Store, m *snapshot.Manifest, dst io.Wri
 		return nil, fmt.Errorf("stream %s: %w", m.DataKey, copyErr)
 	}
 
-	body, whole := etcd.sums()
-	c := &Checked{StoredBytes: stored.n, StoredSHA256: stored.sum(), RawBytes: etcd.n, RawSHA256: whole}
+	body, trailer, whole := etcd.Sums()
+	c := &Checked{StoredBytes: stored.n, StoredSHA256: stored.sum(), RawBytes: etcd.Size(), RawSHA256: whole}
 	fail := func(check, got, want string) error {
 		return &IntegrityError{Key: m.DataKey, Check: check, Got: got, Want: want}
 	}
@@ -140,11 +136,11 @@ func Stream(ctx context.Context, s store.Store, m *snapshot.Manifest, dst io.Wri
 	if m.RawSHA256 != "" && c.RawSHA256 != m.RawSHA256 {
 		return c, fail("sha256 of the etcd snapshot", c.RawSHA256, m.RawSHA256+" (manifest)")
 	}
-	if c.RawBytes%512 != etcdHashSize {
+	if !etcd.Complete() {
 		return c, fail("etcd's trailing hash", fmt.Sprintf("missing (%d bytes is not n×512+32: not a snapshot from etcd's Maintenance API)", c.RawBytes), "")
 	}
-	if stored := hex.EncodeToString(etcd.tail); body != stored {
-		return c, fail("etcd's trailing sha256", body+" (computed)", stored+" (stored in the snapshot)")
+	if body != trailer {
+		return c, fail("etcd's trailing sha256", body+" (computed)", trailer+" (stored in the snapshot)")
 	}
 	c.EtcdHash = body
 	return c, nil
@@ -165,41 +161,6 @@ func (c *countingHash) Write(p []byte) (int, error) {
 
 func (c *countingHash) sum() string { return hex.EncodeToString(c.h.Sum(nil)) }
 
-// trailingHash hashes everything but the last 32 bytes written and keeps
-// those: etcd's snapshot layout, a bbolt file followed by its sha256.
-type trailingHash struct {
-	h    hash.Hash
-	tail []byte
-	n    int64
-}
-
-func (t *trailingHash) Write(p []byte) (int, error) {
-	n := len(p)
-	t.n += int64(n)
-	if len(p) >= etcdHashSize {
-		t.h.Write(t.tail)
-		t.h.Write(p[:len(p)-etcdHashSize])
-		t.tail = append(t.tail[:0], p[len(p)-etcdHashSize:]...)
-		return n, nil
-	}
-	buf := append(t.tail, p...)
-	if over := len(buf) - etcdHashSize; over > 0 {
-		t.h.Write(buf[:over])
-		buf = buf[over:]
-	}
-	t.tail = append([]byte(nil), buf...)
-	return n, nil
-}
-
-// sums returns the sha256 of the body (what etcd's trailer must equal)
-// and of the whole stream, body and trailer (the manifest's raw_sha256):
-// one pass over the data for both, since Sum leaves the state as it is.
-func (t *trailingHash) sums() (body, whole string) {
-	body = hex.EncodeToString(t.h.Sum(nil))
-	t.h.Write(t.tail)
-	return body, hex.EncodeToString(t.h.Sum(nil))
-}
-
 // writeError marks errors from the destination, which are not the
 // snapshot's fault (a full disk is not a corrupt backup).
 type writeError struct{ err error }
@@ -218,17 +179,4 @@ func (d destWriter) Write(p []byte) (int, error) {
 		err = writeError{err}
 	}
 	return n, err
-}
-
-// ctxReader stops a copy when the context is cancelled.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"time"
@@ -179,9 +178,8 @@ func Take(ctx context.Context, etcd clientv3.Config, st store.Store, opts Option
 // store, and verifies etcd's trailing hash. It fills the manifest's sizes
 // and digests and returns the stored size.
 func stream(ctx context.Context, snap io.Reader, st store.Store, m *Manifest, opts Options, res *Result) (int64, error) {
-	rawHash := sha256.New()
-	trailer := &trailerCheck{h: sha256.New()}
-	raw := &timedReader{r: io.TeeReader(snap, io.MultiWriter(rawHash, trailer))}
+	etcdHash := NewEtcdHash() // etcd's trailer and raw_sha256, one pass
+	raw := &timedReader{r: io.TeeReader(snap, etcdHash)}
 
 	pr, pw := io.Pipe()
 	storedHash := sha256.New()
@@ -217,12 +215,12 @@ func stream(ctx context.Context, snap io.Reader, st store.Store, m *Manifest, op
 	case putErr != nil:
 		return 0, &StageError{StageUpload, putErr}
 	}
-	if err := trailer.verify(raw.n); err != nil {
+	if err := etcdHash.Verify(); err != nil {
 		deleteQuietly(st, m.DataKey, opts.Logger)
 		return 0, &StageError{StageVerify, err}
 	}
 	m.RawSize = raw.n
-	m.RawSHA256 = hex.EncodeToString(rawHash.Sum(nil))
+	_, _, m.RawSHA256 = etcdHash.Sums()
 	m.StoredSHA256 = hex.EncodeToString(storedHash.Sum(nil))
 	return storedCount.n, nil
 }
@@ -302,44 +300,6 @@ func dialMember(ctx context.Context, cfg clientv3.Config) (*clientv3.Client, *cl
 		return nil, nil, errors.New("no etcd endpoints configured")
 	}
 	return nil, nil, fmt.Errorf("no etcd endpoint answered: %w", errors.Join(errs...))
-}
-
-// trailerCheck hashes everything but the last sha256.Size bytes it sees
-// and keeps those back: etcd appends the sha256 of the database to the
-// snapshot stream, and this verifies it without buffering the stream.
-type trailerCheck struct {
-	h    hash.Hash
-	tail [sha256.Size]byte
-	n    int
-}
-
-func (t *trailerCheck) Write(p []byte) (int, error) {
-	written := len(p)
-	if len(p) >= sha256.Size {
-		t.h.Write(t.tail[:t.n])
-		t.h.Write(p[:len(p)-sha256.Size])
-		t.n = copy(t.tail[:], p[len(p)-sha256.Size:])
-		return written, nil
-	}
-	if over := t.n + len(p) - sha256.Size; over > 0 {
-		t.h.Write(t.tail[:over])
-		t.n = copy(t.tail[:], t.tail[over:t.n])
-	}
-	t.n += copy(t.tail[t.n:], p)
-	return written, nil
-}
-
-// verify checks the held-back trailer against the hash of the rest.
-func (t *trailerCheck) verify(size int64) error {
-	// bbolt files are whole pages; etcd's hash makes the size 32 more
-	// than a multiple of 512 (the same test etcdutl applies).
-	if size%512 != sha256.Size || t.n != sha256.Size {
-		return fmt.Errorf("snapshot of %d bytes has no sha256 trailer: the stream was cut short", size)
-	}
-	if sum := t.h.Sum(nil); string(sum) != string(t.tail[:]) {
-		return fmt.Errorf("snapshot sha256 mismatch: etcd sent %x, the data hashes to %x", t.tail, sum)
-	}
-	return nil
 }
 
 type countWriter struct{ n int64 }

@@ -94,7 +94,14 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-func (f *File) Get(_ context.Context, key string) (io.ReadCloser, error) {
+// ctxReadCloser is an open file whose reads stop when ctx ends, as an S3
+// response body's do.
+type ctxReadCloser struct {
+	ctxReader
+	io.Closer
+}
+
+func (f *File) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	p, err := f.path(key)
 	if err != nil {
 		return nil, err
@@ -106,7 +113,7 @@ func (f *File) Get(_ context.Context, key string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", key, err)
 	}
-	return rc, nil
+	return ctxReadCloser{ctxReader{ctx, rc}, rc}, nil
 }
 
 func (f *File) Stat(_ context.Context, key string) (Object, error) {

@@ -29,7 +29,8 @@ type Object struct {
 type Store interface {
 	// Put streams r into key and returns the bytes written.
 	Put(ctx context.Context, key string, r io.Reader) (int64, error)
-	// Get opens key for streaming; the caller closes it.
+	// Get opens key for streaming; the caller closes it. Reads fail once
+	// ctx ends, so a cancelled restore stops mid-object.
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
 	// Stat returns key's size and time, or ErrNotFound.
 	Stat(ctx context.Context, key string) (Object, error)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/k8sguard/k8sguard/backup/config"
 	"github.com/k8sguard/k8sguard/backup/drill"
-	"github.com/k8sguard/k8sguard/backup/restore"
 )
 
 func newDrillCommand() *cobra.Command {
@@ -54,15 +53,7 @@ Exit status: 0 passed, 1 failed (the report says which phase or check).`,
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		cfg, st, err := openStore(ctx, flags)
-		if err != nil {
-			return err
-		}
-		selector, err := sel.selector(time.Now())
-		if err != nil {
-			return err
-		}
-		m, err := restore.Find(ctx, st, cfg.ClusterName, selector)
+		cfg, st, m, err := findSnapshot(ctx, flags, sel)
 		if err != nil {
 			return err
 		}

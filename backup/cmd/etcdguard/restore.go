@@ -65,15 +65,7 @@ start the restored members together.`,
 		if _, err := o.Normalize(); err != nil { // before any download
 			return err
 		}
-		cfg, st, err := openStore(ctx, flags)
-		if err != nil {
-			return err
-		}
-		selector, err := sel.selector(time.Now())
-		if err != nil {
-			return err
-		}
-		m, err := restore.Find(ctx, st, cfg.ClusterName, selector)
+		_, st, m, err := findSnapshot(ctx, flags, sel)
 		if err != nil {
 			return err
 		}

@@ -12,7 +12,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/k8sguard/k8sguard/backup/restore/restoretest"
+	"github.com/k8sguard/k8sguard/backup/internal/etcdtest"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
@@ -32,7 +32,7 @@ func newRestoreFixture(t *testing.T) restoreFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := restoretest.StartEtcd(t, "")
+	e := etcdtest.StartIn(t, "")
 	kvs := map[string]string{"/registry/namespaces/kube-system": "ns"}
 	for i := range 8 {
 		kvs[fmt.Sprintf("/registry/certificatesigningrequests/csr-%d", i)] = "csr"

@@ -11,6 +11,7 @@ import (
 
 	"github.com/k8sguard/k8sguard/backup/config"
 	"github.com/k8sguard/k8sguard/backup/restore"
+	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
 
@@ -30,6 +31,24 @@ func openStore(ctx context.Context, flags *config.Flags) (*config.Config, store.
 		return nil, nil, err
 	}
 	return cfg, st, nil
+}
+
+// findSnapshot opens the store and resolves --snapshot/--before to the
+// manifest of a complete snapshot: the start of verify, restore and drill.
+func findSnapshot(ctx context.Context, flags *config.Flags, sel *selectorFlags) (*config.Config, store.Store, *snapshot.Manifest, error) {
+	cfg, st, err := openStore(ctx, flags)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	selector, err := sel.selector(time.Now())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	m, err := restore.Find(ctx, st, cfg.ClusterName, selector)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cfg, st, m, nil
 }
 
 // selectorFlags are --snapshot and --before.

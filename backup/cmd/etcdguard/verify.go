@@ -39,15 +39,7 @@ no such snapshot).`,
 	sel := bindSelector(cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
-		cfg, st, err := openStore(ctx, flags)
-		if err != nil {
-			return err
-		}
-		selector, err := sel.selector(time.Now())
-		if err != nil {
-			return err
-		}
-		m, err := restore.Find(ctx, st, cfg.ClusterName, selector)
+		_, st, m, err := findSnapshot(ctx, flags, sel)
 		if err != nil {
 			return err
 		}

@@ -1,77 +1,113 @@
-// Package etcdtest starts an in-process etcd (server/v3/embed) for the
-// backup packages' unit tests; tests with the real etcd binary, kill -9
-// and the like live in the test module.
+// Package etcdtest starts an in-process etcd (etcd's own server/v3/embed,
+// not a fake) for the backup packages' unit tests: on a fresh or a
+// restored data dir, with keys put into it and snapshots taken by the
+// agent's own pipeline. Tests with the real etcd binary, kill -9 and the
+// like live in the test module.
 package etcdtest
 
 import (
-	"fmt"
+	"context"
 	"net"
 	"net/url"
+	"path/filepath"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+
+	"github.com/k8sguard/k8sguard/backup/snapshot"
+	"github.com/k8sguard/k8sguard/backup/store"
 )
 
-// Etcd is a running single-member embedded etcd.
+// Etcd is a running single-member embedded etcd and a client for it.
 type Etcd struct {
 	Server    *embed.Etcd
 	Endpoints []string
 	Client    *clientv3.Client
+	DataDir   string
 }
 
-// Start runs etcd in a temp dir on free loopback ports until the test ends.
+// Start runs etcd in a fresh temp dir on free loopback ports until the
+// test ends.
 func Start(t testing.TB) *Etcd {
 	t.Helper()
+	return StartIn(t, "")
+}
+
+// StartIn runs etcd on dataDir (a restored one, say; a fresh temp dir
+// when "") on free loopback ports until the test ends.
+func StartIn(t testing.TB, dataDir string) *Etcd {
+	t.Helper()
+	if dataDir == "" {
+		dataDir = filepath.Join(t.TempDir(), "etcd")
+	}
 	cfg := embed.NewConfig()
-	cfg.Dir = t.TempDir()
-	cfg.Logger = "zap"
+	cfg.Name = "default"
+	cfg.Dir = dataDir
 	cfg.LogLevel = "error"
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	client := mustURL(t, fmt.Sprintf("http://127.0.0.1:%d", freePort(t)))
-	peer := mustURL(t, fmt.Sprintf("http://127.0.0.1:%d", freePort(t)))
+	client, peer := freeURL(t), freeURL(t)
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
-	cfg.InitialCluster = cfg.Name + "=" + peer.String()
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
-		t.Fatalf("start embedded etcd: %v", err)
+		t.Fatalf("start embedded etcd in %s: %v", dataDir, err)
 	}
 	t.Cleanup(e.Close)
 	select {
 	case <-e.Server.ReadyNotify():
-	case <-time.After(30 * time.Second):
-		t.Fatal("embedded etcd not ready after 30s")
+	case err := <-e.Err():
+		t.Fatalf("embedded etcd: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("embedded etcd in %s not ready after 60s", dataDir)
 	}
-	eps := []string{client.String()}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	et := &Etcd{Server: e, Endpoints: []string{client.String()}, DataDir: dataDir}
+	cli, err := clientv3.New(et.Config())
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("etcd client: %v", err)
 	}
 	t.Cleanup(func() { cli.Close() })
-	return &Etcd{Server: e, Endpoints: eps, Client: cli}
+	et.Client = cli
+	return et
 }
 
 // Config is a client configuration for the server.
 func (e *Etcd) Config() clientv3.Config {
-	return clientv3.Config{Endpoints: e.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
+	return clientv3.Config{Endpoints: e.Endpoints, DialTimeout: 10 * time.Second, Logger: zap.NewNop()}
 }
 
-func mustURL(t testing.TB, s string) url.URL {
-	u, err := url.Parse(s)
-	if err != nil {
-		t.Fatal(err)
+// Put writes keys (key → value).
+func (e *Etcd) Put(t testing.TB, kvs map[string]string) {
+	t.Helper()
+	for k, v := range kvs {
+		if _, err := e.Client.Put(context.Background(), k, v); err != nil {
+			t.Fatalf("put %s: %v", k, err)
+		}
 	}
-	return *u
 }
 
-func freePort(t testing.TB) int {
+// Snapshot takes a snapshot with the agent's own pipeline (snapshot.Take:
+// Maintenance API → zstd → store, manifest last) as if at time at, and
+// returns its manifest.
+func (e *Etcd) Snapshot(t testing.TB, s store.Store, cluster string, at time.Time, compression string) *snapshot.Manifest {
+	t.Helper()
+	res, err := snapshot.Take(context.Background(), e.Config(), s,
+		snapshot.Options{Cluster: cluster, Compression: compression, Now: func() time.Time { return at }})
+	if err != nil {
+		t.Fatalf("snapshot of %s: %v", cluster, err)
+	}
+	return res.Manifest
+}
+
+func freeURL(t testing.TB) url.URL {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("free port: %v", err)
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return url.URL{Scheme: "http", Host: l.Addr().String()}
 }
