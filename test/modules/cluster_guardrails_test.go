@@ -183,20 +183,38 @@ func TestClusterGuardrailsRefusesBadIntents(t *testing.T) {
 	twoBackends["url"] = "https://injector.example.com/inject"
 	wrongKind := ingressPolicy()
 	wrongKind["kind"] = "Validating"
+	noRules := ingressPolicy()
+	noRules["rules"] = []any{}
+	badPolicy := ingressPolicy()
+	badPolicy["failure_policy"] = "fail"
+	validatingReinvoked := ingressPolicy()
+	validatingReinvoked["reinvocation_policy"] = "IfNeeded"
 
 	for name, tc := range map[string]struct {
-		hook map[string]any
-		want string
+		namespaces map[string]any // nil: the valid ones
+		hooks      []map[string]any
+		want       string
 	}{
-		"wildcard rule": {wildcard, `[WEBHOOK_WILDCARD_RULE] rule 0 matches every API group ("*"): a webhook that intercepts everything can block the control plane when its backend is down. Name the API groups and resources it needs. Prevents: OPA webhook outage (Jetstack, GKE upgrade).`},
-		"no opt-in":     {unscoped, "Every webhook needs opt_in_labels: namespaces opt in with a label"},
-		"two backends":  {twoBackends, "Every webhook needs exactly one backend: service or url."},
-		"wrong kind":    {wrongKind, `Every webhook's kind must be "validating" or "mutating".`},
+		"wildcard rule":        {nil, []map[string]any{wildcard}, `[WEBHOOK_WILDCARD_RULE] rule 0 matches every API group ("*"): a webhook that intercepts everything can block the control plane when its backend is down. Name the API groups and resources it needs. Prevents: OPA webhook outage (Jetstack, GKE upgrade).`},
+		"no opt-in":            {nil, []map[string]any{unscoped}, "Every webhook needs opt_in_labels: namespaces opt in with a label"},
+		"two backends":         {nil, []map[string]any{twoBackends}, "Every webhook needs exactly one backend: service or url."},
+		"wrong kind":           {nil, []map[string]any{wrongKind}, `Every webhook's kind must be "validating" or "mutating".`},
+		"no rules":             {nil, []map[string]any{noRules}, "Every webhook needs at least one rule saying what it intercepts."},
+		"failure policy case":  {nil, []map[string]any{badPolicy}, `failure_policy must be "Ignore" or "Fail".`},
+		"reinvoked validating": {nil, []map[string]any{validatingReinvoked}, "reinvocation_policy applies to mutating webhooks only."},
+		"duplicate names":      {nil, []map[string]any{ingressPolicy(), ingressPolicy()}, "Webhook names must be unique per kind (each becomes one webhook configuration object)."},
+		"namespace name":       {map[string]any{"Team_A": map[string]any{"pods": 10}}, nil, "Every key of namespaces must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63 characters)."},
+		"no pod cap":           {map[string]any{"team-a": map[string]any{"pods": 0}}, nil, "Every namespace needs a whole number of pods of at least 1"},
+		"jobs above pods":      {map[string]any{"team-a": map[string]any{"pods": 10, "jobs": 11}}, nil, "A namespace's jobs cap cannot exceed its pods cap (every Job runs at least one pod)."},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
+			vars := guardrailsVars(tc.hooks...)
+			if tc.namespaces != nil {
+				vars["namespaces"] = tc.namespaces
+			}
 			// No cluster is contacted: the refusal comes before any call.
-			opts := infra.Terraform(t, guardrailsFixture, guardrailsVars(tc.hook))
+			opts := infra.Terraform(t, guardrailsFixture, vars)
 			opts.EnvVars["KUBECONFIG"] = "/nonexistent/kubeconfig"
 			expectPlanError(t, opts, tc.want)
 		})
