@@ -2,24 +2,18 @@ package bench_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/klauspost/compress/zstd"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/k8sguard/k8sguard/test/infra"
 )
@@ -33,11 +27,7 @@ import (
 //
 // Run with `make bench` (it builds bin/etcdguard and sets K8SGUARD_BIN).
 func BenchmarkRestoreFromS3(b *testing.B) {
-	bin := os.Getenv("K8SGUARD_BIN")
-	if _, err := os.Stat(filepath.Join(bin, "etcdguard")); bin == "" || err != nil {
-		b.Fatalf("etcdguard not found in K8SGUARD_BIN=%q: run 'make bench', which builds it", bin)
-	}
-	etcdguard := filepath.Join(bin, "etcdguard")
+	etcdguard := etcdguardBin(b)
 	etcd := infra.StartEtcdWith(b, infra.EtcdOptions{QuotaBackendBytes: 8 << 30})
 	bucket := infra.StartS3(b)
 	cfgPath := filepath.Join(b.TempDir(), "etcdguard.yaml")
@@ -48,11 +38,7 @@ func BenchmarkRestoreFromS3(b *testing.B) {
 	}
 	env := append(bucket.Env(), "ETCDGUARD_CONFIG="+cfgPath)
 
-	cli, err := clientv3.New(clientv3.Config{Endpoints: etcd.Endpoints, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cli.Close()
+	cli := etcdClient(b, etcd)
 
 	// 256 MiB first, for the drill; then up to 1 GiB for the restore.
 	fillEtcd(b, cli, 0, 256)
@@ -198,22 +184,6 @@ func drillBreakdown(b *testing.B, env []string, etcdguard, name string) {
 	b.ReportMetric(rep.Seconds, "drill-rto-s")
 }
 
-// fillEtcd writes MiB-sized values from fromMiB up to toMiB of data: half
-// random hex, half repetitive, so zstd has something to do, as it does on
-// real Kubernetes objects.
-func fillEtcd(b *testing.B, cli *clientv3.Client, fromMiB, toMiB int) {
-	b.Helper()
-	random := make([]byte, 256<<10)
-	for i := fromMiB; i < toMiB; i++ {
-		rand.Read(random)
-		unit := fmt.Sprintf("value %06d ", i)
-		value := hex.EncodeToString(random) + strings.Repeat(unit, (512<<10)/len(unit)+1)
-		if _, err := cli.Put(context.Background(), fmt.Sprintf("/bench/%06d", i), value[:1<<20-4096]); err != nil {
-			b.Fatalf("put %d: %v", i, err)
-		}
-	}
-}
-
 func decompress(b *testing.B, src, dst string) {
 	b.Helper()
 	in, err := os.Open(src)
@@ -236,31 +206,6 @@ func decompress(b *testing.B, src, dst string) {
 	if err := out.Close(); err != nil {
 		b.Fatal(err)
 	}
-}
-
-type runResult struct {
-	stdout string
-	out    string // stdout and stderr
-	wall   time.Duration
-	maxRSS int64 // bytes
-}
-
-// mustRun runs a program to completion and measures its wall time and
-// peak resident set size (getrusage's ru_maxrss).
-func mustRun(b *testing.B, env []string, bin string, args ...string) runResult {
-	b.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var out, stdout strings.Builder
-	cmd.Stdout, cmd.Stderr = io.MultiWriter(&out, &stdout), &out
-	start := time.Now()
-	err := cmd.Run()
-	wall := time.Since(start)
-	if err != nil {
-		b.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, out.String())
-	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return runResult{stdout: stdout.String(), out: out.String(), wall: wall, maxRSS: ru.Maxrss << 10}
 }
 
 var snapshotLine = regexp.MustCompile(`(?m)^snapshot (\S+): revision`)

@@ -2,22 +2,13 @@ package bench_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/k8sguard/k8sguard/backup/store"
 	"github.com/k8sguard/k8sguard/test/infra"
@@ -33,11 +24,7 @@ import (
 //
 // Run with `make bench` (it builds bin/etcdguard and sets K8SGUARD_BIN).
 func BenchmarkSnapshotToS3(b *testing.B) {
-	bin := os.Getenv("K8SGUARD_BIN")
-	if _, err := os.Stat(filepath.Join(bin, "etcdguard")); bin == "" || err != nil {
-		b.Fatalf("etcdguard not found in K8SGUARD_BIN=%q: run 'make bench', which builds it", bin)
-	}
-	etcdguard := filepath.Join(bin, "etcdguard")
+	etcdguard := etcdguardBin(b)
 	etcd := infra.StartEtcdWith(b, infra.EtcdOptions{QuotaBackendBytes: 8 << 30})
 	s3 := infra.StartS3(b)
 	env := append(s3.Env(),
@@ -48,22 +35,18 @@ func BenchmarkSnapshotToS3(b *testing.B) {
 		"ETCDGUARD_STORE_ENDPOINT="+s3.Endpoint,
 		"ETCDGUARD_STORE_REGION="+s3.Region,
 	)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: etcd.Endpoints, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cli.Close()
+	cli := etcdClient(b, etcd)
 	uploader := store.NewS3(s3.Client, s3.Bucket, "naive", store.Options{})
 	etcdctl := infra.Tool(b, "etcdctl")
 
 	from := 0
 	for _, mib := range []int{256, 1024} {
-		snapFill(b, cli, from, mib)
+		fillEtcd(b, cli, from, mib)
 		from = mib
 		dir := b.TempDir()
 		db := filepath.Join(dir, "snapshot.db")
 
-		save := snapMeasure(b, nil, etcdctl, "--endpoints", etcd.Endpoints[0], "snapshot", "save", db)
+		save := mustRun(b, nil, etcdctl, "--endpoints", etcd.Endpoints[0], "snapshot", "save", db)
 		f, err := os.Open(db)
 		if err != nil {
 			b.Fatal(err)
@@ -78,7 +61,7 @@ func BenchmarkSnapshotToS3(b *testing.B) {
 		os.Remove(db)
 		naive := save.wall + upload
 
-		eg := snapMeasure(b, env, etcdguard, "snapshot")
+		eg := mustRun(b, env, etcdguard, "snapshot")
 		stats := snapSummary.FindStringSubmatch(eg.stdout)
 		if stats == nil {
 			b.Fatalf("no summary line in:\n%s", eg.out)
@@ -107,43 +90,6 @@ func BenchmarkSnapshotToS3(b *testing.B) {
 }
 
 var snapSummary = regexp.MustCompile(`snapshot (\S+): .* MiB raw -> ([0-9.]+) MiB stored \(ratio ([0-9.]+)\) in [0-9.]+s; etcd read ([0-9]+) MiB/s, zstd ([0-9]+) MiB/s, upload ([0-9]+) MiB/s`)
-
-// snapFill writes 1 MiB values from fromMiB to toMiB: random hex, half
-// repetitive, so zstd has work to do, as on real Kubernetes objects.
-func snapFill(b *testing.B, cli *clientv3.Client, fromMiB, toMiB int) {
-	b.Helper()
-	random := make([]byte, 256<<10)
-	for i := fromMiB; i < toMiB; i++ {
-		rand.Read(random)
-		unit := fmt.Sprintf("value %06d ", i)
-		value := hex.EncodeToString(random) + strings.Repeat(unit, (512<<10)/len(unit)+1)
-		if _, err := cli.Put(context.Background(), fmt.Sprintf("/registry/secrets/bench/%06d", i), value[:1<<20-4096]); err != nil {
-			b.Fatalf("put %d: %v", i, err)
-		}
-	}
-}
-
-type snapRun struct {
-	stdout, out string
-	wall        time.Duration
-	maxRSS      int64 // bytes, getrusage's ru_maxrss of the child
-}
-
-func snapMeasure(b *testing.B, env []string, bin string, args ...string) snapRun {
-	b.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var out, stdout strings.Builder
-	cmd.Stdout, cmd.Stderr = io.MultiWriter(&out, &stdout), &out
-	start := time.Now()
-	err := cmd.Run()
-	wall := time.Since(start)
-	if err != nil {
-		b.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, out.String())
-	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return snapRun{stdout: stdout.String(), out: out.String(), wall: wall, maxRSS: ru.Maxrss << 10}
-}
 
 func snapFileSize(path string) int64 {
 	fi, err := os.Stat(path)

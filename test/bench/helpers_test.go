@@ -1,0 +1,83 @@
+package bench_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/k8sguard/k8sguard/test/infra"
+)
+
+// etcdguardBin is the etcdguard binary `make bench` built.
+func etcdguardBin(b *testing.B) string {
+	b.Helper()
+	bin := os.Getenv("K8SGUARD_BIN")
+	if _, err := os.Stat(filepath.Join(bin, "etcdguard")); bin == "" || err != nil {
+		b.Fatalf("etcdguard not found in K8SGUARD_BIN=%q: run 'make bench', which builds it", bin)
+	}
+	return filepath.Join(bin, "etcdguard")
+}
+
+// etcdClient is a client for the harness's etcd, closed when b ends.
+func etcdClient(b *testing.B, e *infra.Etcd) *clientv3.Client {
+	b.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// fillEtcd writes MiB-sized values from fromMiB up to toMiB of data: half
+// random hex, half repetitive, so zstd has something to do, as it does on
+// real Kubernetes objects.
+func fillEtcd(b *testing.B, cli *clientv3.Client, fromMiB, toMiB int) {
+	b.Helper()
+	random := make([]byte, 256<<10)
+	for i := fromMiB; i < toMiB; i++ {
+		rand.Read(random)
+		unit := fmt.Sprintf("value %06d ", i)
+		value := hex.EncodeToString(random) + strings.Repeat(unit, (512<<10)/len(unit)+1)
+		if _, err := cli.Put(context.Background(), fmt.Sprintf("/registry/secrets/bench/%06d", i), value[:1<<20-4096]); err != nil {
+			b.Fatalf("put %d: %v", i, err)
+		}
+	}
+}
+
+type runResult struct {
+	stdout string
+	out    string // stdout and stderr
+	wall   time.Duration
+	maxRSS int64 // bytes
+}
+
+// mustRun runs a program to completion and measures its wall time and
+// peak resident set size (getrusage's ru_maxrss).
+func mustRun(b *testing.B, env []string, bin string, args ...string) runResult {
+	b.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, stdout strings.Builder
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(&out, &stdout), &out
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	if err != nil {
+		b.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, out.String())
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return runResult{stdout: stdout.String(), out: out.String(), wall: wall, maxRSS: ru.Maxrss << 10}
+}
