@@ -95,13 +95,7 @@ func TestPodIPCapacityDataSourceErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			resource.UnitTest(t, resource.TestCase{
-				ProtoV6ProviderFactories: protoV6,
-				Steps: []resource.TestStep{{
-					Config:      noCloudProvider + "data \"k8sguard_pod_ip_capacity\" \"x\" {\n  " + c.body + "\n}\n",
-					ExpectError: c.want,
-				}},
-			})
+			applyError(t, noCloudProvider+"data \"k8sguard_pod_ip_capacity\" \"x\" {\n  "+c.body+"\n}\n", c.want)
 		})
 	}
 }

@@ -22,10 +22,7 @@ func functionOutputs(t *testing.T, config string, want map[string]string) {
 
 func functionError(t *testing.T, expr string, want *regexp.Regexp) {
 	t.Helper()
-	resource.UnitTest(t, resource.TestCase{
-		ProtoV6ProviderFactories: protoV6,
-		Steps:                    []resource.TestStep{{Config: noCloudProvider + "output \"x\" { value = " + expr + " }\n", ExpectError: want}},
-	})
+	applyError(t, noCloudProvider+"output \"x\" { value = "+expr+" }\n", want)
 }
 
 func TestPodCIDRMaxNodesFunction(t *testing.T) {

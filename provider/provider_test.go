@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 )
 
 // protoV6 serves the provider in-process to terraform-plugin-testing, which
@@ -24,8 +25,9 @@ func wrapped(pattern string) *regexp.Regexp {
 	return regexp.MustCompile(strings.ReplaceAll(pattern, " ", `\s+`))
 }
 
-// planOnly runs `terraform plan` on config and expects the error (or none).
-func planOnly(t *testing.T, config string, expectErr *regexp.Regexp) {
+// planOnly runs `terraform plan` on config and expects the error (or none);
+// checks then run on the plan.
+func planOnly(t *testing.T, config string, expectErr *regexp.Regexp, checks ...plancheck.PlanCheck) {
 	t.Helper()
 	resource.UnitTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: protoV6,
@@ -34,7 +36,18 @@ func planOnly(t *testing.T, config string, expectErr *regexp.Regexp) {
 			PlanOnly:           true,
 			ExpectNonEmptyPlan: true,
 			ExpectError:        expectErr,
+			ConfigPlanChecks:   resource.ConfigPlanChecks{PostApplyPreRefresh: checks},
 		}},
+	})
+}
+
+// applyError applies config and expects it to fail with want: for data
+// sources and functions, which terraform evaluates at apply as well.
+func applyError(t *testing.T, config string, want *regexp.Regexp) {
+	t.Helper()
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6,
+		Steps:                    []resource.TestStep{{Config: config, ExpectError: want}},
 	})
 }
 

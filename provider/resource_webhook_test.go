@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
@@ -111,21 +110,13 @@ func TestWebhookPlanRefusesDangerousShapes(t *testing.T) {
 // user's opt-in plus the exclusion of protected namespaces and the
 // backend's own namespace.
 func TestWebhookPlanShowsEffectiveSelector(t *testing.T) {
-	resource.UnitTest(t, resource.TestCase{
-		ProtoV6ProviderFactories: protoV6,
-		Steps: []resource.TestStep{{
-			Config:             opaWebhook("k8sguard_validating_webhook", "", "", optIn+"\nfailure_policy = \"Fail\""),
-			PlanOnly:           true,
-			ExpectNonEmptyPlan: true,
-			ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPreRefresh: []plancheck.PlanCheck{
-				plancheck.ExpectKnownValue("k8sguard_validating_webhook.opa", tfjsonpath.New("webhook").AtSliceIndex(0).AtMapKey("effective_namespace_selector"),
-					knownvalue.StringExact("kubernetes.io/metadata.name notin (kube-node-lease,kube-public,kube-system,opa),opa-policy=enabled")),
-				plancheck.ExpectKnownValue("k8sguard_validating_webhook.opa", tfjsonpath.New("webhook").AtSliceIndex(0).AtMapKey("require_ready_backend"), knownvalue.Bool(true)),
-				plancheck.ExpectKnownValue("k8sguard_validating_webhook.opa", tfjsonpath.New("webhook").AtSliceIndex(0).AtMapKey("rule").AtSliceIndex(0).AtMapKey("scope"), knownvalue.StringExact("Namespaced")),
-				plancheck.ExpectKnownValue("k8sguard_validating_webhook.opa", tfjsonpath.New("findings"), knownvalue.ListExact(nil)),
-			}},
-		}},
-	})
+	planOnly(t, opaWebhook("k8sguard_validating_webhook", "", "", optIn+"\nfailure_policy = \"Fail\""), nil,
+		plancheck.ExpectKnownValue("k8sguard_validating_webhook.opa", tfjsonpath.New("webhook").AtSliceIndex(0).AtMapKey("effective_namespace_selector"),
+			knownvalue.StringExact("kubernetes.io/metadata.name notin (kube-node-lease,kube-public,kube-system,opa),opa-policy=enabled")),
+		plancheck.ExpectKnownValue("k8sguard_validating_webhook.opa", tfjsonpath.New("webhook").AtSliceIndex(0).AtMapKey("require_ready_backend"), knownvalue.Bool(true)),
+		plancheck.ExpectKnownValue("k8sguard_validating_webhook.opa", tfjsonpath.New("webhook").AtSliceIndex(0).AtMapKey("rule").AtSliceIndex(0).AtMapKey("scope"), knownvalue.StringExact("Namespaced")),
+		plancheck.ExpectKnownValue("k8sguard_validating_webhook.opa", tfjsonpath.New("findings"), knownvalue.ListExact(nil)),
+	)
 }
 
 // A waived error plans as a warning that keeps the reason in `findings`.
@@ -137,18 +128,10 @@ func TestWebhookWaiverKeepsReasonInFindings(t *testing.T) {
       operations   = ["*"]
     }`, optIn), `name = "opa-validating-webhook"`, `name = "opa-validating-webhook"
   waivers = { WEBHOOK_WILDCARD_RULE = "audit hook on deployments, all operations" }`, 1)
-	resource.UnitTest(t, resource.TestCase{
-		ProtoV6ProviderFactories: protoV6,
-		Steps: []resource.TestStep{{
-			Config:             cfg,
-			PlanOnly:           true,
-			ExpectNonEmptyPlan: true,
-			ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPreRefresh: []plancheck.PlanCheck{
-				plancheck.ExpectKnownValue("k8sguard_mutating_webhook.opa", tfjsonpath.New("findings"), knownvalue.ListExact([]knownvalue.Check{
-					knownvalue.StringExact(`[WEBHOOK_WILDCARD_RULE] rule 0 matches every operation ("*"): a webhook that intercepts everything can block the control plane when its backend is down. Name the API groups and resources it needs. Prevents: OPA webhook outage (Jetstack, GKE upgrade). Waived: "audit hook on deployments, all operations".`),
-				})),
-				plancheck.ExpectKnownValue("k8sguard_mutating_webhook.opa", tfjsonpath.New("webhook").AtSliceIndex(0).AtMapKey("reinvocation_policy"), knownvalue.StringExact("Never")),
-			}},
-		}},
-	})
+	planOnly(t, cfg, nil,
+		plancheck.ExpectKnownValue("k8sguard_mutating_webhook.opa", tfjsonpath.New("findings"), knownvalue.ListExact([]knownvalue.Check{
+			knownvalue.StringExact(`[WEBHOOK_WILDCARD_RULE] rule 0 matches every operation ("*"): a webhook that intercepts everything can block the control plane when its backend is down. Name the API groups and resources it needs. Prevents: OPA webhook outage (Jetstack, GKE upgrade). Waived: "audit hook on deployments, all operations".`),
+		})),
+		plancheck.ExpectKnownValue("k8sguard_mutating_webhook.opa", tfjsonpath.New("webhook").AtSliceIndex(0).AtMapKey("reinvocation_policy"), knownvalue.StringExact("Never")),
+	)
 }
