@@ -779,8 +779,7 @@ func (r *nodePoolResource) Read(ctx context.Context, req resource.ReadRequest, r
 	if !ok {
 		return
 	}
-	eksc := c.eks
-	out, err := eksc.DescribeNodegroup(ctx, &eks.DescribeNodegroupInput{ClusterName: m.ClusterName.ValueStringPointer(), NodegroupName: m.Name.ValueStringPointer()})
+	out, err := c.eks.DescribeNodegroup(ctx, &eks.DescribeNodegroupInput{ClusterName: m.ClusterName.ValueStringPointer(), NodegroupName: m.Name.ValueStringPointer()})
 	if err != nil {
 		if isAWSNotFound(err) {
 			resp.State.RemoveResource(ctx)
@@ -1074,21 +1073,20 @@ func (r *nodePoolResource) Delete(ctx context.Context, req resource.DeleteReques
 	if !ok {
 		return
 	}
-	ec2c, eksc := c.ec2, c.eks
 	in := &eks.DescribeNodegroupInput{ClusterName: m.ClusterName.ValueStringPointer(), NodegroupName: m.Name.ValueStringPointer()}
-	_, err := eksc.DeleteNodegroup(ctx, &eks.DeleteNodegroupInput{ClusterName: in.ClusterName, NodegroupName: in.NodegroupName})
+	_, err := c.eks.DeleteNodegroup(ctx, &eks.DeleteNodegroupInput{ClusterName: in.ClusterName, NodegroupName: in.NodegroupName})
 	if err != nil && !isAWSNotFound(err) {
 		resp.Diagnostics.AddError("Cannot delete the node group", fmt.Sprintf("%s/%s: %v", m.ClusterName.ValueString(), m.Name.ValueString(), err))
 		return
 	}
 	if err == nil {
-		if err := eks.NewNodegroupDeletedWaiter(eksc).Wait(ctx, in, 30*time.Minute); err != nil {
+		if err := eks.NewNodegroupDeletedWaiter(c.eks).Wait(ctx, in, 30*time.Minute); err != nil {
 			resp.Diagnostics.AddError("Node group was not deleted", fmt.Sprintf("%s/%s: %v", m.ClusterName.ValueString(), m.Name.ValueString(), err))
 			return
 		}
 	}
 	if id := m.LaunchTemplateID.ValueString(); id != "" {
-		if _, err := ec2c.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: aws.String(id)}); err != nil && !isAWSNotFound(err) {
+		if _, err := c.ec2.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: aws.String(id)}); err != nil && !isAWSNotFound(err) {
 			resp.Diagnostics.AddError("Cannot delete the node pool's launch template", fmt.Sprintf("%s: %v", id, err))
 		}
 	}
