@@ -74,10 +74,10 @@ func TestClusterGuardrailsApplyPlanEmptyDestroy(t *testing.T) {
 	destroyed := false
 	t.Cleanup(func() {
 		if !destroyed {
-			terraform.Destroy(t, opts)
+			terraform.DestroyContext(t, context.Background(), opts)
 		}
 	})
-	terraform.InitAndApply(t, opts)
+	terraform.InitAndApplyContext(t, t.Context(), opts)
 
 	// Quotas: the hard caps, and the LimitRange that gives requests.
 	for ns, want := range map[string]map[corev1.ResourceName]string{
@@ -130,14 +130,14 @@ func TestClusterGuardrailsApplyPlanEmptyDestroy(t *testing.T) {
 	}
 	requireExcluded(t, "sidecar-injector", mh.NamespaceSelector, "kube-system", "injector")
 
-	sel := terraform.OutputMap(t, opts, "webhook_namespace_selectors")
+	sel := terraform.OutputMapContext(t, t.Context(), opts, "webhook_namespace_selectors")
 	if len(sel) != 2 || sel["validating/ingress-policy"] == "" || sel["mutating/sidecar-injector"] == "" {
 		t.Errorf("output webhook_namespace_selectors = %v, want one selector per configuration", sel)
 	}
 
 	expectNoChanges(t, opts, "after apply")
 
-	terraform.Destroy(t, opts)
+	terraform.DestroyContext(t, context.Background(), opts)
 	destroyed = true
 	for _, ns := range []string{"team-a", "team-b"} {
 		if _, err := cs.CoreV1().ResourceQuotas(ns).Get(ctx, "k8sguard-pods", metav1.GetOptions{}); !apierrors.IsNotFound(err) {

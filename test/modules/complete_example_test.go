@@ -20,7 +20,7 @@ const completeExample = "examples/complete"
 // as shipped (no cluster, no AWS).
 func TestCompleteExampleValidates(t *testing.T) {
 	opts := infra.Terraform(t, completeExample, nil)
-	if out, err := terraform.InitAndValidateE(t, opts); err != nil {
+	if out, err := terraform.InitAndValidateContextE(t, t.Context(), opts); err != nil {
 		t.Fatalf("terraform validate examples/complete: %v\n%s", err, out)
 	}
 }
@@ -51,10 +51,10 @@ func TestCompleteExampleAppliesOnHarness(t *testing.T) {
 		"subnet_ids":            subnets,
 	}), tg.Env)
 	opts.EnvVars["KUBECONFIG"] = cp.Kubeconfig
-	t.Cleanup(func() { terraform.Destroy(t, opts) })
-	terraform.InitAndApply(t, opts)
+	t.Cleanup(func() { terraform.DestroyContext(t, context.Background(), opts) })
+	terraform.InitAndApplyContext(t, t.Context(), opts)
 
-	caps := terraform.OutputJson(t, opts, "pod_quotas")
+	caps := terraform.OutputJSONContext(t, t.Context(), opts, "pod_quotas")
 	var quotas map[string]struct{ Pods int }
 	if err := json.Unmarshal([]byte(caps), &quotas); err != nil || quotas["team-a"].Pods != 200 || quotas["team-b"].Pods != 50 {
 		t.Errorf("pod_quotas = %s (%v), want team-a 200 and team-b 50", caps, err)
@@ -62,13 +62,13 @@ func TestCompleteExampleAppliesOnHarness(t *testing.T) {
 	if _, err := cp.Clientset.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, "ingress-policy", metav1.GetOptions{}); err != nil {
 		t.Errorf("the example's webhook is not registered: %v", err)
 	}
-	if got := terraform.Output(t, opts, "pod_range_max_nodes"); got != "256" {
+	if got := terraform.OutputContext(t, t.Context(), opts, "pod_range_max_nodes"); got != "256" {
 		t.Errorf("pod_range_max_nodes = %s, want 256 (/16 in /24 node blocks)", got)
 	}
-	if store := terraform.Output(t, opts, "etcd_backup_store"); !strings.HasSuffix(store, "/"+cluster+"/") {
+	if store := terraform.OutputContext(t, t.Context(), opts, "etcd_backup_store"); !strings.HasSuffix(store, "/"+cluster+"/") {
 		t.Errorf("etcd_backup_store = %s, want the cluster's prefix", store)
 	}
-	pools := terraform.OutputMapOfObjects(t, opts, "node_pools")
+	pools := terraform.OutputMapOfObjectsContext(t, t.Context(), opts, "node_pools")
 	if len(pools) != 2 {
 		t.Errorf("node_pools = %v, want general and batch", pools)
 	}

@@ -45,15 +45,15 @@ func TestControlPlaneModuleOnMoto(t *testing.T) {
 			"batch":   pool(6, map[string]string{"workload": "batch"}),
 		},
 	})
-	t.Cleanup(func() { terraform.Destroy(t, opts) })
-	terraform.InitAndApply(t, opts)
+	t.Cleanup(func() { terraform.DestroyContext(t, context.Background(), opts) })
+	terraform.InitAndApplyContext(t, t.Context(), opts)
 
-	if got := terraform.Output(t, opts, "pod_range_max_nodes"); got != "16" {
+	if got := terraform.OutputContext(t, t.Context(), opts, "pod_range_max_nodes"); got != "16" {
 		t.Errorf("pod_range_max_nodes = %s, want 16 (/20 in /24 node blocks)", got)
 	}
 
 	// The control-plane user data: etcdguard first, then the bootstrap.
-	ltID := terraform.Output(t, opts, "launch_template_id")
+	ltID := terraform.OutputContext(t, t.Context(), opts, "launch_template_id")
 	v, err := tg.EC2.DescribeLaunchTemplateVersions(ctx, &ec2.DescribeLaunchTemplateVersionsInput{
 		LaunchTemplateId: aws.String(ltID), Versions: []string{"$Default"},
 	})
@@ -65,7 +65,7 @@ func TestControlPlaneModuleOnMoto(t *testing.T) {
 		t.Fatalf("user data of %s is not base64: %v", ltID, err)
 	}
 	userData := string(ud)
-	config := terraform.Output(t, opts, "etcdguard_config")
+	config := terraform.OutputContext(t, t.Context(), opts, "etcdguard_config")
 	for _, want := range []string{
 		`Content-Type: multipart/mixed; boundary="==k8sguard-control-plane=="`,
 		"Content-Type: text/cloud-config",

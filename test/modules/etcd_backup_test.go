@@ -44,14 +44,14 @@ func TestEtcdBackupModuleConfigDrivesEtcdguard(t *testing.T) {
 		"bucket_name":    fixture.Unique("etcd-backup"),
 		"etcd_endpoints": etcd.Endpoints,
 	})
-	t.Cleanup(func() { terraform.Destroy(t, opts) })
-	terraform.InitAndApply(t, opts)
+	t.Cleanup(func() { terraform.DestroyContext(t, context.Background(), opts) })
+	terraform.InitAndApplyContext(t, t.Context(), opts)
 
-	bucket := terraform.Output(t, opts, "bucket")
-	if got, want := terraform.Output(t, opts, "store_url"), "s3://"+bucket+"/prod-eu1/"; got != want {
+	bucket := terraform.OutputContext(t, t.Context(), opts, "bucket")
+	if got, want := terraform.OutputContext(t, t.Context(), opts, "store_url"), "s3://"+bucket+"/prod-eu1/"; got != want {
 		t.Errorf("store_url = %q, want %q (the cluster name is the default prefix)", got, want)
 	}
-	if policy := terraform.Output(t, opts, "agent_policy_json"); !strings.Contains(policy, "arn:aws:s3:::"+bucket+"/prod-eu1/*") {
+	if policy := terraform.OutputContext(t, t.Context(), opts, "agent_policy_json"); !strings.Contains(policy, "arn:aws:s3:::"+bucket+"/prod-eu1/*") {
 		t.Errorf("agent_policy_json is not scoped to the module's prefix:\n%s", policy)
 	}
 	expectNoChanges(t, opts, "after apply")
@@ -64,7 +64,7 @@ func TestEtcdBackupModuleConfigDrivesEtcdguard(t *testing.T) {
 		t.Fatalf("lift the bucket policy for moto: %v", err)
 	}
 
-	configYAML := terraform.Output(t, opts, "config_yaml")
+	configYAML := terraform.OutputContext(t, t.Context(), opts, "config_yaml")
 	configFile := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(configFile, []byte(configYAML), 0o600); err != nil {
 		t.Fatal(err)
@@ -114,7 +114,7 @@ func TestEtcdBackupModuleConfigDrivesEtcdguard(t *testing.T) {
 	}
 
 	// The cloud-init document installs what was just proven to work.
-	ci := parseCloudInit(t, terraform.Output(t, opts, "cloud_init"))
+	ci := parseCloudInit(t, terraform.OutputContext(t, t.Context(), opts, "cloud_init"))
 	files := ci.files()
 	if files["/etc/etcdguard/config.yaml"] != configYAML {
 		t.Errorf("cloud-init /etc/etcdguard/config.yaml differs from config_yaml:\n%s", files["/etc/etcdguard/config.yaml"])
@@ -130,8 +130,8 @@ func TestEtcdBackupModuleConfigDrivesEtcdguard(t *testing.T) {
 
 	// Timer mode: the one-shot service and its timer instead of the agent.
 	opts.Vars["mode"] = "timer"
-	terraform.Apply(t, opts)
-	ci = parseCloudInit(t, terraform.Output(t, opts, "cloud_init"))
+	terraform.ApplyContext(t, t.Context(), opts)
+	ci = parseCloudInit(t, terraform.OutputContext(t, t.Context(), opts, "cloud_init"))
 	files = ci.files()
 	for _, u := range []string{systemd.Snapshot, systemd.SnapshotTimer} {
 		want, _ := fs.ReadFile(systemd.Units, u)

@@ -23,7 +23,7 @@ func squash(s string) string { return boxAndSpace.ReplaceAllString(s, " ") }
 // literal) in its unwrapped output.
 func expectPlanError(t *testing.T, opts *terraform.Options, want string) {
 	t.Helper()
-	out, err := terraform.InitAndPlanE(t, opts)
+	out, err := terraform.InitAndPlanContextE(t, t.Context(), opts)
 	if err == nil {
 		t.Fatalf("terraform plan succeeded, want an error containing %q:\n%s", want, out)
 	}
@@ -36,8 +36,8 @@ func expectPlanError(t *testing.T, opts *terraform.Options, want string) {
 // nothing to do.
 func expectNoChanges(t *testing.T, opts *terraform.Options, why string) {
 	t.Helper()
-	if code := terraform.PlanExitCode(t, opts); code != 0 {
-		out, _ := terraform.PlanE(t, opts)
+	if code := terraform.PlanExitCodeContext(t, t.Context(), opts); code != 0 {
+		out, _ := terraform.PlanContextE(t, t.Context(), opts)
 		t.Fatalf("%s: plan wants changes (exit code %d):\n%s", why, code, out)
 	}
 }
