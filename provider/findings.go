@@ -60,6 +60,37 @@ func toPath(p guard.Path) path.Path {
 	return out
 }
 
+// waive applies the resource's `waivers` attribute to the rules' findings:
+// a waived error becomes a warning that keeps its reason.
+func waive(ctx context.Context, findings []guard.Finding, waivers types.Map, diags *diag.Diagnostics) []guard.Finding {
+	return guard.ApplyWaivers(findings, waiversFrom(ctx, waivers, diags), "waivers")
+}
+
+// reportFindings waives, reports every finding as a diagnostic and returns
+// the waived findings.
+func reportFindings(ctx context.Context, findings []guard.Finding, waivers types.Map, diags *diag.Diagnostics) []guard.Finding {
+	findings = waive(ctx, findings, waivers, diags)
+	addFindings(diags, findings)
+	return findings
+}
+
+// reportErrors is reportFindings for ValidateConfig: only the errors that
+// remain after the waivers, since plan reports the warnings again.
+func reportErrors(ctx context.Context, findings []guard.Finding, waivers types.Map, diags *diag.Diagnostics) {
+	addFindings(diags, errorsOnly(waive(ctx, findings, waivers, diags)))
+}
+
+// errorsOnly keeps the error findings.
+func errorsOnly(fs []guard.Finding) []guard.Finding {
+	var out []guard.Finding
+	for _, f := range fs {
+		if f.Severity == guard.Error {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // addFindings reports findings as diagnostics on their attributes.
 func addFindings(diags *diag.Diagnostics, findings []guard.Finding) {
 	for _, f := range findings {

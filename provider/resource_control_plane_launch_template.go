@@ -185,14 +185,7 @@ func (r *controlPlaneLaunchTemplateResource) ValidateConfig(ctx context.Context,
 	if !ok {
 		return
 	}
-	fs = guard.ApplyWaivers(fs, waiversFrom(ctx, m.Waivers, &resp.Diagnostics), "waivers")
-	var errs []guard.Finding
-	for _, f := range fs {
-		if f.Severity == guard.Error {
-			errs = append(errs, f)
-		}
-	}
-	addFindings(&resp.Diagnostics, errs)
+	reportErrors(ctx, fs, m.Waivers, &resp.Diagnostics)
 }
 
 func (r *controlPlaneLaunchTemplateResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
@@ -228,9 +221,7 @@ func (r *controlPlaneLaunchTemplateResource) ModifyPlan(ctx context.Context, req
 	if !ok {
 		return
 	}
-	fs = guard.ApplyWaivers(fs, waiversFrom(ctx, plan.Waivers, &resp.Diagnostics), "waivers")
-	addFindings(&resp.Diagnostics, fs)
-	plan.Findings = warningStrings(fs)
+	plan.Findings = warningStrings(reportFindings(ctx, fs, plan.Waivers, &resp.Diagnostics))
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 
@@ -336,8 +327,7 @@ func (r *controlPlaneLaunchTemplateResource) Create(ctx context.Context, req res
 		if !ok {
 			return
 		}
-		fs = guard.ApplyWaivers(fs, waiversFrom(ctx, m.Waivers, &resp.Diagnostics), "waivers")
-		addFindings(&resp.Diagnostics, fs)
+		fs = reportFindings(ctx, fs, m.Waivers, &resp.Diagnostics)
 		if resp.Diagnostics.HasError() {
 			return
 		}

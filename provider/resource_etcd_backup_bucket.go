@@ -145,9 +145,7 @@ func (r *etcdBackupBucketResource) ModifyPlan(ctx context.Context, req resource.
 	if plan.RetentionDays.IsUnknown() || plan.NoncurrentDays.IsUnknown() || plan.Waivers.IsUnknown() {
 		plan.Findings = types.ListUnknown(types.StringType)
 	} else {
-		fs := guard.ApplyWaivers(guard.CheckBackupBucket(plan.guardBucket()), waiversFrom(ctx, plan.Waivers, &resp.Diagnostics), "waivers")
-		addFindings(&resp.Diagnostics, fs)
-		plan.Findings = warningStrings(fs)
+		plan.Findings = warningStrings(reportFindings(ctx, guard.CheckBackupBucket(plan.guardBucket()), plan.Waivers, &resp.Diagnostics))
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }

@@ -256,14 +256,7 @@ func (r *nodePoolResource) ValidateConfig(ctx context.Context, req resource.Vali
 		resp.Diagnostics.AddAttributeError(path.Root("pod_cidr"), "Cannot size the node pool", err.Error())
 		return
 	}
-	findings = guard.ApplyWaivers(findings, waiversFrom(ctx, m.Waivers, &resp.Diagnostics), "waivers")
-	var errs []guard.Finding
-	for _, f := range findings {
-		if f.Severity == guard.Error {
-			errs = append(errs, f)
-		}
-	}
-	addFindings(&resp.Diagnostics, errs)
+	reportErrors(ctx, findings, m.Waivers, &resp.Diagnostics)
 }
 
 func (r *nodePoolResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
@@ -313,9 +306,7 @@ func (r *nodePoolResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		resp.Diagnostics.AddError("Cannot size node pool "+plan.Name.ValueString(), err.Error())
 		return
 	}
-	findings = guard.ApplyWaivers(findings, waiversFrom(ctx, plan.Waivers, &resp.Diagnostics), "waivers")
-	addFindings(&resp.Diagnostics, findings)
-	plan.setSizing(sizing, findings)
+	plan.setSizing(sizing, reportFindings(ctx, findings, plan.Waivers, &resp.Diagnostics))
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 
@@ -753,9 +744,7 @@ func (r *nodePoolResource) resolveSizing(ctx context.Context, m *nodePoolModel, 
 		diags.AddError("Cannot size node pool "+m.Name.ValueString(), err.Error())
 		return false
 	}
-	findings = guard.ApplyWaivers(findings, waiversFrom(ctx, m.Waivers, diags), "waivers")
-	addFindings(diags, findings)
-	m.setSizing(sizing, findings)
+	m.setSizing(sizing, reportFindings(ctx, findings, m.Waivers, diags))
 	return !diags.HasError()
 }
 
@@ -804,7 +793,7 @@ func (r *nodePoolResource) Read(ctx context.Context, req resource.ReadRequest, r
 		if err != nil {
 			resp.Diagnostics.AddWarning("Cannot size the imported node pool", err.Error())
 		} else {
-			findings = guard.ApplyWaivers(findings, waiversFrom(ctx, m.Waivers, &resp.Diagnostics), "waivers")
+			findings = waive(ctx, findings, m.Waivers, &resp.Diagnostics)
 			m.setSizing(sizing, findings)
 		}
 	}

@@ -183,9 +183,7 @@ func (r *podQuotaResource) ValidateConfig(ctx context.Context, req resource.Vali
 	if diags := req.Config.Get(ctx, &cfg); diags.HasError() {
 		return
 	}
-	findings := guard.WithoutSettingsRules(guard.CheckPodQuota(guardQuota(&cfg), guard.Settings{}))
-	findings = guard.ApplyWaivers(findings, waiversFrom(ctx, cfg.Waivers, &resp.Diagnostics), "waivers")
-	addFindings(&resp.Diagnostics, errorsOnly(findings))
+	reportErrors(ctx, guard.WithoutSettingsRules(guard.CheckPodQuota(guardQuota(&cfg), guard.Settings{})), cfg.Waivers, &resp.Diagnostics)
 }
 
 func (r *podQuotaResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
@@ -197,9 +195,7 @@ func (r *podQuotaResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	findings := guard.ApplyWaivers(guard.CheckPodQuota(guardQuota(&plan), settingsOf(r.clients)), waiversFrom(ctx, plan.Waivers, &resp.Diagnostics), "waivers")
-	addFindings(&resp.Diagnostics, findings)
-	plan.Findings = warningStrings(findings)
+	plan.Findings = warningStrings(reportFindings(ctx, guard.CheckPodQuota(guardQuota(&plan), settingsOf(r.clients)), plan.Waivers, &resp.Diagnostics))
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 

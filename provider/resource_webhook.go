@@ -195,9 +195,7 @@ func (r *webhookResource[W, P]) ValidateConfig(ctx context.Context, req resource
 				fmt.Sprintf("webhook %q needs exactly one backend: a service block or a url.", m.Name.ValueString()))
 		}
 	}
-	findings := guard.WithoutSettingsRules(r.check(ctx, &cfg, guard.Settings{}, &resp.Diagnostics))
-	findings = guard.ApplyWaivers(findings, waiversFrom(ctx, cfg.Waivers, &resp.Diagnostics), "waivers")
-	addFindings(&resp.Diagnostics, errorsOnly(findings))
+	reportErrors(ctx, guard.WithoutSettingsRules(r.check(ctx, &cfg, guard.Settings{}, &resp.Diagnostics)), cfg.Waivers, &resp.Diagnostics)
 }
 
 func (r *webhookResource[W, P]) check(ctx context.Context, m *webhookConfigurationModel[W], settings guard.Settings, diags *diag.Diagnostics) []guard.Finding {
@@ -219,9 +217,7 @@ func (r *webhookResource[W, P]) ModifyPlan(ctx context.Context, req resource.Mod
 		return
 	}
 	settings := settingsOf(r.clients)
-	findings := guard.ApplyWaivers(r.check(ctx, &plan, settings, &resp.Diagnostics), waiversFrom(ctx, plan.Waivers, &resp.Diagnostics), "waivers")
-	addFindings(&resp.Diagnostics, findings)
-	plan.Findings = warningStrings(findings)
+	plan.Findings = warningStrings(reportFindings(ctx, r.check(ctx, &plan, settings, &resp.Diagnostics), plan.Waivers, &resp.Diagnostics))
 	for i := range plan.Webhooks {
 		m := P(&plan.Webhooks[i]).common()
 		if i < len(cfg.Webhooks) && P(&cfg.Webhooks[i]).common().RequireReadyBackend.IsNull() {
@@ -373,15 +369,4 @@ func settingsOf(c *Clients) guard.Settings {
 		MaxWebhookTimeoutSeconds: defaultMaxWebhookTimeoutSeconds,
 		MaxPodsPerNamespace:      defaultMaxPodsPerNamespace,
 	}
-}
-
-// errorsOnly keeps the error findings.
-func errorsOnly(fs []guard.Finding) []guard.Finding {
-	var out []guard.Finding
-	for _, f := range fs {
-		if f.Severity == guard.Error {
-			out = append(out, f)
-		}
-	}
-	return out
 }
