@@ -28,6 +28,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/k8sguard/k8sguard/provider/cloud"
@@ -683,9 +684,7 @@ func (r *nodePoolResource) Create(ctx context.Context, req resource.CreateReques
 		return
 	}
 	ec2c, eksc := c.ec2, c.eks
-	var config nodePoolModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
-	if !r.resolveSizing(ctx, &m, config.NodeCIDRMaskSize, 0, &resp.Diagnostics) {
+	if !r.resolveSizing(ctx, &m, req.Config, 0, &resp.Diagnostics) {
 		return
 	}
 	tags := m.allTags(ctx)
@@ -734,12 +733,15 @@ func (r *nodePoolResource) Create(ctx context.Context, req resource.CreateReques
 
 // resolveSizing runs the pool rules again at apply when the plan could not
 // (inputs known only after other resources were created), and refuses the
-// apply on an error the plan could not show.
-func (r *nodePoolResource) resolveSizing(ctx context.Context, m *nodePoolModel, explicitMask types.Int64, current int64, diags *diag.Diagnostics) bool {
+// apply on an error the plan could not show. node_cidr_mask_size is read
+// from config: in the plan it is the computed default.
+func (r *nodePoolResource) resolveSizing(ctx context.Context, m *nodePoolModel, config tfsdk.Config, current int64, diags *diag.Diagnostics) bool {
+	var cfg nodePoolModel
+	diags.Append(config.Get(ctx, &cfg)...)
 	if !m.PodIPsPerNode.IsUnknown() && !m.Findings.IsUnknown() && !m.NodeCIDRMaskSize.IsUnknown() {
 		return !diags.HasError()
 	}
-	sizing, findings, err := r.size(ctx, m, explicitMask, current)
+	sizing, findings, err := r.size(ctx, m, cfg.NodeCIDRMaskSize, current)
 	if err != nil {
 		diags.AddError("Cannot size node pool "+m.Name.ValueString(), err.Error())
 		return false
@@ -880,9 +882,7 @@ func (r *nodePoolResource) Update(ctx context.Context, req resource.UpdateReques
 		return
 	}
 	ec2c, eksc := c.ec2, c.eks
-	var config nodePoolModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
-	if !r.resolveSizing(ctx, &plan, config.NodeCIDRMaskSize, -1, &resp.Diagnostics) {
+	if !r.resolveSizing(ctx, &plan, req.Config, -1, &resp.Diagnostics) {
 		return
 	}
 	cluster, name := plan.ClusterName.ValueStringPointer(), plan.Name.ValueStringPointer()
