@@ -74,3 +74,13 @@ func (r *resourceBase) kubeClient(_ context.Context, diags errorAdder) (kubernet
 	}
 	return cs, true
 }
+
+// plannedModel is how ModifyPlan starts: read the plan into target. False
+// on destroy (there is no plan to modify) or when the plan cannot be read.
+func plannedModel(ctx context.Context, req resource.ModifyPlanRequest, target any, diags *diag.Diagnostics) bool {
+	if req.Plan.Raw.IsNull() {
+		return false
+	}
+	diags.Append(req.Plan.Get(ctx, target)...)
+	return !diags.HasError()
+}

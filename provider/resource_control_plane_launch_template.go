@@ -189,12 +189,8 @@ func (r *controlPlaneLaunchTemplateResource) ValidateConfig(ctx context.Context,
 }
 
 func (r *controlPlaneLaunchTemplateResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.Plan.Raw.IsNull() {
-		return
-	}
 	var plan controlPlaneLaunchTemplateModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
+	if !plannedModel(ctx, req, &plan, &resp.Diagnostics) {
 		return
 	}
 	plan.Drift = emptyStringList()

@@ -127,12 +127,8 @@ func (m *etcdBackupBucketModel) guardBucket() guard.BackupBucket {
 }
 
 func (r *etcdBackupBucketResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.Plan.Raw.IsNull() {
-		return
-	}
 	var plan etcdBackupBucketModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
+	if !plannedModel(ctx, req, &plan, &resp.Diagnostics) {
 		return
 	}
 	plan.Drift = emptyStringList()

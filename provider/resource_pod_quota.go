@@ -187,12 +187,8 @@ func (r *podQuotaResource) ValidateConfig(ctx context.Context, req resource.Vali
 }
 
 func (r *podQuotaResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.Plan.Raw.IsNull() {
-		return
-	}
 	var plan podQuotaModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
+	if !plannedModel(ctx, req, &plan, &resp.Diagnostics) {
 		return
 	}
 	plan.Findings = warningStrings(reportFindings(ctx, guard.CheckPodQuota(guardQuota(&plan), settingsOf(r.clients)), plan.Waivers, &resp.Diagnostics))
