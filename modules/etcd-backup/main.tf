@@ -55,6 +55,18 @@ locals {
   installed_units = var.mode == "agent" ? ["etcdguard.service"] : ["etcdguard-snapshot.service", "etcdguard-snapshot.timer"]
   enable_unit     = var.mode == "agent" ? "etcdguard.service" : "etcdguard-snapshot.timer"
 
+  # The unit runs as a dynamic user; the etcd client key is root-only on
+  # kubeadm nodes. A static group gets read access (as the unit file's own
+  # comment recommends) through a drop-in, so the shipped unit stays as is.
+  service_unit = var.mode == "agent" ? "etcdguard.service" : "etcdguard-snapshot.service"
+  key_access = var.etcd_tls == null ? [] : [{
+    path    = "/etc/systemd/system/${local.service_unit}.d/10-etcd-client-key.conf"
+    content = "# Written by the k8sguard etcd-backup module: read access to ${var.etcd_tls.key_file}.\n[Service]\nSupplementaryGroups=${var.etcd_key_group}\n"
+  }]
+  key_access_cmd = var.etcd_tls == null ? [] : [
+    ["sh", "-c", "getent group ${var.etcd_key_group} >/dev/null || groupadd --system ${var.etcd_key_group}; chgrp ${var.etcd_key_group} ${var.etcd_tls.key_file} && chmod 0640 ${var.etcd_tls.key_file}"],
+  ]
+
   download = var.etcdguard_download == null ? [] : [
     ["curl", "-fsSL", "--retry", "5", "-o", "/usr/local/bin/etcdguard.download", var.etcdguard_download.url],
     ["sh", "-c", "echo '${var.etcdguard_download.sha256}  /usr/local/bin/etcdguard.download' | sha256sum -c - && install -m 0755 /usr/local/bin/etcdguard.download /usr/local/bin/etcdguard && rm -f /usr/local/bin/etcdguard.download"],
@@ -64,8 +76,9 @@ locals {
     write_files = concat(
       [{ path = "/etc/etcdguard/config.yaml", owner = "root:root", permissions = "0644", content = local.config_yaml }],
       [for u in local.installed_units : { path = "/etc/systemd/system/${u}", owner = "root:root", permissions = "0644", content = local.units[u] }],
+      [for f in local.key_access : { path = f.path, owner = "root:root", permissions = "0644", content = f.content }],
     )
-    runcmd = concat(local.download, [
+    runcmd = concat(local.download, local.key_access_cmd, [
       ["systemctl", "daemon-reload"],
       ["systemctl", "enable", "--now", local.enable_unit],
     ])

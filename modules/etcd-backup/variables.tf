@@ -121,6 +121,17 @@ variable "etcd_tls" {
   }
 }
 
+variable "etcd_key_group" {
+  description = "With `etcd_tls`: a system group cloud-init creates, gives read access to the client key (kubeadm writes it root:root 0600) and adds to etcdguard's unit (`SupplementaryGroups`), since the unit runs as a dynamic user."
+  type        = string
+  default     = "etcd-backup"
+
+  validation {
+    condition     = can(regex("^[a-z_][a-z0-9_-]{0,31}$", var.etcd_key_group))
+    error_message = "etcd_key_group must be a Linux group name: lower-case letters, digits, '_' or '-', at most 32 characters."
+  }
+}
+
 variable "schedule_interval" {
   description = "How often the agent takes a snapshot (`schedule.interval`), a Go duration such as `30m`. With `mode = \"timer\"` the timer unit's own schedule applies instead."
   type        = string

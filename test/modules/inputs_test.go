@@ -38,6 +38,8 @@ func TestModuleInputsRefusedAtPlan(t *testing.T) {
 			"etcd_endpoints needs at least one etcd client URL such as https://127.0.0.1:2379."},
 		"download over http": {map[string]any{"etcdguard_download": map[string]any{"url": "http://example.com/etcdguard", "sha256": "0000000000000000000000000000000000000000000000000000000000000000"}},
 			"etcdguard_download needs an https:// url and the binary's sha256 as 64 lower-case hex digits."},
+		"key group with a space": {map[string]any{"etcd_key_group": "etcd backup"},
+			"etcd_key_group must be a Linux group name: lower-case letters, digits, '_' or '-', at most 32 characters."},
 		"image id": {map[string]any{"image_id": "ubuntu-22.04"},
 			"control_plane.image_id must be an AMI ID (ami-...)."},
 		"bootstrap without shebang": {map[string]any{"bootstrap_script": "kubeadm join"},

@@ -41,6 +41,10 @@ variable "etcd_endpoints" {
   type    = list(string)
   default = ["https://127.0.0.1:2379"]
 }
+variable "etcd_key_group" {
+  type    = string
+  default = "etcd-backup"
+}
 variable "etcdguard_download" {
   type    = any
   default = null
@@ -85,6 +89,7 @@ module "etcd_backup" {
   mode               = var.mode
   etcd_endpoints     = var.etcd_endpoints
   etcdguard_download = var.etcdguard_download
+  etcd_key_group     = var.etcd_key_group
 }
 
 module "control_plane" {
