@@ -73,7 +73,7 @@ func TestAlertsReadExportedSeries(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"EtcdBackupStale", "EtcdBackupFailing", "EtcdBackupShrunk", "EtcdBackupNoLeader"} {
+	for _, want := range []string{"EtcdBackupStale", "EtcdBackupFailing", "EtcdBackupShrunk", "EtcdBackupNoLeader", "EtcdBackupDrillStale"} {
 		if !alerts[want] {
 			t.Errorf("no alert %s", want)
 		}
