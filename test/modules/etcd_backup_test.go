@@ -143,6 +143,56 @@ func TestEtcdBackupModuleConfigDrivesEtcdguard(t *testing.T) {
 		t.Errorf("cloud-init (timer mode) also installs the agent: run one or the other")
 	}
 	ci.requireRun(t, "systemctl enable --now etcdguard-snapshot.timer")
+
+	// kubeadm's TLS files: the agent unit plus the drop-in that lets its
+	// dynamic user read the root-only client key, verified by systemd.
+	opts.Vars["mode"] = "agent"
+	opts.Vars["kubeadm_tls"] = true
+	terraform.ApplyContext(t, t.Context(), opts)
+	ci = parseCloudInit(t, terraform.OutputContext(t, t.Context(), opts, "cloud_init"))
+	const key = "/etc/kubernetes/pki/etcd/healthcheck-client.key"
+	ci.requireRun(t, "groupadd --system etcd-backup; chgrp etcd-backup "+key+" && chmod 0640 "+key, "systemctl enable --now etcdguard.service")
+	verifyUnits(t, etcdguard, ci.files(), systemd.Agent)
+}
+
+// verifyUnits writes the cloud-init's files under /etc/systemd/system into
+// a unit directory (ExecStart pointing at the built etcdguard) and runs
+// `systemd-analyze verify` on unit: it reads the drop-ins in unit.d/ too and
+// reports an unknown key there, so any output fails the test.
+func verifyUnits(t *testing.T, etcdguard string, files map[string]string, unit string) {
+	t.Helper()
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Fatal("systemd-analyze is not installed; it is part of systemd on every supported machine")
+	}
+	dir := t.TempDir()
+	var dropIns []string
+	for p, content := range files {
+		rel, ok := strings.CutPrefix(p, "/etc/systemd/system/")
+		if !ok {
+			continue
+		}
+		if strings.Contains(rel, ".d/") {
+			dropIns = append(dropIns, rel)
+		}
+		target := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		content = strings.ReplaceAll(content, "/usr/local/bin/etcdguard", etcdguard)
+		if err := os.WriteFile(target, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(dropIns) != 1 || !strings.HasPrefix(dropIns[0], unit+".d/") {
+		t.Fatalf("cloud-init drop-ins = %v, want one for %s", dropIns, unit)
+	}
+	cmd := exec.Command("systemd-analyze", "verify", unit)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+dir+":")
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Fatalf("systemd-analyze verify %s with the cloud-init's drop-in: %v\n%s", unit, err, out)
+	}
 }
 
 // TestEtcdBackupModuleUnitsMatchBackupSystemd fails when the module's copy

@@ -10,6 +10,10 @@ variable "region" { type = string }
 variable "endpoints" { type = map(string) }
 variable "bucket_name" { type = string }
 variable "etcd_endpoints" { type = list(string) }
+variable "kubeadm_tls" {
+  type    = bool
+  default = false
+}
 variable "mode" {
   type    = string
   default = "agent"
@@ -30,7 +34,7 @@ module "etcd_backup" {
   region         = var.region
   s3_endpoint    = var.endpoints["s3"]
   etcd_endpoints = var.etcd_endpoints
-  etcd_tls       = null
+  etcd_tls       = var.kubeadm_tls ? { ca_file = "/etc/kubernetes/pki/etcd/ca.crt", cert_file = "/etc/kubernetes/pki/etcd/healthcheck-client.crt", key_file = "/etc/kubernetes/pki/etcd/healthcheck-client.key" } : null
   retention_days = 7
   mode           = var.mode
   force_destroy  = true
