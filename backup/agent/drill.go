@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"math"
+	"runtime/debug"
 	"time"
 
 	"github.com/k8sguard/k8sguard/backup/drill"
@@ -41,6 +43,12 @@ func (l *loop) firstDrill(ctx context.Context) time.Time {
 // success is recorded in the store for `check` (max_drill_age).
 func (l *loop) drill(ctx context.Context, m *snapshot.Manifest) drillResult {
 	l.Log.Info("restore drill starting", "snapshot", m.Name())
+	// The drill runs an etcd server in this process, whose heap grows with
+	// the restored database: the soft memory limit sized for streaming a
+	// snapshot would make the collector run without pause. Lift it while
+	// the drill runs.
+	limit := debug.SetMemoryLimit(math.MaxInt64)
+	defer debug.SetMemoryLimit(limit)
 	r, err := drill.Run(ctx, l.Store, m, drill.Options{
 		ExpectPrefixes: l.Config.Drill.ExpectPrefixes,
 		WorkDir:        l.Config.Drill.WorkDir,

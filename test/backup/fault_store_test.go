@@ -17,7 +17,7 @@ import (
 func TestFaultS3(t *testing.T) {
 	e := infra.StartEtcd(t)
 	s := infra.StartS3(t)
-	fillEtcd(t, e, 20) // several 6 MiB parts
+	fillEtcd(t, e, 20) // several 5 MiB parts
 	proxy := startS3Proxy(t, s.Endpoint)
 	env := snapEnv(e, s, proxy.URL())
 	snapshots := 0
@@ -25,7 +25,7 @@ func TestFaultS3(t *testing.T) {
 	t.Run("unreachable", func(t *testing.T) {
 		env := snapEnv(e, s, fmt.Sprintf("http://127.0.0.1:%d", infra.FreePort(t)))
 		_, stderr, code := snapRun(t, env, "snapshot")
-		if code != 1 || !strings.Contains(stderr, "snapshot: upload: put s3://"+s.Bucket+"/"+snapPrefix+"/") || !strings.Contains(stderr, "connection refused") {
+		if code != 1 || !strings.Contains(stderr, "snapshot: upload: ") || !strings.Contains(stderr, " s3://"+s.Bucket+"/"+snapPrefix+"/prod-eu1/") || !strings.Contains(stderr, "connection refused") {
 			t.Fatalf("exit %d\n%s", code, stderr)
 		}
 		assertNothingHalfVisible(t, s, snapshots)

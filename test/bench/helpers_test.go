@@ -9,8 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"syscall"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,11 +62,11 @@ type runResult struct {
 	stdout string
 	out    string // stdout and stderr
 	wall   time.Duration
-	maxRSS int64 // bytes
+	maxRSS int64 // bytes: the child's own peak (VmHWM), see peakRSS
 }
 
 // mustRun runs a program to completion and measures its wall time and
-// peak resident set size (getrusage's ru_maxrss).
+// peak resident set size.
 func mustRun(b *testing.B, env []string, bin string, args ...string) runResult {
 	b.Helper()
 	cmd := exec.Command(bin, args...)
@@ -73,11 +74,59 @@ func mustRun(b *testing.B, env []string, bin string, args ...string) runResult {
 	var out, stdout strings.Builder
 	cmd.Stdout, cmd.Stderr = io.MultiWriter(&out, &stdout), &out
 	start := time.Now()
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("%s: %v", bin, err)
+	}
+	peak := peakRSS(cmd.Process.Pid)
+	err := cmd.Wait()
 	wall := time.Since(start)
 	if err != nil {
 		b.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, out.String())
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return runResult{stdout: stdout.String(), out: out.String(), wall: wall, maxRSS: ru.Maxrss << 10}
+	return runResult{stdout: stdout.String(), out: out.String(), wall: wall, maxRSS: peak()}
+}
+
+// peakRSS follows a child's VmHWM (its own peak RSS) until it exits and
+// returns a function giving the last value seen. getrusage's ru_maxrss is
+// no good here: os/exec starts children with vfork, and exec keeps the
+// high-water mark of the parent's address space, so every child of a big
+// test process "peaks" at the test process's RSS. VmHWM only grows and is
+// read every 2 ms; what the last 2 ms before exit add is lost.
+func peakRSS(pid int) func() int64 {
+	var (
+		mu   sync.Mutex
+		peak int64
+		done = make(chan struct{})
+		stop = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		path := fmt.Sprintf("/proc/%d/status", pid)
+		for {
+			b, err := os.ReadFile(path)
+			if err == nil {
+				for _, line := range strings.Split(string(b), "\n") {
+					if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+						if kib, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+							mu.Lock()
+							peak = max(peak, kib<<10)
+							mu.Unlock()
+						}
+					}
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	return func() int64 {
+		close(stop)
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		return peak
+	}
 }
