@@ -220,8 +220,10 @@ func (m *nodePoolModel) guardPool(explicitMask types.Int64) guard.NodePool {
 // errors are reported here; plan reports everything (with warnings) once.
 func (r *nodePoolResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
 	var m nodePoolModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
+	// Terraform validates module configurations with their inputs unknown:
+	// a `dynamic "taint"` block is then an unknown list the model cannot
+	// hold. Leave such configurations to ModifyPlan, where values are known.
+	if diags := req.Config.Get(ctx, &m); diags.HasError() {
 		return
 	}
 	mode := m.mode()

@@ -47,6 +47,26 @@ func TestNodePoolRefusedAtPlanWithoutAWS(t *testing.T) {
 		cfg := strings.Replace(nodeCIDRPool, `pod_ip_mode         = "node_cidr"`, `pod_ip_mode         = "vpc_cni"`, 1)
 		planOnly(t, noCloudProvider+strings.Replace(cfg, "%s", "max_size = 3", 1), wrapped(`pod_cidr only applies in node_cidr mode`))
 	})
+	t.Run("taints from a dynamic block over a variable", func(t *testing.T) {
+		// Terraform validates with variables unknown; the taint list is then
+		// unknown and must not be a conversion error (modules/control-plane).
+		body := `max_size = 17
+  dynamic "taint" {
+    for_each = var.taints
+    content {
+      key    = taint.value.key
+      value  = taint.value.value
+      effect = taint.value.effect
+    }
+  }`
+		vars := `variable "taints" {
+  type    = list(object({ key = string, value = string, effect = string }))
+  default = [{ key = "dedicated", value = "etcd", effect = "NO_SCHEDULE" }]
+}
+`
+		planOnly(t, noCloudProvider+vars+strings.Replace(nodeCIDRPool, "%s", body, 1),
+			wrapped(`\[POOL_EXCEEDS_POD_RANGE\] max_size 17 needs 17 node blocks`))
+	})
 	t.Run("a waiver turns the range error into a warning, still no AWS call at validate", func(t *testing.T) {
 		// With the waiver, validation passes and plan needs AWS for the
 		// sibling pools: the closed port proves the error came after validate.
