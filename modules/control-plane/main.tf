@@ -80,6 +80,15 @@ resource "k8sguard_node_pool" "this" {
   tags              = each.value.tags
   waivers           = each.value.waivers
 
+  dynamic "taint" {
+    for_each = each.value.taints
+    content {
+      key    = taint.value.key
+      value  = taint.value.value
+      effect = taint.value.effect
+    }
+  }
+
   lifecycle {
     # The provider checks each pool against the pools that already exist;
     # pools created in the same apply do not exist yet, so the module checks

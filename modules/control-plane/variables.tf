@@ -129,8 +129,13 @@ variable "node_pools" {
     max_pods_per_node = number
     subnet_ids        = optional(list(string))
     labels            = optional(map(string), {})
-    tags              = optional(map(string), {})
-    waivers           = optional(map(string), {})
+    taints = optional(list(object({
+      key    = string
+      value  = optional(string)
+      effect = string
+    })), [])
+    tags    = optional(map(string), {})
+    waivers = optional(map(string), {})
   }))
   default = {}
 
@@ -141,6 +146,10 @@ variable "node_pools" {
   validation {
     condition     = alltrue([for n, p in var.node_pools : p.max_pods_per_node >= 1 && p.max_pods_per_node <= 250])
     error_message = "max_pods_per_node must be between 1 and 250."
+  }
+  validation {
+    condition     = alltrue(flatten([for n, p in var.node_pools : [for t in p.taints : contains(["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"], t.effect)]]))
+    error_message = "A taint's effect must be NO_SCHEDULE, NO_EXECUTE or PREFER_NO_SCHEDULE (the EKS spelling)."
   }
   validation {
     condition     = alltrue([for n, p in var.node_pools : length(p.instance_types) > 0])

@@ -36,13 +36,17 @@ func TestControlPlaneModuleOnMoto(t *testing.T) {
 	cluster := fixture.Unique("prod")
 	tg.Cluster(t, cluster, subnets)
 
+	// The batch pool is tainted: the module passes taints through a dynamic
+	// block, which must survive Terraform's validation with unknown inputs.
+	batch := pool(6, map[string]string{"workload": "batch"})
+	batch["taints"] = []map[string]any{{"key": "workload", "value": "batch", "effect": "NO_SCHEDULE"}}
 	opts := tg.Terraform(t, controlPlaneFixture, map[string]any{
 		"cluster_name": cluster,
 		"bucket_name":  fixture.Unique("etcd-cp"),
 		"subnet_ids":   subnets,
 		"node_pools": map[string]any{
 			"general": pool(10, map[string]string{"workload": "general"}),
-			"batch":   pool(6, map[string]string{"workload": "batch"}),
+			"batch":   batch,
 		},
 	})
 	t.Cleanup(func() { terraform.DestroyContext(t, context.Background(), opts) })
@@ -103,6 +107,15 @@ func TestControlPlaneModuleOnMoto(t *testing.T) {
 		}
 		if ng.Nodegroup.Labels["workload"] != name {
 			t.Errorf("node group %s labels = %v, want workload=%s", name, ng.Nodegroup.Labels, name)
+		}
+		wantTaints := 0
+		if name == "batch" {
+			wantTaints = 1
+		}
+		if len(ng.Nodegroup.Taints) != wantTaints {
+			t.Errorf("node group %s taints = %+v, want %d", name, ng.Nodegroup.Taints, wantTaints)
+		} else if wantTaints == 1 && (aws.ToString(ng.Nodegroup.Taints[0].Key) != "workload" || ng.Nodegroup.Taints[0].Effect != "NO_SCHEDULE") {
+			t.Errorf("node group batch taint = %+v, want workload=batch:NO_SCHEDULE", ng.Nodegroup.Taints[0])
 		}
 	}
 
