@@ -158,6 +158,7 @@ func (l *loop) run(ctx context.Context) error {
 		drilling      chan drillResult
 		cancelDrill   context.CancelFunc = func() {}
 		drillsEnabled                    = l.Config.Drill.Interval.Duration > 0
+		nextAt        time.Time          // of the scheduled snapshot, for STATUS=
 	)
 	defer func() { cancelIn(); cancelDrill() }()
 	scheduleDrill := func(at time.Time) {
@@ -186,6 +187,7 @@ func (l *loop) run(ctx context.Context) error {
 		d := max(time.Until(at), 0)
 		timer = time.NewTimer(d)
 		next = timer.C
+		nextAt = at
 		l.notify("STATUS=" + l.status(fmt.Sprintf("next snapshot at %s", at.UTC().Format(time.RFC3339))))
 	}
 	for {
@@ -258,6 +260,13 @@ func (l *loop) run(ctx context.Context) error {
 			at := l.drillDone(r)
 			if leader {
 				scheduleDrill(at)
+			}
+			if inflight == nil && leader {
+				verdict := "passed"
+				if r.err != nil {
+					verdict = "FAILED"
+				}
+				l.notify("STATUS=" + l.status(fmt.Sprintf("restore drill %s; next snapshot at %s", verdict, nextAt.UTC().Format(time.RFC3339))))
 			}
 		}
 	}

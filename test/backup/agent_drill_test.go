@@ -36,7 +36,8 @@ func TestAgentScheduledDrillSetsMetricsAndCheckJudgesItsAge(t *testing.T) {
 		t.Fatalf("check before any drill: exit %d (want 2: no snapshot yet)\n%s", code, out)
 	}
 
-	agent := snapStart(t, append(env, "ETCDGUARD_METRICS_LISTEN="+metricsAddr), "agent")
+	notify := listenNotify(t)
+	agent := snapStart(t, append(env, "ETCDGUARD_METRICS_LISTEN="+metricsAddr, "NOTIFY_SOCKET="+notify.path), "agent")
 	lastSuccess := regexp.MustCompile(`(?m)^etcdguard_drill_last_success_timestamp_seconds\{cluster="prod-eu1"\} (\S+)$`)
 	var metrics string
 	waitFor(t, 3*time.Minute, "a scheduled drill to succeed", func() bool {
@@ -63,6 +64,9 @@ func TestAgentScheduledDrillSetsMetricsAndCheckJudgesItsAge(t *testing.T) {
 			t.Errorf("drill phase %s not timed: %v", phase, m)
 		}
 	}
+	waitFor(t, 10*time.Second, "STATUS= after the drill", func() bool {
+		return strings.Contains(notify.last("STATUS="), "restore drill passed; next snapshot at ")
+	})
 	if !strings.Contains(agent.log(), "restore drill passed") {
 		t.Errorf("the agent did not log the drill:\n%s", agent.log())
 	}
