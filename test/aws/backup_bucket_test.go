@@ -3,6 +3,7 @@ package aws_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/k8sguard/k8sguard/test/infra"
 	"strings"
 	"testing"
 
@@ -27,10 +28,10 @@ func testEtcdBackupBucket(t *testing.T, tg *fixture.Target) {
 	ctx := context.Background()
 	bucket := fixture.Unique("k8sguard-etcd")
 	opts := tg.Terraform(t, backupBucketFixture, map[string]any{"bucket": bucket})
-	terraform.Init(t, opts)
+	terraform.InitContext(t, context.Background(), opts)
 
 	t.Run("retention below a week is refused", func(t *testing.T) {
-		t.Logf("refused: %s", expectPlanError(t, withVars(opts, map[string]any{"retention_days": 1}), `\[BUCKET_RETENTION_SHORT\] retention_days 1 keeps a snapshot undeletable for less than 7 days`))
+		t.Logf("refused: %s", infra.ExpectPlanError(t, withVars(opts, map[string]any{"retention_days": 1}), `\[BUCKET_RETENTION_SHORT\] retention_days 1 keeps a snapshot undeletable for less than 7 days`))
 	})
 
 	defer func() {
@@ -39,17 +40,17 @@ func testEtcdBackupBucket(t *testing.T, tg *fixture.Target) {
 		}
 		// Leave no bucket behind, whatever step failed.
 		opts.Vars["force_destroy"] = true
-		_, _ = terraform.ApplyE(t, opts)
-		terraform.Destroy(t, opts)
+		_, _ = terraform.ApplyContextE(t, context.Background(), opts)
+		terraform.DestroyContext(t, context.Background(), opts)
 	}()
-	terraform.Apply(t, opts)
+	terraform.ApplyContext(t, context.Background(), opts)
 	assertLockedDown(t, tg, bucket)
 	var policy struct{ Statement []struct{ Action any } }
-	if err := json.Unmarshal([]byte(terraform.Output(t, opts, "agent_policy_json")), &policy); err != nil || len(policy.Statement) != 2 {
+	if err := json.Unmarshal([]byte(terraform.OutputContext(t, context.Background(), opts, "agent_policy_json")), &policy); err != nil || len(policy.Statement) != 2 {
 		t.Fatalf("agent_policy_json: %v %+v", err, policy)
 	}
 	t.Logf("created %s: Object Lock GOVERNANCE 7 days, versioning, SSE, public access blocked, TLS-only policy, lifecycle", bucket)
-	expectNoChanges(t, opts, "right after create")
+	infra.ExpectNoChanges(t, opts, "right after create")
 
 	// Drift: someone strips the protections, then a snapshot lands.
 	name := aws.String(bucket)
@@ -66,29 +67,29 @@ func testEtcdBackupBucket(t *testing.T, tg *fixture.Target) {
 		ServerSideEncryption: s3types.ServerSideEncryptionAes256, ChecksumAlgorithm: s3types.ChecksumAlgorithmSha256}); err != nil {
 		t.Fatalf("put a snapshot: %v", err)
 	}
-	plan := squash(terraform.Plan(t, opts))
+	plan := infra.Unwrap(terraform.PlanContext(t, context.Background(), opts))
 	for _, want := range []string{"the bucket policy (TLS only, encrypted uploads only) is missing", "the public access block is missing", "the lifecycle (noncurrent expiry, multipart abort) is missing"} {
 		if !strings.Contains(plan, want) {
 			t.Errorf("plan does not show drift %q:\n%s", want, plan)
 		}
 	}
-	terraform.Apply(t, opts)
+	terraform.ApplyContext(t, context.Background(), opts)
 	assertLockedDown(t, tg, bucket)
-	expectNoChanges(t, opts, "after repairing drift")
+	infra.ExpectNoChanges(t, opts, "after repairing drift")
 	t.Logf("drift (policy, public access block, lifecycle deleted) shown in plan and repaired by apply")
 
 	importInto(t, opts, "k8sguard_etcd_backup_bucket.backups", bucket)
-	expectNoChanges(t, opts, "after import")
+	infra.ExpectNoChanges(t, opts, "after import")
 
-	_, err := terraform.DestroyE(t, opts)
-	if err == nil || !strings.Contains(squash(err.Error()), "bucket "+bucket+" holds 1 object versions") {
+	_, err := terraform.DestroyContextE(t, context.Background(), opts)
+	if err == nil || !strings.Contains(infra.Unwrap(err.Error()), "bucket "+bucket+" holds 1 object versions") {
 		t.Fatalf("destroy of a bucket holding a snapshot: err = %v, want a refusal naming the bucket", err)
 	}
 	t.Logf("destroy refused: bucket holds a snapshot and force_destroy is false")
 
 	opts.Vars["force_destroy"] = true
-	terraform.Apply(t, opts)
-	terraform.Destroy(t, opts)
+	terraform.ApplyContext(t, context.Background(), opts)
+	terraform.DestroyContext(t, context.Background(), opts)
 	if _, err := tg.S3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: name}); err == nil {
 		t.Fatalf("bucket %s still exists after a forced destroy", bucket)
 	}

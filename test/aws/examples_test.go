@@ -1,6 +1,7 @@
 package aws_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,10 +34,10 @@ func TestExamplesWithoutCloud(t *testing.T) {
 	for _, c := range cases {
 		t.Run(filepath.Base(c.dir), func(t *testing.T) {
 			opts := infra.WithEnv(infra.Terraform(t, c.dir, nil), noCredentials)
-			defer terraform.Destroy(t, opts)
-			terraform.InitAndApply(t, opts)
+			defer terraform.DestroyContext(t, context.Background(), opts)
+			terraform.InitAndApplyContext(t, context.Background(), opts)
 			for name, want := range c.want {
-				if got := terraform.Output(t, opts, name); got != want {
+				if got := terraform.OutputContext(t, context.Background(), opts, name); got != want {
 					t.Errorf("output %s = %s, want %s", name, got, want)
 				}
 			}
@@ -44,8 +45,8 @@ func TestExamplesWithoutCloud(t *testing.T) {
 	}
 	t.Run("a burstable control-plane type fails the example's validation", func(t *testing.T) {
 		opts := infra.WithEnv(infra.Terraform(t, "examples/functions/is_burstable_instance_type", map[string]any{"control_plane_instance_type": "t3.large"}), noCredentials)
-		out, err := terraform.InitAndPlanE(t, opts)
-		if err == nil || !strings.Contains(squash(out), "Control-plane nodes need a fixed-performance instance type") {
+		out, err := terraform.InitAndPlanContextE(t, context.Background(), opts)
+		if err == nil || !strings.Contains(infra.Unwrap(out), "Control-plane nodes need a fixed-performance instance type") {
 			t.Fatalf("plan with t3.large: err = %v\n%s", err, out)
 		}
 	})
@@ -60,14 +61,14 @@ func TestResourceExamples_Moto(t *testing.T) {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			opts := infra.WithEnv(infra.Terraform(t, dir, nil), tg.Env)
 			pointProviderAt(t, opts, tg)
-			defer terraform.Destroy(t, opts)
-			terraform.InitAndApply(t, opts)
-			expectNoChanges(t, opts, dir+" right after apply")
+			defer terraform.DestroyContext(t, context.Background(), opts)
+			terraform.InitAndApplyContext(t, context.Background(), opts)
+			infra.ExpectNoChanges(t, opts, dir+" right after apply")
 		})
 	}
 	t.Run("k8sguard_node_pool", func(t *testing.T) {
 		opts := infra.WithEnv(infra.Terraform(t, "examples/resources/k8sguard_node_pool", nil), noCredentials)
-		terraform.InitAndValidate(t, opts)
+		terraform.InitAndValidateContext(t, context.Background(), opts)
 	})
 }
 

@@ -3,6 +3,7 @@ package aws_test
 import (
 	"context"
 	"encoding/base64"
+	"github.com/k8sguard/k8sguard/test/infra"
 	"strconv"
 	"testing"
 
@@ -30,10 +31,10 @@ func testControlPlaneLaunchTemplateLifecycle(t *testing.T, tg *fixture.Target) {
 	ctx := context.Background()
 	name := fixture.Unique("k8sguard-cp")
 	opts := tg.Terraform(t, launchTemplateFixture, map[string]any{"name": name, "instance_type": "m6i.large"})
-	defer terraform.Destroy(t, opts)
-	terraform.InitAndApply(t, opts)
-	id := terraform.Output(t, opts, "id")
-	if v := terraform.Output(t, opts, "latest_version"); v != "1" {
+	defer terraform.DestroyContext(t, context.Background(), opts)
+	terraform.InitAndApplyContext(t, context.Background(), opts)
+	id := terraform.OutputContext(t, context.Background(), opts, "id")
+	if v := terraform.OutputContext(t, context.Background(), opts, "latest_version"); v != "1" {
 		t.Fatalf("latest_version = %s after create, want 1", v)
 	}
 	d := defaultVersion(t, tg, id)
@@ -45,11 +46,11 @@ func testControlPlaneLaunchTemplateLifecycle(t *testing.T, tg *fixture.Target) {
 		t.Errorf("user data %q: the provider must base64-encode the plain text", ud)
 	}
 	t.Logf("created %s (%s): IMDSv2 required, hop limit 1, volumes encrypted, no public IP", id, name)
-	expectNoChanges(t, opts, "right after create")
+	infra.ExpectNoChanges(t, opts, "right after create")
 
 	opts.Vars["instance_type"] = "m6i.xlarge"
-	terraform.Apply(t, opts)
-	if v := terraform.Output(t, opts, "latest_version"); v != "2" {
+	terraform.ApplyContext(t, context.Background(), opts)
+	if v := terraform.OutputContext(t, context.Background(), opts, "latest_version"); v != "2" {
 		t.Fatalf("latest_version = %s after changing the instance type, want 2", v)
 	}
 	if d := defaultVersion(t, tg, id); d.InstanceType != "m6i.xlarge" {
@@ -72,19 +73,19 @@ func testControlPlaneLaunchTemplateLifecycle(t *testing.T, tg *fixture.Target) {
 	if _, err := tg.EC2.ModifyLaunchTemplate(ctx, &ec2.ModifyLaunchTemplateInput{LaunchTemplateId: aws.String(id), DefaultVersion: aws.String(drifted)}); err != nil {
 		t.Fatal(err)
 	}
-	plan := squash(terraform.Plan(t, opts))
+	plan := infra.Unwrap(terraform.PlanContext(t, context.Background(), opts))
 	if !contains(plan, "IMDSv2 is not required") {
 		t.Fatalf("plan does not show the lost IMDSv2 hardening:\n%s", plan)
 	}
-	terraform.Apply(t, opts)
+	terraform.ApplyContext(t, context.Background(), opts)
 	assertHardened(t, defaultVersion(t, tg, id))
 	t.Logf("drift (version %s without IMDSv2 made default) shown in plan and repaired by apply", drifted)
-	expectNoChanges(t, opts, "after repairing drift")
+	infra.ExpectNoChanges(t, opts, "after repairing drift")
 
 	importInto(t, opts, "k8sguard_control_plane_launch_template.masters", id)
-	expectNoChanges(t, opts, "after import")
+	infra.ExpectNoChanges(t, opts, "after import")
 
-	terraform.Destroy(t, opts)
+	terraform.DestroyContext(t, context.Background(), opts)
 	out, err := tg.EC2.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{LaunchTemplateIds: []string{id}})
 	if err == nil && len(out.LaunchTemplates) > 0 {
 		t.Fatalf("launch template %s still exists after destroy", id)
@@ -101,7 +102,7 @@ func TestControlPlaneLaunchTemplateRefusedAtPlan_RealAWS(t *testing.T) {
 
 func testControlPlaneLaunchTemplateRefusedAtPlan(t *testing.T, tg *fixture.Target) {
 	opts := tg.Terraform(t, launchTemplateFixture, map[string]any{"name": fixture.Unique("k8sguard-cp"), "instance_type": "m6i.large"})
-	terraform.Init(t, opts)
+	terraform.InitContext(t, context.Background(), opts)
 	cases := []struct {
 		name string
 		vars map[string]any
@@ -117,12 +118,12 @@ func testControlPlaneLaunchTemplateRefusedAtPlan(t *testing.T, tg *fixture.Targe
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			t.Logf("refused: %s", expectPlanError(t, withVars(opts, c.vars), c.want+`[^.]*\.`))
+			t.Logf("refused: %s", infra.ExpectPlanError(t, withVars(opts, c.vars), c.want+`[^.]*\.`))
 		})
 	}
 	t.Run("burstable allowed by the provider", func(t *testing.T) {
 		o := withVars(opts, map[string]any{"instance_type": "t3.large", "allow_burstable": true})
-		if _, err := terraform.PlanE(t, o); err != nil {
+		if _, err := terraform.PlanContextE(t, context.Background(), o); err != nil {
 			t.Fatalf("t3.large with allow_burstable_control_plane = true was refused: %v", err)
 		}
 	})

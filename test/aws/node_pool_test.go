@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"github.com/k8sguard/k8sguard/test/infra"
 	"strings"
 	"testing"
 
@@ -61,10 +62,10 @@ func testNodePool(t *testing.T, tg *fixture.Target) {
 		"cluster_name": cluster, "node_role_arn": roleARN, "subnet_ids": subnets, "name": name,
 		"max_size": fit + 1, "max_pods_per_node": 20,
 	})
-	terraform.Init(t, opts)
+	terraform.InitContext(t, context.Background(), opts)
 
 	t.Run("max_size beyond the subnets given the sibling is refused", func(t *testing.T) {
-		got := expectPlanError(t, opts, fmt.Sprintf(`\[POOL_EXCEEDS_POD_RANGE\] max_size %d would take %d more addresses \(%d nodes × 30 per node at max_pods_per_node 20\), `+
+		got := infra.ExpectPlanError(t, opts, fmt.Sprintf(`\[POOL_EXCEEDS_POD_RANGE\] max_size %d would take %d more addresses \(%d nodes × 30 per node at max_pods_per_node 20\), `+
 			`but subnets %s have %d free and the other pools on them take 60 growing to their max_size: `+
 			`%s \(2 nodes × 30, not k8sguard-made: at its instance type's maximum\): at most %d nodes fit in this pool`,
 			fit+1, (fit+1)*perNode, fit+1, strings.Join(subnets, ", "), free, legacy, fit))
@@ -75,10 +76,10 @@ func testNodePool(t *testing.T, tg *fixture.Target) {
 	}
 
 	opts.Vars["max_size"] = fit
-	defer terraform.Destroy(t, opts)
-	terraform.Apply(t, opts)
+	defer terraform.DestroyContext(t, context.Background(), opts)
+	terraform.ApplyContext(t, context.Background(), opts)
 	for out, want := range map[string]string{"pod_ips_per_node": "30", "max_nodes_by_pod_ips": fmt.Sprint(fit), "pod_ip_headroom": "0"} {
-		if got := terraform.Output(t, opts, out); got != want {
+		if got := terraform.OutputContext(t, context.Background(), opts, out); got != want {
 			t.Errorf("output %s = %s, want %s", out, got, want)
 		}
 	}
@@ -89,7 +90,7 @@ func testNodePool(t *testing.T, tg *fixture.Target) {
 	if g.Labels["workload"] != "general" || len(g.Taints) != 1 || aws.ToInt32(g.ScalingConfig.MaxSize) != int32(fit) {
 		t.Errorf("labels %v taints %v scaling %+v", g.Labels, g.Taints, g.ScalingConfig)
 	}
-	ltID := terraform.Output(t, opts, "launch_template_id")
+	ltID := terraform.OutputContext(t, context.Background(), opts, "launch_template_id")
 	if g.LaunchTemplate == nil || aws.ToString(g.LaunchTemplate.Id) != ltID {
 		t.Fatalf("node group launch template %+v, want %s", g.LaunchTemplate, ltID)
 	}
@@ -98,10 +99,10 @@ func testNodePool(t *testing.T, tg *fixture.Target) {
 		t.Errorf("launch template user data does not set the kubelet's maxPods to 20:\n%s", ud)
 	}
 	t.Logf("created node group %s (max_size %d, 30 addresses per node, headroom 0) with launch template %s setting maxPods: 20", name, fit, ltID)
-	expectNoChanges(t, opts, "right after create")
+	infra.ExpectNoChanges(t, opts, "right after create")
 
 	importInto(t, opts, "k8sguard_node_pool.general", cluster+":"+name)
-	expectNoChanges(t, opts, "after import by cluster_name:name")
+	infra.ExpectNoChanges(t, opts, "after import by cluster_name:name")
 
 	// An autoscaler raises the node count: not drift.
 	if _, err := tg.EKS.UpdateNodegroupConfig(ctx, &eks.UpdateNodegroupConfigInput{
@@ -110,12 +111,12 @@ func testNodePool(t *testing.T, tg *fixture.Target) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	expectNoChanges(t, opts, "after an autoscaler set desired_size to 4")
+	infra.ExpectNoChanges(t, opts, "after an autoscaler set desired_size to 4")
 	t.Logf("desired_size 2 → 4 by an autoscaler: plan shows no changes")
 
 	opts.Vars["max_size"] = fit - 1
 	opts.Vars["labels"] = map[string]string{"workload": "batch"}
-	terraform.Apply(t, opts)
+	terraform.ApplyContext(t, context.Background(), opts)
 	g = describeNodegroup(t, tg, cluster, name)
 	if aws.ToInt32(g.ScalingConfig.MaxSize) != int32(fit-1) || g.Labels["workload"] != "batch" || aws.ToInt32(g.ScalingConfig.DesiredSize) != 4 {
 		t.Errorf("after update: scaling %+v labels %v; want max %d, desired still 4, workload=batch", g.ScalingConfig, g.Labels, fit-1)
@@ -123,12 +124,12 @@ func testNodePool(t *testing.T, tg *fixture.Target) {
 	// Re-sized at this apply: 4 nodes now (moto does not take addresses
 	// for them, AWS does; either way the free count says).
 	wantMax := 4 + (tg.FreeIPs(t, subnets)-legacyGrowth)/perNode
-	if got := terraform.Output(t, opts, "pod_ip_headroom"); got != fmt.Sprint(wantMax-(fit-1)) {
+	if got := terraform.OutputContext(t, context.Background(), opts, "pod_ip_headroom"); got != fmt.Sprint(wantMax-(fit-1)) {
 		t.Errorf("pod_ip_headroom = %s after the update, want %d (4 nodes + free addresses for %d more, minus max_size %d)", got, wantMax-(fit-1), wantMax-4, fit-1)
 	}
 	t.Logf("updated in place: max_size %d, labels workload=batch, the autoscaler's desired_size 4 kept", fit-1)
 
-	terraform.Destroy(t, opts)
+	terraform.DestroyContext(t, context.Background(), opts)
 	if _, err := tg.EKS.DescribeNodegroup(ctx, &eks.DescribeNodegroupInput{ClusterName: aws.String(cluster), NodegroupName: aws.String(name)}); err == nil {
 		t.Errorf("node group %s still exists after destroy", name)
 	}

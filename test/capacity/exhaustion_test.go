@@ -108,10 +108,10 @@ func TestPodIPExhaustionReproducedAndPrevented(t *testing.T) {
 	t.Run("k8sguard_pod_ip_capacity says 16", func(t *testing.T) {
 		vars := map[string]any{"pod_cidr": podCIDR, "node_cidr_mask_size": nodeMask, "max_pods_per_node": maxPods}
 		opts := infra.Terraform(t, "test/capacity/testdata/capacity", vars)
-		defer terraform.Destroy(t, opts)
-		terraform.InitAndApply(t, opts)
-		got := terraform.Output(t, opts, "max_nodes")
-		byFunction := terraform.Output(t, opts, "max_nodes_by_function")
+		defer terraform.DestroyContext(t, context.Background(), opts)
+		terraform.InitAndApplyContext(t, context.Background(), opts)
+		got := terraform.OutputContext(t, context.Background(), opts, "max_nodes")
+		byFunction := terraform.OutputContext(t, context.Background(), opts, "max_nodes_by_function")
 		t.Logf("data.k8sguard_pod_ip_capacity: max_nodes = %s; provider::k8sguard::pod_cidr_max_nodes(%q, %d) = %s; the controller-manager allocated %d",
 			got, podCIDR, maxPods, byFunction, len(allocated))
 		if got != fmt.Sprint(len(allocated)) || got != "16" || byFunction != "16" {
@@ -124,11 +124,11 @@ func TestPodIPExhaustionReproducedAndPrevented(t *testing.T) {
 			"pod_cidr": podCIDR, "node_cidr_mask_size": nodeMask, "max_pods_per_node": maxPods, "max_size": nodes,
 			"cluster_name": "ipam", "subnet_ids": []string{"subnet-00000000"},
 		})
-		out, err := terraform.InitAndPlanE(t, opts)
+		out, err := terraform.InitAndPlanContextE(t, context.Background(), opts)
 		if err == nil {
 			t.Fatalf("terraform plan of max_size %d succeeded:\n%s", nodes, out)
 		}
-		msg := squash(out)
+		msg := infra.Unwrap(out)
 		want := regexp.MustCompile(`\[POOL_EXCEEDS_POD_RANGE\] max_size 17 needs 17 node blocks of /24, but 10\.64\.0\.0/20 holds 16 \(2\^\(24-20\)\): at most 16 nodes fit in this pool`)
 		if !want.MatchString(msg) {
 			t.Fatalf("plan failed without POOL_EXCEEDS_POD_RANGE:\n%s", out)
@@ -144,8 +144,8 @@ func TestPodIPExhaustionReproducedAndPrevented(t *testing.T) {
 			"pod_cidr": podCIDR, "node_cidr_mask_size": nodeMask, "max_pods_per_node": maxPods, "max_size": nodes - 1,
 			"cluster_name": "ipam", "subnet_ids": subnets,
 		})
-		out := terraform.InitAndPlan(t, opts)
-		if !strings.Contains(squash(out), "max_nodes_by_pod_ips = 16") {
+		out := terraform.InitAndPlanContext(t, context.Background(), opts)
+		if !strings.Contains(infra.Unwrap(out), "max_nodes_by_pod_ips = 16") {
 			t.Fatalf("plan does not show max_nodes_by_pod_ips = 16:\n%s", out)
 		}
 		t.Logf("terraform plan of max_size = %d succeeds: max_nodes_by_pod_ips = 16, pod_ip_headroom = 0", nodes-1)
@@ -166,11 +166,6 @@ func cidrNotAvailable(t *testing.T, cp *infra.ControlPlane, node string) *corev1
 	}
 	return &evs.Items[0]
 }
-
-var space = regexp.MustCompile(`[\s│╷╵]+`)
-
-// squash undoes terraform's line wrapping and box drawing.
-func squash(s string) string { return space.ReplaceAllString(s, " ") }
 
 func excerpt(s, from, to string) string {
 	i := strings.Index(s, from)

@@ -5,7 +5,6 @@ package kubernetes_test
 
 import (
 	"context"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -52,25 +51,11 @@ func tf(t *testing.T, cp *infra.ControlPlane, dir string, vars map[string]any) *
 	return opts
 }
 
-var spaces = regexp.MustCompile(`\s+`)
-
-// oneLine undoes terraform's wrapping of diagnostics.
-func oneLine(s string) string { return spaces.ReplaceAllString(s, " ") }
-
 // requireContains fails unless out (terraform output, unwrapped) holds want.
 func requireContains(t *testing.T, out, want string) {
 	t.Helper()
-	if !strings.Contains(oneLine(out), want) {
+	if !strings.Contains(infra.Unwrap(out), want) {
 		t.Fatalf("terraform output lacks %q:\n%s", want, out)
-	}
-}
-
-// planIsEmpty runs `terraform plan -detailed-exitcode` and fails on changes.
-func planIsEmpty(t *testing.T, opts *terraform.Options, when string) {
-	t.Helper()
-	if code := terraform.PlanExitCode(t, opts); code != 0 {
-		out, _ := terraform.PlanE(t, opts)
-		t.Fatalf("%s: plan is not empty (exit code %d):\n%s", when, code, out)
 	}
 }
 
@@ -78,5 +63,5 @@ func planIsEmpty(t *testing.T, opts *terraform.Options, when string) {
 // as terraform requires).
 func terraformImport(t *testing.T, opts *terraform.Options, addr, id string) {
 	t.Helper()
-	terraform.RunTerraformCommand(t, opts, append(terraform.FormatArgs(opts, "import"), addr, id)...)
+	terraform.RunTerraformCommandContext(t, context.Background(), opts, append(terraform.FormatArgs(opts, "import"), addr, id)...)
 }

@@ -135,7 +135,7 @@ func TestWebhookOutageReproducedAndPrevented(t *testing.T) {
 	wildcard := tf(t, cp, "test/kubernetes/testdata/outage", map[string]any{
 		"url": opa.URL, "ca_bundle": opa.CAPEM, "api_groups": []string{"*"}, "resources": []string{"*"},
 	})
-	out, err := terraform.InitAndPlanE(t, wildcard)
+	out, err := terraform.InitAndPlanContextE(t, context.Background(), wildcard)
 	if err == nil {
 		t.Fatal("terraform plan accepted the wildcard webhook")
 	}
@@ -163,8 +163,8 @@ func TestWebhookOutageReproducedAndPrevented(t *testing.T) {
 	t.Log("namespaces: team-a opa-policy=enabled, team-b unlabelled, kube-system also (mis)labelled opa-policy=enabled")
 
 	scoped := tf(t, cp, "test/kubernetes/testdata/outage", map[string]any{"url": opa.URL, "ca_bundle": opa.CAPEM})
-	defer terraform.Destroy(t, scoped)
-	terraform.InitAndApply(t, scoped)
+	defer terraform.DestroyContext(t, context.Background(), scoped)
+	terraform.InitAndApplyContext(t, context.Background(), scoped)
 	applied, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, "opa-validating-webhook", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

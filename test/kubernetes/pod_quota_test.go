@@ -32,8 +32,8 @@ func TestPodQuotaLifecycle(t *testing.T) {
 	opts := tf(t, cp, "test/kubernetes/testdata/pod_quota", map[string]any{
 		"namespace": "team-a", "pods": 10, "jobs": 5, "requests_cpu": "2", "default_cpu_request": "100m",
 	})
-	defer terraform.Destroy(t, opts)
-	terraform.InitAndApply(t, opts)
+	defer terraform.DestroyContext(t, context.Background(), opts)
+	terraform.InitAndApplyContext(t, context.Background(), opts)
 	created, err := quotas.Get(ctx, "k8sguard-pods", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -55,41 +55,41 @@ func TestPodQuotaLifecycle(t *testing.T) {
 		t.Fatalf("LimitRange default CPU request = %s", got.String())
 	}
 	t.Logf("created ResourceQuota team-a/k8sguard-pods %v (enforced) and its LimitRange", created.Spec.Hard)
-	planIsEmpty(t, opts, "after create")
+	infra.ExpectNoChanges(t, opts, "after create")
 
 	opts.Vars["pods"] = 12
-	terraform.Apply(t, opts)
+	terraform.ApplyContext(t, context.Background(), opts)
 	updated, _ := quotas.Get(ctx, "k8sguard-pods", metav1.GetOptions{})
 	if updated.UID != created.UID || updated.Spec.Hard.Pods().Value() != 12 {
 		t.Fatalf("update: uid %s→%s, pods %s: want the same quota with pods 12", created.UID, updated.UID, updated.Spec.Hard.Pods())
 	}
-	planIsEmpty(t, opts, "after update")
+	infra.ExpectNoChanges(t, opts, "after update")
 
 	updated.Spec.Hard[corev1.ResourcePods] = resource.MustParse("1000")
 	if _, err := quotas.Update(ctx, updated, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	out := terraform.Plan(t, opts)
+	out := terraform.PlanContext(t, context.Background(), opts)
 	requireContains(t, out, "~ pods")
 	requireContains(t, out, "1000 -> 12")
-	terraform.Apply(t, opts)
+	terraform.ApplyContext(t, context.Background(), opts)
 	restored, _ := quotas.Get(ctx, "k8sguard-pods", metav1.GetOptions{})
 	if restored.Spec.Hard.Pods().Value() != 12 {
 		t.Fatalf("drift not corrected: pods = %s", restored.Spec.Hard.Pods())
 	}
 	t.Log("pods raised to 1000 by hand: plan showed 1000 -> 12, apply restored it")
 
-	terraform.RunTerraformCommand(t, opts, "state", "rm", "k8sguard_pod_quota.this")
-	out, err = terraform.ApplyE(t, opts)
+	terraform.RunTerraformCommandContext(t, context.Background(), opts, "state", "rm", "k8sguard_pod_quota.this")
+	out, err = terraform.ApplyContextE(t, context.Background(), opts)
 	if err == nil {
 		t.Fatal("apply over an existing quota succeeded: k8sguard must not adopt it")
 	}
 	requireContains(t, out, "ResourceQuota team-a/k8sguard-pods already exists")
 	requireContains(t, out, "terraform import <resource address> team-a/k8sguard-pods")
 	terraformImport(t, opts, "k8sguard_pod_quota.this", "team-a/k8sguard-pods")
-	planIsEmpty(t, opts, "after import")
+	infra.ExpectNoChanges(t, opts, "after import")
 
-	terraform.Destroy(t, opts)
+	terraform.DestroyContext(t, context.Background(), opts)
 	if _, err := quotas.Get(ctx, "k8sguard-pods", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("quota after destroy: %v", err)
 	}
@@ -98,9 +98,9 @@ func TestPodQuotaLifecycle(t *testing.T) {
 	}
 
 	example := tf(t, cp, "examples/resources/k8sguard_pod_quota", nil)
-	defer terraform.Destroy(t, example)
-	terraform.InitAndApply(t, example)
-	planIsEmpty(t, example, "example after apply")
+	defer terraform.DestroyContext(t, context.Background(), example)
+	terraform.InitAndApplyContext(t, context.Background(), example)
+	infra.ExpectNoChanges(t, example, "example after apply")
 }
 
 // innocentCronJob is Zalando incident 2's manifest (batch/v1 today): the
@@ -238,8 +238,8 @@ func TestCronJobPodExplosionReproducedAndCapped(t *testing.T) {
 	t.Log("== 2. Capped: namespace zalando-capped with k8sguard_pod_quota { pods = 3 } ==")
 	createNamespace(t, cs, "zalando-capped", nil)
 	opts := tf(t, cp, "test/kubernetes/testdata/pod_quota", map[string]any{"namespace": "zalando-capped", "pods": 3})
-	defer terraform.Destroy(t, opts)
-	terraform.InitAndApply(t, opts)
+	defer terraform.DestroyContext(t, context.Background(), opts)
+	terraform.InitAndApplyContext(t, context.Background(), opts)
 	t.Log("  terraform apply: ResourceQuota zalando-capped/k8sguard-pods pods=3, enforced")
 	applyInnocentCronJob(t, cp, "zalando-capped")
 	startJobsFromCronJob(t, cs, "zalando-capped", schedules)
@@ -272,8 +272,8 @@ func TestCronJobPodExplosionReproducedAndCapped(t *testing.T) {
 		}
 		t.Logf("  event FailedCreate on %s", r)
 	}
-	terraform.RunTerraformCommand(t, opts, append(terraform.FormatArgs(opts, "apply"), "-refresh-only", "-auto-approve")...)
-	if used := terraform.Output(t, opts, "used_pods"); used != "3" {
+	terraform.RunTerraformCommandContext(t, context.Background(), opts, append(terraform.FormatArgs(opts, "apply"), "-refresh-only", "-auto-approve")...)
+	if used := terraform.OutputContext(t, context.Background(), opts, "used_pods"); used != "3" {
 		t.Fatalf("used_pods = %s after refresh, want 3", used)
 	}
 	t.Log("  terraform refresh: k8sguard_pod_quota used_pods = 3")

@@ -93,9 +93,9 @@ func TestWebhookLifecycle(t *testing.T) {
 			opts := tf(t, cp, "test/kubernetes/testdata/webhook", map[string]any{
 				"kind": kind, "name": name, "url": backend.URL, "ca_bundle": backend.CAPEM,
 			})
-			defer terraform.Destroy(t, opts)
+			defer terraform.DestroyContext(t, context.Background(), opts)
 
-			terraform.InitAndApply(t, opts)
+			terraform.InitAndApplyContext(t, context.Background(), opts)
 			created, err := getWebhook(t, cs, kind, name)
 			if err != nil {
 				t.Fatalf("after apply: %v", err)
@@ -104,47 +104,47 @@ func TestWebhookLifecycle(t *testing.T) {
 			if created.labels["app.kubernetes.io/managed-by"] != "k8sguard" {
 				t.Fatalf("labels %v: not marked as managed by k8sguard", created.labels)
 			}
-			eff := terraform.Output(t, opts, "effective_namespace_selector")
+			eff := terraform.OutputContext(t, context.Background(), opts, "effective_namespace_selector")
 			if eff != "k8sguard-test=enabled,kubernetes.io/metadata.name notin (kube-node-lease,kube-public,kube-system)" {
 				t.Fatalf("effective_namespace_selector = %q", eff)
 			}
 			t.Logf("created %s, effective namespace selector %q", name, eff)
-			planIsEmpty(t, opts, "after create")
+			infra.ExpectNoChanges(t, opts, "after create")
 
 			opts.Vars["timeout_seconds"] = 2
 			opts.Vars["opt_in_value"] = "yes"
-			terraform.Apply(t, opts)
+			terraform.ApplyContext(t, context.Background(), opts)
 			updated, _ := getWebhook(t, cs, kind, name)
 			if updated.uid != created.uid || updated.timeoutSeconds != 2 {
 				t.Fatalf("update: uid %s→%s, timeout %d: want the same object with timeout 2", created.uid, updated.uid, updated.timeoutSeconds)
 			}
 			requireScoped(t, updated, "yes")
-			planIsEmpty(t, opts, "after update")
+			infra.ExpectNoChanges(t, opts, "after update")
 
 			widenSelector(t, cs, kind, name)
-			out := terraform.Plan(t, opts)
+			out := terraform.PlanContext(t, context.Background(), opts)
 			requireContains(t, out, "namespace_selector")
 			requireContains(t, out, "1 to change")
 			t.Logf("selector widened by hand: terraform plan shows the drift (1 to change)")
-			terraform.Apply(t, opts)
+			terraform.ApplyContext(t, context.Background(), opts)
 			narrowed, _ := getWebhook(t, cs, kind, name)
 			requireScoped(t, narrowed, "yes")
 			t.Logf("apply narrowed it again: %v", narrowed.namespaceSelector)
-			planIsEmpty(t, opts, "after drift correction")
+			infra.ExpectNoChanges(t, opts, "after drift correction")
 
 			// Forget the object, then try to create it again: k8sguard
 			// refuses to adopt it and points to import.
-			terraform.RunTerraformCommand(t, opts, "state", "rm", addr)
-			out, err = terraform.ApplyE(t, opts)
+			terraform.RunTerraformCommandContext(t, context.Background(), opts, "state", "rm", addr)
+			out, err = terraform.ApplyContextE(t, context.Background(), opts)
 			if err == nil {
 				t.Fatal("apply over an existing object succeeded: k8sguard must not adopt it")
 			}
 			requireContains(t, out, "already exists and k8sguard did not create it")
 			requireContains(t, out, "terraform import <resource address> "+name)
 			terraformImport(t, opts, addr, name)
-			planIsEmpty(t, opts, "after import")
+			infra.ExpectNoChanges(t, opts, "after import")
 
-			terraform.Destroy(t, opts)
+			terraform.DestroyContext(t, context.Background(), opts)
 			if _, err := getWebhook(t, cs, kind, name); !apierrors.IsNotFound(err) {
 				t.Fatalf("after destroy: %v, want NotFound", err)
 			}
@@ -161,9 +161,9 @@ func TestWebhookWaitsForReadyBackend(t *testing.T) {
 	ctx := context.Background()
 	createNamespace(t, cs, "opa", nil)
 	opts := tf(t, cp, "test/kubernetes/testdata/webhook_service", nil)
-	defer terraform.Destroy(t, opts)
+	defer terraform.DestroyContext(t, context.Background(), opts)
 
-	out, err := terraform.InitAndApplyE(t, opts)
+	out, err := terraform.InitAndApplyContextE(t, context.Background(), opts)
 	if err == nil {
 		t.Fatal("apply without the opa service succeeded")
 	}
@@ -185,7 +185,7 @@ func TestWebhookWaitsForReadyBackend(t *testing.T) {
 	if slice, err = cs.DiscoveryV1().EndpointSlices("opa").Create(ctx, slice, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	out, err = terraform.ApplyE(t, opts)
+	out, err = terraform.ApplyContextE(t, context.Background(), opts)
 	if err == nil {
 		t.Fatal("apply with no ready endpoint succeeded")
 	}
@@ -201,12 +201,12 @@ func TestWebhookWaitsForReadyBackend(t *testing.T) {
 	if _, err := cs.DiscoveryV1().EndpointSlices("opa").Update(ctx, slice, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	terraform.Apply(t, opts)
+	terraform.ApplyContext(t, context.Background(), opts)
 	if _, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, "opa-validating-webhook", metav1.GetOptions{}); err != nil {
 		t.Fatalf("after the endpoint became ready: %v", err)
 	}
 	t.Logf("endpoint ready: the hook is registered")
-	planIsEmpty(t, opts, "after apply")
+	infra.ExpectNoChanges(t, opts, "after apply")
 }
 
 // The examples in the docs apply as written.
@@ -234,9 +234,9 @@ func TestWebhookExamplesApply(t *testing.T) {
 	} {
 		t.Run(ex.dir, func(t *testing.T) {
 			opts := tf(t, cp, ex.dir, map[string]any{ex.caVar: backend.CAPEM})
-			defer terraform.Destroy(t, opts)
-			terraform.InitAndApply(t, opts)
-			planIsEmpty(t, opts, "after apply")
+			defer terraform.DestroyContext(t, context.Background(), opts)
+			terraform.InitAndApplyContext(t, context.Background(), opts)
+			infra.ExpectNoChanges(t, opts, "after apply")
 			_, err1 := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, ex.object, metav1.GetOptions{})
 			_, err2 := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, ex.object, metav1.GetOptions{})
 			if err1 != nil && err2 != nil {

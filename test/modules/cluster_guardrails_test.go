@@ -135,7 +135,7 @@ func TestClusterGuardrailsApplyPlanEmptyDestroy(t *testing.T) {
 		t.Errorf("output webhook_namespace_selectors = %v, want one selector per configuration", sel)
 	}
 
-	expectNoChanges(t, opts, "after apply")
+	infra.ExpectNoChanges(t, opts, "after apply")
 
 	terraform.DestroyContext(t, context.Background(), opts)
 	destroyed = true

@@ -73,5 +73,5 @@ func TestCompleteExampleAppliesOnHarness(t *testing.T) {
 		t.Errorf("node_pools = %v, want general and batch", pools)
 	}
 
-	expectNoChanges(t, opts, "after applying examples/complete")
+	infra.ExpectNoChanges(t, opts, "after applying examples/complete")
 }

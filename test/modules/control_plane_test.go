@@ -3,6 +3,7 @@ package modules_test
 import (
 	"context"
 	"encoding/base64"
+	"github.com/k8sguard/k8sguard/test/infra"
 	"strings"
 	"testing"
 
@@ -85,7 +86,7 @@ func TestControlPlaneModuleOnMoto(t *testing.T) {
 		"--==k8sguard-control-plane==--",
 	} {
 		// squash: YAML folds long strings over lines.
-		if !strings.Contains(userData, want) && !strings.Contains(squash(userData), want) {
+		if !strings.Contains(userData, want) && !strings.Contains(infra.Unwrap(userData), want) {
 			t.Errorf("control-plane user data lacks %q:\n%s", want, userData)
 		}
 	}
@@ -119,7 +120,7 @@ func TestControlPlaneModuleOnMoto(t *testing.T) {
 		}
 	}
 
-	expectNoChanges(t, opts, "after apply")
+	infra.ExpectNoChanges(t, opts, "after apply")
 
 	t.Run("pools together beyond the pod range are refused", func(t *testing.T) {
 		opts.Vars["node_pools"] = map[string]any{

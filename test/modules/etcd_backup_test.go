@@ -54,7 +54,7 @@ func TestEtcdBackupModuleConfigDrivesEtcdguard(t *testing.T) {
 	if policy := terraform.OutputContext(t, t.Context(), opts, "agent_policy_json"); !strings.Contains(policy, "arn:aws:s3:::"+bucket+"/prod-eu1/*") {
 		t.Errorf("agent_policy_json is not scoped to the module's prefix:\n%s", policy)
 	}
-	expectNoChanges(t, opts, "after apply")
+	infra.ExpectNoChanges(t, opts, "after apply")
 
 	// moto cannot evaluate the bucket policy's conditions (aws:SecureTransport,
 	// the Null test on x-amz-server-side-encryption): it answers 403 to every
