@@ -163,7 +163,7 @@ func removeAll(b *testing.B, paths ...string) {
 
 func drillBreakdown(b *testing.B, env []string, etcdguard, name string) {
 	r := mustRun(b, env, etcdguard, "drill", "--snapshot", name, "--json", "--work-dir", b.TempDir(),
-		"--expect-prefix", "/bench/")
+		"--expect-prefix", "/registry/secrets/bench/")
 	var rep struct {
 		RawSize int64 `json:"raw_size"`
 		Phases  []struct {
