@@ -17,17 +17,28 @@ import (
 // Load reads a configuration file strictly over the defaults and validates
 // it. An empty path means the defaults alone.
 func Load(path string) (*Config, error) {
-	c := Default()
-	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("config: %w", err)
-		}
-		if err := c.decode(path, b); err != nil {
-			return nil, err
-		}
+	c, err := loadFile(path)
+	if err != nil {
+		return nil, err
 	}
 	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// loadFile decodes the file at path (none when "") strictly over the
+// defaults, without validating: flags and environment may still change it.
+func loadFile(path string) (*Config, error) {
+	c := Default()
+	if path == "" {
+		return c, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := c.decode(path, b); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -136,15 +136,9 @@ func (f *Flags) Resolve() (*Config, error) {
 			path = DefaultConfigFile
 		}
 	}
-	c := Default()
-	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("config: %w", err)
-		}
-		if err := c.decode(path, b); err != nil {
-			return nil, err
-		}
+	c, err := loadFile(path)
+	if err != nil {
+		return nil, err
 	}
 	var errs []string
 	for _, key := range f.keys {
