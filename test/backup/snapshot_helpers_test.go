@@ -41,8 +41,6 @@ func snapEtcdguard(t *testing.T) string {
 	return infra.Etcdguard(t)
 }
 
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
-
 // snapEnv is the environment for etcdguard against etcd endpoints and the
 // S3 gateway at endpoint (the gateway's own, or a fault proxy's).
 func snapEnv(e *infra.Etcd, s *infra.S3, endpoint string) []string {
