@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,6 +31,7 @@ func main() {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 		<-sig
+		d.interrupted.Store(true)
 		d.step("interrupted: stopping everything the demo started")
 		d.cleanup()
 		os.Exit(130)
@@ -179,7 +182,12 @@ var changeLine = regexp.MustCompile(`^(k8sguard_|data\.k8sguard_|Apply complete|
 // session implements infra.TB for a program: Fatalf stops everything and
 // exits non-zero, Cleanup runs in reverse order at the end.
 type session struct {
-	started  time.Time
+	started time.Time
+	// interrupted is set on Ctrl-C: the steps then fail because their
+	// programs are being stopped, which is not worth reporting.
+	interrupted atomic.Bool
+
+	mu       sync.Mutex // cleanup runs from main or from the signal handler
 	cleanups []func()
 	tmp      []string
 	failed   bool
@@ -230,6 +238,8 @@ func (d *session) etcdguard(bin string, env []string, args ...string) {
 }
 
 func (d *session) cleanup() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	for i := len(d.cleanups) - 1; i >= 0; i-- {
 		d.cleanups[i]()
 	}
@@ -247,6 +257,9 @@ func (d *session) Failed() bool             { return d.failed }
 func (d *session) Name() string             { return "demo" }
 func (d *session) Skipf(f string, a ...any) { d.Fatalf("cannot run the demo: "+f, a...) }
 func (d *session) Fatalf(f string, a ...any) {
+	if d.interrupted.Load() {
+		select {} // the signal handler is stopping everything and exits
+	}
 	d.failed = true
 	fmt.Fprintf(os.Stderr, "demo failed: "+f+"\n", a...)
 	d.cleanup()
