@@ -99,7 +99,7 @@ func run(d *session) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		d.Fatalf("write etcdguard config: %v", err)
 	}
-	eg := etcdguardPath(d)
+	eg := infra.Etcdguard(d)
 	egEnv := append(os.Environ(), s3.Env()...)
 	d.etcdguard(eg, egEnv, "snapshot", "--config", cfgPath)
 	d.etcdguard(eg, egEnv, "list", "--config", cfgPath)
@@ -129,27 +129,6 @@ Where to look next
   - make tools test                     every test against the same ephemeral infrastructure
 `, time.Since(d.started).Round(time.Second), terraformOutput(outputs, "server_version"), strings.Join(teams, " and "))
 }
-
-func etcdguardPath(d *session) string {
-	if dir := os.Getenv("K8SGUARD_BIN"); dir != "" {
-		if p := filepath.Join(dir, "etcdguard"); fileExists(p) {
-			return p
-		}
-	}
-	root, err := infra.RepoRoot()
-	if err != nil {
-		d.Fatalf("%v", err)
-	}
-	p := filepath.Join(d.TempDir(), "etcdguard")
-	cmd := exec.Command("go", "build", "-o", p, "./backup/cmd/etcdguard")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		d.Fatalf("build etcdguard: %v\n%s", err, out)
-	}
-	return p
-}
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 func terraformOutput(outputs, name string) string {
 	m := regexp.MustCompile(`(?m)^` + name + ` = "([^"]*)"`).FindStringSubmatch(outputs)
