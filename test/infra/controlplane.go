@@ -33,6 +33,9 @@ type ControlPlaneOptions struct {
 	WithoutControllerManager bool
 	// Etcd reuses a running etcd instead of starting one.
 	Etcd *Etcd
+	// AuditLog turns on the API server's audit log (every request at the
+	// Metadata level, user agent included) in ControlPlane.AuditLog.
+	AuditLog bool
 }
 
 // ControlPlane is etcd + kube-apiserver (+ kube-controller-manager).
@@ -44,6 +47,7 @@ type ControlPlane struct {
 	Clientset  *kubernetes.Clientset
 	REST       *rest.Config
 	Etcd       *Etcd
+	AuditLog   string // JSON lines, one audit event each (ControlPlaneOptions.AuditLog)
 
 	APIServer         *Process
 	ControllerManager *Process
@@ -87,6 +91,13 @@ func StartControlPlane(t TB, opts ControlPlaneOptions) *ControlPlane {
 		"--disable-admission-plugins=ServiceAccount",
 		"--endpoint-reconciler-type=none",
 	}
+	auditLog := ""
+	if opts.AuditLog {
+		auditLog = filepath.Join(dir, "audit.log")
+		policy := filepath.Join(dir, "audit-policy.yaml")
+		writeFile(t, policy, "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Metadata\n")
+		apiArgs = append(apiArgs, "--audit-policy-file", policy, "--audit-log-path", auditLog, "--audit-log-format=json")
+	}
 	api := start(t, "kube-apiserver", dir, Tool(t, "kube-apiserver"), apiArgs, nil)
 	caFile := filepath.Join(certDir, "apiserver.crt")
 	waitFor(t, api, "kube-apiserver /readyz", 90*time.Second, func() error { return readyz(host, token, caFile) })
@@ -101,7 +112,7 @@ func StartControlPlane(t TB, opts ControlPlaneOptions) *ControlPlane {
 	if err != nil {
 		t.Fatalf("clientset: %v", err)
 	}
-	cp := &ControlPlane{Host: host, Token: token, CAFile: caFile, Kubeconfig: kubeconfig, Clientset: cs, REST: restCfg, Etcd: etcd, APIServer: api}
+	cp := &ControlPlane{Host: host, Token: token, CAFile: caFile, Kubeconfig: kubeconfig, Clientset: cs, REST: restCfg, Etcd: etcd, AuditLog: auditLog, APIServer: api}
 
 	if !opts.WithoutControllerManager {
 		controllers := DefaultControllers
