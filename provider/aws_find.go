@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
 
+	"github.com/k8sguard/k8sguard/provider/cloud"
 	"github.com/k8sguard/k8sguard/provider/guard"
 )
 
@@ -64,8 +65,9 @@ func findFreeSubnetIPs(ctx context.Context, c *ec2.Client, subnets []string) (in
 	return free, nil
 }
 
-// findInstanceNetworks reads the networking facts of instance types; a
-// type the region does not offer is an error naming it.
+// findInstanceNetworks reads the facts the pool rules need about instance
+// types (cloud.InstanceNetwork); a type the region does not offer is an
+// error naming it.
 func findInstanceNetworks(ctx context.Context, c *ec2.Client, names []string) (map[string]guard.InstanceNetwork, error) {
 	req := &ec2.DescribeInstanceTypesInput{}
 	for _, n := range names {
@@ -80,11 +82,7 @@ func findInstanceNetworks(ctx context.Context, c *ec2.Client, names []string) (m
 	}
 	nets := map[string]guard.InstanceNetwork{}
 	for _, it := range out.InstanceTypes {
-		n := guard.InstanceNetwork{InstanceType: string(it.InstanceType)}
-		if it.NetworkInfo != nil {
-			n.MaxENIs = int64(aws.ToInt32(it.NetworkInfo.MaximumNetworkInterfaces))
-			n.IPv4PerENI = int64(aws.ToInt32(it.NetworkInfo.Ipv4AddressesPerInterface))
-		}
+		n := cloud.InstanceNetwork(it)
 		nets[n.InstanceType] = n
 	}
 	for _, n := range names {

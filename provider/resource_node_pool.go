@@ -81,7 +81,10 @@ func (r *nodePoolResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 				ElementType: types.StringType, Required: true,
 				PlanModifiers:       []planmodifier.List{listplanmodifier.RequiresReplace()},
 				Validators:          []validator.List{listvalidator.SizeAtLeast(1), listvalidator.UniqueValues()},
-				MarkdownDescription: "Instance types. With the VPC CNI every one must address `max_pods_per_node` pods (`POOL_MAX_PODS_ABOVE_INSTANCE_LIMIT`); the pool is sized for the type that takes the most addresses.",
+				MarkdownDescription: "Instance types. With the VPC CNI every one must address `max_pods_per_node` pods with the ENIs of its default " +
+					"network card, as AWS's `eni-max-pods.txt` counts (`POOL_MAX_PODS_ABOVE_INSTANCE_LIMIT`: p5.48xlarge holds 100, not 3,138); " +
+					"`vpc_cni_prefix` needs Nitro types (`POOL_PREFIX_NEEDS_NITRO`); above EKS's recommended 110 pods (up to 30 vCPUs) or 250 " +
+					"is a warning (`POOL_MAX_PODS_ABOVE_RECOMMENDED`). The pool is sized for the type that takes the most addresses.",
 			},
 			"min_size": schema.Int64Attribute{Required: true, Validators: []validator.Int64{int64validator.AtLeast(0)}, MarkdownDescription: "Fewest nodes."},
 			"desired_size": schema.Int64Attribute{
@@ -100,7 +103,7 @@ func (r *nodePoolResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 				Optional: true, Computed: true, Default: stringdefault.StaticString(guard.ModeVPCCNI),
 				Validators: []validator.String{stringvalidator.OneOf(guard.PodIPModes...)},
 				MarkdownDescription: "Where pods get addresses: `vpc_cni` (secondary IPs from the subnets: `max_pods_per_node` + one primary IP per ENI " +
-					"+ a warm ENI per node), `vpc_cni_prefix` (prefix delegation: whole /28 prefixes plus a warm one), or `node_cidr` " +
+					"+ a warm ENI per node), `vpc_cni_prefix` (prefix delegation, Nitro instance types only: whole /28 prefixes plus a warm one), or `node_cidr` " +
 					"(every node takes a block of `pod_cidr`, kube-controller-manager IPAM or an overlay). Default `vpc_cni`.",
 			},
 			"pod_cidr": schema.StringAttribute{
