@@ -79,8 +79,8 @@ func (r *nodePoolResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 			},
 			"instance_types": schema.ListAttribute{
 				ElementType: types.StringType, Required: true,
-				PlanModifiers:       []planmodifier.List{listplanmodifier.RequiresReplace()},
-				Validators:          []validator.List{listvalidator.SizeAtLeast(1), listvalidator.UniqueValues()},
+				PlanModifiers: []planmodifier.List{listplanmodifier.RequiresReplace()},
+				Validators:    []validator.List{listvalidator.SizeAtLeast(1), listvalidator.UniqueValues()},
 				MarkdownDescription: "Instance types. With the VPC CNI every one must address `max_pods_per_node` pods with the ENIs of its default " +
 					"network card, as AWS's `eni-max-pods.txt` counts (`POOL_MAX_PODS_ABOVE_INSTANCE_LIMIT`: p5.48xlarge holds 100, not 3,138); " +
 					"`vpc_cni_prefix` needs Nitro types (`POOL_PREFIX_NEEDS_NITRO`); above EKS's recommended 110 pods (up to 30 vCPUs) or 250 " +
