@@ -69,7 +69,15 @@ func TestWebhookPlanRefusesDangerousShapes(t *testing.T) {
       api_versions = ["v1"]
       resources    = ["leases"]
       operations   = ["UPDATE"]
-    }`, optIn, `[WEBHOOK_CRITICAL_RESOURCE] rule 0 matches leases.coordination.k8s.io:`},
+    }`, optIn, `[WEBHOOK_CRITICAL_RESOURCE] rule 0 intercepts leases.coordination.k8s.io (UPDATE):`},
+		// "leases/*" is leases itself and its subresources, as the API
+		// server matches it: every lease renewal would wait for the hook.
+		{"leases/* (the resource and its subresources)", "", `rule {
+      api_groups   = ["coordination.k8s.io"]
+      api_versions = ["v1"]
+      resources    = ["leases/*"]
+      operations   = ["UPDATE"]
+    }`, optIn, `[WEBHOOK_CRITICAL_RESOURCE] rule 0 intercepts leases.coordination.k8s.io (UPDATE): the control plane makes these requests to stay alive (node heartbeats, leader election, events, authentication, certificates) and must never wait for a webhook. Remove them from the rule, or leave these operations out. Prevents: OPA webhook outage (Jetstack, GKE upgrade).`},
 		{"kube-system selected", "", "", `namespace_selector {
       match_labels = { "kubernetes.io/metadata.name" = "kube-system" }
     }`, `[WEBHOOK_PROTECTED_NAMESPACE] webhook "validating-webhook.openpolicyagent.org" selects the protected namespace "kube-system"`},
@@ -104,6 +112,22 @@ func TestWebhookPlanRefusesDangerousShapes(t *testing.T) {
 			})
 		}
 	}
+}
+
+// A rule on the webhook configurations plans with a WEBHOOK_NO_EFFECT
+// warning kept in findings: the API server never sends them to webhooks.
+func TestWebhookRuleOnWebhookConfigurationsHasNoEffect(t *testing.T) {
+	planOnly(t, opaWebhook("k8sguard_validating_webhook", "", `rule {
+      api_groups   = ["admissionregistration.k8s.io"]
+      api_versions = ["v1"]
+      resources    = ["validatingwebhookconfigurations"]
+      operations   = ["CREATE", "UPDATE"]
+      scope        = "Cluster"
+    }`, optIn), nil,
+		plancheck.ExpectKnownValue("k8sguard_validating_webhook.opa", tfjsonpath.New("findings"), knownvalue.ListExact([]knownvalue.Check{
+			knownvalue.StringExact(`[WEBHOOK_NO_EFFECT] rule 0 names validatingwebhookconfigurations.admissionregistration.k8s.io: the API server never calls webhooks for webhook configurations, admission policies or their bindings, so this part of the rule has no effect. Remove it; guard these objects with a ValidatingAdmissionPolicy instead. Prevents: OPA webhook outage (Jetstack, GKE upgrade).`),
+		})),
+	)
 }
 
 // The safe shape plans, and the plan shows the selector really sent: the
