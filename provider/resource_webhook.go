@@ -119,13 +119,16 @@ func (r *webhookResource[W, P]) Schema(_ context.Context, _ resource.SchemaReque
 							}},
 						},
 						"rule": schema.ListNestedBlock{
-							MarkdownDescription: "What the hook intercepts (at least one). Wildcards and the control plane's own resources are refused " +
-								"(rules `WEBHOOK_WILDCARD_RULE`, `WEBHOOK_CRITICAL_RESOURCE`).",
+							MarkdownDescription: "What the hook intercepts (at least one). Wildcards and the requests the control plane needs to stay alive " +
+								"(leases, events, node status, token and access reviews, certificate requests) are refused, matched as the API server matches " +
+								"rules, in every API version (rules `WEBHOOK_WILDCARD_RULE`, `WEBHOOK_CRITICAL_RESOURCE`; the table is in the rules guide). " +
+								"Webhook configurations and admission policies are never sent to webhooks (`WEBHOOK_NO_EFFECT`).",
 							Validators: []validator.List{listvalidator.SizeAtLeast(1)},
 							NestedObject: schema.NestedBlockObject{Attributes: map[string]schema.Attribute{
 								"api_groups":   schema.ListAttribute{ElementType: types.StringType, Required: true, MarkdownDescription: "API groups, `\"\"` for the core group."},
 								"api_versions": schema.ListAttribute{ElementType: types.StringType, Required: true, MarkdownDescription: "API versions, for example `[\"v1\"]`."},
-								"resources":    schema.ListAttribute{ElementType: types.StringType, Required: true, MarkdownDescription: "Resources (plural, lower case), or `resource/subresource`."},
+								"resources": schema.ListAttribute{ElementType: types.StringType, Required: true, MarkdownDescription: "Resources (plural, lower case), or " +
+									"`resource/subresource`. As in the API server, `pods` is the resource alone and `pods/*` the resource *and* all its subresources."},
 								"operations": schema.ListAttribute{ElementType: types.StringType, Required: true,
 									Validators:          []validator.List{listvalidator.ValueStringsAre(stringvalidator.OneOf("CREATE", "UPDATE", "DELETE", "CONNECT", "*"))},
 									MarkdownDescription: "Operations: `CREATE`, `UPDATE`, `DELETE`, `CONNECT`."},

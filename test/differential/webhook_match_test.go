@@ -345,10 +345,17 @@ func TestWebhookRuleMatchesEqualsAPIServerMatcher(t *testing.T) {
 			sub := []string{"", "", "status", "approval", "scale", "x1"}[rnd.IntN(6)]
 			op := []string{"CREATE", "UPDATE", "DELETE", "CONNECT"}[rnd.IntN(4)]
 			namespaced := rnd.IntN(2) == 0
+			if j%2 == 1 {
+				// A request built from the rule's own names, so that
+				// matches are frequent and every near miss is tried.
+				gr, sk, sub, op = requestNear(rnd, r, gr, sk, sub, op)
+			}
 			a := attributes(gr.WithVersion(sk.version), sk.kind, sub, op, namespaced)
-			if gr == namespaces {
+			if gr == namespaces && sk.version == "v1" {
 				// The API server sets a namespace object's own name as the
-				// request's namespace and still counts it cluster-scoped.
+				// request's namespace and still counts it cluster-scoped
+				// (it compares the whole GroupVersionResource with v1
+				// namespaces: no other version of them exists).
 				a = admission.NewAttributesRecord(nil, nil, sk.kind, "node-1", "node-1", gr.WithVersion(sk.version), sub, admission.Operation(op), nil, false, nil)
 				namespaced = false
 			}
@@ -369,6 +376,29 @@ func TestWebhookRuleMatchesEqualsAPIServerMatcher(t *testing.T) {
 	if matches == 0 {
 		t.Fatal("nothing matched: the generator is broken")
 	}
+}
+
+// requestNear replaces each part of a request by a value the rule names
+// (wildcards keep the random part).
+func requestNear(rnd *rand.Rand, r guard.WebhookRule, gr schema.GroupResource, sk servedKind, sub, op string) (schema.GroupResource, servedKind, string, string) {
+	pickNamed := func(items []string, fallback string) string {
+		if len(items) == 0 {
+			return fallback
+		}
+		if v := items[rnd.IntN(len(items))]; v != "*" {
+			return v
+		}
+		return fallback
+	}
+	gr.Group = pickNamed(r.APIGroups, gr.Group)
+	sk.version = pickNamed(r.APIVersions, sk.version)
+	sk.kind = schema.GroupVersionKind{Group: gr.Group, Version: sk.version, Kind: "Generated"}
+	if len(r.Resources) > 0 {
+		res, s, _ := strings.Cut(r.Resources[rnd.IntN(len(r.Resources))], "/")
+		gr.Resource = pickNamed([]string{res}, gr.Resource)
+		sub = pickNamed([]string{s}, sub)
+	}
+	return gr, sk, sub, pickNamed(r.Operations, op)
 }
 
 // k8sguard's list of resources the API server never sends to webhooks is
