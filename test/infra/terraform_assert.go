@@ -60,7 +60,7 @@ func ExpectApplyRefused(t *testing.T, opts *terraform.Options, ruleID string) st
 	if err == nil {
 		t.Fatalf("terraform apply succeeded, want it refused with [%s] on the value known at apply:\n%s", ruleID, out)
 	}
-	m := regexp.MustCompile(`Error: \[` + regexp.QuoteMeta(ruleID) + `\][^.]*\.`).FindString(Unwrap(out))
+	m := strings.TrimSpace(regexp.MustCompile(`Error: \[` + regexp.QuoteMeta(ruleID) + `\].*?\.(\s|$)`).FindString(Unwrap(out)))
 	if m == "" {
 		t.Fatalf("terraform apply failed without [%s]:\n%s", ruleID, out)
 	}
