@@ -238,7 +238,9 @@ func (r *nodePoolResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		resp.Diagnostics.AddError("Cannot size node pool "+plan.Name.ValueString(), err.Error())
 		return
 	}
-	plan.setSizing(sizing, reportFindings(ctx, findings, plan.Waivers, &resp.Diagnostics))
+	findings = reportFindings(ctx, findings, plan.Waivers, &resp.Diagnostics)
+	plan.setSizing(sizing, findings)
+	plan.Findings = plannedFindings(req.Config, findings)
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 

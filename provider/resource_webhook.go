@@ -230,7 +230,7 @@ func (r *webhookResource[W, P]) ModifyPlan(ctx context.Context, req resource.Mod
 		return
 	}
 	settings := settingsOf(r.clients)
-	plan.Findings = warningStrings(reportFindings(ctx, r.check(ctx, &plan, settings, &resp.Diagnostics), plan.Waivers, &resp.Diagnostics))
+	plan.Findings = plannedFindings(req.Config, reportFindings(ctx, r.check(ctx, &plan, settings, &resp.Diagnostics), plan.Waivers, &resp.Diagnostics))
 	for i := range plan.Webhooks {
 		m := P(&plan.Webhooks[i]).common()
 		if i < len(cfg.Webhooks) && P(&cfg.Webhooks[i]).common().RequireReadyBackend.IsNull() {

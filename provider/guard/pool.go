@@ -17,7 +17,7 @@ const (
 
 var storyPodIPs = Story{
 	Name: "pod IP range exhausted, half the pods Pending (Love Holidays, GKE)",
-	URL:  "https://k8s.af/",
+	URL:  "https://deploy.live/blog/when-gke-ran-out-of-ip-addresses/", // loveholidays' engineering blog
 }
 
 var _ = register(

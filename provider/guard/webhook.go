@@ -27,7 +27,9 @@ const NamespaceNameLabel = "kubernetes.io/metadata.name"
 
 var storyJetstack = Story{
 	Name: "OPA webhook outage (Jetstack, GKE upgrade)",
-	URL:  "https://blog.jetstack.io/blog/gke-webhook-outage/",
+	// "How a simple admission webhook lead to a cluster outage" (2019); the
+	// original address now redirects elsewhere, so the archived copy.
+	URL: "https://web.archive.org/web/20230607064526/https://www.jetstack.io/blog/gke-webhook-outage/",
 }
 
 var _ = register(
