@@ -5,9 +5,12 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/k8sguard/k8sguard/provider/cloud"
+	"github.com/k8sguard/k8sguard/provider/guard"
 )
 
 // resourceBase is what every k8sguard resource shares: its type name and
@@ -83,4 +86,19 @@ func plannedModel(ctx context.Context, req resource.ModifyPlanRequest, target an
 	}
 	diags.Append(req.Plan.Get(ctx, target)...)
 	return !diags.HasError()
+}
+
+// plannedFindings is the `findings` a plan carries: the warnings the rules
+// raised, or unknown while part of the configuration is unknown (another
+// resource's output, say). Terraform plans every resource once more at
+// apply, with the final values, so ModifyPlan runs the rules again then: an
+// error stops the apply before Create, and the warnings the final values
+// raise become the findings. Had the first plan promised a known list, that
+// second plan could not change it (terraform refuses an inconsistent final
+// plan), so a warning seen only at apply would fail the apply instead.
+func plannedFindings(config tfsdk.Config, findings []guard.Finding) types.List {
+	if !config.Raw.IsFullyKnown() {
+		return types.ListUnknown(types.StringType)
+	}
+	return warningStrings(findings)
 }

@@ -217,7 +217,7 @@ func (r *controlPlaneLaunchTemplateResource) ModifyPlan(ctx context.Context, req
 	if !ok {
 		return
 	}
-	plan.Findings = warningStrings(reportFindings(ctx, fs, plan.Waivers, &resp.Diagnostics))
+	plan.Findings = plannedFindings(req.Config, reportFindings(ctx, fs, plan.Waivers, &resp.Diagnostics))
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 

@@ -141,7 +141,7 @@ func (r *etcdBackupBucketResource) ModifyPlan(ctx context.Context, req resource.
 	if plan.RetentionDays.IsUnknown() || plan.NoncurrentDays.IsUnknown() || plan.Waivers.IsUnknown() {
 		plan.Findings = types.ListUnknown(types.StringType)
 	} else {
-		plan.Findings = warningStrings(reportFindings(ctx, guard.CheckBackupBucket(plan.guardBucket()), plan.Waivers, &resp.Diagnostics))
+		plan.Findings = plannedFindings(req.Config, reportFindings(ctx, guard.CheckBackupBucket(plan.guardBucket()), plan.Waivers, &resp.Diagnostics))
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }

@@ -191,7 +191,7 @@ func (r *podQuotaResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 	if !plannedModel(ctx, req, &plan, &resp.Diagnostics) {
 		return
 	}
-	plan.Findings = warningStrings(reportFindings(ctx, guard.CheckPodQuota(guardQuota(&plan), settingsOf(r.clients)), plan.Waivers, &resp.Diagnostics))
+	plan.Findings = plannedFindings(req.Config, reportFindings(ctx, guard.CheckPodQuota(guardQuota(&plan), settingsOf(r.clients)), plan.Waivers, &resp.Diagnostics))
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 

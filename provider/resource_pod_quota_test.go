@@ -63,3 +63,24 @@ func TestPodQuotaWarningsAndWaiversLandInFindings(t *testing.T) {
 		plancheck.ExpectKnownValue("k8sguard_pod_quota.team_a", tfjsonpath.New("name"), knownvalue.StringExact("k8sguard-pods")),
 	)
 }
+
+// A value known only at apply (terraform_data's output is unknown at plan)
+// leaves `findings` unknown in the plan: the rules run again at apply on the
+// final values, and a warning found then must be free to land in findings
+// (a promised empty list would make terraform refuse the final plan). With
+// every value known, the same quota plans its warning at once.
+func TestPodQuotaFindingsUnknownWhileAValueIsUnknown(t *testing.T) {
+	planOnly(t, `
+resource "terraform_data" "namespace" {
+  input = "kube-system"
+}
+
+resource "k8sguard_pod_quota" "team_a" {
+  namespace = terraform_data.namespace.output
+  pods      = 10
+}
+`, nil, plancheck.ExpectUnknownValue("k8sguard_pod_quota.team_a", tfjsonpath.New("findings")))
+	planOnly(t, podQuotaConfig("", `namespace = "kube-system"
+  pods = 10`), nil,
+		plancheck.ExpectKnownValue("k8sguard_pod_quota.team_a", tfjsonpath.New("findings"), knownvalue.ListSizeExact(1)))
+}

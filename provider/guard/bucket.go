@@ -14,7 +14,9 @@ const (
 
 var storyEtcdDelete = Story{
 	Name: "etcdctl del -r wiped the cluster's registry, no recent backup (Zalando incident 4)",
-	URL:  "https://k8s.af/",
+	// Zalando's talk "Running Kubernetes in Production: A Million Ways to
+	// Crash Your Cluster" (DevOpsCon Munich 2018), the slides.
+	URL: "https://www.slideshare.net/try_except_/running-kubernetes-in-production-a-million-ways-to-crash-your-cluster-devopscon-munich-2018",
 }
 
 // MinRetentionDays is how long a snapshot must stay undeletable: a week

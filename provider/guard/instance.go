@@ -15,7 +15,9 @@ const (
 
 var storyT2 = Story{
 	Name: "etcd on T2 instances lost the network during maintenance (Zalando incident 5)",
-	URL:  "https://k8s.af/",
+	// Zalando's talk "Running Kubernetes in Production: A Million Ways to
+	// Crash Your Cluster" (DevOpsCon Munich 2018), the slides.
+	URL: "https://www.slideshare.net/try_except_/running-kubernetes-in-production-a-million-ways-to-crash-your-cluster-devopscon-munich-2018",
 }
 
 var _ = register(
@@ -37,7 +39,7 @@ var _ = register(
 	Rule{
 		ID: RuleEtcdVolumeSlow, Family: "instance", Severity: Error, Waivable: true,
 		Checks: "the etcd volume is SSD with at least 3000 IOPS (not st1, sc1, standard, or gp2/gp3 below 3000 IOPS)",
-		Story:  Story{Name: "etcd too slow to keep its leader, API server timeouts (Zalando incident 5)", URL: "https://k8s.af/"},
+		Story:  Story{Name: "etcd too slow to keep its leader, API server timeouts (Zalando incident 5)", URL: storyT2.URL},
 	},
 )
 

@@ -17,7 +17,9 @@ const (
 
 var storyZalandoCronJob = Story{
 	Name: "CronJob pod explosion (Zalando incident 2)",
-	URL:  "https://k8s.af/",
+	// Zalando's talk "Running Kubernetes in Production: A Million Ways to
+	// Crash Your Cluster" (DevOpsCon Munich 2018), the slides.
+	URL: "https://www.slideshare.net/try_except_/running-kubernetes-in-production-a-million-ways-to-crash-your-cluster-devopscon-munich-2018",
 }
 
 var _ = register(

@@ -15,11 +15,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -46,6 +49,10 @@ func (o clusterObjects) count() int {
 // [range_end], so it deleted every key from the CSRs up to "prefix": most of
 // the registry. With etcdguard the deletion shows up as a CRITICAL shrink
 // naming the prefixes, and the snapshot before it restores every object.
+// The test counts etcd's keys per prefix at the exact revisions: what the
+// delete removed (every prefix from the CSRs on, down to 0; those sorting
+// before untouched), and that the restored etcd holds every key the
+// snapshot's revision held, prefix by prefix.
 func TestIncidentEtcdPrefixDeletion(t *testing.T) {
 	ctx := context.Background()
 	started := time.Now()
@@ -67,18 +74,36 @@ func TestIncidentEtcdPrefixDeletion(t *testing.T) {
 		len(want.Namespaces), len(want.ConfigMaps), len(want.Secrets), len(want.CSRs))
 
 	out := mustRunEtcdguard(t, env, append([]string{"snapshot"}, cfg...)...)
-	before := takenSnapshotName(t, out)
+	before, beforeRev := takenSnapshot(t, out)
 	step("etcdguard snapshot (before the accident):\n%s", logBlock(lastLineOf(out)))
-
-	// The accident, byte for byte: a range delete from the CSR prefix to "prefix".
-	del := exec.Command(infra.Tool(t, "etcdctl"), "--endpoints", cp.Etcd.Endpoints[0], "del", "/registry/certificatesigningrequests", "prefix")
-	delOut, err := del.CombinedOutput()
-	if err != nil {
-		t.Fatalf("etcdctl del: %v\n%s", err, delOut)
+	live := etcdClient(t, cp.Etcd)
+	snapshotted := keysAt(t, live, beforeRev)
+	if !strings.Contains(out, fmt.Sprintf("revision %d, %d keys", beforeRev, len(snapshotted))) {
+		t.Fatalf("etcd holds %d keys at revision %d; etcdguard reported otherwise", len(snapshotted), beforeRev)
 	}
-	step("etcdctl --endpoints %s del /registry/certificatesigningrequests prefix\n%s", cp.Etcd.Endpoints[0], logBlock(string(delOut)))
+
+	// The accident, byte for byte: a range delete from the CSR prefix to
+	// "prefix". A watch on that range gives the delete's own revision, so
+	// the state just before and just after it is read exactly, whatever the
+	// API server writes meanwhile.
+	var delOut []byte
+	delRev := watchRangeDelete(t, live, func() {
+		del := exec.Command(infra.Tool(t, "etcdctl"), "--endpoints", cp.Etcd.Endpoints[0], "del", accidentStart, accidentEnd)
+		var err error
+		delOut, err = del.CombinedOutput()
+		if err != nil {
+			t.Fatalf("etcdctl del: %v\n%s", err, delOut)
+		}
+		step("etcdctl --endpoints %s del %s %s\n%s", cp.Etcd.Endpoints[0], accidentStart, accidentEnd, logBlock(string(delOut)))
+	})
+	preDelete, postDelete := keysAt(t, live, delRev-1), keysAt(t, live, delRev)
+	step("what the delete (revision %d) removed, keys per prefix:\n%s", delRev, logBlock(prefixTable(preDelete, postDelete)))
+	requireAccidentRemoved(t, preDelete, postDelete, len(want.CSRs))
+	if said, removed := lastLineOf(string(delOut)), len(preDelete)-len(postDelete); said != strconv.Itoa(removed) {
+		t.Fatalf("etcdctl says it deleted %s keys; the counts say %d", said, removed)
+	}
 	if _, err := cp.Clientset.CertificatesV1().CertificateSigningRequests().Get(ctx, "node-0", metav1.GetOptions{}); err == nil {
-		t.Fatal("CSR node-0 survived the range delete: the accident was not reproduced")
+		t.Fatal("CSR node-0 still served by the API server after the range delete")
 	}
 
 	out = mustRunEtcdguard(t, env, append([]string{"snapshot"}, cfg...)...)
@@ -105,6 +130,13 @@ func TestIncidentEtcdPrefixDeletion(t *testing.T) {
 	}
 
 	etcd := infra.StartEtcdWith(t, infra.EtcdOptions{DataDir: dataDir})
+	// Compared before an API server starts on it and writes its own keys.
+	restored := keysAt(t, etcdClient(t, etcd), 0)
+	if diff := keyDiff(snapshotted, restored); diff != "" {
+		t.Fatalf("restored etcd differs from the snapshot's revision %d:\n%s", beforeRev, diff)
+	}
+	step("restored etcd, keys per prefix, snapshot revision %d → restored (every prefix back to its count):\n%s",
+		beforeRev, logBlock(prefixTable(snapshotted, restored)))
 	cp2 := infra.StartControlPlane(t, infra.ControlPlaneOptions{Etcd: etcd, WithoutControllerManager: true})
 	step("etcd and kube-apiserver started on the restored data dir (%s)", cp2.Host)
 
@@ -276,16 +308,187 @@ func flipObjectByte(t *testing.T, bucket *infra.S3, key string) {
 	}
 }
 
-var takenSnapshotLine = regexp.MustCompile(`(?m)^snapshot (\S+): revision`)
+var takenSnapshotLine = regexp.MustCompile(`(?m)^snapshot (\S+): revision (\d+)`)
 
 // takenSnapshotName is the name `etcdguard snapshot` reports.
 func takenSnapshotName(t *testing.T, out string) string {
 	t.Helper()
+	name, _ := takenSnapshot(t, out)
+	return name
+}
+
+// takenSnapshot is the name and etcd revision `etcdguard snapshot` reports.
+func takenSnapshot(t *testing.T, out string) (string, int64) {
+	t.Helper()
 	m := takenSnapshotLine.FindStringSubmatch(out)
 	if m == nil {
-		t.Fatalf("no snapshot name in:\n%s", out)
+		t.Fatalf("no snapshot name and revision in:\n%s", out)
 	}
-	return m[1]
+	rev, err := strconv.ParseInt(m[2], 10, 64)
+	if err != nil {
+		t.Fatalf("snapshot revision %q: %v", m[2], err)
+	}
+	return m[1], rev
+}
+
+// The accident's range: etcdctl del [key] [range_end] deletes every key k
+// with accidentStart <= k < accidentEnd.
+const (
+	accidentStart = "/registry/certificatesigningrequests"
+	accidentEnd   = "prefix"
+)
+
+// keysAt lists every key in etcd at revision rev (0: the latest), sorted.
+func keysAt(t *testing.T, cli *clientv3.Client, rev int64) []string {
+	t.Helper()
+	opts := []clientv3.OpOption{clientv3.WithFromKey(), clientv3.WithKeysOnly()}
+	if rev > 0 {
+		opts = append(opts, clientv3.WithRev(rev))
+	}
+	resp, err := cli.Get(context.Background(), "\x00", opts...)
+	if err != nil {
+		t.Fatalf("list keys at revision %d: %v", rev, err)
+	}
+	keys := make([]string, len(resp.Kvs))
+	for i, kv := range resp.Kvs {
+		keys[i] = string(kv.Key)
+	}
+	return keys
+}
+
+// watchRangeDelete runs accident while watching the accident's range and
+// returns the revision of the delete it made.
+func watchRangeDelete(t *testing.T, cli *clientv3.Client, accident func()) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wch := cli.Watch(ctx, accidentStart, clientv3.WithRange(accidentEnd), clientv3.WithCreatedNotify())
+	if created := <-wch; !created.Created {
+		t.Fatalf("watch on [%s, %s) not created: %v", accidentStart, accidentEnd, created.Err())
+	}
+	accident()
+	for resp := range wch {
+		for _, ev := range resp.Events {
+			if ev.Type == clientv3.EventTypeDelete {
+				return ev.Kv.ModRevision
+			}
+		}
+	}
+	t.Fatalf("no delete seen on [%s, %s): %v", accidentStart, accidentEnd, ctx.Err())
+	return 0
+}
+
+// keyPrefix groups a key for the counts: /registry/<resource>, or the key
+// itself outside /registry (etcd's own, such as compact_rev_key).
+func keyPrefix(key string) string {
+	rest, ok := strings.CutPrefix(key, "/registry/")
+	if !ok {
+		return key
+	}
+	resource, _, _ := strings.Cut(rest, "/")
+	return "/registry/" + resource
+}
+
+func countByPrefix(keys []string) map[string]int {
+	out := map[string]int{}
+	for _, k := range keys {
+		out[keyPrefix(k)]++
+	}
+	return out
+}
+
+// prefixTable renders the key counts per prefix, before → after.
+func prefixTable(before, after []string) string {
+	b, a := countByPrefix(before), countByPrefix(after)
+	var prefixes []string
+	for p := range b {
+		prefixes = append(prefixes, p)
+	}
+	for p := range a {
+		if _, ok := b[p]; !ok {
+			prefixes = append(prefixes, p)
+		}
+	}
+	sort.Strings(prefixes)
+	var out strings.Builder
+	for _, p := range prefixes {
+		mark := ""
+		if b[p] != a[p] {
+			mark = "  (changed)"
+		}
+		fmt.Fprintf(&out, "%-52s %4d → %4d%s\n", p, b[p], a[p], mark)
+	}
+	fmt.Fprintf(&out, "%-52s %4d → %4d", "all keys", len(before), len(after))
+	return out.String()
+}
+
+// requireAccidentRemoved checks what the range delete did: the keys after
+// are exactly the keys before outside [accidentStart, accidentEnd), so each
+// prefix sorting before the CSRs keeps all its keys and each /registry prefix
+// from the CSRs on drops to 0 — most of the registry, as in the incident.
+func requireAccidentRemoved(t *testing.T, before, after []string, csrs int) {
+	t.Helper()
+	var outside []string
+	for _, k := range before {
+		if k < accidentStart || k >= accidentEnd {
+			outside = append(outside, k)
+		}
+	}
+	if diff := keyDiff(outside, after); diff != "" {
+		t.Fatalf("after the delete etcd does not hold exactly the keys outside [%s, %s):\n%s", accidentStart, accidentEnd, diff)
+	}
+	b, a := countByPrefix(before), countByPrefix(after)
+	if b[accidentStart] != csrs || a[accidentStart] != 0 {
+		t.Fatalf("%s: %d → %d keys, want %d → 0", accidentStart, b[accidentStart], a[accidentStart], csrs)
+	}
+	kept, emptied := 0, 0
+	for p, n := range b {
+		switch {
+		case p < accidentStart:
+			if a[p] != n {
+				t.Fatalf("%s sorts before the range but went %d → %d keys", p, n, a[p])
+			}
+			kept++
+		case strings.HasPrefix(p, "/registry/"):
+			if a[p] != 0 {
+				t.Fatalf("%s sorts inside the range but went %d → %d keys", p, n, a[p])
+			}
+			emptied++
+		}
+	}
+	// The objects the test created, and the cluster's own RBAC, went too.
+	for _, p := range []string{"/registry/configmaps", "/registry/namespaces", "/registry/secrets", "/registry/clusterroles"} {
+		if b[p] == 0 || a[p] != 0 {
+			t.Fatalf("%s: %d → %d keys, want some → 0", p, b[p], a[p])
+		}
+	}
+	if kept == 0 || emptied < 10 {
+		t.Fatalf("%d prefixes kept and %d emptied: not the incident's shape", kept, emptied)
+	}
+}
+
+// keyDiff lists the keys only in want and only in got; empty when equal.
+func keyDiff(want, got []string) string {
+	set := func(keys []string) map[string]bool {
+		m := map[string]bool{}
+		for _, k := range keys {
+			m[k] = true
+		}
+		return m
+	}
+	w, g := set(want), set(got)
+	var out strings.Builder
+	for _, k := range want {
+		if !g[k] {
+			fmt.Fprintf(&out, "missing %s\n", k)
+		}
+	}
+	for _, k := range got {
+		if !w[k] {
+			fmt.Fprintf(&out, "extra   %s\n", k)
+		}
+	}
+	return out.String()
 }
 
 func lastLineOf(s string) string {

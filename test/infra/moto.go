@@ -1,8 +1,8 @@
 package infra
 
 import (
+	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -16,14 +16,19 @@ type Moto struct {
 	Process  *Process
 }
 
-// StartMoto starts moto_server, or skips the test with a clear message when
-// it is not installed (it ships with the machine image's pyenv Python and
-// cannot be installed from the registries CI reaches).
+// StartMoto starts moto_server. A missing moto_server fails the test with
+// where it was looked for and how to install it: only the explicit opt-out
+// K8SGUARD_SKIP_AWS=1 skips (and the skip is counted, see Skip).
 func StartMoto(t TB) *Moto {
 	t.Helper()
+	if SkipAWS() {
+		Skip(t, ReasonSkipAWS, "this test runs AWS APIs on moto_server")
+	}
 	bin, err := findMoto()
 	if err != nil {
-		t.Skipf("SKIPPED: moto_server not found (%v): the AWS tests need it; install with 'pip install \"moto[server]\"'", err)
+		t.Fatalf("moto_server not found: %v. The AWS tests run against it: install it with `pip install \"moto[server]\"` "+
+			"(into the Python on PATH, or pyenv's), or point MOTO_SERVER at the executable; to skip the AWS tests instead, set "+
+			"%s=1 (the run then reports what it skipped)", err, SkipAWSEnv)
 	}
 	dir := t.TempDir()
 	port := FreePort(t)
@@ -50,17 +55,15 @@ func findMoto() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	out, err := exec.Command(filepath.Join(root, "test", "tools", "find-moto.sh")).Output()
+	script := filepath.Join(root, "test", "tools", "find-moto.sh")
+	out, err := exec.Command(script).Output()
 	if err != nil {
-		return "", fmt.Errorf("looked on PATH, $MOTO_SERVER and under %s", pyenvRoot())
+		// The script says where it looked on stderr.
+		var exit *exec.ExitError
+		if errors.As(err, &exit) && len(exit.Stderr) > 0 {
+			return "", errors.New(strings.TrimSpace(string(exit.Stderr)))
+		}
+		return "", fmt.Errorf("%s: %w", script, err)
 	}
 	return strings.TrimSpace(string(out)), nil
-}
-
-func pyenvRoot() string {
-	if r := os.Getenv("PYENV_ROOT"); r != "" {
-		return r
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".pyenv")
 }

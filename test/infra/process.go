@@ -178,7 +178,11 @@ func Tool(t TB, name string) string {
 	}
 	p := filepath.Join(dir, name)
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("%s not found at %s: run 'make tools' first", name, p)
+		// Never a skip: a test that needs a real program and does not run
+		// it has proven nothing.
+		t.Fatalf("%s not found at %s (the harness looks in $K8SGUARD_TOOLS, else .tools/bin of the checkout): build the test "+
+			"programs with `make tools` (kube-apiserver, kube-controller-manager, etcd, etcdctl, etcdutl, versitygw, tfplugindocs; "+
+			"about 6–9 minutes the first time, cached after)", name, p)
 	}
 	return p
 }

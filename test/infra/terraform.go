@@ -92,6 +92,10 @@ func CLIConfig(t TB) string {
 // provider settings through EnvVars (KUBECONFIG, AWS_*).
 func Terraform(t TB, dir string, vars map[string]any) *terraform.Options {
 	t.Helper()
+	if _, err := exec.LookPath("terraform"); err != nil {
+		t.Fatalf("terraform not found on PATH (%v): the terratest suites run the real CLI; install Terraform ≥ 1.11 "+
+			"(no registry access is needed: the provider comes from a local filesystem mirror)", err)
+	}
 	work := CopyToTemp(t, dir)
 	return &terraform.Options{
 		TerraformDir: work,

@@ -3,6 +3,7 @@ package infra
 import (
 	"context"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/gruntwork-io/terratest/modules/terraform"
@@ -37,4 +38,38 @@ func ExpectNoChanges(t *testing.T, opts *terraform.Options, why string) {
 		out, _ := terraform.PlanContextE(t, context.Background(), opts)
 		t.Fatalf("%s: plan wants changes (exit code %d):\n%s", why, code, out)
 	}
+}
+
+// ExpectApplyRefused is for a configuration whose guarded value comes from
+// another resource's output, unknown at plan: `terraform plan` must pass
+// (the rule cannot see the value yet, and the plan shows it as known after
+// apply), `terraform apply` must fail with [ruleID] once the value is known,
+// and the state must hold no k8sguard resource. It returns the diagnostic's
+// first line. The caller checks through the API that nothing was created.
+func ExpectApplyRefused(t *testing.T, opts *terraform.Options, ruleID string) string {
+	t.Helper()
+	ctx := context.Background()
+	plan, err := terraform.InitAndPlanContextE(t, ctx, opts)
+	if err != nil {
+		t.Fatalf("terraform plan failed; the value was meant to be unknown until apply:\n%s", plan)
+	}
+	if !strings.Contains(plan, "(known after apply)") || strings.Contains(plan, ruleID) {
+		t.Fatalf("plan does not show the guarded value as unknown, or already names %s:\n%s", ruleID, plan)
+	}
+	out, err := terraform.ApplyContextE(t, ctx, opts)
+	if err == nil {
+		t.Fatalf("terraform apply succeeded, want it refused with [%s] on the value known at apply:\n%s", ruleID, out)
+	}
+	m := strings.TrimSpace(regexp.MustCompile(`Error: \[` + regexp.QuoteMeta(ruleID) + `\].*?\.(\s|$)`).FindString(Unwrap(out)))
+	if m == "" {
+		t.Fatalf("terraform apply failed without [%s]:\n%s", ruleID, out)
+	}
+	state, err := terraform.RunTerraformCommandContextE(t, ctx, opts, "state", "list")
+	if err != nil {
+		t.Fatalf("terraform state list: %v\n%s", err, state)
+	}
+	if strings.Contains(state, "k8sguard_") {
+		t.Fatalf("after the refused apply the state holds a k8sguard resource:\n%s", state)
+	}
+	return m
 }

@@ -105,13 +105,16 @@ func TestPodQuotaLifecycle(t *testing.T) {
 
 // innocentCronJob is Zalando incident 2's manifest (batch/v1 today): the
 // concurrency policy and history limits sit in the pod template, where the
-// API server drops them, and nothing bounds how long a job runs. The pause
-// container never exits (and without a kubelet the pod stays Pending).
+// API server drops them, and nothing bounds how long a job runs. Only the
+// schedule differs: every minute ("*/1 * * * *") instead of the incident's
+// "*/15 9-19 * * Mon-Fri", so the real CronJob controller starts a Job a
+// minute. The pause container never exits (and without a kubelet the pod
+// stays Pending), so no Job ever finishes: as in the incident, they overlap.
 const innocentCronJob = `{
   "apiVersion": "batch/v1", "kind": "CronJob",
   "metadata": {"name": "foobar"},
   "spec": {
-    "schedule": "* * * * *",
+    "schedule": "*/1 * * * *",
     "jobTemplate": {"spec": {"template": {"spec": {
       "restartPolicy": "Never",
       "concurrencyPolicy": "Forbid",
@@ -135,8 +138,8 @@ func (w *warningRecorder) HandleWarningHeader(_ int, _ string, text string) {
 }
 
 // applyInnocentCronJob posts the manifest as written and returns the
-// warnings the API server sent back.
-func applyInnocentCronJob(t *testing.T, cp *infra.ControlPlane, ns string) []string {
+// stored CronJob and the warnings the API server sent back.
+func applyInnocentCronJob(t *testing.T, cp *infra.ControlPlane, ns string) (*batchv1.CronJob, []string) {
 	t.Helper()
 	rec := &warningRecorder{}
 	cfg := rest.CopyConfig(cp.REST)
@@ -145,136 +148,178 @@ func applyInnocentCronJob(t *testing.T, cp *infra.ControlPlane, ns string) []str
 	if err != nil {
 		t.Fatal(err)
 	}
+	cj := &batchv1.CronJob{}
 	err = cs.BatchV1().RESTClient().Post().Namespace(ns).Resource("cronjobs").
-		SetHeader("Content-Type", "application/json").Body([]byte(innocentCronJob)).Do(context.Background()).Error()
+		SetHeader("Content-Type", "application/json").Body([]byte(innocentCronJob)).Do(context.Background()).Into(cj)
 	if err != nil {
 		t.Fatalf("create CronJob %s/foobar: %v", ns, err)
 	}
-	return rec.warnings
+	return cj, rec.warnings
 }
 
-// startJobsFromCronJob creates n Jobs from the CronJob's template, as
-// `kubectl create job --from=cronjob/foobar` does: n schedules' worth of
-// jobs without waiting n minutes.
-func startJobsFromCronJob(t *testing.T, cs kubernetes.Interface, ns string, n int) {
+// namespaceState is what the CronJob left in a namespace: its Jobs and
+// pods, and the quota refusals the API server returned to the controllers
+// (FailedCreate events with "exceeded quota").
+type namespaceState struct {
+	jobs, pods int
+	// refusals by the kind of object the event is on: "Job" when the job
+	// controller could not create a pod, "CronJob" when the CronJob
+	// controller could not create a Job.
+	refusals map[string][]string
+}
+
+func (s namespaceState) String() string {
+	return fmt.Sprintf("%d Jobs, %d pods, %d pod refusals, %d Job refusals", s.jobs, s.pods, len(s.refusals["Job"]), len(s.refusals["CronJob"]))
+}
+
+func stateOf(t *testing.T, cs kubernetes.Interface, ns string) namespaceState {
 	t.Helper()
 	ctx := context.Background()
-	cj, err := cs.BatchV1().CronJobs(ns).Get(ctx, "foobar", metav1.GetOptions{})
+	jobs, err := cs.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < n; i++ {
-		job := &batchv1.Job{
-			ObjectMeta: metav1.ObjectMeta{
-				Name: fmt.Sprintf("foobar-run-%d", i), Namespace: ns,
-				Annotations:     map[string]string{"cronjob.kubernetes.io/instantiate": "manual"},
-				OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(cj, batchv1.SchemeGroupVersion.WithKind("CronJob"))},
-			},
-			Spec: cj.Spec.JobTemplate.Spec,
-		}
-		if _, err := cs.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{}); err != nil {
-			t.Fatalf("create job %d from the CronJob: %v", i, err)
-		}
-	}
-}
-
-func countPods(t *testing.T, cs kubernetes.Interface, ns string) int {
-	t.Helper()
-	pods, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(pods.Items)
-}
-
-func quotaRejections(t *testing.T, cs kubernetes.Interface, ns string) []string {
-	t.Helper()
-	events, err := cs.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{})
+	events, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
+	st := namespaceState{jobs: len(jobs.Items), pods: len(pods.Items), refusals: map[string][]string{}}
 	for _, e := range events.Items {
 		if e.Reason == "FailedCreate" && strings.Contains(e.Message, "exceeded quota") {
-			out = append(out, fmt.Sprintf("%s %s: %s", e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Message))
+			kind := e.InvolvedObject.Kind
+			st.refusals[kind] = append(st.refusals[kind], fmt.Sprintf("%s %s: %s", kind, e.InvolvedObject.Name, e.Message))
 		}
 	}
-	return out
+	return st
 }
 
 // Zalando incident 2: the CronJob whose concurrencyPolicy was silently
-// ignored piled up pods until the API server fell over. Reproduced in a
-// namespace without quota (pods accumulate, one per schedule), then capped
-// by k8sguard_pod_quota { pods = 3 }: the namespace never holds more than 3
-// pods and the rejections are visible as events.
+// ignored piled up pods until the API server fell over. The incident's
+// CronJob runs on the harness's real kube-controller-manager, whose CronJob
+// controller starts a Job every minute and whose Job controller creates the
+// pods, for three schedules (at most three minutes), in three namespaces at
+// once:
+//   - zalando-unbounded, no quota: a Job and a pod more every minute;
+//   - zalando-pods-capped, k8sguard_pod_quota { pods = 2 }: the third Job's
+//     pod is refused by the API server (an event on the Job);
+//   - zalando-jobs-capped, k8sguard_pod_quota { pods = 3, jobs = 2 }: the
+//     third Job itself is refused (an event on the CronJob).
 func TestCronJobPodExplosionReproducedAndCapped(t *testing.T) {
-	const schedules = 6
+	const (
+		schedules = 3
+		unbounded = "zalando-unbounded"
+		podsCap   = "zalando-pods-capped"
+		jobsCap   = "zalando-jobs-capped"
+	)
 	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{})
 	cs := cp.Clientset
-
-	t.Log("== 1. Reproduced: namespace zalando-unbounded, no quota ==")
-	createNamespace(t, cs, "zalando-unbounded", nil)
-	for _, w := range applyInnocentCronJob(t, cp, "zalando-unbounded") {
-		t.Logf("  API server warning: %s", w)
+	ctx := context.Background()
+	for _, ns := range []string{unbounded, podsCap, jobsCap} {
+		createNamespace(t, cs, ns, nil)
 	}
-	cj, err := cs.BatchV1().CronJobs("zalando-unbounded").Get(context.Background(), "foobar", metav1.GetOptions{})
+
+	opts := tf(t, cp, "test/kubernetes/testdata/pod_quotas", map[string]any{"quotas": map[string]any{
+		podsCap: map[string]any{"pods": 2},
+		jobsCap: map[string]any{"pods": 3, "jobs": 2},
+	}})
+	defer terraform.DestroyContext(t, context.Background(), opts)
+	terraform.InitAndApplyContext(t, context.Background(), opts)
+	t.Logf("terraform apply: ResourceQuota %s/k8sguard-pods pods=2 and %s/k8sguard-pods pods=3 count/jobs.batch=2, both enforced", podsCap, jobsCap)
+
+	var firstCreated time.Time
+	for _, ns := range []string{unbounded, podsCap, jobsCap} {
+		cj, warnings := applyInnocentCronJob(t, cp, ns)
+		if firstCreated.IsZero() {
+			firstCreated = cj.CreationTimestamp.Time
+			for _, w := range warnings {
+				t.Logf("API server warning on the incident's manifest: %s", w)
+			}
+		}
+		if cj.Spec.ConcurrencyPolicy != batchv1.AllowConcurrent || cj.Spec.JobTemplate.Spec.ActiveDeadlineSeconds != nil {
+			t.Fatalf("stored CronJob %s/foobar: concurrencyPolicy %q, activeDeadlineSeconds %v", ns, cj.Spec.ConcurrencyPolicy, cj.Spec.JobTemplate.Spec.ActiveDeadlineSeconds)
+		}
+	}
+	t.Logf("stored CronJob foobar in %s, %s and %s: schedule %q, concurrencyPolicy %q (the misplaced Forbid was dropped), activeDeadlineSeconds unset",
+		unbounded, podsCap, jobsCap, "*/1 * * * *", batchv1.AllowConcurrent)
+
+	// The controller runs the CronJob at the minute boundaries after its
+	// creation: three schedules take at most three minutes.
+	firstTick := firstCreated.Truncate(time.Minute).Add(time.Minute)
+	lastTick := firstTick.Add((schedules - 1) * time.Minute)
+	t.Logf("waiting for the CronJob controller's schedules at %s, %s and %s",
+		firstTick.Format("15:04:05"), firstTick.Add(time.Minute).Format("15:04:05"), lastTick.Format("15:04:05"))
+	var st map[string]namespaceState
+	eventually(t, "three schedules run by the CronJob controller, the caps holding", time.Until(lastTick)+45*time.Second, func() error {
+		st = map[string]namespaceState{}
+		for _, ns := range []string{unbounded, podsCap, jobsCap} {
+			st[ns] = stateOf(t, cs, ns)
+		}
+		// The caps hold at every moment, not just at the end.
+		if n := st[podsCap].pods; n > 2 {
+			t.Fatalf("%s holds %d pods under a quota of pods=2", podsCap, n)
+		}
+		if n := st[jobsCap].jobs; n > 2 {
+			t.Fatalf("%s holds %d Jobs under a quota of jobs=2", jobsCap, n)
+		}
+		switch {
+		case time.Now().Before(lastTick):
+			return fmt.Errorf("schedule %s not reached yet", lastTick.Format("15:04:05"))
+		case st[unbounded].jobs < schedules || st[unbounded].pods < schedules:
+			return fmt.Errorf("%s: %s", unbounded, st[unbounded])
+		case st[podsCap].jobs < schedules || st[podsCap].pods < 2 || len(st[podsCap].refusals["Job"]) == 0:
+			return fmt.Errorf("%s: %s", podsCap, st[podsCap])
+		case st[jobsCap].jobs < 2 || st[jobsCap].pods < 2 || len(st[jobsCap].refusals["CronJob"]) == 0:
+			return fmt.Errorf("%s: %s", jobsCap, st[jobsCap])
+		}
+		return nil
+	})
+	elapsed := time.Since(firstCreated).Round(time.Second)
+	if elapsed > 3*time.Minute+45*time.Second {
+		t.Fatalf("the three schedules took %s", elapsed)
+	}
+	t.Logf("after %d schedules (%s after the CronJobs were created):", schedules, elapsed)
+	t.Logf("  %s (no quota): %s: nothing stops the pile-up but the API server's memory", unbounded, st[unbounded])
+	t.Logf("  %s (pods=2): %s", podsCap, st[podsCap])
+	t.Logf("    event FailedCreate on %s", st[podsCap].refusals["Job"][0])
+	t.Logf("  %s (pods=3, jobs=2): %s", jobsCap, st[jobsCap])
+	t.Logf("    event FailedCreate on %s", st[jobsCap].refusals["CronJob"][0])
+
+	// The refusals are the API server's quota admission, naming the quota
+	// and the resource that ran out.
+	requireRefusal(t, st[podsCap].refusals["Job"], "exceeded quota: k8sguard-pods, requested: pods=1, used: pods=2, limited: pods=2")
+	requireRefusal(t, st[jobsCap].refusals["CronJob"], "Error creating job: jobs.batch")
+	requireRefusal(t, st[jobsCap].refusals["CronJob"], "exceeded quota: k8sguard-pods, requested: count/jobs.batch=1, used: count/jobs.batch=2, limited: count/jobs.batch=2")
+	// Every Job the controller did create is the controller's own, one per schedule.
+	jobs, err := cs.BatchV1().Jobs(podsCap).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cj.Spec.ConcurrencyPolicy != batchv1.AllowConcurrent || cj.Spec.JobTemplate.Spec.ActiveDeadlineSeconds != nil {
-		t.Fatalf("stored CronJob: concurrencyPolicy %q, activeDeadlineSeconds %v", cj.Spec.ConcurrencyPolicy, cj.Spec.JobTemplate.Spec.ActiveDeadlineSeconds)
-	}
-	t.Logf("  stored CronJob foobar: schedule %q, concurrencyPolicy %q (the misplaced Forbid was dropped), activeDeadlineSeconds unset",
-		cj.Spec.Schedule, cj.Spec.ConcurrencyPolicy)
-	startJobsFromCronJob(t, cs, "zalando-unbounded", schedules)
-	eventually(t, "every job gets its never-ending pod", 60*time.Second, func() error {
-		if n := countPods(t, cs, "zalando-unbounded"); n < schedules {
-			return fmt.Errorf("%d pods", n)
+	for _, j := range jobs.Items {
+		if owner := metav1.GetControllerOf(&j); owner == nil || owner.Kind != "CronJob" || owner.Name != "foobar" {
+			t.Fatalf("Job %s/%s is not controlled by CronJob foobar: %v", podsCap, j.Name, owner)
 		}
-		return nil
-	})
-	t.Logf("  after %d schedules: %d pods, none finishing: nothing stops the pile-up but the API server's memory", schedules, countPods(t, cs, "zalando-unbounded"))
+	}
 
-	t.Log("== 2. Capped: namespace zalando-capped with k8sguard_pod_quota { pods = 3 } ==")
-	createNamespace(t, cs, "zalando-capped", nil)
-	opts := tf(t, cp, "test/kubernetes/testdata/pod_quota", map[string]any{"namespace": "zalando-capped", "pods": 3})
-	defer terraform.DestroyContext(t, context.Background(), opts)
-	terraform.InitAndApplyContext(t, context.Background(), opts)
-	t.Log("  terraform apply: ResourceQuota zalando-capped/k8sguard-pods pods=3, enforced")
-	applyInnocentCronJob(t, cp, "zalando-capped")
-	startJobsFromCronJob(t, cs, "zalando-capped", schedules)
-	maxSeen := 0
-	eventually(t, "the quota holds and rejects the surplus pods", 90*time.Second, func() error {
-		n := countPods(t, cs, "zalando-capped")
-		if n > maxSeen {
-			maxSeen = n
-		}
-		if n > 3 {
-			t.Fatalf("zalando-capped holds %d pods under a quota of 3", n)
-		}
-		if rejected := quotaRejections(t, cs, "zalando-capped"); n < 3 || len(rejected) < schedules-3 {
-			return fmt.Errorf("%d pods, %d quota rejections", n, len(rejected))
-		}
-		return nil
-	})
-	// Keep watching through a few more job-controller retries.
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
-		if n := countPods(t, cs, "zalando-capped"); n > 3 {
-			t.Fatalf("zalando-capped holds %d pods under a quota of 3", n)
-		}
-	}
-	t.Logf("  after %d schedules: %d pods at most, ever (quota pods=3)", schedules, maxSeen)
-	rejected := quotaRejections(t, cs, "zalando-capped")
-	for i, r := range rejected {
-		if i == 3 {
-			t.Logf("  ... %d rejection events in all", len(rejected))
-			break
-		}
-		t.Logf("  event FailedCreate on %s", r)
-	}
 	terraform.RunTerraformCommandContext(t, context.Background(), opts, append(terraform.FormatArgs(opts, "apply"), "-refresh-only", "-auto-approve")...)
-	if used := terraform.OutputContext(t, context.Background(), opts, "used_pods"); used != "3" {
-		t.Fatalf("used_pods = %s after refresh, want 3", used)
+	usedPods := terraform.OutputMapContext(t, context.Background(), opts, "used_pods")
+	usedJobs := terraform.OutputMapContext(t, context.Background(), opts, "used_jobs")
+	if usedPods[podsCap] != "2" || usedPods[jobsCap] != "2" || usedJobs[jobsCap] != "2" {
+		t.Fatalf("after refresh used_pods = %v, used_jobs = %v; want pods 2 in both capped namespaces and jobs 2 in %s", usedPods, usedJobs, jobsCap)
 	}
-	t.Log("  terraform refresh: k8sguard_pod_quota used_pods = 3")
+	t.Logf("terraform refresh: used_pods %v, used_jobs %v", usedPods, usedJobs)
+}
+
+// requireRefusal fails unless one of the events contains want.
+func requireRefusal(t *testing.T, events []string, want string) {
+	t.Helper()
+	for _, e := range events {
+		if strings.Contains(e, want) {
+			return
+		}
+	}
+	t.Fatalf("no refusal event contains %q; events:\n%s", want, strings.Join(events, "\n"))
 }

@@ -14,6 +14,10 @@ import (
 	"github.com/k8sguard/k8sguard/test/infra"
 )
 
+// TestMain ends the run with the skip summary (the moto-backed modules skip
+// only with K8SGUARD_SKIP_AWS=1).
+func TestMain(m *testing.M) { infra.Main(m) }
+
 // expectPlanError inits, runs terraform plan and requires it to fail with
 // want (a literal) in its unwrapped output.
 func expectPlanError(t *testing.T, opts *terraform.Options, want string) {

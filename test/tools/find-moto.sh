@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Prints the path of a working moto_server, or exits 1. moto ships with the
-# machine image's pyenv Python, which is not on a bare PATH (CI, systemd, make).
+# Prints the path of a working moto_server, or says on stderr where it looked
+# and exits 1. moto ships with the machine image's pyenv Python, which is not
+# on a bare PATH (CI, systemd, make).
 set -uo pipefail
 candidates=()
 [ -n "${MOTO_SERVER:-}" ] && candidates+=("$MOTO_SERVER")
@@ -12,4 +13,5 @@ for c in "${candidates[@]}"; do
     echo "$c"; exit 0
   fi
 done
+echo "no working moto_server at \$MOTO_SERVER (${MOTO_SERVER:-unset}), on PATH, $pyenv_root/versions/*/bin/moto_server and $pyenv_root/shims/moto_server" >&2
 exit 1
