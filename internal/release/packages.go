@@ -3,7 +3,10 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/goreleaser/nfpm/v2"
@@ -41,6 +44,11 @@ func (b *builder) packages() error {
 		return err
 	}
 
+	man, err := b.manPages(filepath.Join(tmp, "man"))
+	if err != nil {
+		return err
+	}
+
 	for _, arch := range b.arches {
 		bin := filepath.Join(tmp, arch, "etcdguard")
 		if err := b.goBuild(platform{"linux", arch}, "./backup/cmd/etcdguard", bin); err != nil {
@@ -48,7 +56,7 @@ func (b *builder) packages() error {
 		}
 		vars := map[string]string{
 			"ARCH": arch, "VERSION": debianVersion(b.version), "BINARY": bin,
-			"UNITS": units, "CHANGELOG": changelogPath, "DOC": b.root,
+			"UNITS": units, "CHANGELOG": changelogPath, "DOC": b.root, "MAN": man,
 		}
 		for _, format := range packageFormats {
 			cfg, err := parseSpec(spec, vars)
@@ -155,4 +163,42 @@ func writePackage(p nfpm.Packager, info *nfpm.Info, path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// manPages writes etcdguard's man pages (etcdguard man, from the same text
+// as --help), compressed as lintian wants, into dir: built for and run on
+// this machine, dated with the source date.
+func (b *builder) manPages(dir string) (string, error) {
+	host := filepath.Join(dir, "bin", "etcdguard")
+	if err := b.goBuild(platform{runtime.GOOS, runtime.GOARCH}, "./backup/cmd/etcdguard", host); err != nil {
+		return "", err
+	}
+	pages := filepath.Join(dir, "pages")
+	cmd := exec.Command(host, "man", pages)
+	cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH="+strconv.FormatInt(b.built.Unix(), 10))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("etcdguard man: %v\n%s", err, out)
+	}
+	out := filepath.Join(dir, "gz")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "", err
+	}
+	names, err := filepath.Glob(filepath.Join(pages, "*.1"))
+	if err != nil || len(names) == 0 {
+		return "", fmt.Errorf("etcdguard man wrote no pages into %s (%v)", pages, err)
+	}
+	for _, n := range names {
+		page, err := os.ReadFile(n)
+		if err != nil {
+			return "", err
+		}
+		gz, err := gzipMax(page)
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(filepath.Join(out, filepath.Base(n)+".gz"), gz, 0o644); err != nil {
+			return "", err
+		}
+	}
+	return out, nil
 }
