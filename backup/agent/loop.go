@@ -30,6 +30,9 @@ type loop struct {
 	drillAt      alarm
 	drillPending bool
 	drill        job[drillResult]
+
+	watermark        job[error] // recording etcd's revision (watermark.go)
+	watermarkFailing bool
 }
 
 type snapResult struct {
@@ -47,8 +50,11 @@ func (l *loop) run(ctx context.Context) error {
 	}
 	tick := time.NewTicker(l.ping)
 	defer tick.Stop()
+	watermarkTick := time.NewTicker(watermarkInterval)
+	defer watermarkTick.Stop()
 	defer l.snapshot.cancelIfRunning()
 	defer l.drill.cancelIfRunning()
+	defer l.watermark.cancelIfRunning()
 	for {
 		select {
 		case <-ctx.Done():
@@ -68,6 +74,10 @@ func (l *loop) run(ctx context.Context) error {
 			l.onDrillDue(ctx)
 		case r := <-l.drill.done:
 			l.onDrillDone(r)
+		case <-watermarkTick.C:
+			l.onWatermarkTick(ctx)
+		case err := <-l.watermark.done:
+			l.onWatermarkRecorded(err)
 		}
 	}
 }
@@ -83,6 +93,9 @@ func (l *loop) onStop() {
 		l.Log.Info("stopping: aborting the restore drill")
 		l.drill.abort()
 	}
+	if l.watermark.running() {
+		l.watermark.abort()
+	}
 }
 
 // onElected starts the leader's work: clean up what an interrupted
@@ -94,6 +107,7 @@ func (l *loop) onElected(ctx context.Context, ev leaderEvent) {
 		l.Log.Warn("cleanup after interrupted snapshots failed; retrying on the next start", "err", err)
 	}
 	l.scheduleSnapshot(l.firstRun())
+	l.onWatermarkTick(ctx) // at once: a new leader's first record
 	if l.Config.Drill.Interval.Duration > 0 {
 		l.scheduleDrill(l.firstDrill(ctx))
 	}

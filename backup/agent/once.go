@@ -16,6 +16,7 @@ import (
 	"github.com/k8sguard/k8sguard/backup/retention"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
+	"github.com/k8sguard/k8sguard/backup/watermark"
 )
 
 // Agent holds what a snapshot cycle needs.
@@ -28,6 +29,10 @@ type Agent struct {
 	Now     func() time.Time
 	// Notify sends an sd_notify state ("READY=1", "STATUS=…"); nil: none.
 	Notify func(state string)
+	// Watermark records the newest etcd revision seen, from which a
+	// restore derives its revision bump; nil: none. The delta writer
+	// shares it.
+	Watermark *watermark.Recorder
 }
 
 // New builds an agent from a configuration: the store is opened and the
@@ -41,7 +46,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Agent, err
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{Config: cfg, Store: st, Etcd: etcd, Log: log, Now: time.Now}, nil
+	return &Agent{Config: cfg, Store: st, Etcd: etcd, Log: log, Now: time.Now,
+		Watermark: &watermark.Recorder{Store: st, Cluster: cfg.ClusterName}}, nil
 }
 
 func (a *Agent) now() time.Time {
@@ -90,11 +96,23 @@ func (a *Agent) Once(ctx context.Context) (*snapshot.Result, error) {
 	if a.Metrics != nil {
 		a.Metrics.Observe(res)
 	}
+	if err := a.observeRevision(ctx, res.Manifest.Revision, res.Manifest.CreatedAt, "snapshot"); err != nil {
+		a.Log.Warn("could not record the revision watermark; restores derive their revision bump without it", "err", err)
+	}
 	if err := a.applyRetention(ctx); err != nil {
 		// The snapshot is safe; retention retries next time.
 		a.Log.Warn("retention skipped", "err", err)
 	}
 	return res, nil
+}
+
+// observeRevision records etcd's revision in the cluster's watermark.
+func (a *Agent) observeRevision(ctx context.Context, rev int64, at time.Time, source string) error {
+	if a.Watermark == nil {
+		return nil
+	}
+	_, err := a.Watermark.Observe(ctx, rev, at, source)
+	return err
 }
 
 func (a *Agent) applyRetention(ctx context.Context) error {

@@ -136,6 +136,10 @@ func Default() *Config {
 // key; a leading "_" or "." is reserved for etcdguard's own objects.
 var clusterNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
+// IsSet reports whether key was given (in the file, the environment or a
+// flag) rather than left at its default.
+func (c *Config) IsSet(key string) bool { return c.origin[key] != "" }
+
 // Validate checks values that decode fine but make no sense, naming the
 // key and where its value came from.
 func (c *Config) Validate() error {

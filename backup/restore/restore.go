@@ -46,6 +46,11 @@ type Options struct {
 	InitialCluster      string
 	PeerURLs            []string
 	InitialClusterToken string
+	// RevisionBump raises the restored revision by this much and marks the
+	// new revision compacted, so that clients which saw revisions after
+	// the snapshot relist instead of resuming stale watches (see
+	// DeriveBump); 0 keeps the snapshot's revision.
+	RevisionBump uint64
 	// Force moves a non-empty DataDir aside (DataDir.etcdguard-moved-<time>)
 	// once the new one is ready; nothing is ever deleted.
 	Force bool
@@ -81,6 +86,9 @@ func (o *Options) Normalize() ([]Member, error) {
 	}
 	if o.Name == "" {
 		o.Name = DefaultName
+	}
+	if o.RevisionBump > MaxBump {
+		return nil, fmt.Errorf("a revision bump of %d is more than %d: it could overflow etcd's int64 revisions", o.RevisionBump, MaxBump)
 	}
 	if o.InitialClusterToken == "" {
 		o.InitialClusterToken = DefaultClusterToken
@@ -193,6 +201,8 @@ func Restore(ctx context.Context, s store.Store, m *snapshot.Manifest, o Options
 		// Stream already checked etcd's trailing hash over exactly these
 		// bytes; checking again would read the whole file once more.
 		SkipHashCheck: true,
+		RevisionBump:  o.RevisionBump,
+		MarkCompacted: o.RevisionBump > 0,
 	})
 	res.Restore = time.Since(start)
 	if err != nil {

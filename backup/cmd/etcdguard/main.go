@@ -6,9 +6,12 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/k8sguard/k8sguard/backup/preflight"
 )
 
 func main() {
+	preflight.ServeChild() // the preflight reads etcd's database in a child process
 	if err := newRootCommand().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "etcdguard:", err)
 		os.Exit(exitCode(err))

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -40,7 +41,12 @@ For a cluster of several members, run restore once per member, on each
 member's host, with the same snapshot, --initial-cluster and
 --initial-cluster-token; restore prints the exact command for every other
 member. Stop every etcd member (and the API servers) before restoring, and
-start the restored members together.`,
+start the restored members together.
+
+` + bumpHelp + `
+
+Every member of a cluster must be restored with the same bump: restore
+prints the other members' commands with --bump-revision set.`,
 		Example: `  # single member, newest snapshot
   etcdguard restore --config /etc/etcdguard/config.yaml --data-dir /var/lib/etcd-restored
 
@@ -59,14 +65,18 @@ start the restored members together.`,
 	fs.StringSliceVar(&o.PeerURLs, "initial-advertise-peer-urls", nil, "this member's peer URLs (default: its entry in --initial-cluster, else "+restore.DefaultPeerURL+")")
 	fs.StringVar(&o.InitialClusterToken, "initial-cluster-token", restore.DefaultClusterToken, "token of the restored cluster; use a new one so old members cannot join it")
 	fs.BoolVar(&o.Force, "force", false, "move a non-empty data dir aside to DIR.etcdguard-moved-<time> (never deleted)")
+	bump := bindBumpFlags(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		if _, err := o.Normalize(); err != nil { // before any download
 			return err
 		}
-		_, st, m, err := findSnapshot(ctx, flags, sel)
+		cfg, st, m, err := findSnapshot(ctx, flags, sel)
 		if err != nil {
+			return err
+		}
+		if o.RevisionBump, err = bump.resolve(ctx, cmd.ErrOrStderr(), st, cfg.ClusterName, m, time.Now()); err != nil {
 			return err
 		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "restoring %s (taken %s, revision %d, %d keys, %s) into %s\n",
@@ -90,6 +100,12 @@ func printRestored(w io.Writer, res *restore.Result, configArgs []string) error 
 	fmt.Fprintf(w, "restored %s (revision %d, %d keys) into %s as member %q in %s (download and verify %s, etcdutl restore %s)\n",
 		m.DataKey, m.Revision, m.Keys, res.DataDir, o.Name,
 		(res.Download + res.Restore).Round(time.Millisecond), res.Download.Round(time.Millisecond), res.Restore.Round(time.Millisecond))
+	if o.RevisionBump > 0 {
+		fmt.Fprintf(w, "the revision was bumped by %d to %d and marked compacted: kube-apiserver and informers relist (410 Gone) instead of resuming stale watches\n",
+			o.RevisionBump, m.Revision+int64(o.RevisionBump))
+	} else {
+		fmt.Fprintln(w, "the revision was NOT bumped: restart every client that watched the old cluster (kube-apiserver, controllers, kubelets, operators), or their caches stay stale")
+	}
 	if res.MovedAside != "" {
 		fmt.Fprintf(w, "the previous data dir was moved to %s (delete it yourself once the cluster is healthy)\n", res.MovedAside)
 	}
@@ -111,6 +127,12 @@ func printRestored(w io.Writer, res *restore.Result, configArgs []string) error 
 			"--initial-cluster", o.InitialCluster,
 			"--initial-advertise-peer-urls", strings.Join(mem.PeerURLs, ","),
 			"--initial-cluster-token", o.InitialClusterToken)
+		// The same bump on every member: a derived one changes with time.
+		if o.RevisionBump > 0 {
+			args = append(args, "--bump-revision", strconv.FormatUint(o.RevisionBump, 10))
+		} else {
+			args = append(args, "--no-bump-revision")
+		}
 		fmt.Fprintf(w, "  %s\n", shellJoin(args))
 	}
 	_, err := fmt.Fprintln(w, "then start all members; they form a new cluster with the snapshot's data.")
