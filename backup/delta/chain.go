@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/k8sguard/k8sguard/backup/snapshot"
@@ -286,4 +287,46 @@ func short(sha string) string {
 		return "(none)"
 	}
 	return sha
+}
+
+// Cleanup removes, before olderThan, what interrupted or half-deleted
+// chains left: segment data objects without a manifest after a chain's
+// last committed segment (the agent killed mid-commit), and every object
+// of a chain whose full snapshot is gone (retention interrupted). Call it
+// only where this process is the cluster's single writer.
+func Cleanup(ctx context.Context, st store.Store, cluster string, snaps []*snapshot.Manifest, olderThan time.Time) (int, error) {
+	objs, err := st.List(ctx, cluster+"/")
+	if err != nil {
+		return 0, fmt.Errorf("clean up delta chains: %w", err)
+	}
+	live := map[string]*snapshot.Manifest{}
+	for _, s := range snaps {
+		live[ChainDir(s)] = s
+	}
+	lastCommitted := map[string]int{}
+	for _, o := range objs {
+		if seq, _, _, isManifest, ok := parseKey(o.Key); ok && isManifest {
+			dir := o.Key[:strings.LastIndex(o.Key, "/")+1]
+			lastCommitted[dir] = max(lastCommitted[dir], seq)
+		}
+	}
+	n := 0
+	for _, o := range objs {
+		i := strings.LastIndex(o.Key, "/")
+		dir := o.Key[:i+1]
+		if !strings.HasSuffix(dir, ".deltas/") || !o.LastModified.Before(olderThan) {
+			continue
+		}
+		seq, _, _, isManifest, ok := parseKey(o.Key)
+		_, chainLive := live[dir]
+		orphan := !chainLive || ok && !isManifest && seq > lastCommitted[dir]
+		if !orphan {
+			continue
+		}
+		if err := st.Delete(ctx, o.Key); err != nil {
+			return n, fmt.Errorf("clean up delta chains: %w", err)
+		}
+		n++
+	}
+	return n, nil
 }

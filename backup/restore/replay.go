@@ -75,7 +75,7 @@ func PlanPoint(ctx context.Context, s store.Store, cluster string, p Point) (*Pl
 	if err != nil {
 		return nil, fmt.Errorf("list snapshots of %q in %s: %w", cluster, s, err)
 	}
-	var newer *snapshot.Manifest // the next full snapshot after the chosen one
+	var newer *snapshot.Manifest    // the next full snapshot after the chosen one
 	for _, m := range l.Snapshots { // newest first
 		if p.Revision > 0 && m.Revision > p.Revision || !p.At.IsZero() && m.CreatedAt.After(p.At) {
 			newer = m

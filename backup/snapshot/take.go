@@ -68,7 +68,7 @@ type Result struct {
 	// that watches from StatusRevision+1 misses nothing (replay skips what
 	// the database already holds).
 	StatusRevision int64
-	Duration time.Duration
+	Duration       time.Duration
 	// Busy time of each stage of the overlapped pipeline: waiting on
 	// etcd's stream, compressing, and the store consuming the output.
 	ReadBusy, CompressBusy, UploadWait time.Duration

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/k8sguard/k8sguard/backup/config"
+	"github.com/k8sguard/k8sguard/backup/delta"
 	"github.com/k8sguard/k8sguard/backup/restore"
 )
 
@@ -52,6 +53,7 @@ start the restored members together.`,
 	}
 	flags := config.BindFlags(cmd.Flags(), storeSections...)
 	sel := bindSelector(cmd.Flags())
+	pt := bindPoint(cmd.Flags())
 	fs := cmd.Flags()
 	fs.StringVar(&o.DataDir, "data-dir", "", "the etcd data dir to create (required); must be missing or empty unless --force")
 	fs.StringVar(&o.Name, "name", restore.DefaultName, "this member's name, as etcd's --name")
@@ -65,15 +67,25 @@ start the restored members together.`,
 		if _, err := o.Normalize(); err != nil { // before any download
 			return err
 		}
-		_, st, m, err := findSnapshot(ctx, flags, sel)
+		_, st, m, plan, err := findTarget(ctx, flags, sel, pt)
+		if brk := (*delta.BrokenLinkError)(nil); errors.As(err, &brk) {
+			return &exitError{code: exitCorrupt, err: fmt.Errorf("%w; pick a point before it ('etcdguard list' shows the restorable windows)", err)}
+		}
 		if err != nil {
 			return err
 		}
+		o.Replay = plan
 		fmt.Fprintf(cmd.ErrOrStderr(), "restoring %s (taken %s, revision %d, %d keys, %s) into %s\n",
 			m.DataKey, m.CreatedAt.UTC().Format(time.RFC3339), m.Revision, m.Keys, humanize.IBytes(uint64(m.RawSize)), o.DataDir)
+		if plan != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "then replaying %d delta segment(s) of its chain up to %s\n", len(plan.Segments), plan.Point)
+		}
 		res, err := restore.Restore(ctx, st, m, o)
 		if ie := (*restore.IntegrityError)(nil); errors.As(err, &ie) {
 			return &exitError{code: exitCorrupt, err: fmt.Errorf("%w; pick an older snapshot ('etcdguard list', then --snapshot NAME)", err)}
+		}
+		if brk := (*delta.BrokenLinkError)(nil); errors.As(err, &brk) {
+			return &exitError{code: exitCorrupt, err: fmt.Errorf("%w; pick a point before it ('etcdguard list' shows the restorable windows)", err)}
 		}
 		if err != nil {
 			return err
@@ -90,6 +102,20 @@ func printRestored(w io.Writer, res *restore.Result, configArgs []string) error 
 	fmt.Fprintf(w, "restored %s (revision %d, %d keys) into %s as member %q in %s (download and verify %s, etcdutl restore %s)\n",
 		m.DataKey, m.Revision, m.Keys, res.DataDir, o.Name,
 		(res.Download + res.Restore).Round(time.Millisecond), res.Download.Round(time.Millisecond), res.Restore.Round(time.Millisecond))
+	if r := res.Replayed; r != nil {
+		fmt.Fprintf(w, "point in time %s: replayed %d events (%d revisions) from %d delta segment(s) in %s (%.0f events/s): revision %d → %d",
+			res.Options.Replay.Point, r.Events, r.Changes, r.Segments, r.Duration.Round(time.Millisecond), r.EventsPerSecond(), r.FromRevision, r.ToRevision)
+		if !r.LastChange.IsZero() {
+			fmt.Fprintf(w, ", newest change seen %s", r.LastChange.UTC().Format(time.RFC3339Nano))
+		}
+		fmt.Fprintln(w)
+		if r.LeasesDropped > 0 {
+			fmt.Fprintf(w, "%d put(s) carried a lease that is not in the snapshot: those keys were restored without a lease\n", r.LeasesDropped)
+		}
+		if r.Renumbered > 0 {
+			fmt.Fprintf(w, "%d change(s) got a different revision than in the original\n", r.Renumbered)
+		}
+	}
 	if res.MovedAside != "" {
 		fmt.Fprintf(w, "the previous data dir was moved to %s (delete it yourself once the cluster is healthy)\n", res.MovedAside)
 	}
@@ -104,8 +130,13 @@ func printRestored(w io.Writer, res *restore.Result, configArgs []string) error 
 			continue
 		}
 		args := append([]string{"etcdguard", "restore"}, configArgs...)
+		target := []string{"--snapshot", m.DataKey} // the exact snapshot, not "latest", which may have moved on
+		if p := res.Options.Replay; p != nil {
+			// The exact revision reached, whether asked by time or revision.
+			target = []string{"--revision", fmt.Sprint(max(res.Replayed.ToRevision, m.Revision))}
+		}
+		args = append(args, target...)
 		args = append(args,
-			"--snapshot", m.DataKey, // the exact snapshot, not "latest", which may have moved on
 			"--data-dir", res.DataDir,
 			"--name", mem.Name,
 			"--initial-cluster", o.InitialCluster,
