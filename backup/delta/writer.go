@@ -130,7 +130,10 @@ func (w *writer) run(ctx context.Context) error {
 	retry := time.Second
 	for {
 		wctx, cancel := context.WithCancel(ctx)
-		wch := w.cli.Watch(wctx, "", clientv3.WithPrefix(), clientv3.WithRev(w.lastRev+1), clientv3.WithProgressNotify())
+		// From the last revision seen, not the next: etcd sends no progress
+		// notifications to a watch that starts in the future, and an idle
+		// etcd's coverage rests on them. add skips what was seen.
+		wch := w.cli.Watch(wctx, "", clientv3.WithPrefix(), clientv3.WithRev(max(w.lastRev, 1)), clientv3.WithProgressNotify())
 		err := w.follow(ctx, wctx, wch, tick.C)
 		cancel()
 		if ctx.Err() != nil {
@@ -139,6 +142,12 @@ func (w *writer) run(ctx context.Context) error {
 		var brk *ChainBreak
 		if errors.As(err, &brk) {
 			w.log.Warn("delta chain broken", "reason", brk.Reason, "err", brk.Err, "last_revision", w.lastRev)
+			if brk.Reason != BreakStore {
+				// What arrived before the break is whole: commit it, so the
+				// chain restores up to the last revision it saw.
+				w.cut()
+				w.flush(ctx)
+			}
 			return err
 		}
 		// The watch ended without a verdict (etcd restarted, the stream
@@ -214,6 +223,10 @@ func (w *writer) add(events []*clientv3.Event, seen time.Time) error {
 		j := i
 		for j < len(events) && events[j].Kv.ModRevision == rev {
 			j++
+		}
+		if rev <= w.lastRev {
+			i = j // seen before the watch (re)started
+			continue
 		}
 		if rev != w.lastRev+1 {
 			return &ChainBreak{BreakGap, fmt.Errorf("the watch delivered revision %d after %d", rev, w.lastRev)}
