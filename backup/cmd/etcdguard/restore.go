@@ -37,6 +37,16 @@ it never deletes anything. Free space is checked first (twice the snapshot,
 plus the WAL). A snapshot that fails verification is refused (exit status 2)
 and the data dir is left untouched.
 
+Point in time: --at TIME or --revision N restores the newest full snapshot
+before that point and replays its delta chain (what the agent commits every
+delta.interval) up to it, offline, with etcd's own storage code, before
+etcdutl restores the result. Each segment is checked against its manifest
+(sha256) and the one before it (the chain); a missing or altered segment is
+refused by name (exit status 2), and nothing past it is ever replayed: a
+point before it still restores. Revisions come out as in the original etcd.
+Keys whose lease was granted after the full snapshot are restored without a
+lease. 'etcdguard list' shows the restorable window.
+
 For a cluster of several members, run restore once per member, on each
 member's host, with the same snapshot, --initial-cluster and
 --initial-cluster-token; restore prints the exact command for every other
@@ -48,7 +58,10 @@ start the restored members together.`,
   # the last snapshot before the accident, member 1 of 3
   etcdguard restore --before 2026-11-22T09:40:00Z --data-dir /var/lib/etcd \
     --name etcd-a --initial-cluster etcd-a=https://10.0.1.10:2380,etcd-b=https://10.0.2.10:2380,etcd-c=https://10.0.3.10:2380 \
-    --initial-advertise-peer-urls https://10.0.1.10:2380 --initial-cluster-token prod-eu1-restored`,
+    --initial-advertise-peer-urls https://10.0.1.10:2380 --initial-cluster-token prod-eu1-restored
+
+  # one second before the accident (a full snapshot plus its delta chain)
+  etcdguard restore --config /etc/etcdguard/config.yaml --at 2026-11-22T09:41:58Z --data-dir /var/lib/etcd-restored`,
 		Args: cobra.NoArgs,
 	}
 	flags := config.BindFlags(cmd.Flags(), storeSections...)
