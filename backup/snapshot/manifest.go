@@ -7,8 +7,10 @@ package snapshot
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"slices"
 	"sort"
@@ -204,4 +206,36 @@ func List(ctx context.Context, s store.Store, cluster string) (*Listing, error) 
 		return a > b
 	})
 	return l, nil
+}
+
+// WriteJSON stores v as indented JSON at key: how every manifest is
+// written (the commit marker of Write and Commit).
+func WriteJSON(ctx context.Context, s store.Store, key string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	if _, err := s.Put(ctx, key, bytes.NewReader(append(b, '\n'))); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return nil
+}
+
+// ReadJSON loads the JSON object at key (at most 1 MiB: manifests are
+// small, and a mangled object must not exhaust memory) into v. A missing
+// key is store.ErrNotFound.
+func ReadJSON(ctx context.Context, s store.Store, key string, v any) error {
+	rc, err := s.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", key, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s is not valid JSON: %w", key, err)
+	}
+	return nil
 }

@@ -28,7 +28,7 @@ type ShrinkAck struct {
 // AckShrink acknowledges the shrink that snapshot name shows, so check stops
 // reporting it and retention may rotate the snapshot before it.
 func AckShrink(ctx context.Context, st store.Store, cluster, name, by string, now time.Time) error {
-	return WriteJSON(ctx, st, metaPrefix(cluster)+"shrink-acks/"+name+".json", ShrinkAck{Snapshot: name, At: now.UTC(), By: by})
+	return putJSON(ctx, st, metaPrefix(cluster)+"shrink-acks/"+name+".json", ShrinkAck{Snapshot: name, At: now.UTC(), By: by})
 }
 
 // ShrinkAcks returns the names of acknowledged shrunken snapshots.
@@ -56,13 +56,13 @@ func failureKey(cluster string) string { return metaPrefix(cluster) + "last-fail
 // RecordFailure stores the last failure (best effort: when the store is
 // what failed, this fails too, and check reports the stale snapshot).
 func RecordFailure(ctx context.Context, st store.Store, cluster string, f Failure) error {
-	return WriteJSON(ctx, st, failureKey(cluster), f)
+	return putJSON(ctx, st, failureKey(cluster), f)
 }
 
 // LastFailure returns the last recorded failure, or nil.
 func LastFailure(ctx context.Context, st store.Store, cluster string) (*Failure, error) {
 	var f Failure
-	if err := ReadJSON(ctx, st, failureKey(cluster), &f); err != nil {
+	if err := getJSON(ctx, st, failureKey(cluster), &f); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, nil
 		}
@@ -71,8 +71,7 @@ func LastFailure(ctx context.Context, st store.Store, cluster string) (*Failure,
 	return &f, nil
 }
 
-// WriteJSON stores v as indented JSON at key.
-func WriteJSON(ctx context.Context, st store.Store, key string, v any) error {
+func putJSON(ctx context.Context, st store.Store, key string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
@@ -83,8 +82,7 @@ func WriteJSON(ctx context.Context, st store.Store, key string, v any) error {
 	return nil
 }
 
-// ReadJSON loads the JSON object at key (at most 1 MiB) into v.
-func ReadJSON(ctx context.Context, st store.Store, key string, v any) error {
+func getJSON(ctx context.Context, st store.Store, key string, v any) error {
 	rc, err := st.Get(ctx, key)
 	if err != nil {
 		return err
