@@ -357,16 +357,3 @@ func (r *webhookResource[W, P]) ImportState(ctx context.Context, req resource.Im
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), req.ID)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
 }
-
-// settingsOf returns the provider's settings, or its defaults when the
-// provider is not configured yet.
-func settingsOf(c *Clients) guard.Settings {
-	if c != nil {
-		return c.Settings
-	}
-	return guard.Settings{
-		ProtectedNamespaces:      defaultProtectedNamespaces,
-		MaxWebhookTimeoutSeconds: defaultMaxWebhookTimeoutSeconds,
-		MaxPodsPerNamespace:      defaultMaxPodsPerNamespace,
-	}
-}
