@@ -57,6 +57,15 @@ func (a *Agent) startChain(ctx context.Context, res *snapshot.Result) (*chain, e
 	return c, nil
 }
 
+// ended is the channel a running chain's result arrives on; nil (blocks
+// in a select) without a chain.
+func (c *chain) ended() <-chan error {
+	if c == nil {
+		return nil
+	}
+	return c.done
+}
+
 // stop ends the chain (it commits what it holds) and waits for it. A
 // stop because leadership was lost counts as a break: the chain ends
 // where it is, and the next leader starts its own.
