@@ -116,8 +116,8 @@ func printRestored(w io.Writer, res *restore.Result, configArgs []string) error 
 		m.DataKey, m.Revision, m.Keys, res.DataDir, o.Name,
 		(res.Download + res.Restore).Round(time.Millisecond), res.Download.Round(time.Millisecond), res.Restore.Round(time.Millisecond))
 	if r := res.Replayed; r != nil {
-		fmt.Fprintf(w, "point in time %s: replayed %d events (%d revisions) from %d delta segment(s) in %s (%.0f events/s): revision %d → %d",
-			res.Options.Replay.Point, r.Events, r.Changes, r.Segments, r.Duration.Round(time.Millisecond), r.EventsPerSecond(), r.FromRevision, r.ToRevision)
+		fmt.Fprintf(w, "point in time %s: replayed %d events (%d revisions) from %d delta segment(s) in %s (index of the snapshot's keys %s, applying %s: %.0f events/s): revision %d → %d",
+			res.Options.Replay.Point, r.Events, r.Changes, r.Segments, r.Duration.Round(time.Millisecond), r.Index.Round(time.Millisecond), r.Apply.Round(time.Millisecond), r.EventsPerSecond(), r.FromRevision, r.ToRevision)
 		if !r.LastChange.IsZero() {
 			fmt.Fprintf(w, ", newest change seen %s", r.LastChange.UTC().Format(time.RFC3339Nano))
 		}
