@@ -12,6 +12,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/k8sguard/k8sguard/backup/config"
+	"github.com/k8sguard/k8sguard/backup/delta"
 	"github.com/k8sguard/k8sguard/backup/metrics"
 	"github.com/k8sguard/k8sguard/backup/retention"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
@@ -62,6 +63,17 @@ func (a *Agent) Cleanup(ctx context.Context, olderThan time.Time) error {
 	r, err := snapshot.Cleanup(ctx, a.Store, a.Config.ClusterName, olderThan)
 	if r.IncompleteUploads > 0 || r.Orphans > 0 {
 		a.Log.Info("cleaned up after interrupted snapshots", "incomplete_uploads", r.IncompleteUploads, "orphaned_data_objects", r.Orphans)
+	}
+	if err != nil {
+		return err
+	}
+	l, err := snapshot.List(ctx, a.Store, a.Config.ClusterName)
+	if err != nil {
+		return err
+	}
+	n, err := delta.Cleanup(ctx, a.Store, a.Config.ClusterName, l.Snapshots, olderThan)
+	if n > 0 {
+		a.Log.Info("cleaned up after interrupted delta chains", "objects", n)
 	}
 	return err
 }

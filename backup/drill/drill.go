@@ -29,6 +29,7 @@ import (
 // Phase names, in order; also the phase label of the duration metric.
 const (
 	PhaseDownload = "download" // download, decompress, sha256 and etcd hash (one stream)
+	PhaseReplay   = "replay"   // point-in-time: the delta chain replayed (drill --at)
 	PhaseVerify   = "verify"   // bbolt integrity check and revision of the .db
 	PhaseRestore  = "restore"  // etcdutl snapshot restore
 	PhaseStart    = "start"    // embedded etcd until it serves
@@ -36,7 +37,7 @@ const (
 )
 
 // Phases lists the phases in the order they run.
-var Phases = []string{PhaseDownload, PhaseVerify, PhaseRestore, PhaseStart, PhaseChecks}
+var Phases = []string{PhaseDownload, PhaseReplay, PhaseVerify, PhaseRestore, PhaseStart, PhaseChecks}
 
 // Options tune Run.
 type Options struct {
@@ -57,6 +58,10 @@ type Options struct {
 	// discards them.
 	Logger *zap.Logger
 	Now    func() time.Time
+	// Replay drills a point-in-time restore: the plan's delta segments
+	// are replayed into the snapshot (restore.Replay) before it is
+	// restored. Its Snapshot is the one drilled.
+	Replay *restore.Plan
 }
 
 // Timing is how long one phase took.
@@ -88,6 +93,12 @@ type Report struct {
 	Seconds float64 `json:"seconds"`
 	OK      bool    `json:"ok"`
 	Error   string  `json:"error,omitempty"`
+	// Point, ReplayedEvents and ReplayedTo describe a point-in-time drill
+	// (drill --at / --revision): the delta events replayed and the
+	// revision they led to.
+	Point          string `json:"point,omitempty"`
+	ReplayedEvents int    `json:"replayed_events,omitempty"`
+	ReplayedTo     int64  `json:"replayed_to_revision,omitempty"`
 }
 
 // Duration is the drill's total time.
@@ -158,6 +169,18 @@ func (r *Report) run(ctx context.Context, s store.Store, m *snapshot.Manifest, o
 		return err
 	}); err != nil {
 		return err
+	}
+	if o.Replay != nil {
+		if err := r.phase(o, PhaseReplay, func() error {
+			rep, err := restore.Replay(ctx, s, dbPath, o.Replay, o.Logger)
+			if err == nil {
+				r.Point = o.Replay.Point.String()
+				r.ReplayedEvents, r.ReplayedTo = rep.Events, rep.ToRevision
+			}
+			return err
+		}); err != nil {
+			return err
+		}
 	}
 
 	var dbRevision int64

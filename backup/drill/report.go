@@ -28,6 +28,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "drill of %s (revision %d%s, %d keys, %s): %s in %s\n",
 		r.Snapshot, r.Revision, bumped, r.Keys, humanize.IBytes(uint64(r.RawSize)), verdict, r.Duration().Round(time.Millisecond))
+	if r.Point != "" {
+		fmt.Fprintf(w, "point in time %s: %d delta events replayed, up to revision %d\n", r.Point, r.ReplayedEvents, r.ReplayedTo)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "phase\tseconds")
 	for _, p := range r.Phases {

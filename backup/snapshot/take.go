@@ -63,7 +63,12 @@ type Options struct {
 // Result is a completed snapshot and how its stages went.
 type Result struct {
 	Manifest *Manifest
-	Duration time.Duration
+	// StatusRevision is etcd's revision read just before the snapshot
+	// stream opened: the database is at least this new, so a delta chain
+	// that watches from StatusRevision+1 misses nothing (replay skips what
+	// the database already holds).
+	StatusRevision int64
+	Duration       time.Duration
 	// Busy time of each stage of the overlapped pipeline: waiting on
 	// etcd's stream, compressing, and the store consuming the output.
 	ReadBusy, CompressBusy, UploadWait time.Duration
@@ -150,7 +155,7 @@ func Take(ctx context.Context, etcd clientv3.Config, st store.Store, opts Option
 		keysDone <- counted{total, prefixes, err}
 	}()
 
-	res := &Result{Manifest: m}
+	res := &Result{Manifest: m, StatusRevision: status.Header.Revision}
 	stored, err := stream(ctx, snap.Snapshot, st, m, opts, res)
 	if err != nil {
 		cancel()

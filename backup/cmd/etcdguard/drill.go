@@ -52,6 +52,7 @@ Exit status: 0 passed, 1 failed (the report says which phase or check).`,
 	}
 	flags := config.BindFlags(cmd.Flags(), storeSections...)
 	sel := bindSelector(cmd.Flags())
+	pt := bindPoint(cmd.Flags())
 	fs := cmd.Flags()
 	fs.StringArrayVar(&o.ExpectPrefixes, "expect-prefix", nil, "a key prefix that must hold keys in the restored etcd (repeatable), e.g. /registry/namespaces/kube-system")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
@@ -62,13 +63,14 @@ Exit status: 0 passed, 1 failed (the report says which phase or check).`,
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		cfg, st, m, err := findSnapshot(ctx, flags, sel)
+		cfg, st, m, plan, err := findTarget(ctx, flags, sel, pt)
 		if err != nil {
 			return err
 		}
 		if o.RevisionBump, err = bump.resolve(ctx, cmd.ErrOrStderr(), st, cfg.ClusterName, m, time.Now()); err != nil {
 			return err
 		}
+		o.Replay = plan
 		r, drillErr := drill.Run(ctx, st, m, o)
 		out := cmd.OutOrStdout()
 		if asJSON {
