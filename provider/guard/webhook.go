@@ -29,21 +29,21 @@ var storyJetstack = Story{
 }
 
 var _ = register(
-	Rule{ID: RuleWebhookWildcard, Family: "webhook", Severity: Error, Waivable: true, Story: storyJetstack,
+	Rule{ID: RuleWebhookWildcard, Family: "webhook", Enforced: AtPlan | AtAPIServer | AtAudit, Severity: Error, Waivable: true, Story: storyJetstack,
 		Checks: "no rule uses `*` in api_groups, resources or operations"},
-	Rule{ID: RuleWebhookCriticalResource, Family: "webhook", Severity: Error, Waivable: false, Story: storyJetstack,
+	Rule{ID: RuleWebhookCriticalResource, Family: "webhook", Enforced: AtPlan | AtAPIServer | AtAudit, Severity: Error, Waivable: false, Story: storyJetstack,
 		Checks: "no rule matches leases, events, tokenreviews, subjectaccessreviews (all kinds), certificatesigningrequests, " +
 			"webhook or admission-policy configurations, or nodes/status (wildcards included)"},
 	Rule{ID: RuleWebhookProtectedNamespace, Family: "webhook", Severity: Error, Waivable: false, Story: storyJetstack, UsesSettings: true,
 		Checks: "the namespace selector does not pick a protected namespace or the backend's own namespace; " +
 			"the provider always adds `kubernetes.io/metadata.name NotIn [...]` for them"},
-	Rule{ID: RuleWebhookFailUnscoped, Family: "webhook", Severity: Error, Waivable: true, Story: storyJetstack,
+	Rule{ID: RuleWebhookFailUnscoped, Family: "webhook", Enforced: AtPlan | AtAPIServer | AtAudit, Severity: Error, Waivable: true, Story: storyJetstack,
 		Checks: "`failure_policy = \"Fail\"` only with an opt-in namespace selector (match_labels, or an In/Exists expression) or an object selector"},
-	Rule{ID: RuleWebhookClusterScopedFail, Family: "webhook", Severity: Error, Waivable: true, Story: storyJetstack,
+	Rule{ID: RuleWebhookClusterScopedFail, Family: "webhook", Enforced: AtPlan | AtAPIServer | AtAudit, Severity: Error, Waivable: true, Story: storyJetstack,
 		Checks: "`failure_policy = \"Fail\"` on rules with scope `*` or `Cluster` only with an object selector or a match condition"},
-	Rule{ID: RuleWebhookTimeout, Family: "webhook", Severity: Error, Waivable: true, Story: storyJetstack, UsesSettings: true,
+	Rule{ID: RuleWebhookTimeout, Family: "webhook", Enforced: AtPlan | AtAPIServer | AtAudit, Severity: Error, Waivable: true, Story: storyJetstack, UsesSettings: true,
 		Checks: "`timeout_seconds` is at most the provider's `max_webhook_timeout_seconds`"},
-	Rule{ID: RuleWebhookSideEffects, Family: "webhook", Severity: Error, Waivable: false, Story: storyJetstack,
+	Rule{ID: RuleWebhookSideEffects, Family: "webhook", Enforced: AtPlan | AtAPIServer | AtAudit, Severity: Error, Waivable: false, Story: storyJetstack,
 		Checks: "`side_effects` is `None` or `NoneOnDryRun`"},
 	Rule{ID: RuleWebhookNoCA, Family: "webhook", Severity: Warning, Waivable: false, Story: storyJetstack,
 		Checks: "a webhook called by `url` pins its backend's CA with `ca_bundle`"},
