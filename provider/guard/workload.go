@@ -49,24 +49,24 @@ var (
 var _ = register(
 	Rule{ID: RuleCronJobUnbounded, Family: "workload", Severity: Error, Waivable: true, Story: storyZalandoCronJob,
 		Enforced: AtAPIServer | AtAudit,
-		Checks: "a CronJob with `concurrencyPolicy: Allow` (the default) sets `startingDeadlineSeconds` or the job template's `activeDeadlineSeconds`"},
+		Checks:   "a CronJob with `concurrencyPolicy: Allow` (the default) sets `startingDeadlineSeconds` or the job template's `activeDeadlineSeconds`"},
 	Rule{ID: RuleServiceDashboardPublic, Family: "workload", Severity: Error, Waivable: true, Story: storyWeaveScope,
 		Enforced: AtAPIServer | AtAudit,
 		Checks: "a LoadBalancer or NodePort Service that selects a known dashboard (a selector value in the dashboard list) or carries a " +
 			"dashboard port (4040, or a port name containing `dashboard`) has `loadBalancerSourceRanges`; NodePort never does"},
 	Rule{ID: RuleWorkloadNoSpread, Family: "workload", Severity: Warning, Waivable: true, Story: storyMoonlight,
 		Enforced: AtAPIServer | AtAudit,
-		Checks: "a Deployment or StatefulSet with `replicas` ≥ 2 has pod anti-affinity or `topologySpreadConstraints`"},
+		Checks:   "a Deployment or StatefulSet with `replicas` ≥ 2 has pod anti-affinity or `topologySpreadConstraints`"},
 	Rule{ID: RuleWorkloadNoGraceful, Family: "workload", Severity: Warning, Waivable: true, Story: storyRavelin,
 		Enforced: AtAPIServer | AtAudit,
 		Checks: "every container of a Deployment or StatefulSet that declares a port has a `preStop` hook, and a `preStop` sleep is " +
 			"shorter than `terminationGracePeriodSeconds`"},
 	Rule{ID: RuleWorkloadCPULimit, Family: "workload", Severity: Warning, Waivable: true, Story: storyBuffer,
 		Enforced: AtAPIServer | AtAudit,
-		Checks: "no container of a Deployment or StatefulSet sets a CPU limit"},
+		Checks:   "no container of a Deployment or StatefulSet sets a CPU limit"},
 	Rule{ID: RuleQuotaMissingPods, Family: "quota", Severity: Warning, Waivable: true, Story: storyZalandoCronJob,
 		Enforced: AtAudit,
-		Checks: "every namespace but the protected ones has a ResourceQuota with a `pods` limit"},
+		Checks:   "every namespace but the protected ones has a ResourceQuota with a `pods` limit"},
 )
 
 // DashboardNames are the selector values that mark a Service as fronting a

@@ -78,7 +78,10 @@ func TestWorkloadRules(t *testing.T) {
 			[]expectedFinding{{RuleWorkloadNoGraceful, "spec.template.spec.containers", `container "web" serves a port but has no preStop hook: on rollout or scale-down it gets SIGTERM while the load balancer still sends it traffic, and clients get 502s. Add a preStop sleep longer than the load balancer takes to deregister it.`}}},
 		{"preStop sleep as long as the default grace period", func(w *Workload) { w.Containers[0].PreStop.SleepSeconds = seconds(30) },
 			[]expectedFinding{{RuleWorkloadNoGraceful, "spec.template.spec.terminationGracePeriodSeconds", `container "web" sleeps 30s in preStop but terminationGracePeriodSeconds is 30: the kubelet kills it before it has drained. Make terminationGracePeriodSeconds longer than the preStop sleep.`}}},
-		{"longer grace period", func(w *Workload) { w.Containers[0].PreStop.SleepSeconds = seconds(30); w.TerminationGracePeriodSeconds = seconds(45) }, nil},
+		{"longer grace period", func(w *Workload) {
+			w.Containers[0].PreStop.SleepSeconds = seconds(30)
+			w.TerminationGracePeriodSeconds = seconds(45)
+		}, nil},
 		{"an exec preStop has no length to compare", func(w *Workload) { w.Containers[0].PreStop = &PreStop{}; w.TerminationGracePeriodSeconds = seconds(1) }, nil},
 		{"a container with no port has nothing to drain", func(w *Workload) { w.Containers = w.Containers[1:] }, nil},
 		{"Buffer: a CPU limit on the second container", func(w *Workload) { w.Containers[1].CPULimit = "500m" },
