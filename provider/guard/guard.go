@@ -107,12 +107,19 @@ type Finding struct {
 // String is the diagnostic text:
 // "[RULE_ID] message Prevents: story." plus the waiver when there is one.
 func (f Finding) String() string {
-	s := fmt.Sprintf("[%s] %s", f.RuleID, f.Message)
-	if f.Story != "" {
-		s += " Prevents: " + f.Story + "."
-	}
+	s := Diagnostic(f.RuleID, f.Message, f.Story)
 	if f.WaiverReason != "" {
 		s += fmt.Sprintf(" Waived: %q.", f.WaiverReason)
+	}
+	return s
+}
+
+// Diagnostic is "[RULE_ID] message Prevents: story.", the text every
+// place a rule is enforced shows (plan, API server, audit).
+func Diagnostic(id, message, story string) string {
+	s := fmt.Sprintf("[%s] %s", id, message)
+	if story != "" {
+		s += " Prevents: " + story + "."
 	}
 	return s
 }

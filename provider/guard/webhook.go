@@ -18,6 +18,26 @@ const (
 	RuleWebhookBackendNotReady    = "WEBHOOK_BACKEND_NOT_READY"
 )
 
+// Message formats of the webhook rules the guardrails also enforce: the
+// CEL in guard/cel renders the same formats, so the API server's message
+// is the plan's, word for word.
+const (
+	MsgWebhookWildcard = "rule %d matches every %s (%q): a webhook that intercepts everything can block the control plane when its backend is down. " +
+		"Name the API groups and resources it needs."
+	MsgWebhookCriticalResource = "rule %d matches %s: the control plane writes these to stay alive (leader election, node heartbeats, events, " +
+		"authentication, certificates, admission itself) and must never wait for a webhook. Remove them from the rule."
+	MsgWebhookClusterScopedFail = "rule %d has scope %q with failure_policy \"Fail\": namespace selectors do not apply to cluster-scoped objects, " +
+		"so with its backend down this hook rejects them cluster-wide. Use scope \"Namespaced\", or narrow it with an " +
+		"object_selector or a match_condition."
+	MsgWebhookFailUnscoped = "webhook %q has failure_policy \"Fail\" but no opt-in scope: with its backend down it rejects matching writes in every namespace. " +
+		"Opt namespaces in with a namespace_selector (match_labels, or an In/Exists expression) or add an object_selector, " +
+		"or use failure_policy \"Ignore\"."
+	MsgWebhookTimeout = "timeout_seconds = %d is above the provider's max_webhook_timeout_seconds (%d): every matching API request can wait this long " +
+		"for a slow backend, and the control plane's own requests queue behind it. Lower it, or raise the provider setting."
+	MsgWebhookSideEffects = "side_effects = %q: an admission webhook must have no side effects (\"None\") or none on dry run (\"NoneOnDryRun\"), " +
+		"or dry runs and retried requests change the world. Move the side effect out of the admission path."
+)
+
 // NamespaceNameLabel is the label the API server puts on every namespace
 // with its own name: the only selector key a webhook can rely on to exclude
 // namespaces whatever labels their owners set.
@@ -163,22 +183,18 @@ func checkWebhook(i int, w Webhook, s Settings) []Finding {
 		} {
 			if v, ok := wildcard(f.values); ok {
 				out = append(out, finding(RuleWebhookWildcard, at("rule", j, f.attr),
-					"rule %d matches every %s (%q): a webhook that intercepts everything can block the control plane when its backend is down. "+
-						"Name the API groups and resources it needs.", j, f.noun, v))
+					MsgWebhookWildcard, j, f.noun, v))
 			}
 		}
 		if hit := criticalMatches(r); len(hit) > 0 {
 			out = append(out, finding(RuleWebhookCriticalResource, at("rule", j, "resources"),
-				"rule %d matches %s: the control plane writes these to stay alive (leader election, node heartbeats, events, "+
-					"authentication, certificates, admission itself) and must never wait for a webhook. Remove them from the rule.",
+				MsgWebhookCriticalResource,
 				j, strings.Join(hit, ", ")))
 		}
 		scope := r.Scope
 		if failing && (scope == "*" || scope == "Cluster") && w.ObjectSelector.Empty() && w.MatchConditions == 0 {
 			out = append(out, finding(RuleWebhookClusterScopedFail, at("rule", j, "scope"),
-				"rule %d has scope %q with failure_policy \"Fail\": namespace selectors do not apply to cluster-scoped objects, "+
-					"so with its backend down this hook rejects them cluster-wide. Use scope \"Namespaced\", or narrow it with an "+
-					"object_selector or a match_condition.", j, scope))
+				MsgWebhookClusterScopedFail, j, scope))
 		}
 	}
 
@@ -201,20 +217,16 @@ func checkWebhook(i int, w Webhook, s Settings) []Finding {
 
 	if failing && !w.NamespaceSelector.Unknown && !w.NamespaceSelector.OptIn() && w.ObjectSelector.Empty() {
 		out = append(out, finding(RuleWebhookFailUnscoped, at("failure_policy"),
-			"webhook %q has failure_policy \"Fail\" but no opt-in scope: with its backend down it rejects matching writes in every namespace. "+
-				"Opt namespaces in with a namespace_selector (match_labels, or an In/Exists expression) or add an object_selector, "+
-				"or use failure_policy \"Ignore\".", w.Name))
+			MsgWebhookFailUnscoped, w.Name))
 	}
 	if s.MaxWebhookTimeoutSeconds > 0 && w.TimeoutSeconds > s.MaxWebhookTimeoutSeconds {
 		out = append(out, finding(RuleWebhookTimeout, at("timeout_seconds"),
-			"timeout_seconds = %d is above the provider's max_webhook_timeout_seconds (%d): every matching API request can wait this long "+
-				"for a slow backend, and the control plane's own requests queue behind it. Lower it, or raise the provider setting.",
+			MsgWebhookTimeout,
 			w.TimeoutSeconds, s.MaxWebhookTimeoutSeconds))
 	}
 	if w.SideEffects != "" && w.SideEffects != "None" && w.SideEffects != "NoneOnDryRun" {
 		out = append(out, finding(RuleWebhookSideEffects, at("side_effects"),
-			"side_effects = %q: an admission webhook must have no side effects (\"None\") or none on dry run (\"NoneOnDryRun\"), "+
-				"or dry runs and retried requests change the world. Move the side effect out of the admission path.", w.SideEffects))
+			MsgWebhookSideEffects, w.SideEffects))
 	}
 	if w.URL != "" && !w.HasCABundle {
 		out = append(out, finding(RuleWebhookNoCA, at("ca_bundle"),

@@ -69,6 +69,23 @@ var _ = register(
 		Checks:   "every namespace but the protected ones has a ResourceQuota with a `pods` limit"},
 )
 
+// Message formats, rendered word for word into the guardrails' CEL.
+const (
+	MsgCronJobUnbounded = "concurrencyPolicy is Allow (the default) with neither spec.startingDeadlineSeconds nor spec.jobTemplate.spec.activeDeadlineSeconds: " +
+		"runs that never finish overlap and pile up pods until the API server and etcd fall over. Set concurrencyPolicy Forbid or " +
+		"Replace in the CronJob spec (not in the pod template, where it is silently dropped), or bound each run with activeDeadlineSeconds."
+	MsgServiceDashboardExposed = "%s Service exposes a dashboard (%s) to anyone who can reach %s: an open Weave Scope let attackers run a cryptominer as root " +
+		"on the nodes. Use type LoadBalancer with loadBalancerSourceRanges for the admin network, or ClusterIP and kubectl port-forward."
+	MsgWorkloadNoSpread = "%s with %d replicas has neither pod anti-affinity nor topologySpreadConstraints: the scheduler may put every replica on one node, " +
+		"and one node failure takes them all down. Add a topologySpreadConstraint on kubernetes.io/hostname, or pod anti-affinity."
+	MsgWorkloadNoPreStop = "container %q serves a port but has no preStop hook: on rollout or scale-down it gets SIGTERM while the load balancer still " +
+		"sends it traffic, and clients get 502s. Add a preStop sleep longer than the load balancer takes to deregister it."
+	MsgWorkloadGraceTooShort = "container %q sleeps %ds in preStop but terminationGracePeriodSeconds is %d: the kubelet kills it before it has drained. " +
+		"Make terminationGracePeriodSeconds longer than the preStop sleep."
+	MsgWorkloadCPULimit = "container %q sets a CPU limit (%s): the CFS quota throttles it even when the node has idle CPU, which shows up as latency. " +
+		"Set a CPU request and leave the limit out."
+)
+
 // DashboardNames are the selector values that mark a Service as fronting a
 // cluster dashboard or admin UI: the `app`, `name`, `k8s-app` or
 // `app.kubernetes.io/name` values their upstream manifests and charts use.
@@ -154,10 +171,7 @@ func CheckCronJob(c CronJob) []Finding {
 	if c.StartingDeadlineSeconds != nil || c.ActiveDeadlineSeconds != nil {
 		return nil
 	}
-	return []Finding{finding(RuleCronJobUnbounded, Path{"spec", "concurrencyPolicy"},
-		"concurrencyPolicy is Allow (the default) with neither spec.startingDeadlineSeconds nor spec.jobTemplate.spec.activeDeadlineSeconds: "+
-			"runs that never finish overlap and pile up pods until the API server and etcd fall over. Set concurrencyPolicy Forbid or "+
-			"Replace in the CronJob spec (not in the pod template, where it is silently dropped), or bound each run with activeDeadlineSeconds.")}
+	return []Finding{finding(RuleCronJobUnbounded, Path{"spec", "concurrencyPolicy"}, MsgCronJobUnbounded)}
 }
 
 // CheckService is SERVICE_DASHBOARD_EXPOSED.
@@ -176,8 +190,7 @@ func CheckService(s Service) []Finding {
 		return nil
 	}
 	return []Finding{finding(RuleServiceDashboardPublic, Path{"spec", "type"},
-		"%s Service exposes a dashboard (%s) to anyone who can reach %s: an open Weave Scope let attackers run a cryptominer as root "+
-			"on the nodes. Use type LoadBalancer with loadBalancerSourceRanges for the admin network, or ClusterIP and kubectl port-forward.",
+		MsgServiceDashboardExposed,
 		s.Type, what, reach)}
 }
 
@@ -214,8 +227,7 @@ func CheckWorkload(w Workload) []Finding {
 	}
 	if replicas >= 2 && !w.PodAntiAffinity && w.TopologySpreadConstraints == 0 {
 		out = append(out, finding(RuleWorkloadNoSpread, Path{"spec", "template", "spec"},
-			"%s with %d replicas has neither pod anti-affinity nor topologySpreadConstraints: the scheduler may put every replica on one node, "+
-				"and one node failure takes them all down. Add a topologySpreadConstraint on kubernetes.io/hostname, or pod anti-affinity.",
+			MsgWorkloadNoSpread,
 			w.Kind, replicas))
 	}
 	grace := int64(DefaultTerminationGracePeriodSeconds)
@@ -228,22 +240,19 @@ func CheckWorkload(w Workload) []Finding {
 		}
 		if c.PreStop == nil {
 			out = append(out, finding(RuleWorkloadNoGraceful, Path{"spec", "template", "spec", "containers"},
-				"container %q serves a port but has no preStop hook: on rollout or scale-down it gets SIGTERM while the load balancer still "+
-					"sends it traffic, and clients get 502s. Add a preStop sleep longer than the load balancer takes to deregister it.", c.Name))
+				MsgWorkloadNoPreStop, c.Name))
 			break
 		}
 		if s := c.PreStop.SleepSeconds; s != nil && *s >= grace {
 			out = append(out, finding(RuleWorkloadNoGraceful, Path{"spec", "template", "spec", "terminationGracePeriodSeconds"},
-				"container %q sleeps %ds in preStop but terminationGracePeriodSeconds is %d: the kubelet kills it before it has drained. "+
-					"Make terminationGracePeriodSeconds longer than the preStop sleep.", c.Name, *s, grace))
+				MsgWorkloadGraceTooShort, c.Name, *s, grace))
 			break
 		}
 	}
 	for _, c := range w.Containers {
 		if c.CPULimit != "" {
 			out = append(out, finding(RuleWorkloadCPULimit, Path{"spec", "template", "spec", "containers"},
-				"container %q sets a CPU limit (%s): the CFS quota throttles it even when the node has idle CPU, which shows up as latency. "+
-					"Set a CPU request and leave the limit out.", c.Name, c.CPULimit))
+				MsgWorkloadCPULimit, c.Name, c.CPULimit))
 			break
 		}
 	}
