@@ -347,3 +347,22 @@ func CheckBackendReady(i int, w Webhook, b Backend) []Finding {
 			"would fail to reach its backend. Check it with: kubectl -n %s get endpointslices -l kubernetes.io/service-name=%s. %s",
 		w.Name, ns, name, b.ReadyEndpoints, b.Endpoints, b.Slices, ns, name, advice)}
 }
+
+// CriticalResource is one entry of the table of resources no webhook may
+// intercept, as the guardrails render it: Resource may name a subresource
+// ("nodes/status").
+type CriticalResource struct {
+	Group, Resource string
+	Namespaced      bool
+	Name            string // as the rule's message lists it
+}
+
+// CriticalResources is the table WEBHOOK_CRITICAL_RESOURCE checks, in the
+// order its message lists matches.
+func CriticalResources() []CriticalResource {
+	out := make([]CriticalResource, len(criticalResources))
+	for i, c := range criticalResources {
+		out[i] = CriticalResource{Group: c.group, Resource: c.resource, Namespaced: c.namespaced, Name: c.String()}
+	}
+	return out
+}
