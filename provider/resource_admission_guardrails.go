@@ -78,8 +78,8 @@ func (r *guardrailsResource) Schema(_ context.Context, _ resource.SchemaRequest,
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
 			"name": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(defaultGuardrailsName),
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
-				MarkdownDescription: "Names the set: policies and bindings are called `<name>-<rule-id>` (`k8sguard-webhook-wildcard-rule`) and " +
-					"labelled `" + guardcel.SetLabel + "=<name>`. Default `" + defaultGuardrailsName + "`."},
+				MarkdownDescription: "Names the set: policies and bindings are called `<name>-<objects>-<action>` (`k8sguard-webhooks-deny`), " +
+					"labelled `" + guardcel.SetLabel + "=<name>` and annotated with the rules they enforce (`" + guardcel.RulesAnnotation + "`). Default `" + defaultGuardrailsName + "`."},
 			"actions": schema.MapAttribute{ElementType: types.StringType, Optional: true,
 				MarkdownDescription: "Action per rule ID: `deny` (the request fails with the rule's message), `warn` (admitted; kubectl, Helm " +
 					"and client-go show the message as a Warning) or `audit` (admitted; the message goes to the audit log). Rules not listed take " +
@@ -92,7 +92,8 @@ func (r *guardrailsResource) Schema(_ context.Context, _ resource.SchemaRequest,
 			"effective_actions": schema.MapAttribute{ElementType: types.StringType, Computed: true,
 				MarkdownDescription: "The action of every rule, defaults included, as the bindings carry it."},
 			"policies": schema.ListAttribute{ElementType: types.StringType, Computed: true,
-				MarkdownDescription: "Names of the policies (and their bindings), one per rule."},
+				MarkdownDescription: "Names of the policies (and their bindings): one per kind of object and action. A deny policy reports " +
+					"every rule the object breaks in one message; warn and audit policies one Warning per rule."},
 			"drift": driftAttribute("What changed in the cluster since apply: policies or bindings missing, or edited outside Terraform. " +
 				"Empty when the API server holds exactly what k8sguard installed; any entry shows as a diff, and apply restores them."),
 		},
@@ -182,7 +183,9 @@ func plannedOutputs(policies []guardcel.Policy) (types.Map, types.List) {
 	actions := map[string]string{}
 	var names []string
 	for _, p := range policies {
-		actions[p.RuleID] = string(p.Action)
+		for _, id := range p.RuleIDs {
+			actions[id] = string(p.Action)
+		}
 		names = append(names, p.Policy.Name)
 	}
 	m, _ := types.MapValueFrom(context.Background(), types.StringType, actions)
@@ -406,7 +409,9 @@ func (r *guardrailsResource) Read(ctx context.Context, req resource.ReadRequest,
 	for _, p := range want {
 		names = append(names, p.Policy.Name)
 		if b, ok := liveBindings[p.Binding.Name]; ok {
-			actions[p.RuleID] = actionOf(b.Spec.ValidationActions)
+			for _, id := range p.RuleIDs {
+				actions[id] = actionOf(b.Spec.ValidationActions)
+			}
 		}
 	}
 	state.EffectiveActions, _ = types.MapValueFrom(ctx, types.StringType, actions)
@@ -435,21 +440,21 @@ func guardrailsDrift(want []guardcel.Policy, policies map[string]*admv1.Validati
 	for _, p := range want {
 		switch lp, ok := policies[p.Policy.Name]; {
 		case !ok:
-			drift = append(drift, fmt.Sprintf("ValidatingAdmissionPolicy %s (%s) is missing", p.Policy.Name, p.RuleID))
+			drift = append(drift, fmt.Sprintf("ValidatingAdmissionPolicy %s (%s) is missing", p.Policy.Name, strings.Join(p.RuleIDs, ", ")))
 		case !equality.Semantic.DeepEqual(lp.Spec.Validations, p.Policy.Spec.Validations) ||
 			!equality.Semantic.DeepEqual(lp.Spec.MatchConditions, p.Policy.Spec.MatchConditions) ||
 			!equality.Semantic.DeepEqual(lp.Spec.FailurePolicy, p.Policy.Spec.FailurePolicy):
-			drift = append(drift, fmt.Sprintf("ValidatingAdmissionPolicy %s (%s) was changed outside Terraform", p.Policy.Name, p.RuleID))
+			drift = append(drift, fmt.Sprintf("ValidatingAdmissionPolicy %s (%s) was changed outside Terraform", p.Policy.Name, strings.Join(p.RuleIDs, ", ")))
 		}
 		switch lb, ok := bindings[p.Binding.Name]; {
 		case !ok:
-			drift = append(drift, fmt.Sprintf("ValidatingAdmissionPolicyBinding %s (%s) is missing", p.Binding.Name, p.RuleID))
+			drift = append(drift, fmt.Sprintf("ValidatingAdmissionPolicyBinding %s (%s) is missing", p.Binding.Name, strings.Join(p.RuleIDs, ", ")))
 		case lb.Spec.PolicyName != p.Binding.Spec.PolicyName ||
 			!slices.Equal(lb.Spec.ValidationActions, p.Binding.Spec.ValidationActions) ||
 			lb.Spec.MatchResources == nil ||
 			!equality.Semantic.DeepEqual(lb.Spec.MatchResources.NamespaceSelector, p.Binding.Spec.MatchResources.NamespaceSelector):
 			drift = append(drift, fmt.Sprintf("ValidatingAdmissionPolicyBinding %s (%s) was changed outside Terraform (action %s)",
-				p.Binding.Name, p.RuleID, actionOf(lb.Spec.ValidationActions)))
+				p.Binding.Name, strings.Join(p.RuleIDs, ", "), actionOf(lb.Spec.ValidationActions)))
 		}
 	}
 	var extra []string
@@ -469,9 +474,11 @@ func adoptFromBindings(ctx context.Context, state *guardrailsModel, bindings []a
 	var namespaces []string
 	exempt := map[string]string{}
 	for _, b := range bindings {
-		id := b.Labels[guardcel.RuleLabel]
-		if a := actionOf(b.Spec.ValidationActions); id != "" && a != string(guardcel.DefaultAction(id)) {
-			actions[id] = a
+		a := actionOf(b.Spec.ValidationActions)
+		for _, id := range strings.Split(b.Annotations[guardcel.RulesAnnotation], ",") {
+			if id != "" && a != string(guardcel.DefaultAction(id)) {
+				actions[id] = a
+			}
 		}
 		if b.Spec.MatchResources == nil || b.Spec.MatchResources.NamespaceSelector == nil {
 			continue

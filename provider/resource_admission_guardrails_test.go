@@ -56,7 +56,11 @@ func TestAdmissionGuardrailsPlanShowsActionsAndPolicies(t *testing.T) {
 			"WORKLOAD_NO_GRACEFUL_SHUTDOWN": knownvalue.StringExact("warn"),
 			"WORKLOAD_NO_SPREAD":            knownvalue.StringExact("deny"),
 		})),
-		plancheck.ExpectKnownValue("k8sguard_admission_guardrails.this", tfjsonpath.New("policies"), knownvalue.ListSizeExact(11)),
+		plancheck.ExpectKnownValue("k8sguard_admission_guardrails.this", tfjsonpath.New("policies"), knownvalue.ListExact([]knownvalue.Check{
+			knownvalue.StringExact("k8sguard-webhooks-deny"), knownvalue.StringExact("k8sguard-webhooks-warn"),
+			knownvalue.StringExact("k8sguard-cronjobs-deny"), knownvalue.StringExact("k8sguard-services-deny"),
+			knownvalue.StringExact("k8sguard-workloads-warn"), knownvalue.StringExact("k8sguard-workloads-deny"),
+		})),
 		plancheck.ExpectKnownValue("k8sguard_admission_guardrails.this", tfjsonpath.New("name"), knownvalue.StringExact("k8sguard")),
 	)
 }

@@ -33,18 +33,18 @@ func DefaultAction(id string) Action {
 	return Warn
 }
 
-// Labels on every policy and binding; the resource finds its objects by
-// them (read, drift, destroy).
+// Labels and annotations on every policy and binding; the resource finds
+// its objects by the labels (read, drift, destroy).
 const (
-	ManagedByLabel = "app.kubernetes.io/managed-by"
-	ManagedBy      = "k8sguard"
-	SetLabel       = "k8sguard.io/guardrails" // the resource's name
-	RuleLabel      = "k8sguard.io/rule"
+	ManagedByLabel  = "app.kubernetes.io/managed-by"
+	ManagedBy       = "k8sguard"
+	SetLabel        = "k8sguard.io/guardrails" // the resource's name
+	RulesAnnotation = "k8sguard.io/rules"      // the rule IDs a policy enforces, comma-separated
 )
 
 // Options are the choices of one k8sguard_admission_guardrails.
 type Options struct {
-	Name    string            // names the set; policies are "<name>-<rule-id>"
+	Name    string            // names the set; policies are "<name>-<target>-<action>"
 	Actions map[string]Action // per rule ID; missing rules take DefaultAction
 	// ProtectedNamespaces are never matched (the provider's setting).
 	ProtectedNamespaces []string
@@ -56,62 +56,105 @@ type Options struct {
 	Settings   guard.Settings
 }
 
-// Policy is one rule's policy and binding.
+// Policy is one policy and its binding: the rules of one target (webhook
+// configurations, CronJobs, Services, workloads) that share an action.
+//
+// A denied request reports only the first denying validation, so the deny
+// policy of a target has one validation that fails with the diagnostics of
+// every rule the object breaks, joined: kubectl shows them all at once, as
+// the plan does. Warn and audit policies keep one validation per rule, so
+// each rule is its own Warning.
 type Policy struct {
-	RuleID  string
+	Name    string
 	Action  Action
+	RuleIDs []string
 	Policy  *admv1.ValidatingAdmissionPolicy
 	Binding *admv1.ValidatingAdmissionPolicyBinding
 }
 
-// ObjectName is the policy (and binding) name of rule id in set name:
-// "k8sguard-webhook-wildcard-rule".
-func ObjectName(set, id string) string {
-	return set + "-" + strings.ReplaceAll(strings.ToLower(id), "_", "-")
+// PolicyName is the policy (and binding) name of a target's rules with
+// one action: "k8sguard-webhooks-deny".
+func PolicyName(set, target string, a Action) string {
+	return set + "-" + target + "-" + string(a)
 }
 
-// Policies renders every guardrail as a policy and its binding.
+// Policies renders the guardrails as policies and bindings, grouped by
+// target then action, in catalogue order.
 func Policies(o Options) []Policy {
 	var out []Policy
+	index := map[string]int{}
+	groups := map[string][]Guardrail{}
 	for _, g := range Guardrails(o.Settings) {
 		action, ok := o.Actions[g.RuleID]
 		if !ok {
 			action = DefaultAction(g.RuleID)
 		}
-		out = append(out, Policy{RuleID: g.RuleID, Action: action, Policy: policy(o, g), Binding: binding(o, g, action)})
+		name := PolicyName(o.Name, g.Target, action)
+		if _, seen := index[name]; !seen {
+			index[name] = len(out)
+			out = append(out, Policy{Name: name, Action: action})
+		}
+		groups[name] = append(groups[name], g)
+		out[index[name]].RuleIDs = append(out[index[name]].RuleIDs, g.RuleID)
+	}
+	for i, p := range out {
+		out[i].Policy = policy(o, p, groups[p.Name])
+		out[i].Binding = binding(o, p)
 	}
 	return out
 }
 
-func labels(o Options, id string) map[string]string {
-	return map[string]string{ManagedByLabel: ManagedBy, SetLabel: o.Name, RuleLabel: id}
+func meta(o Options, p Policy) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name:        p.Name,
+		Labels:      map[string]string{ManagedByLabel: ManagedBy, SetLabel: o.Name},
+		Annotations: map[string]string{RulesAnnotation: strings.Join(p.RuleIDs, ",")},
+	}
 }
 
 // NotDeletingCondition keeps the guardrails off objects being deleted, so
 // a finalizer can always be removed from an object that breaks a rule.
 const NotDeletingCondition = "!has(object.metadata.deletionTimestamp)"
 
-// WaiverCondition is guard.WaivedByAnnotation, negated, for rule id.
-func WaiverCondition(id string) string {
-	return fmt.Sprintf(`object.metadata.?annotations.orValue({})[?%s].orValue("").trim() == ""`, lit(guard.WaiverAnnotationPrefix+id))
+// WaivedExpression is guard.WaivedByAnnotation for rule id.
+func WaivedExpression(id string) string {
+	return fmt.Sprintf(`object.metadata.?annotations.orValue({})[?%s].orValue("").trim() != ""`, lit(guard.WaiverAnnotationPrefix+id))
 }
 
-func policy(o Options, g Guardrail) *admv1.ValidatingAdmissionPolicy {
-	ignore := admv1.Ignore // a broken expression must never become the outage
-	conds := []admv1.MatchCondition{{Name: "not-deleting", Expression: NotDeletingCondition}}
+// holds is the condition that rule g holds for the object: it passes, or
+// a waivable rule is waived by its annotation.
+func holds(g Guardrail) string {
 	if r, _ := guard.Lookup(g.RuleID); r.Waivable {
-		conds = append(conds, admv1.MatchCondition{Name: "not-waived", Expression: WaiverCondition(g.RuleID)})
+		return "(" + WaivedExpression(g.RuleID) + " || " + g.Check.Expression + ")"
 	}
+	return "(" + g.Check.Expression + ")"
+}
+
+func policy(o Options, p Policy, gs []Guardrail) *admv1.ValidatingAdmissionPolicy {
+	ignore := admv1.Ignore // a broken expression must never become the outage
 	var validations []admv1.Validation
-	for _, v := range g.Validations {
-		validations = append(validations, admv1.Validation{Expression: v.Expression, MessageExpression: v.MessageExpression})
+	if p.Action == Deny {
+		var all, messages []string
+		for _, g := range gs {
+			all = append(all, holds(g))
+			messages = append(messages, holds(g)+` ? "" : `+g.Check.MessageExpression)
+		}
+		validations = []admv1.Validation{{
+			Expression:        strings.Join(all, " && "),
+			MessageExpression: "[" + strings.Join(messages, ", ") + `].filter(m, m != "").join(" ")`,
+		}}
+	} else {
+		for _, g := range gs {
+			validations = append(validations, admv1.Validation{Expression: holds(g), MessageExpression: g.Check.MessageExpression})
+		}
 	}
+	g := gs[0] // a target's guardrails share what they match
 	scope := admv1.ClusterScope
 	if g.Namespaced {
 		scope = admv1.NamespacedScope
 	}
 	return &admv1.ValidatingAdmissionPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: ObjectName(o.Name, g.RuleID), Labels: labels(o, g.RuleID)},
+		ObjectMeta: meta(o, p),
 		Spec: admv1.ValidatingAdmissionPolicySpec{
 			FailurePolicy: &ignore,
 			MatchConstraints: &admv1.MatchResources{ResourceRules: []admv1.NamedRuleWithOperations{{
@@ -120,7 +163,7 @@ func policy(o Options, g Guardrail) *admv1.ValidatingAdmissionPolicy {
 					Rule:       admv1.Rule{APIGroups: []string{g.Group}, APIVersions: []string{"*"}, Resources: g.Resources, Scope: &scope},
 				},
 			}}},
-			MatchConditions: conds,
+			MatchConditions: []admv1.MatchCondition{{Name: "not-deleting", Expression: NotDeletingCondition}},
 			Validations:     validations,
 		},
 	}
@@ -163,13 +206,12 @@ func ValidationActions(a Action) []admv1.ValidationAction {
 	}
 }
 
-func binding(o Options, g Guardrail, a Action) *admv1.ValidatingAdmissionPolicyBinding {
-	name := ObjectName(o.Name, g.RuleID)
+func binding(o Options, p Policy) *admv1.ValidatingAdmissionPolicyBinding {
 	return &admv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels(o, g.RuleID)},
+		ObjectMeta: meta(o, p),
 		Spec: admv1.ValidatingAdmissionPolicyBindingSpec{
-			PolicyName:        name,
-			ValidationActions: ValidationActions(a),
+			PolicyName:        p.Name,
+			ValidationActions: ValidationActions(p.Action),
 			MatchResources:    &admv1.MatchResources{NamespaceSelector: NamespaceSelector(o)},
 		},
 	}

@@ -12,6 +12,7 @@ package cel
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/k8sguard/k8sguard/provider/guard"
@@ -20,11 +21,12 @@ import (
 // Guardrail is one rule rendered for the API server: what it matches and
 // the validations that judge it.
 type Guardrail struct {
-	RuleID      string
-	Group       string   // API group of the matched resources
-	Resources   []string // matched resources (never subresources)
-	Namespaced  bool
-	Validations []Validation
+	RuleID     string
+	Target     string   // names the objects in policy names: "webhooks", "cronjobs", "services", "workloads"
+	Group      string   // API group of the matched resources
+	Resources  []string // matched resources (never subresources)
+	Namespaced bool
+	Check      Validation
 }
 
 // Validation is a CEL expression that must hold, and the message (an
@@ -47,9 +49,7 @@ func Guardrails(s guard.Settings) []Guardrail {
 		}
 		g := render(s)
 		g.RuleID = r.ID
-		for i, v := range g.Validations {
-			g.Validations[i].MessageExpression = diagnostic(r.ID, "("+v.MessageExpression+")")
-		}
+		g.Check.MessageExpression = diagnostic(r.ID, "("+g.Check.MessageExpression+")")
 		out = append(out, g)
 	}
 	return out
@@ -77,11 +77,11 @@ var renderers = map[string]func(guard.Settings) Guardrail{
 		return webhookGuardrail(perHook(bad, func(w string) string { return format(guard.MsgWebhookSideEffects, sideEffects(w)) }))
 	},
 	guard.RuleCronJobUnbounded: func(guard.Settings) Guardrail {
-		return Guardrail{Group: "batch", Resources: []string{"cronjobs"}, Namespaced: true, Validations: []Validation{{
+		return Guardrail{Target: "cronjobs", Group: "batch", Resources: []string{"cronjobs"}, Namespaced: true, Check: Validation{
 			Expression: `object.spec.?concurrencyPolicy.orValue("Allow") != "Allow" || object.spec.?startingDeadlineSeconds.hasValue() || ` +
 				`object.spec.?jobTemplate.?spec.?activeDeadlineSeconds.hasValue()`,
 			MessageExpression: format(guard.MsgCronJobUnbounded),
-		}}}
+		}}
 	},
 	guard.RuleServiceDashboardPublic: func(guard.Settings) Guardrail { return serviceGuardrail() },
 	guard.RuleWorkloadNoSpread:       func(guard.Settings) Guardrail { return workloadGuardrail(noSpread()) },
@@ -98,8 +98,8 @@ func bind(v, expr, body string) string {
 // --- webhook configurations -------------------------------------------
 
 func webhookGuardrail(v Validation) Guardrail {
-	return Guardrail{Group: "admissionregistration.k8s.io", Resources: []string{"validatingwebhookconfigurations", "mutatingwebhookconfigurations"},
-		Validations: []Validation{v}}
+	return Guardrail{Target: "webhooks", Group: "admissionregistration.k8s.io", Resources: []string{"validatingwebhookconfigurations", "mutatingwebhookconfigurations"},
+		Check: v}
 }
 
 const hooks = "object.?webhooks.orValue([])"
@@ -174,12 +174,20 @@ func critical(r string, c guard.CriticalResource) string {
 		scope(r), excluded, values(r, "apiGroups"), c.Group, values(r, "resources"), list(resourcePatterns(c.Resource)))
 }
 
+// ruleCritical first looks for any pattern that could reach a critical
+// resource (one pass over the rule's resources), and only then works out
+// which: most rules name none, and the cost stays linear in their size.
 func ruleCritical(_, r string) string {
-	var any []string
+	var any, patterns []string
 	for _, c := range guard.CriticalResources() {
 		any = append(any, critical(r, c))
+		for _, p := range resourcePatterns(c.Resource) {
+			if !slices.Contains(patterns, p) {
+				patterns = append(patterns, p)
+			}
+		}
 	}
-	return "(" + strings.Join(any, " || ") + ")"
+	return "(" + values(r, "resources") + ".exists(p, p in " + list(patterns) + ") && (" + strings.Join(any, " || ") + "))"
 }
 
 func criticalMessage(_, r, index string) string {
@@ -224,16 +232,16 @@ func serviceGuardrail() Guardrail {
 	evidence := fmt.Sprintf(`(%s ? %s : "port " + string(%s.filter(p, %s)[0].port))`,
 		bySelector, bind("k", key, `"selector " + k + "=" + `+selector+"[k]"), ports, dashPort)
 	reach := fmt.Sprintf(`(%s == "NodePort" ? "any node's address" : "the load balancer")`, typ)
-	return Guardrail{Group: "", Resources: []string{"services"}, Namespaced: true, Validations: []Validation{{
+	return Guardrail{Target: "services", Group: "", Resources: []string{"services"}, Namespaced: true, Check: Validation{
 		Expression:        fmt.Sprintf("!(%s && (%s || %s))", exposed, bySelector, byPort),
 		MessageExpression: format(guard.MsgServiceDashboardExposed, typ, evidence, reach),
-	}}}
+	}}
 }
 
 // --- Deployments and StatefulSets ---------------------------------------
 
 func workloadGuardrail(v Validation) Guardrail {
-	return Guardrail{Group: "apps", Resources: []string{"deployments", "statefulsets"}, Namespaced: true, Validations: []Validation{v}}
+	return Guardrail{Target: "workloads", Group: "apps", Resources: []string{"deployments", "statefulsets"}, Namespaced: true, Check: v}
 }
 
 const (

@@ -2,11 +2,14 @@ package cel
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
+	celgo "github.com/google/cel-go/cel"
 	admv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -46,9 +49,9 @@ func resourceOf(t *testing.T, obj any) (resource, kind, namespace string) {
 
 // admit evaluates the policies as the API server does for one object:
 // binding namespace selector (protected namespaces), match conditions,
-// then each validation; it returns the message of every failing one, by
-// rule ID, and the largest cost one expression took.
-func admit(t *testing.T, policies []Policy, obj any) (map[string]string, uint64) {
+// then each validation; it returns the messages of the failing
+// validations by policy, and the largest cost one expression took.
+func admit(t *testing.T, policies []Policy, obj any) (map[string][]string, uint64) {
 	t.Helper()
 	resource, kind, namespace := resourceOf(t, obj)
 	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
@@ -59,7 +62,7 @@ func admit(t *testing.T, policies []Policy, obj any) (map[string]string, uint64)
 	vars := map[string]any{"object": u}
 	var maxCost uint64
 	eval := func(expr string, isMessage bool) any {
-		prog, err := Program(expr, isMessage)
+		prog, err := cachedProgram(expr, isMessage)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +75,7 @@ func admit(t *testing.T, policies []Policy, obj any) (map[string]string, uint64)
 		}
 		return out.Value()
 	}
-	denied := map[string]string{}
+	refused := map[string][]string{}
 	for _, p := range policies {
 		rule := p.Policy.Spec.MatchConstraints.ResourceRules[0]
 		if !slices.Contains(rule.Resources, resource) {
@@ -91,11 +94,47 @@ func admit(t *testing.T, policies []Policy, obj any) (map[string]string, uint64)
 		}
 		for _, v := range p.Policy.Spec.Validations {
 			if eval(v.Expression, false) != true {
-				denied[p.RuleID] = eval(v.MessageExpression, true).(string)
+				refused[p.Name] = append(refused[p.Name], eval(v.MessageExpression, true).(string))
 			}
 		}
 	}
-	return denied, maxCost
+	return refused, maxCost
+}
+
+var programs sync.Map // expression → celgo.Program
+
+func cachedProgram(expr string, isMessage bool) (celgo.Program, error) {
+	if p, ok := programs.Load(expr); ok {
+		return p.(celgo.Program), nil
+	}
+	p, err := Program(expr, isMessage)
+	if err == nil {
+		programs.Store(expr, p)
+	}
+	return p, err
+}
+
+// expected is what the policies should say, from guard's findings: a deny
+// policy one message joining the diagnostics of its rules that fire, a
+// warn or audit policy one message per rule.
+func expected(policies []Policy, diags map[string]string) map[string][]string {
+	out := map[string][]string{}
+	for _, p := range policies {
+		var msgs []string
+		for _, id := range p.RuleIDs {
+			if d, ok := diags[id]; ok {
+				msgs = append(msgs, d)
+			}
+		}
+		switch {
+		case len(msgs) == 0:
+		case p.Action == Deny:
+			out[p.Name] = []string{strings.Join(msgs, " ")}
+		default:
+			out[p.Name] = msgs
+		}
+	}
+	return out
 }
 
 // TestGuardrailsAgreeWithGuardOnEveryShape is the in-process differential
@@ -104,36 +143,42 @@ func admit(t *testing.T, policies []Policy, obj any) (map[string]string, uint64)
 // table, with guard's diagnostic word for word (the first finding of each
 // rule, as the plan lists them).
 func TestGuardrailsAgreeWithGuardOnEveryShape(t *testing.T) {
-	policies := Policies(Options{Name: "k8sguard", ProtectedNamespaces: testSettings.ProtectedNamespaces, Settings: testSettings})
-	for _, s := range guardtest.Shapes() {
-		t.Run(s.Name, func(t *testing.T) {
-			findings, err := live.Check(s.Object, testSettings)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := map[string]string{}
-			for _, f := range findings {
-				if _, seen := want[f.RuleID]; !seen {
-					want[f.RuleID] = f.String()
+	for _, actions := range []map[string]Action{nil, everything(Warn), everything(Deny)} {
+		policies := Policies(Options{Name: "k8sguard", Actions: actions, ProtectedNamespaces: testSettings.ProtectedNamespaces, Settings: testSettings})
+		for _, s := range guardtest.Shapes() {
+			t.Run(fmt.Sprintf("%d policies/%s", len(policies), s.Name), func(t *testing.T) {
+				findings, err := live.Check(s.Object, testSettings)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			if got := sortedKeys(want); !slices.Equal(got, sortedCopy(s.Rules)) {
-				t.Fatalf("guard finds %v, the table says %v", got, sortedCopy(s.Rules))
-			}
-			got, cost := admit(t, policies, s.Object)
-			if !slices.Equal(sortedKeys(got), sortedKeys(want)) {
-				t.Fatalf("CEL refuses %v, guard %v:\n%s", sortedKeys(got), sortedKeys(want), render(got))
-			}
-			for id, msg := range want {
-				if got[id] != msg {
-					t.Errorf("%s message:\n got  %s\n want %s", id, got[id], msg)
+				diags := map[string]string{}
+				for _, f := range findings {
+					if _, seen := diags[f.RuleID]; !seen {
+						diags[f.RuleID] = f.String()
+					}
 				}
-			}
-			if cost > celconfig.PerCallLimit {
-				t.Errorf("an expression cost %d, above the API server's per-call limit %d", cost, celconfig.PerCallLimit)
-			}
-		})
+				if got := sortedKeys(diags); !slices.Equal(got, sortedCopy(s.Rules)) {
+					t.Fatalf("guard finds %v, the table says %v", got, sortedCopy(s.Rules))
+				}
+				got, cost := admit(t, policies, s.Object)
+				want := expected(policies, diags)
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("CEL says:\n%s\nguard says:\n%s", render(got), render(want))
+				}
+				if cost > celconfig.PerCallLimit {
+					t.Errorf("an expression cost %d, above the API server's per-call limit %d", cost, celconfig.PerCallLimit)
+				}
+			})
+		}
 	}
+}
+
+func everything(a Action) map[string]Action {
+	out := map[string]Action{}
+	for _, id := range guard.APIServerRules() {
+		out[id] = a
+	}
+	return out
 }
 
 // TestGuardrailsCompileForTheOldestAPIServer compiles every expression as
@@ -156,7 +201,7 @@ func TestGuardrailsCoverExactlyTheRulesEnforcedAtTheAPIServer(t *testing.T) {
 		}
 	}
 	for _, p := range Policies(Options{Name: "k8sguard", Settings: testSettings}) {
-		got = append(got, p.RuleID)
+		got = append(got, p.RuleIDs...)
 		if p.Policy.Name != p.Binding.Spec.PolicyName {
 			t.Errorf("binding %s names policy %s", p.Binding.Name, p.Binding.Spec.PolicyName)
 		}
@@ -194,7 +239,7 @@ func TestGuardrailsCostOnALargeConfiguration(t *testing.T) {
 	c := &admv1.ValidatingWebhookConfiguration{Webhooks: hooks}
 	c.Name = "large"
 	got, cost := admit(t, Policies(Options{Name: "k8sguard", Settings: testSettings}), c)
-	if _, ok := got[guard.RuleWebhookWildcard]; !ok {
+	if msgs := got["k8sguard-webhooks-deny"]; len(msgs) != 1 || !strings.Contains(msgs[0], "[WEBHOOK_WILDCARD_RULE] rule 19 matches every resource") {
 		t.Fatalf("the wildcard in the last rule was missed: %v", got)
 	}
 	t.Logf("largest expression cost: %d (limit %d)", cost, celconfig.PerCallLimit)
@@ -233,10 +278,12 @@ func sortedCopy(s []string) []string {
 	return out
 }
 
-func render(m map[string]string) string {
+func render(m map[string][]string) string {
 	var b strings.Builder
 	for _, k := range sortedKeys(m) {
-		b.WriteString("  " + m[k] + "\n")
+		for _, msg := range m[k] {
+			b.WriteString("  " + k + ": " + msg + "\n")
+		}
 	}
 	return b.String()
 }
