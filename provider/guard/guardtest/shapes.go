@@ -306,7 +306,7 @@ func workloadShapes() []Shape {
 	}
 	return []Shape{
 		{"Moonlight: three replicas, no spread", SpreadlessDeployment(Namespace), []string{guard.RuleWorkloadNoSpread}},
-		{"spread over hostnames", spread(SpreadlessDeployment(Namespace)), nil},
+		{"spread over hostnames", named("site-spread", func(*appsv1.Deployment) {}), nil},
 		{"pod anti-affinity", anti, nil},
 		{"one replica needs no spread", named("single", func(d *appsv1.Deployment) {
 			d.Spec.Replicas = ptr[int32](1)
