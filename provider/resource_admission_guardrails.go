@@ -44,9 +44,10 @@ var (
 
 const defaultGuardrailsName = "k8sguard"
 
-// How long apply waits for the API server to type-check a new policy
-// (status.observedGeneration), the sign that it has loaded it.
-const guardrailsLoadTimeout = 30 * time.Second
+// How long apply waits, for all policies together, for the API server's
+// type checker (kube-controller-manager's
+// validatingadmissionpolicy-status-controller) to report on them.
+const guardrailsTypeCheckTimeout = 15 * time.Second
 
 type guardrailsModel struct {
 	ID                    types.String `tfsdk:"id"`
@@ -236,15 +237,7 @@ func (r *guardrailsResource) apply(ctx context.Context, src modelSource, state s
 	plan.EffectiveActions, plan.Policies = plannedOutputs(policies)
 	plan.Drift = emptyStringList()
 	diags.Append(state.Set(ctx, &plan)...)
-	for _, p := range policies {
-		if warnings, err := waitPolicyLoaded(ctx, api.ValidatingAdmissionPolicies(), p.Policy.Name, guardrailsLoadTimeout); err != nil {
-			diags.AddWarning(fmt.Sprintf("ValidatingAdmissionPolicy %s is not loaded yet", p.Policy.Name),
-				fmt.Sprintf("%v. The API server type-checks a policy before enforcing it; check kube-apiserver's logs and "+
-					"kubectl get validatingadmissionpolicy %s -o yaml.", err, p.Policy.Name))
-		} else if len(warnings) > 0 {
-			diags.AddWarning(fmt.Sprintf("The API server's type checker warns about %s", p.Policy.Name), strings.Join(warnings, "\n"))
-		}
-	}
+	reportTypeChecking(ctx, api.ValidatingAdmissionPolicies(), policies, diags)
 }
 
 // stateSetter is resp.State of Create and Update.
@@ -333,31 +326,51 @@ type policyGetter interface {
 	Get(ctx context.Context, name string, opts metav1.GetOptions) (*admv1.ValidatingAdmissionPolicy, error)
 }
 
-// waitPolicyLoaded polls until the API server's type checker has seen the
-// policy's generation, and returns its warnings.
-func waitPolicyLoaded(ctx context.Context, api policyGetter, name string, timeout time.Duration) ([]string, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		p, err := api.Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("read policy %s: %w", name, err)
-		}
-		if p.Status.ObservedGeneration >= p.Generation {
-			var warnings []string
-			if tc := p.Status.TypeChecking; tc != nil {
-				for _, w := range tc.ExpressionWarnings {
-					warnings = append(warnings, w.FieldRef+": "+w.Warning)
-				}
+// reportTypeChecking waits until the type checker has seen every policy's
+// generation and turns its warnings into diagnostics. A cluster whose
+// controller-manager does not run the status controller gets one warning
+// saying so; the policies are enforced either way.
+func reportTypeChecking(ctx context.Context, api policyGetter, policies []guardcel.Policy, diags *diag.Diagnostics) {
+	deadline := time.Now().Add(guardrailsTypeCheckTimeout)
+	pending := make([]string, 0, len(policies))
+	for _, p := range policies {
+		pending = append(pending, p.Name)
+	}
+	for len(pending) > 0 {
+		var still []string
+		for _, name := range pending {
+			p, err := api.Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				diags.AddWarning(fmt.Sprintf("Cannot read ValidatingAdmissionPolicy %s", name), err.Error())
+				continue
 			}
-			return warnings, nil
+			if p.Status.ObservedGeneration < p.Generation {
+				still = append(still, name)
+				continue
+			}
+			if tc := p.Status.TypeChecking; tc != nil && len(tc.ExpressionWarnings) > 0 {
+				var lines []string
+				for _, w := range tc.ExpressionWarnings {
+					lines = append(lines, w.FieldRef+": "+w.Warning)
+				}
+				diags.AddWarning(fmt.Sprintf("The API server's type checker warns about %s", name), strings.Join(lines, "\n"))
+			}
+		}
+		pending = still
+		if len(pending) == 0 {
+			return
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("not type-checked within %s", timeout)
+			diags.AddWarning("The API server has not type-checked the guardrails yet",
+				fmt.Sprintf("%s: no status after %s. The policies are enforced already; their type checking is reported by "+
+					"kube-controller-manager's validatingadmissionpolicy-status-controller. Check it runs, then: kubectl get "+
+					"validatingadmissionpolicy %s -o yaml.", strings.Join(pending, ", "), guardrailsTypeCheckTimeout, pending[0]))
+			return
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+			return
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
 }
