@@ -62,17 +62,26 @@ type guardrailsModel struct {
 
 func (r *guardrailsResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "Installs k8sguard's rules in the API server itself, as one `ValidatingAdmissionPolicy` and binding per rule, " +
+		MarkdownDescription: "Installs k8sguard's rules in the API server itself, as `ValidatingAdmissionPolicies` and bindings (one per kind of object and action), " +
 			"so they hold for every object whatever creates it (Helm, kubectl, an operator), not only for k8sguard resources. The CEL is " +
 			"generated from the same rules the plan runs, and the API server's message is the plan's diagnostic: rule ID, what is wrong, " +
 			"the story it prevents. CEL runs inside the API server: there is no webhook backend to fail. Needs Kubernetes 1.30 or later.\n\n" +
 			"Rules enforced: " + backquoted(guard.APIServerRules()) + ". Control-plane safety rules (webhook configurations, " +
-			"CronJobs, exposed dashboards) deny by default; workload hygiene (spread, graceful shutdown, CPU limits) warns.\n\n" +
+			"CronJobs, exposed dashboards) deny by default; workload hygiene (spread, graceful shutdown, CPU limits) warns. A denied request " +
+			"lists every rule the object breaks in one message; each warning is its own Warning header.\n\n" +
+			"How the object rules decide: a CronJob is unbounded when `concurrencyPolicy` is `Allow` (the default) and neither " +
+			"`startingDeadlineSeconds` nor the job template's `activeDeadlineSeconds` is set. A Service exposes a dashboard when it is a " +
+			"`NodePort` (source ranges do not restrict node ports), or a `LoadBalancer` without `loadBalancerSourceRanges`, and it either " +
+			"selects a known dashboard (any selector value in: " + strings.Join(guard.DashboardNames, ", ") + ") or has a dashboard " +
+			"port (port or target port 4040, Weave Scope's, or a port name containing `dashboard`). A Deployment or StatefulSet has no " +
+			"spread with `replicas` ≥ 2 and neither pod anti-affinity terms nor `topologySpreadConstraints`; no graceful shutdown when a " +
+			"container that declares a port has no `preStop` hook, or a `preStop` `sleep` at least as long as " +
+			"`terminationGracePeriodSeconds` (default 30); a CPU limit when any container sets `resources.limits.cpu`.\n\n" +
 			"Exemptions: the provider's `protected_namespaces` are never matched; `exempt_namespace_labels` exempts namespaces by label; " +
 			"one object is exempted from one waivable rule by the annotation `" + guard.WaiverAnnotationPrefix + "<RULE_ID>: \"<reason>\"` " +
 			"(the reason is required). Objects being deleted are never judged, so a finalizer can always be removed.\n\n" +
-			"Every expression is compiled at plan with the API server's CEL compiler for Kubernetes 1.30; apply waits until the API server " +
-			"has loaded each policy. Policies use `failurePolicy: Ignore`: an expression that cannot be evaluated admits the request " +
+			"Every expression is compiled at plan with the API server's CEL compiler for Kubernetes 1.30; apply reports the API server's " +
+			"type checking of each policy (kube-controller-manager's status controller). Policies use `failurePolicy: Ignore`: an expression that cannot be evaluated admits the request " +
 			"rather than blocking the cluster.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{Computed: true, MarkdownDescription: "The `name`.",
