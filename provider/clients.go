@@ -1,9 +1,13 @@
 package provider
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/k8sguard/k8sguard/provider/guard"
 )
 
 // clientsFrom unpacks the provider data handed to Configure. It is nil
@@ -19,4 +23,29 @@ func clientsFrom(data any, diags *diag.Diagnostics) *Clients {
 		return nil
 	}
 	return c
+}
+
+// clientset is the Kubernetes client of a configured provider.
+func clientset(c *Clients) (kubernetes.Interface, error) {
+	if c == nil {
+		return nil, errors.New("the provider is not configured: this is a bug in k8sguard")
+	}
+	cs, err := c.Kube.Clientset()
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return cs, nil
+}
+
+// settingsOf returns the provider's settings, or its defaults when the
+// provider is not configured yet.
+func settingsOf(c *Clients) guard.Settings {
+	if c != nil {
+		return c.Settings
+	}
+	return guard.Settings{
+		ProtectedNamespaces:      defaultProtectedNamespaces,
+		MaxWebhookTimeoutSeconds: defaultMaxWebhookTimeoutSeconds,
+		MaxPodsPerNamespace:      defaultMaxPodsPerNamespace,
+	}
 }

@@ -119,13 +119,16 @@ func (r *webhookResource[W, P]) Schema(_ context.Context, _ resource.SchemaReque
 							}},
 						},
 						"rule": schema.ListNestedBlock{
-							MarkdownDescription: "What the hook intercepts (at least one). Wildcards and the control plane's own resources are refused " +
-								"(rules `WEBHOOK_WILDCARD_RULE`, `WEBHOOK_CRITICAL_RESOURCE`).",
+							MarkdownDescription: "What the hook intercepts (at least one). Wildcards and the requests the control plane needs to stay alive " +
+								"(leases, events, node status, token and access reviews, certificate requests) are refused, matched as the API server matches " +
+								"rules, in every API version (rules `WEBHOOK_WILDCARD_RULE`, `WEBHOOK_CRITICAL_RESOURCE`; the table is in the rules guide). " +
+								"Webhook configurations and admission policies are never sent to webhooks (`WEBHOOK_NO_EFFECT`).",
 							Validators: []validator.List{listvalidator.SizeAtLeast(1)},
 							NestedObject: schema.NestedBlockObject{Attributes: map[string]schema.Attribute{
 								"api_groups":   schema.ListAttribute{ElementType: types.StringType, Required: true, MarkdownDescription: "API groups, `\"\"` for the core group."},
 								"api_versions": schema.ListAttribute{ElementType: types.StringType, Required: true, MarkdownDescription: "API versions, for example `[\"v1\"]`."},
-								"resources":    schema.ListAttribute{ElementType: types.StringType, Required: true, MarkdownDescription: "Resources (plural, lower case), or `resource/subresource`."},
+								"resources": schema.ListAttribute{ElementType: types.StringType, Required: true, MarkdownDescription: "Resources (plural, lower case), or " +
+									"`resource/subresource`. As in the API server, `pods` is the resource alone and `pods/*` the resource *and* all its subresources."},
 								"operations": schema.ListAttribute{ElementType: types.StringType, Required: true,
 									Validators:          []validator.List{listvalidator.ValueStringsAre(stringvalidator.OneOf("CREATE", "UPDATE", "DELETE", "CONNECT", "*"))},
 									MarkdownDescription: "Operations: `CREATE`, `UPDATE`, `DELETE`, `CONNECT`."},
@@ -138,10 +141,19 @@ func (r *webhookResource[W, P]) Schema(_ context.Context, _ resource.SchemaReque
 							"a `Fail` hook requires it. Protected namespaces and the backend's namespace are always excluded (see `effective_namespace_selector`)."),
 						"object_selector": selectorBlock("Objects the hook applies to, by their labels."),
 						"match_condition": schema.ListNestedBlock{
-							MarkdownDescription: "CEL conditions that must all hold for the request to be sent to the hook.",
+							MarkdownDescription: "CEL conditions (at most 64) that must all be true for a request the rules match to be sent to the hook; " +
+								"a request for which one is false skips the hook, so its backend being down cannot affect it. Each expression is " +
+								"compiled at `terraform validate`/`plan` with the API server's own CEL environment for match conditions, so a bad " +
+								"one fails the plan, not the apply. A match condition also counts as scoping a `Fail` hook on cluster-scoped rules " +
+								"(rule `WEBHOOK_CLUSTER_SCOPED_FAIL`).",
+							Validators: []validator.List{listvalidator.SizeAtMost(maxMatchConditions)},
 							NestedObject: schema.NestedBlockObject{Attributes: map[string]schema.Attribute{
-								"name":       schema.StringAttribute{Required: true, MarkdownDescription: "Condition name, unique in the webhook."},
-								"expression": schema.StringAttribute{Required: true, MarkdownDescription: "CEL expression over `object`, `oldObject`, `request` and `authorizer`; must return a bool."},
+								"name": schema.StringAttribute{Required: true, MarkdownDescription: "Condition name, unique in the webhook: a Kubernetes qualified name " +
+									"(for example `guarded-names-only`), shown in the API server's errors and metrics."},
+								"expression": schema.StringAttribute{Required: true, MarkdownDescription: "CEL expression that returns a bool, over `object` (null on DELETE), " +
+									"`oldObject` (null on CREATE), `request` (the AdmissionRequest: `request.operation`, `request.userInfo`, ...) " +
+									"and `authorizer`/`authorizer.requestResource` (authorization checks), for example " +
+									"`object.metadata.name.startsWith(\"guarded-\")`. `params` is not available to webhooks."},
 							}},
 						},
 					},
@@ -187,6 +199,7 @@ func (r *webhookResource[W, P]) ValidateConfig(ctx context.Context, req resource
 	}
 	for i := range cfg.Webhooks {
 		m := P(&cfg.Webhooks[i]).common()
+		validateMatchConditions(i, m.MatchConditions, &resp.Diagnostics)
 		if m.URL.IsUnknown() {
 			continue
 		}
@@ -356,17 +369,4 @@ func (r *webhookResource[W, P]) Delete(ctx context.Context, req resource.DeleteR
 func (r *webhookResource[W, P]) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), req.ID)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
-}
-
-// settingsOf returns the provider's settings, or its defaults when the
-// provider is not configured yet.
-func settingsOf(c *Clients) guard.Settings {
-	if c != nil {
-		return c.Settings
-	}
-	return guard.Settings{
-		ProtectedNamespaces:      defaultProtectedNamespaces,
-		MaxWebhookTimeoutSeconds: defaultMaxWebhookTimeoutSeconds,
-		MaxPodsPerNamespace:      defaultMaxPodsPerNamespace,
-	}
 }

@@ -2,13 +2,11 @@ package provider
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/k8sguard/k8sguard/provider/guard"
 )
@@ -36,17 +34,6 @@ type liveConfiguration struct {
 	name, resourceVersion string
 	webhooks              []admissionv1.ValidatingWebhook
 	reinvocation          []string
-}
-
-func clientset(c *Clients) (kubernetes.Interface, error) {
-	if c == nil {
-		return nil, errors.New("the provider is not configured: this is a bug in k8sguard")
-	}
-	cs, err := c.Kube.Clientset()
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
-	return cs, nil
 }
 
 // get returns the live object, or nil when it does not exist.

@@ -69,7 +69,15 @@ func TestWebhookPlanRefusesDangerousShapes(t *testing.T) {
       api_versions = ["v1"]
       resources    = ["leases"]
       operations   = ["UPDATE"]
-    }`, optIn, `[WEBHOOK_CRITICAL_RESOURCE] rule 0 matches leases.coordination.k8s.io:`},
+    }`, optIn, `[WEBHOOK_CRITICAL_RESOURCE] rule 0 intercepts leases.coordination.k8s.io (UPDATE):`},
+		// "leases/*" is leases itself and its subresources, as the API
+		// server matches it: every lease renewal would wait for the hook.
+		{"leases/* (the resource and its subresources)", "", `rule {
+      api_groups   = ["coordination.k8s.io"]
+      api_versions = ["v1"]
+      resources    = ["leases/*"]
+      operations   = ["UPDATE"]
+    }`, optIn, `[WEBHOOK_CRITICAL_RESOURCE] rule 0 intercepts leases.coordination.k8s.io (UPDATE): the control plane makes these requests to stay alive (node heartbeats, leader election, events, authentication, certificates) and must never wait for a webhook. Remove them from the rule, or leave these operations out. Prevents: OPA webhook outage (Jetstack, GKE upgrade).`},
 		{"kube-system selected", "", "", `namespace_selector {
       match_labels = { "kubernetes.io/metadata.name" = "kube-system" }
     }`, `[WEBHOOK_PROTECTED_NAMESPACE] webhook "validating-webhook.openpolicyagent.org" selects the protected namespace "kube-system"`},
@@ -106,6 +114,22 @@ func TestWebhookPlanRefusesDangerousShapes(t *testing.T) {
 	}
 }
 
+// A rule on the webhook configurations plans with a WEBHOOK_NO_EFFECT
+// warning kept in findings: the API server never sends them to webhooks.
+func TestWebhookRuleOnWebhookConfigurationsHasNoEffect(t *testing.T) {
+	planOnly(t, opaWebhook("k8sguard_validating_webhook", "", `rule {
+      api_groups   = ["admissionregistration.k8s.io"]
+      api_versions = ["v1"]
+      resources    = ["validatingwebhookconfigurations"]
+      operations   = ["CREATE", "UPDATE"]
+      scope        = "Cluster"
+    }`, optIn), nil,
+		plancheck.ExpectKnownValue("k8sguard_validating_webhook.opa", tfjsonpath.New("findings"), knownvalue.ListExact([]knownvalue.Check{
+			knownvalue.StringExact(`[WEBHOOK_NO_EFFECT] rule 0 names validatingwebhookconfigurations.admissionregistration.k8s.io: the API server never calls webhooks for webhook configurations, admission policies or their bindings, so this part of the rule has no effect. Remove it; guard these objects with a ValidatingAdmissionPolicy instead. Prevents: OPA webhook outage (Jetstack, GKE upgrade).`),
+		})),
+	)
+}
+
 // The safe shape plans, and the plan shows the selector really sent: the
 // user's opt-in plus the exclusion of protected namespaces and the
 // backend's own namespace.
@@ -133,5 +157,67 @@ func TestWebhookWaiverKeepsReasonInFindings(t *testing.T) {
 			knownvalue.StringExact(`[WEBHOOK_WILDCARD_RULE] rule 0 matches every operation ("*"): a webhook that intercepts everything can block the control plane when its backend is down. Name the API groups and resources it needs. Prevents: OPA webhook outage (Jetstack, GKE upgrade). Waived: "audit hook on deployments, all operations".`),
 		})),
 		plancheck.ExpectKnownValue("k8sguard_mutating_webhook.opa", tfjsonpath.New("webhook").AtSliceIndex(0).AtMapKey("reinvocation_policy"), knownvalue.StringExact("Never")),
+	)
+}
+
+// matchConditions renders match_condition blocks from name/expression pairs.
+func matchConditions(pairs ...string) string {
+	var b strings.Builder
+	for i := 0; i+1 < len(pairs); i += 2 {
+		fmt.Fprintf(&b, "\n    match_condition {\n      name       = %q\n      expression = %q\n    }", pairs[i], pairs[i+1])
+	}
+	return b.String()
+}
+
+// A match condition the API server would refuse fails the plan, naming the
+// condition and quoting the API server's own CEL compiler.
+func TestWebhookPlanRefusesBadMatchConditions(t *testing.T) {
+	many := make([]string, 0, 2*(maxMatchConditions+1))
+	for i := 0; i <= maxMatchConditions; i++ {
+		many = append(many, fmt.Sprintf("c%d", i), "true")
+	}
+	cases := []struct{ name, conditions, want string }{
+		{"syntax error", matchConditions("guarded", `object.metadata.name.startsWith("guarded-") &&`),
+			"webhook[0].match_condition[0].expression: the API server would refuse this CEL expression: compilation failed: ERROR: <input>:1:47: " +
+				"Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}"},
+		{"not a bool", matchConditions("ok", "true", "name", "object.metadata.name"),
+			"webhook[0].match_condition[1].expression: the API server would refuse this CEL expression: must evaluate to bool but got dyn"},
+		{"params is not a webhook variable", matchConditions("params", "params.enabled == true"),
+			"webhook[0].match_condition[0].expression: the API server would refuse this CEL expression: compilation failed: ERROR: <input>:1:1: undeclared reference to 'params' (in container '')"},
+		{"wrong argument type", matchConditions("prefix", "object.metadata.name.startsWith(1)"),
+			"webhook[0].match_condition[0].expression: the API server would refuse this CEL expression: compilation failed: ERROR: <input>:1:32: found no matching overload for 'startsWith' applied to 'dyn.(int)'"},
+		{"blank expression", matchConditions("blank", "  "),
+			"webhook[0].match_condition[0].expression: the API server would refuse this CEL expression: the expression is empty"},
+		{"duplicate name", matchConditions("guarded", "true", "guarded", "false"),
+			`webhook[0].match_condition[1].name "guarded" is already the name of match_condition[0]: names are unique in a webhook.`},
+		{"name not qualified", matchConditions("not valid!", "true"),
+			`webhook[0].match_condition[0].name "not valid!": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')`},
+		{"more than 64", matchConditions(many...), "Attribute webhook[0].match_condition list must contain at most 64 elements, got: 65"},
+	}
+	for _, kind := range []string{"k8sguard_validating_webhook", "k8sguard_mutating_webhook"} {
+		for _, c := range cases {
+			t.Run(kind+"/"+c.name, func(t *testing.T) {
+				planOnly(t, opaWebhook(kind, "", "", optIn+c.conditions), planError(strings.Join(strings.Fields(c.want), " ")))
+			})
+		}
+	}
+}
+
+// Good conditions plan as written, and count as scoping a Fail hook on a
+// cluster-scoped rule (WEBHOOK_CLUSTER_SCOPED_FAIL), as in the guard.
+func TestWebhookPlanAcceptsMatchConditions(t *testing.T) {
+	planOnly(t, opaWebhook("k8sguard_validating_webhook", "", `rule {
+      api_groups   = ["rbac.authorization.k8s.io"]
+      api_versions = ["v1"]
+      resources    = ["clusterroles"]
+      operations   = ["CREATE", "UPDATE"]
+      scope        = "Cluster"
+    }`, optIn+"\nfailure_policy = \"Fail\""+matchConditions(
+		"guarded-names-only", `object.metadata.name.startsWith("guarded-")`,
+		"not-the-scheduler", `request.userInfo.username != "system:kube-scheduler" && authorizer.group("rbac.authorization.k8s.io").resource("clusterroles").check("escalate").allowed() == false`,
+	)), nil,
+		plancheck.ExpectKnownValue("k8sguard_validating_webhook.opa", tfjsonpath.New("webhook").AtSliceIndex(0).AtMapKey("match_condition").AtSliceIndex(0).AtMapKey("expression"),
+			knownvalue.StringExact(`object.metadata.name.startsWith("guarded-")`)),
+		plancheck.ExpectKnownValue("k8sguard_validating_webhook.opa", tfjsonpath.New("findings"), knownvalue.ListExact(nil)),
 	)
 }

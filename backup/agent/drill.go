@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"runtime/debug"
 	"time"
@@ -39,9 +40,52 @@ func (l *loop) firstDrill(ctx context.Context) time.Time {
 	return maxTime(last.StartedAt.Add(l.Config.Drill.Interval.Duration), l.now())
 }
 
-// drill restores m into a temp dir, starts etcd on it and checks it; a
+func (l *loop) scheduleDrill(at time.Time) {
+	l.drillAt.set(at)
+	l.Log.Info("next restore drill", "at", at.UTC().Format(time.RFC3339))
+}
+
+// onDrillDue marks the drill due and starts it unless a snapshot is in
+// flight (then onSnapshotDone starts it).
+func (l *loop) onDrillDue(ctx context.Context) {
+	l.drillAt.clear()
+	l.drillPending = true
+	l.startDrill(ctx)
+}
+
+// startDrill starts a due drill of the newest snapshot when this agent
+// leads, no snapshot or drill is running, and a snapshot exists.
+func (l *loop) startDrill(ctx context.Context) {
+	if !l.drillPending || !l.leader || l.snapshot.running() || l.drill.running() || l.last == nil {
+		return
+	}
+	l.drillPending = false
+	m := l.last
+	l.drill.start(ctx, drillTimeout, func(ctx context.Context) drillResult { return l.runDrill(ctx, m) })
+	l.notify("STATUS=" + l.status("restore drill in progress"))
+}
+
+// onDrillDone records the drill, schedules the next one and says how it
+// went in STATUS= (unless a snapshot in flight owns STATUS= now).
+func (l *loop) onDrillDone(r drillResult) {
+	l.drill.finish()
+	at := l.reportDrill(r)
+	if !l.leader {
+		return
+	}
+	l.scheduleDrill(at)
+	if !l.snapshot.running() {
+		verdict := "passed"
+		if r.err != nil {
+			verdict = "FAILED"
+		}
+		l.notify("STATUS=" + l.status(fmt.Sprintf("restore drill %s; next snapshot at %s", verdict, l.snapshotAt.at.UTC().Format(time.RFC3339))))
+	}
+}
+
+// runDrill restores m into a temp dir, starts etcd on it and checks it; a
 // success is recorded in the store for `check` (max_drill_age).
-func (l *loop) drill(ctx context.Context, m *snapshot.Manifest) drillResult {
+func (l *loop) runDrill(ctx context.Context, m *snapshot.Manifest) drillResult {
 	l.Log.Info("restore drill starting", "snapshot", m.Name())
 	// The drill runs an etcd server in this process, whose heap grows with
 	// the restored database: the soft memory limit sized for streaming a
@@ -63,9 +107,9 @@ func (l *loop) drill(ctx context.Context, m *snapshot.Manifest) drillResult {
 	return drillResult{report: r, err: err}
 }
 
-// drillDone records a finished drill and returns when to drill next: one
-// interval later, or after a quarter of it when the drill failed.
-func (l *loop) drillDone(res drillResult) time.Time {
+// reportDrill logs and counts a finished drill, and returns when to drill
+// next: one interval later, or after a quarter of it when it failed.
+func (l *loop) reportDrill(res drillResult) time.Time {
 	r := res.report
 	lastSuccess := time.Time{}
 	if res.err == nil {

@@ -1,9 +1,7 @@
 package drill
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +11,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/k8sguard/k8sguard/backup/record"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
 
@@ -114,22 +113,16 @@ func (r *Report) WriteTextfile(path string, lastSuccess time.Time) error {
 	return nil
 }
 
-// RecordKey is where the report of the last successful drill of cluster
-// is kept in the store, so `check` can tell how old it is from anywhere:
-// beside etcdguard's other records (snapshot's meta layout), which
-// snapshot listings never mistake for snapshots.
-func RecordKey(cluster string) string { return "_etcdguard/" + cluster + "/drill-last-success.json" }
+// lastSuccessRecord names the report of the cluster's last successful
+// drill among its records, so `check` can tell how old it is from anywhere.
+const lastSuccessRecord = "drill-last-success.json"
 
 // Record stores a successful report as the cluster's last success.
 func Record(ctx context.Context, s store.Store, r *Report) error {
 	if !r.OK {
 		return errors.New("only a successful drill is recorded")
 	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	if _, err := s.Put(ctx, RecordKey(r.Cluster), bytes.NewReader(append(b, '\n'))); err != nil {
+	if err := record.Put(ctx, s, r.Cluster, lastSuccessRecord, r); err != nil {
 		return fmt.Errorf("record drill in %s: %w", s, err)
 	}
 	return nil
@@ -138,17 +131,13 @@ func Record(ctx context.Context, s store.Store, r *Report) error {
 // LastSuccess returns the report of cluster's last successful drill, or
 // nil (and no error) when there has been none.
 func LastSuccess(ctx context.Context, s store.Store, cluster string) (*Report, error) {
-	rc, err := s.Get(ctx, RecordKey(cluster))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read last drill of %q: %w", cluster, err)
-	}
-	defer rc.Close()
 	var r Report
-	if err := json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&r); err != nil {
-		return nil, fmt.Errorf("read last drill of %q from %s: %w", cluster, RecordKey(cluster), err)
+	found, err := record.Get(ctx, s, cluster, lastSuccessRecord, &r)
+	if err != nil {
+		return nil, fmt.Errorf("last drill of %q: %w", cluster, err)
+	}
+	if !found {
+		return nil, nil
 	}
 	return &r, nil
 }

@@ -19,6 +19,7 @@ import (
 	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
 	"go.uber.org/zap"
 
+	"github.com/k8sguard/k8sguard/backup/internal/durable"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
@@ -240,7 +241,7 @@ func place(restored, target string, state targetState) (aside string, err error)
 		if err := os.Rename(filepath.Join(restored, "member"), filepath.Join(target, "member")); err != nil {
 			return "", fmt.Errorf("move restored data into %s: %w", target, err)
 		}
-		return "", syncDir(target)
+		return "", durable.SyncDir(target)
 	case state.nonEmpty:
 		aside = fmt.Sprintf("%s.etcdguard-moved-%s", target, time.Now().UTC().Format("20060102T150405Z"))
 		if err := os.Rename(target, aside); err != nil {
@@ -257,7 +258,7 @@ func place(restored, target string, state targetState) (aside string, err error)
 			return "", fmt.Errorf("move restored data to %s: %w", target, err)
 		}
 	}
-	return aside, syncDir(filepath.Dir(target))
+	return aside, durable.SyncDir(filepath.Dir(target))
 }
 
 type targetState struct {
@@ -328,18 +329,6 @@ func CheckFreeSpace(dir string, m *snapshot.Manifest) error {
 	if need := NeededSpace(m); free < need {
 		return fmt.Errorf("not enough free space on the filesystem of %s: restoring %s needs %s (the %s snapshot twice while etcdutl copies it, plus the WAL), %s is free",
 			dir, m.Name(), humanize.IBytes(need), humanize.IBytes(uint64(m.RawSize)), humanize.IBytes(free))
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
 }

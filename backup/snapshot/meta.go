@@ -2,21 +2,14 @@ package snapshot
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"path"
 	"strings"
 	"time"
 
+	"github.com/k8sguard/k8sguard/backup/record"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
-
-// metaPrefix holds etcdguard's own records for a cluster, beside (not
-// inside) the cluster's snapshot directory so that List never mistakes
-// them for snapshots. Cluster names cannot start with "_".
-func metaPrefix(cluster string) string { return "_etcdguard/" + cluster + "/" }
 
 // ShrinkAck records that an operator accepted a shrink.
 type ShrinkAck struct {
@@ -28,18 +21,18 @@ type ShrinkAck struct {
 // AckShrink acknowledges the shrink that snapshot name shows, so check stops
 // reporting it and retention may rotate the snapshot before it.
 func AckShrink(ctx context.Context, st store.Store, cluster, name, by string, now time.Time) error {
-	return putJSON(ctx, st, metaPrefix(cluster)+"shrink-acks/"+name+".json", ShrinkAck{Snapshot: name, At: now.UTC(), By: by})
+	return record.Put(ctx, st, cluster, shrinkAcksDir+name+".json", ShrinkAck{Snapshot: name, At: now.UTC(), By: by})
 }
 
 // ShrinkAcks returns the names of acknowledged shrunken snapshots.
 func ShrinkAcks(ctx context.Context, st store.Store, cluster string) (map[string]bool, error) {
-	objs, err := st.List(ctx, metaPrefix(cluster)+"shrink-acks/")
+	names, err := record.List(ctx, st, cluster, shrinkAcksDir)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]bool{}
-	for _, o := range objs {
-		out[strings.TrimSuffix(path.Base(o.Key), ".json")] = true
+	for _, n := range names {
+		out[strings.TrimSuffix(path.Base(n), ".json")] = true
 	}
 	return out, nil
 }
@@ -51,51 +44,25 @@ type Failure struct {
 	Error string    `json:"error"`
 }
 
-func failureKey(cluster string) string { return metaPrefix(cluster) + "last-failure.json" }
+// Record names, under record.Prefix.
+const (
+	shrinkAcksDir = "shrink-acks/"
+	failureRecord = "last-failure.json"
+)
 
 // RecordFailure stores the last failure (best effort: when the store is
 // what failed, this fails too, and check reports the stale snapshot).
 func RecordFailure(ctx context.Context, st store.Store, cluster string, f Failure) error {
-	return putJSON(ctx, st, failureKey(cluster), f)
+	return record.Put(ctx, st, cluster, failureRecord, f)
 }
 
 // LastFailure returns the last recorded failure, or nil.
 func LastFailure(ctx context.Context, st store.Store, cluster string) (*Failure, error) {
 	var f Failure
-	if err := getJSON(ctx, st, failureKey(cluster), &f); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil
-		}
+	if found, err := record.Get(ctx, st, cluster, failureRecord, &f); !found {
 		return nil, err
 	}
 	return &f, nil
-}
-
-func putJSON(ctx context.Context, st store.Store, key string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	if _, err := st.Put(ctx, key, strings.NewReader(string(b)+"\n")); err != nil {
-		return fmt.Errorf("write %s: %w", key, err)
-	}
-	return nil
-}
-
-func getJSON(ctx context.Context, st store.Store, key string, v any) error {
-	rc, err := st.Get(ctx, key)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
-	if err != nil {
-		return fmt.Errorf("read %s: %w", key, err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s is not valid JSON: %w", key, err)
-	}
-	return nil
 }
 
 // CleanupResult counts what Cleanup removed.

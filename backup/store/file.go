@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/k8sguard/k8sguard/backup/internal/durable"
 )
 
 // partialSuffix marks a file being written; it is renamed into place only
@@ -69,16 +71,7 @@ func (f *File) Put(ctx context.Context, key string, r io.Reader) (int64, error) 
 		os.Remove(tmp)
 		return n, fmt.Errorf("put %s: %w", key, err)
 	}
-	return n, syncDir(filepath.Dir(p))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return n, durable.SyncDir(filepath.Dir(p))
 }
 
 // ctxReader stops a copy when the context is cancelled.

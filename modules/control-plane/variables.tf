@@ -81,7 +81,7 @@ variable "subnet_ids" {
 }
 
 variable "pod_ip_mode" {
-  description = "Where pods get addresses: `vpc_cni` (secondary IPs from the subnets), `vpc_cni_prefix` (prefix delegation) or `node_cidr` (a node block from `pod_cidr` per node, as with kube-controller-manager's node IPAM)."
+  description = "Where pods get addresses: `vpc_cni` (secondary IPs from the subnets), `vpc_cni_prefix` (prefix delegation, Nitro instance types only) or `node_cidr` (a node block from `pod_cidr` per node, as with kube-controller-manager's node IPAM)."
   type        = string
   default     = "vpc_cni"
 

@@ -1,5 +1,6 @@
 // Package cloud builds AWS clients from the provider's aws block, lazily, with
-// per-service endpoint overrides for moto or S3-compatible stores.
+// per-service endpoint overrides for moto or S3-compatible stores, and maps
+// their answers onto the guard's plain inputs (InstanceNetwork).
 package cloud
 
 import (

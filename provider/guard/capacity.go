@@ -94,35 +94,115 @@ func NodeCIDR(podCIDR string, maxPods int64, maskSize int) (NodeCIDRCapacity, er
 }
 
 // InstanceNetwork is what DescribeInstanceTypes reports about an instance
-// type's networking.
+// type that bounds its pods.
 type InstanceNetwork struct {
 	InstanceType string
-	MaxENIs      int64 // NetworkInfo.MaximumNetworkInterfaces
-	IPv4PerENI   int64 // NetworkInfo.Ipv4AddressesPerInterface
+	// MaxENIs is NetworkInfo.MaximumNetworkInterfaces: the ENIs of every
+	// network card together. Pods get only the default card's (PodENIs).
+	MaxENIs int64
+	// NetworkCards and DefaultNetworkCardIndex: NetworkInfo's per-card ENI
+	// limits and the card the primary ENI is on.
+	NetworkCards            []NetworkCard
+	DefaultNetworkCardIndex int
+	IPv4PerENI              int64  // NetworkInfo.Ipv4AddressesPerInterface
+	Hypervisor              string // "nitro", "xen", or "" (bare metal reports none)
+	BareMetal               bool
+	VCPUs                   int64 // VCpuInfo.DefaultVCpus
 }
 
-// MaxPods is the VPC CNI's limit: ENIs × (IPv4 per ENI − 1) + 2.
+// NetworkCard is one entry of NetworkInfo.NetworkCards.
+type NetworkCard struct {
+	Index   int   // NetworkCardIndex
+	MaxENIs int64 // MaximumNetworkInterfaces of this card
+}
+
+// Hypervisors DescribeInstanceTypes reports.
+const (
+	HypervisorNitro = "nitro"
+	HypervisorXen   = "xen"
+)
+
+// EKS's recommended max pods (max-pods-calculator.sh in
+// awslabs/amazon-eks-ami): at most 110 pods on instance types with up to
+// 30 vCPUs, 250 above; Kubernetes itself is tested to 110 pods per node.
+const (
+	RecommendedMaxPodsSmall        = 110
+	RecommendedMaxPodsLarge        = 250
+	recommendedMaxPodsSmallMaxCPUs = 30
+)
+
+// PodENIs is the number of ENIs the VPC CNI gives pods: those of the
+// default network card. ipamd attaches ENIs to that card only, so the ENIs
+// of the other cards (p5.48xlarge has 32 cards of 2) never carry a pod; AWS's
+// eni-max-pods.txt and max-pods-calculator.sh count the same way. Without
+// card data it is MaxENIs.
+func (n InstanceNetwork) PodENIs() int64 {
+	for _, c := range n.NetworkCards {
+		if c.Index == n.DefaultNetworkCardIndex {
+			return c.MaxENIs
+		}
+	}
+	return n.MaxENIs
+}
+
+// PrefixDelegationSupported reports whether the VPC CNI assigns /28
+// prefixes on this type: only on the Nitro system (hypervisor nitro, or
+// bare metal, which is Nitro and reports no hypervisor). Elsewhere ipamd
+// logs a warning and falls back to one secondary IP per pod.
+func (n InstanceNetwork) PrefixDelegationSupported() bool {
+	return n.Hypervisor == HypervisorNitro || n.BareMetal
+}
+
+// MaxPods is the VPC CNI's limit: ENIs × (IPv4 per ENI − 1) + 2, with the
+// default network card's ENIs (the figure of AWS's eni-max-pods.txt).
 func (n InstanceNetwork) MaxPods() int64 {
-	return n.MaxENIs*(n.IPv4PerENI-1) + hostNetworkPods
+	return n.PodENIs()*(n.IPv4PerENI-1) + hostNetworkPods
 }
 
 // MaxPodsWithPrefixes is the limit with prefix delegation, where every
 // secondary-address slot holds a /28: ENIs × (IPv4 per ENI − 1) × 16 + 2.
+// It holds only where PrefixDelegationSupported.
 func (n InstanceNetwork) MaxPodsWithPrefixes() int64 {
-	return n.MaxENIs*(n.IPv4PerENI-1)*prefixSize + hostNetworkPods
+	return n.PodENIs()*(n.IPv4PerENI-1)*prefixSize + hostNetworkPods
 }
 
-// LimitFor is the max-pods limit of the instance type in mode.
+// LimitFor is the max-pods limit of the instance type in mode, as
+// max-pods-calculator.sh --show-max-allowed computes it: prefix mode on a
+// type without prefix delegation gets the secondary-IP limit the CNI falls
+// back to.
 func (n InstanceNetwork) LimitFor(mode string) int64 {
-	if mode == ModeVPCCNIPrefix {
+	if mode == ModeVPCCNIPrefix && n.PrefixDelegationSupported() {
 		return n.MaxPodsWithPrefixes()
 	}
 	return n.MaxPods()
 }
 
+// RecommendedCap is EKS's recommended ceiling on max pods for the type's
+// vCPUs (110 up to 30 vCPUs, 250 above), or 0 when the vCPUs are unknown.
+func (n InstanceNetwork) RecommendedCap() int64 {
+	switch {
+	case n.VCPUs <= 0:
+		return 0
+	case n.VCPUs > recommendedMaxPodsSmallMaxCPUs:
+		return RecommendedMaxPodsLarge
+	default:
+		return RecommendedMaxPodsSmall
+	}
+}
+
+// RecommendedMaxPods is max-pods-calculator.sh's answer without
+// --show-max-allowed: the limit in mode, capped by RecommendedCap.
+func (n InstanceNetwork) RecommendedMaxPods(mode string) int64 {
+	limit := n.LimitFor(mode)
+	if c := n.RecommendedCap(); c > 0 {
+		return min(limit, c)
+	}
+	return limit
+}
+
 func (n InstanceNetwork) validate() error {
-	if n.MaxENIs < 1 || n.IPv4PerENI < 2 {
-		return fmt.Errorf("instance type %s: %d ENIs with %d IPv4 addresses each cannot host pods", n.InstanceType, n.MaxENIs, n.IPv4PerENI)
+	if n.PodENIs() < 1 || n.IPv4PerENI < 2 {
+		return fmt.Errorf("instance type %s: %d ENIs with %d IPv4 addresses each cannot host pods", n.InstanceType, n.PodENIs(), n.IPv4PerENI)
 	}
 	return nil
 }
@@ -145,7 +225,7 @@ func VPCCNIIPsPerNode(maxPods int64, n InstanceNetwork) (int64, error) {
 	podIPs := max(maxPods-hostNetworkPods, 0)
 	enis := max(ceilDiv(podIPs, n.IPv4PerENI-1), 1)
 	warm := int64(0)
-	if enis < n.MaxENIs {
+	if enis < n.PodENIs() {
 		warm = n.IPv4PerENI
 	}
 	return podIPs + enis + warm, nil
@@ -167,7 +247,7 @@ func VPCCNIPrefixIPsPerNode(maxPods int64, n InstanceNetwork) (int64, error) {
 	}
 	podIPs := max(maxPods-hostNetworkPods, 0)
 	prefixes := max(ceilDiv(podIPs, prefixSize), 1)
-	slots := n.MaxENIs * (n.IPv4PerENI - 1)
+	slots := n.PodENIs() * (n.IPv4PerENI - 1)
 	if prefixes < slots {
 		prefixes++ // the warm prefix
 	}
@@ -181,6 +261,9 @@ func IPsPerNode(mode string, maxPods int64, n InstanceNetwork) (int64, error) {
 	case ModeVPCCNI:
 		return VPCCNIIPsPerNode(maxPods, n)
 	case ModeVPCCNIPrefix:
+		if !n.PrefixDelegationSupported() {
+			return VPCCNIIPsPerNode(maxPods, n) // what the CNI falls back to
+		}
 		return VPCCNIPrefixIPsPerNode(maxPods, n)
 	default:
 		return 0, fmt.Errorf("pod IP mode %q does not take addresses from subnets", mode)

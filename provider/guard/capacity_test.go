@@ -74,22 +74,114 @@ func TestNodeCIDRCapacity(t *testing.T) {
 	}
 }
 
-// Network figures as DescribeInstanceTypes reports them.
+// Network figures as moto 5.2.1's copy of DescribeInstanceTypes reports them.
 var (
-	m6iLarge  = InstanceNetwork{InstanceType: "m6i.large", MaxENIs: 3, IPv4PerENI: 10}
-	m6iXLarge = InstanceNetwork{InstanceType: "m6i.xlarge", MaxENIs: 4, IPv4PerENI: 15}
-	t3Medium  = InstanceNetwork{InstanceType: "t3.medium", MaxENIs: 3, IPv4PerENI: 6}
+	m6iLarge  = InstanceNetwork{InstanceType: "m6i.large", MaxENIs: 3, IPv4PerENI: 10, Hypervisor: HypervisorNitro, VCPUs: 2}
+	m6iXLarge = InstanceNetwork{InstanceType: "m6i.xlarge", MaxENIs: 4, IPv4PerENI: 15, Hypervisor: HypervisorNitro, VCPUs: 4}
+	t3Medium  = InstanceNetwork{InstanceType: "t3.medium", MaxENIs: 3, IPv4PerENI: 6, Hypervisor: HypervisorNitro, VCPUs: 2}
+	t2Large   = InstanceNetwork{InstanceType: "t2.large", MaxENIs: 3, IPv4PerENI: 12, Hypervisor: HypervisorXen, VCPUs: 2,
+		NetworkCards: []NetworkCard{{Index: 0, MaxENIs: 3}}}
+	c5Metal = InstanceNetwork{InstanceType: "c5.metal", MaxENIs: 15, IPv4PerENI: 50, BareMetal: true, VCPUs: 96,
+		NetworkCards: []NetworkCard{{Index: 0, MaxENIs: 15}}}
+	// Multi-card types: ENIs on every card, pods only on card 0's.
+	p5x48   = multiCard("p5.48xlarge", 32, 2, 50, 192)
+	c6in32  = multiCard("c6in.32xlarge", 2, 8, 50, 128)
+	trn1x32 = multiCard("trn1.32xlarge", 8, 5, 50, 128)
+	p4dx24  = multiCard("p4d.24xlarge", 4, 15, 50, 96)
 )
 
+// multiCard is a Nitro type with cards network cards of enisPerCard ENIs each.
+func multiCard(name string, cards int, enisPerCard, ipv4PerENI, vcpus int64) InstanceNetwork {
+	n := InstanceNetwork{InstanceType: name, MaxENIs: int64(cards) * enisPerCard, IPv4PerENI: ipv4PerENI, Hypervisor: HypervisorNitro, VCPUs: vcpus}
+	for i := 0; i < cards; i++ {
+		n.NetworkCards = append(n.NetworkCards, NetworkCard{Index: i, MaxENIs: enisPerCard})
+	}
+	return n
+}
+
 func TestVPCCNIMaxPodsMatchesTheENIFormula(t *testing.T) {
-	// The values of AWS's eni-max-pods.txt.
-	for n, want := range map[InstanceNetwork]int64{m6iLarge: 29, m6iXLarge: 58, t3Medium: 17} {
-		if got := n.MaxPods(); got != want {
-			t.Errorf("%s MaxPods = %d, want %d", n.InstanceType, got, want)
+	// The values of AWS's eni-max-pods.txt (card 0's ENIs for multi-card types:
+	// p5.48xlarge is 2 × 49 + 2 = 100, not 64 × 49 + 2 = 3138).
+	for _, c := range []struct {
+		n    InstanceNetwork
+		want int64
+	}{
+		{m6iLarge, 29}, {m6iXLarge, 58}, {t3Medium, 17}, {t2Large, 35}, {c5Metal, 737},
+		{p5x48, 100}, {c6in32, 394}, {trn1x32, 247}, {p4dx24, 737},
+	} {
+		if got := c.n.MaxPods(); got != c.want {
+			t.Errorf("%s MaxPods = %d, want %d", c.n.InstanceType, got, c.want)
 		}
 	}
 	if got := m6iLarge.MaxPodsWithPrefixes(); got != 434 {
 		t.Errorf("m6i.large with prefixes = %d, want 3×9×16+2 = 434", got)
+	}
+}
+
+func TestPodENIsAreTheDefaultNetworkCards(t *testing.T) {
+	cases := []struct {
+		name string
+		n    InstanceNetwork
+		want int64
+	}{
+		{"no card data: MaximumNetworkInterfaces", m6iLarge, 3},
+		{"one card", t2Large, 3},
+		{"card 0 of 32", p5x48, 2},
+		{"default card 1", InstanceNetwork{MaxENIs: 7, DefaultNetworkCardIndex: 1, NetworkCards: []NetworkCard{{0, 4}, {1, 3}}}, 3},
+		{"default card not listed: MaximumNetworkInterfaces", InstanceNetwork{MaxENIs: 7, DefaultNetworkCardIndex: 2, NetworkCards: []NetworkCard{{0, 4}, {1, 3}}}, 7},
+	}
+	for _, c := range cases {
+		if got := c.n.PodENIs(); got != c.want {
+			t.Errorf("%s: PodENIs = %d, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+// TestPrefixFiguresFollowMaxPodsCalculator: max-pods-calculator.sh with
+// --cni-prefix-delegation-enabled (CNI ≥ 1.9). Max allowed: on Nitro
+// ENIs × ((IPv4 − 1) × 16) + 2, elsewhere ENIs × (IPv4 − 1) + 2; recommended:
+// that, capped at 110 with up to 30 vCPUs and 250 above.
+func TestPrefixFiguresFollowMaxPodsCalculator(t *testing.T) {
+	cases := []struct {
+		n                    InstanceNetwork
+		wantMax, wantRecomm  int64
+		wantPrefixDelegation bool
+	}{
+		{t2Large, 35, 35, false},    // xen: 3 × 11 + 2
+		{t3Medium, 242, 110, true},  // 3 × (5 × 16) + 2; 2 vCPUs
+		{m6iLarge, 434, 110, true},  // 3 × (9 × 16) + 2
+		{p5x48, 1570, 250, true},    // 2 × (49 × 16) + 2; 192 vCPUs
+		{c6in32, 6274, 250, true},   // 8 × (49 × 16) + 2
+		{trn1x32, 3922, 250, true},  // 5 × (49 × 16) + 2
+		{p4dx24, 11762, 250, true},  // 15 × (49 × 16) + 2
+		{c5Metal, 11762, 250, true}, // bare metal: see below
+	}
+	for _, c := range cases {
+		n := c.n
+		if got := n.PrefixDelegationSupported(); got != c.wantPrefixDelegation {
+			t.Errorf("%s: PrefixDelegationSupported = %v", n.InstanceType, got)
+		}
+		if got := n.LimitFor(ModeVPCCNIPrefix); got != c.wantMax {
+			t.Errorf("%s: prefix limit %d, want %d", n.InstanceType, got, c.wantMax)
+		}
+		if got := n.RecommendedMaxPods(ModeVPCCNIPrefix); got != c.wantRecomm {
+			t.Errorf("%s: recommended %d, want %d", n.InstanceType, got, c.wantRecomm)
+		}
+	}
+	// The calculator tests Hypervisor == "nitro" only, so for bare metal
+	// (no hypervisor) it answers the secondary-IP 737; the VPC CNI itself
+	// (ipamd's IsPrefixDelegationSupported: nitro or bare metal) assigns
+	// prefixes there, and k8sguard follows the CNI. The recommended 250 agrees.
+	if got := c5Metal.RecommendedMaxPods(ModeVPCCNI); got != 250 {
+		t.Errorf("c5.metal recommended in vpc_cni mode %d, want min(737, 250)", got)
+	}
+	if got := (InstanceNetwork{MaxENIs: 3, IPv4PerENI: 10}).RecommendedCap(); got != 0 {
+		t.Errorf("unknown vCPUs: cap %d, want none", got)
+	}
+	for vcpus, want := range map[int64]int64{1: 110, 30: 110, 31: 250, 192: 250} {
+		if got := (InstanceNetwork{VCPUs: vcpus}).RecommendedCap(); got != want {
+			t.Errorf("%d vCPUs: cap %d, want %d", vcpus, got, want)
+		}
 	}
 }
 
@@ -104,6 +196,10 @@ func TestVPCCNIIPsPerNode(t *testing.T) {
 		// Host-network pods only: the primary ENI plus a warm one.
 		{name: "only host-network pods", maxPods: 2, n: m6iLarge, want: 0 + 1 + 10},
 		{name: "above the ENI limit", maxPods: 30, n: m6iLarge, wantErr: "30 pods exceed the 29 m6i.large can address in vpc_cni mode"},
+		// Multi-card: only card 0's 2 ENIs carry pods, so both full is the end.
+		{name: "p5.48xlarge at its limit fills card 0", maxPods: 100, n: p5x48, want: 98 + 2},
+		{name: "p5.48xlarge at 50 pods keeps card 0's second ENI warm", maxPods: 50, n: p5x48, want: 48 + 1 + 50},
+		{name: "p5.48xlarge beyond card 0", maxPods: 101, n: p5x48, wantErr: "101 pods exceed the 100 p5.48xlarge can address in vpc_cni mode"},
 		{name: "zero pods", maxPods: 0, n: m6iLarge, wantErr: "at least 1"},
 		{name: "no ENIs", maxPods: 10, n: InstanceNetwork{InstanceType: "x.y"}, wantErr: "cannot host pods"},
 	})

@@ -11,6 +11,8 @@ const (
 	RulePoolExceedsPodRange           = "POOL_EXCEEDS_POD_RANGE"
 	RulePoolMaxPodsAboveNodeBlock     = "POOL_MAX_PODS_ABOVE_NODE_BLOCK"
 	RulePoolMaxPodsAboveInstanceLimit = "POOL_MAX_PODS_ABOVE_INSTANCE_LIMIT"
+	RulePoolPrefixNeedsNitro          = "POOL_PREFIX_NEEDS_NITRO"
+	RulePoolMaxPodsAboveRecommended   = "POOL_MAX_PODS_ABOVE_RECOMMENDED"
 )
 
 var storyPodIPs = Story{
@@ -31,7 +33,18 @@ var _ = register(
 	},
 	Rule{
 		ID: RulePoolMaxPodsAboveInstanceLimit, Family: "pool", Severity: Error, Waivable: false,
-		Checks: "in vpc_cni modes max_pods_per_node is at most what the instance type's ENIs can address (ENIs × (IPv4 per ENI − 1) + 2)",
+		Checks: "in vpc_cni modes max_pods_per_node is at most what the instance type's ENIs on the default network card can address " +
+			"(ENIs × (IPv4 per ENI − 1) + 2, × 16 with prefixes), the figures of AWS's eni-max-pods.txt and max-pods-calculator.sh",
+		Story: storyPodIPs,
+	},
+	Rule{
+		ID: RulePoolPrefixNeedsNitro, Family: "pool", Severity: Error, Waivable: false,
+		Checks: "in vpc_cni_prefix mode every instance type is built on Nitro (the VPC CNI assigns prefixes nowhere else and falls back to one address per pod)",
+		Story:  storyPodIPs,
+	},
+	Rule{
+		ID: RulePoolMaxPodsAboveRecommended, Family: "pool", Severity: Warning, Waivable: false,
+		Checks: "in vpc_cni modes max_pods_per_node is at most EKS's recommended maximum for the instance type (110 up to 30 vCPUs, 250 above)",
 		Story:  storyPodIPs,
 	},
 )
@@ -161,29 +174,9 @@ func checkVPCPool(p NodePool) (PoolCapacity, []Finding, error) {
 	if len(p.Cloud.InstanceTypes) == 0 {
 		return out, nil, fmt.Errorf("no instance type information for node pool %s", p.Name)
 	}
-	var fs []Finding
-	for i, it := range p.Cloud.InstanceTypes {
-		limit := it.LimitFor(p.Mode)
-		if p.MaxPodsPerNode <= limit {
-			ips, err := IPsPerNode(p.Mode, p.MaxPodsPerNode, it)
-			if err != nil {
-				return out, nil, err
-			}
-			// The pool must fit whichever instance type the group launches.
-			out.PodIPsPerNode = max(out.PodIPsPerNode, ips)
-			continue
-		}
-		hint := "use a larger instance type"
-		if p.Mode == ModeVPCCNI {
-			hint += " or pod_ip_mode = \"vpc_cni_prefix\""
-		}
-		fs = append(fs, finding(RulePoolMaxPodsAboveInstanceLimit, Path{"instance_types", i},
-			"max_pods_per_node %d is above the %d pods %s can address in %s mode (%d ENIs × (%d IPv4 per ENI − 1)%s + 2): "+
-				"the kubelet would admit pods the CNI cannot give an address. Lower max_pods_per_node to %d or %s.",
-			p.MaxPodsPerNode, limit, it.InstanceType, p.Mode, it.MaxENIs, it.IPv4PerENI, prefixFactor(p.Mode), limit, hint))
-	}
-	if len(fs) > 0 {
-		return out, fs, nil
+	fs, err := checkInstanceTypes(p, &out)
+	if err != nil || HasErrors(fs) {
+		return out, fs, err
 	}
 
 	// The addresses the siblings on our subnets will still take.
@@ -217,6 +210,56 @@ func checkVPCPool(p NodePool) (PoolCapacity, []Finding, error) {
 		fs = append(fs, finding(RulePoolExceedsPodRange, Path{"max_size"}, "%s", msg))
 	}
 	return out, fs, nil
+}
+
+// checkInstanceTypes runs the per-instance-type rules of the VPC CNI modes
+// and sets out.PodIPsPerNode to what the hungriest type takes: the pool
+// must fit whichever type the node group launches.
+func checkInstanceTypes(p NodePool, out *PoolCapacity) ([]Finding, error) {
+	var fs []Finding
+	for i, it := range p.Cloud.InstanceTypes {
+		at := Path{"instance_types", i}
+		if p.Mode == ModeVPCCNIPrefix && !it.PrefixDelegationSupported() {
+			fs = append(fs, finding(RulePoolPrefixNeedsNitro, at,
+				"pod_ip_mode \"vpc_cni_prefix\" needs a Nitro instance type, but %s is not one (hypervisor %s): the VPC CNI "+
+					"assigns it no prefixes and falls back to one address per pod, %d pods at most (%d ENIs × (%d IPv4 per ENI − 1) + 2). "+
+					"Use pod_ip_mode = \"vpc_cni\" with max_pods_per_node at most %d, or a Nitro instance type.",
+				it.InstanceType, hypervisorName(it), it.MaxPods(), it.PodENIs(), it.IPv4PerENI, it.MaxPods()))
+			continue
+		}
+		limit := it.LimitFor(p.Mode)
+		if p.MaxPodsPerNode > limit {
+			hint := "use a larger instance type"
+			if p.Mode == ModeVPCCNI {
+				hint += " or pod_ip_mode = \"vpc_cni_prefix\""
+			}
+			fs = append(fs, finding(RulePoolMaxPodsAboveInstanceLimit, at,
+				"max_pods_per_node %d is above the %d pods %s can address in %s mode (%d ENIs × (%d IPv4 per ENI − 1)%s + 2): "+
+					"the kubelet would admit pods the CNI cannot give an address. Lower max_pods_per_node to %d or %s.",
+				p.MaxPodsPerNode, limit, it.InstanceType, p.Mode, it.PodENIs(), it.IPv4PerENI, prefixFactor(p.Mode), limit, hint))
+			continue
+		}
+		if c := it.RecommendedCap(); c > 0 && p.MaxPodsPerNode > c {
+			fs = append(fs, finding(RulePoolMaxPodsAboveRecommended, at,
+				"max_pods_per_node %d is above the %d pods EKS recommends for %s (%d vCPUs; max-pods-calculator.sh: %d up to %d vCPUs, %d above). "+
+					"Lower max_pods_per_node to %d unless the nodes were load-tested at this density.",
+				p.MaxPodsPerNode, c, it.InstanceType, it.VCPUs, RecommendedMaxPodsSmall, recommendedMaxPodsSmallMaxCPUs, RecommendedMaxPodsLarge, c))
+		}
+		ips, err := IPsPerNode(p.Mode, p.MaxPodsPerNode, it)
+		if err != nil {
+			return nil, err
+		}
+		out.PodIPsPerNode = max(out.PodIPsPerNode, ips)
+	}
+	return fs, nil
+}
+
+// hypervisorName is how a finding names the type's hypervisor.
+func hypervisorName(it InstanceNetwork) string {
+	if it.Hypervisor == "" {
+		return "unknown"
+	}
+	return it.Hypervisor
 }
 
 func prefixFactor(mode string) string {

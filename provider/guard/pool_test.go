@@ -179,6 +179,104 @@ func TestCheckNodePoolVPCCNIMode(t *testing.T) {
 	}
 }
 
+// TestCheckNodePoolInstanceTypesAsAWSCountsThem: the per-instance-type
+// rules with AWS's own figures (eni-max-pods.txt, max-pods-calculator.sh).
+func TestCheckNodePoolInstanceTypesAsAWSCountsThem(t *testing.T) {
+	cloud := func(types ...InstanceNetwork) *PoolCloudFacts {
+		return &PoolCloudFacts{InstanceTypes: types, Subnets: []string{"subnet-a"}, FreeSubnetIPs: 100000}
+	}
+	cases := []struct {
+		name        string
+		pool        NodePool
+		wantPerNode int64
+		want        []string
+	}{
+		{
+			// All 64 ENIs would give 3138; the CNI uses card 0's 2.
+			name: "p5.48xlarge at 150 pods: card 0 holds 100",
+			pool: NodePool{Name: "gpu", Mode: ModeVPCCNI, MaxPodsPerNode: 150, MaxSize: 2, Cloud: cloud(p5x48)},
+			want: []string{"instance_types[0]: [POOL_MAX_PODS_ABOVE_INSTANCE_LIMIT] max_pods_per_node 150 is above the 100 pods p5.48xlarge can address in vpc_cni mode " +
+				"(2 ENIs × (50 IPv4 per ENI − 1) + 2): the kubelet would admit pods the CNI cannot give an address. " +
+				"Lower max_pods_per_node to 100 or use a larger instance type or pod_ip_mode = \"vpc_cni_prefix\"." + podIPStory},
+		},
+		{
+			// 392 pod IPs on 8 ENIs of 49, no warm ENI left: 400 per node.
+			name:        "c6in.32xlarge at its 394: accepted, above EKS's 250",
+			pool:        NodePool{Name: "net", Mode: ModeVPCCNI, MaxPodsPerNode: 394, MaxSize: 2, Cloud: cloud(c6in32)},
+			wantPerNode: 392 + 8,
+			want: []string{"instance_types[0]: [POOL_MAX_PODS_ABOVE_RECOMMENDED] max_pods_per_node 394 is above the 250 pods EKS recommends for c6in.32xlarge " +
+				"(128 vCPUs; max-pods-calculator.sh: 110 up to 30 vCPUs, 250 above). " +
+				"Lower max_pods_per_node to 250 unless the nodes were load-tested at this density." + podIPStory},
+		},
+		{
+			name: "c6in.32xlarge at 500",
+			pool: NodePool{Name: "net", Mode: ModeVPCCNI, MaxPodsPerNode: 500, MaxSize: 2, Cloud: cloud(c6in32)},
+			want: []string{"instance_types[0]: [POOL_MAX_PODS_ABOVE_INSTANCE_LIMIT] max_pods_per_node 500 is above the 394 pods c6in.32xlarge can address in vpc_cni mode " +
+				"(8 ENIs × (50 IPv4 per ENI − 1) + 2): the kubelet would admit pods the CNI cannot give an address. " +
+				"Lower max_pods_per_node to 394 or use a larger instance type or pod_ip_mode = \"vpc_cni_prefix\"." + podIPStory},
+		},
+		{
+			name: "prefix mode on a Xen type",
+			pool: NodePool{Name: "old", Mode: ModeVPCCNIPrefix, MaxPodsPerNode: 30, MaxSize: 2, Cloud: cloud(m6iLarge, t2Large)},
+			// m6i.large still sizes the pool: 28 pod IPs → 2 prefixes + 1 warm, on one ENI.
+			wantPerNode: 3*16 + 1,
+			want: []string{"instance_types[1]: [POOL_PREFIX_NEEDS_NITRO] pod_ip_mode \"vpc_cni_prefix\" needs a Nitro instance type, but t2.large is not one (hypervisor xen): " +
+				"the VPC CNI assigns it no prefixes and falls back to one address per pod, 35 pods at most (3 ENIs × (12 IPv4 per ENI − 1) + 2). " +
+				"Use pod_ip_mode = \"vpc_cni\" with max_pods_per_node at most 35, or a Nitro instance type." + podIPStory},
+		},
+		{
+			name: "prefix mode on a type that reports no hypervisor and is not bare metal",
+			pool: NodePool{Name: "odd", Mode: ModeVPCCNIPrefix, MaxPodsPerNode: 30, MaxSize: 2, Cloud: cloud(InstanceNetwork{InstanceType: "x.large", MaxENIs: 2, IPv4PerENI: 10, VCPUs: 2})},
+			want: []string{"instance_types[0]: [POOL_PREFIX_NEEDS_NITRO] pod_ip_mode \"vpc_cni_prefix\" needs a Nitro instance type, but x.large is not one (hypervisor unknown): " +
+				"the VPC CNI assigns it no prefixes and falls back to one address per pod, 20 pods at most (2 ENIs × (10 IPv4 per ENI − 1) + 2). " +
+				"Use pod_ip_mode = \"vpc_cni\" with max_pods_per_node at most 20, or a Nitro instance type." + podIPStory},
+		},
+		{
+			// Bare metal is Nitro: prefixes, 110 pods → 7 + 1 warm prefixes on one ENI.
+			name:        "prefix mode on bare metal",
+			pool:        NodePool{Name: "metal", Mode: ModeVPCCNIPrefix, MaxPodsPerNode: 110, MaxSize: 2, Cloud: cloud(c5Metal)},
+			wantPerNode: 8*16 + 1,
+		},
+		{
+			name:        "prefix mode at 120 pods on a 2-vCPU type: above EKS's 110",
+			pool:        NodePool{Name: "dense", Mode: ModeVPCCNIPrefix, MaxPodsPerNode: 120, MaxSize: 2, Cloud: cloud(m6iLarge)},
+			wantPerNode: 9*16 + 1, // 118 pod IPs → 8 prefixes + 1 warm: 9, the 9 slots of one ENI
+			want: []string{"instance_types[0]: [POOL_MAX_PODS_ABOVE_RECOMMENDED] max_pods_per_node 120 is above the 110 pods EKS recommends for m6i.large " +
+				"(2 vCPUs; max-pods-calculator.sh: 110 up to 30 vCPUs, 250 above). " +
+				"Lower max_pods_per_node to 110 unless the nodes were load-tested at this density." + podIPStory},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := checkPool(t, c.pool, c.want)
+			if got.PodIPsPerNode != c.wantPerNode {
+				t.Errorf("got %d addresses per node, want %d", got.PodIPsPerNode, c.wantPerNode)
+			}
+		})
+	}
+}
+
+func TestNewPoolRulesAreCatalogued(t *testing.T) {
+	for id, want := range map[string]Rule{
+		RulePoolPrefixNeedsNitro:        {Severity: Error, Waivable: false},
+		RulePoolMaxPodsAboveRecommended: {Severity: Warning, Waivable: false},
+	} {
+		r, ok := Lookup(id)
+		if !ok || r.Family != "pool" || r.Severity != want.Severity || r.Waivable != want.Waivable || r.Story != storyPodIPs || r.Checks == "" {
+			t.Errorf("%s: catalogued as %+v (found %v)", id, r, ok)
+		}
+	}
+	_, fs, err := CheckNodePool(NodePool{Name: "old", Mode: ModeVPCCNIPrefix, MaxPodsPerNode: 30, MaxSize: 1,
+		Cloud: &PoolCloudFacts{InstanceTypes: []InstanceNetwork{t2Large}, FreeSubnetIPs: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := ApplyWaivers(fs, map[string]string{RulePoolPrefixNeedsNitro: "we know"}, "waivers")
+	if !HasErrors(out) || out[0].RuleID != RuleWaiverInvalid {
+		t.Fatalf("a waiver of POOL_PREFIX_NEEDS_NITRO was accepted: %+v", out)
+	}
+}
+
 func TestPoolExceedsPodRangeCanBeWaived(t *testing.T) {
 	_, fs, err := CheckNodePool(NodePool{Mode: ModeNodeCIDR, MaxPodsPerNode: 110, MaxSize: 17, PodCIDR: "10.64.0.0/20"})
 	if err != nil {

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -16,6 +17,7 @@ const (
 	RuleWebhookSideEffects        = "WEBHOOK_SIDE_EFFECTS"
 	RuleWebhookNoCA               = "WEBHOOK_NO_CA"
 	RuleWebhookBackendNotReady    = "WEBHOOK_BACKEND_NOT_READY"
+	RuleWebhookNoEffect           = "WEBHOOK_NO_EFFECT"
 )
 
 // Message formats of the webhook rules the guardrails also enforce: the
@@ -24,8 +26,8 @@ const (
 const (
 	MsgWebhookWildcard = "rule %d matches every %s (%q): a webhook that intercepts everything can block the control plane when its backend is down. " +
 		"Name the API groups and resources it needs."
-	MsgWebhookCriticalResource = "rule %d matches %s: the control plane writes these to stay alive (leader election, node heartbeats, events, " +
-		"authentication, certificates, admission itself) and must never wait for a webhook. Remove them from the rule."
+	MsgWebhookCriticalResource = "rule %d intercepts %s: the control plane makes these requests to stay alive (node heartbeats, leader election, events, " +
+		"authentication, certificates) and must never wait for a webhook. Remove them from the rule, or leave these operations out."
 	MsgWebhookClusterScopedFail = "rule %d has scope %q with failure_policy \"Fail\": namespace selectors do not apply to cluster-scoped objects, " +
 		"so with its backend down this hook rejects them cluster-wide. Use scope \"Namespaced\", or narrow it with an " +
 		"object_selector or a match_condition."
@@ -52,8 +54,8 @@ var _ = register(
 	Rule{ID: RuleWebhookWildcard, Family: "webhook", Enforced: AtPlan | AtAPIServer | AtAudit, Severity: Error, Waivable: true, Story: storyJetstack,
 		Checks: "no rule uses `*` in api_groups, resources or operations"},
 	Rule{ID: RuleWebhookCriticalResource, Family: "webhook", Enforced: AtPlan | AtAPIServer | AtAudit, Severity: Error, Waivable: false, Story: storyJetstack,
-		Checks: "no rule matches leases, events, tokenreviews, subjectaccessreviews (all kinds), certificatesigningrequests, " +
-			"webhook or admission-policy configurations, or nodes/status (wildcards included)"},
+		Checks: "no rule intercepts a request the control plane makes to stay alive: " + criticalSummary() +
+			"; rules are matched as the API server matches them (every version, `X/*` includes `X`, scope and operations honoured)"},
 	Rule{ID: RuleWebhookProtectedNamespace, Family: "webhook", Severity: Error, Waivable: false, Story: storyJetstack, UsesSettings: true,
 		Checks: "the namespace selector does not pick a protected namespace or the backend's own namespace; " +
 			"the provider always adds `kubernetes.io/metadata.name NotIn [...]` for them"},
@@ -69,6 +71,8 @@ var _ = register(
 		Checks: "a webhook called by `url` pins its backend's CA with `ca_bundle`"},
 	Rule{ID: RuleWebhookBackendNotReady, Family: "webhook", Severity: Error, Waivable: false, Story: storyJetstack,
 		Checks: "at apply, with `require_ready_backend`, the backend service exists and has ready endpoints (EndpointSlices) before the hook is registered"},
+	Rule{ID: RuleWebhookNoEffect, Family: "webhook", Severity: Warning, Waivable: false, Story: storyJetstack,
+		Checks: "no rule names webhook configurations, admission policies or their bindings: the API server never calls webhooks for these"},
 )
 
 // Webhook is one webhook of a validating or mutating configuration, as the
@@ -186,10 +190,16 @@ func checkWebhook(i int, w Webhook, s Settings) []Finding {
 					MsgWebhookWildcard, j, f.noun, v))
 			}
 		}
-		if hit := criticalMatches(r); len(hit) > 0 {
+		if hit := CriticalMatches(r); len(hit) > 0 {
 			out = append(out, finding(RuleWebhookCriticalResource, at("rule", j, "resources"),
 				MsgWebhookCriticalResource,
-				j, strings.Join(hit, ", ")))
+				j, describeCriticalMatches(hit)))
+		}
+		if named := exemptNamed(r); len(named) > 0 {
+			out = append(out, finding(RuleWebhookNoEffect, at("rule", j, "resources"),
+				"rule %d names %s: the API server never calls webhooks for webhook configurations, admission policies or their bindings, "+
+					"so this part of the rule has no effect. Remove it; guard these objects with a ValidatingAdmissionPolicy instead.",
+				j, strings.Join(named, ", ")))
 		}
 		scope := r.Scope
 		if failing && (scope == "*" || scope == "Cluster") && w.ObjectSelector.Empty() && w.MatchConditions == 0 {
@@ -253,70 +263,23 @@ func wildcard(values []string) (string, bool) {
 	return "", false
 }
 
-// criticalResource is an object the control plane must always be able to
-// write (or ask about) without waiting for a webhook.
-type criticalResource struct {
-	group, resource string // resource may name a subresource: "nodes/status"
-	namespaced      bool
+// describeCriticalMatches: "leases.coordination.k8s.io (CREATE, UPDATE), nodes/status (UPDATE)".
+func describeCriticalMatches(hit []CriticalMatch) string {
+	parts := make([]string, len(hit))
+	for i, m := range hit {
+		parts[i] = fmt.Sprintf("%s (%s)", m.Resource, strings.Join(m.Operations, ", "))
+	}
+	return strings.Join(parts, ", ")
 }
 
-func (c criticalResource) String() string {
-	if c.group == "" {
-		return c.resource
+// criticalSummary is the critical table in one line for the rules guide:
+// "CREATE/UPDATE of leases.coordination.k8s.io, ...".
+func criticalSummary() string {
+	parts := make([]string, len(criticalResources))
+	for i, c := range criticalResources {
+		parts[i] = fmt.Sprintf("%s of `%s`", strings.Join(c.Operations, "/"), c)
 	}
-	return c.resource + "." + c.group
-}
-
-var criticalResources = []criticalResource{
-	{"coordination.k8s.io", "leases", true},
-	{"", "events", true},
-	{"events.k8s.io", "events", true},
-	{"authentication.k8s.io", "tokenreviews", false},
-	{"authorization.k8s.io", "subjectaccessreviews", false},
-	{"authorization.k8s.io", "selfsubjectaccessreviews", false},
-	{"authorization.k8s.io", "localsubjectaccessreviews", true},
-	{"authorization.k8s.io", "selfsubjectrulesreviews", false},
-	{"certificates.k8s.io", "certificatesigningrequests", false},
-	{"admissionregistration.k8s.io", "validatingwebhookconfigurations", false},
-	{"admissionregistration.k8s.io", "mutatingwebhookconfigurations", false},
-	{"admissionregistration.k8s.io", "validatingadmissionpolicies", false},
-	{"admissionregistration.k8s.io", "validatingadmissionpolicybindings", false},
-	{"admissionregistration.k8s.io", "mutatingadmissionpolicies", false},
-	{"admissionregistration.k8s.io", "mutatingadmissionpolicybindings", false},
-	{"", "nodes/status", false},
-}
-
-// criticalMatches lists the critical resources a rule would intercept,
-// honouring the rule's scope and Kubernetes' resource pattern semantics.
-func criticalMatches(r WebhookRule) []string {
-	var hit []string
-	for _, c := range criticalResources {
-		if (r.Scope == "Namespaced" && !c.namespaced) || (r.Scope == "Cluster" && c.namespaced) {
-			continue
-		}
-		if !slices.ContainsFunc(r.APIGroups, func(g string) bool { return g == "*" || g == c.group }) {
-			continue
-		}
-		if slices.ContainsFunc(r.Resources, func(p string) bool { return resourceMatches(p, c.resource) }) {
-			hit = append(hit, c.String())
-		}
-	}
-	return hit
-}
-
-// resourceMatches applies admissionregistration's resource patterns: "*"
-// is every resource but no subresource, "pods/*" every subresource of pods,
-// "*/status" every status subresource, "*/*" everything.
-func resourceMatches(pattern, resource string) bool {
-	if pattern == "*/*" {
-		return true
-	}
-	pr, ps, pSub := strings.Cut(pattern, "/")
-	rr, rs, rSub := strings.Cut(resource, "/")
-	if pSub != rSub {
-		return false
-	}
-	return (pr == "*" || pr == rr) && (!pSub || ps == "*" || ps == rs)
+	return strings.Join(parts, ", ")
 }
 
 // Backend is what the API says about a webhook's service before the hook is
@@ -346,23 +309,4 @@ func CheckBackendReady(i int, w Webhook, b Backend) []Finding {
 		"webhook %q: service %s/%s has no ready endpoints (%d of %d ready in %d EndpointSlices), so every request the hook matches "+
 			"would fail to reach its backend. Check it with: kubectl -n %s get endpointslices -l kubernetes.io/service-name=%s. %s",
 		w.Name, ns, name, b.ReadyEndpoints, b.Endpoints, b.Slices, ns, name, advice)}
-}
-
-// CriticalResource is one entry of the table of resources no webhook may
-// intercept, as the guardrails render it: Resource may name a subresource
-// ("nodes/status").
-type CriticalResource struct {
-	Group, Resource string
-	Namespaced      bool
-	Name            string // as the rule's message lists it
-}
-
-// CriticalResources is the table WEBHOOK_CRITICAL_RESOURCE checks, in the
-// order its message lists matches.
-func CriticalResources() []CriticalResource {
-	out := make([]CriticalResource, len(criticalResources))
-	for i, c := range criticalResources {
-		out[i] = CriticalResource{Group: c.group, Resource: c.resource, Namespaced: c.namespaced, Name: c.String()}
-	}
-	return out
 }

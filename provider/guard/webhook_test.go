@@ -24,6 +24,14 @@ func goodWebhook() Webhook {
 
 func TestWebhookRules(t *testing.T) {
 	const name = `"validating-webhook.openpolicyagent.org"`
+	const critical = `: the control plane makes these requests to stay alive (node heartbeats, leader election, events, authentication, certificates) and must never wait for a webhook. Remove them from the rule, or leave these operations out.`
+	const noEffect = `: the API server never calls webhooks for webhook configurations, admission policies or their bindings, so this part of the rule has no effect. Remove it; guard these objects with a ValidatingAdmissionPolicy instead.`
+	rule := func(group, resource, scope string, ops ...string) func(w *Webhook) {
+		return func(w *Webhook) {
+			w.Rules[0] = WebhookRule{APIGroups: []string{group}, APIVersions: []string{"v1"}, Resources: []string{resource}, Operations: ops, Scope: scope}
+			w.FailurePolicy = "Ignore"
+		}
+	}
 	tests := []struct {
 		name   string
 		modify func(w *Webhook)
@@ -46,27 +54,60 @@ func TestWebhookRules(t *testing.T) {
 			{RuleWebhookWildcard, "webhook[0].rule[0].api_groups",
 				`rule 0 matches every API group ("*"): a webhook that intercepts everything can block the control plane when its backend is down. Name the API groups and resources it needs.`},
 			{RuleWebhookCriticalResource, "webhook[0].rule[0].resources",
-				`rule 0 matches leases.coordination.k8s.io, events, events.events.k8s.io: the control plane writes these to stay alive (leader election, node heartbeats, events, authentication, certificates, admission itself) and must never wait for a webhook. Remove them from the rule.`},
+				`rule 0 intercepts leases.coordination.k8s.io (CREATE, UPDATE), events (CREATE, UPDATE), events.events.k8s.io (CREATE, UPDATE)` + critical},
 		}},
 		{"leases named explicitly", func(w *Webhook) {
 			w.Rules[0].APIGroups = []string{"coordination.k8s.io"}
 			w.Rules[0].Resources = []string{"leases"}
 		}, []expectedFinding{{RuleWebhookCriticalResource, "webhook[0].rule[0].resources",
-			`rule 0 matches leases.coordination.k8s.io: the control plane writes these to stay alive (leader election, node heartbeats, events, authentication, certificates, admission itself) and must never wait for a webhook. Remove them from the rule.`}}},
+			`rule 0 intercepts leases.coordination.k8s.io (CREATE, UPDATE)` + critical}}},
 		{"nodes/status through nodes/* with scope *", func(w *Webhook) {
 			w.Rules[0].APIGroups = []string{""}
 			w.Rules[0].Resources = []string{"nodes/*"}
 			w.Rules[0].Scope = "*"
 			w.FailurePolicy = "Ignore"
 		}, []expectedFinding{{RuleWebhookCriticalResource, "webhook[0].rule[0].resources",
-			`rule 0 matches nodes/status: the control plane writes these to stay alive (leader election, node heartbeats, events, authentication, certificates, admission itself) and must never wait for a webhook. Remove them from the rule.`}}},
+			`rule 0 intercepts nodes/status (UPDATE)` + critical}}},
 		{"the webhook configurations themselves", func(w *Webhook) {
 			w.Rules[0].APIGroups = []string{"admissionregistration.k8s.io"}
 			w.Rules[0].Resources = []string{"validatingwebhookconfigurations", "validatingadmissionpolicies"}
 			w.Rules[0].Scope = "Cluster"
 			w.ObjectSelector = Selector{MatchLabels: map[string]string{"a": "b"}}
-		}, []expectedFinding{{RuleWebhookCriticalResource, "webhook[0].rule[0].resources",
-			`rule 0 matches validatingwebhookconfigurations.admissionregistration.k8s.io, validatingadmissionpolicies.admissionregistration.k8s.io: the control plane writes these to stay alive (leader election, node heartbeats, events, authentication, certificates, admission itself) and must never wait for a webhook. Remove them from the rule.`}}},
+		}, []expectedFinding{{RuleWebhookNoEffect, "webhook[0].rule[0].resources",
+			`rule 0 names validatingwebhookconfigurations.admissionregistration.k8s.io, validatingadmissionpolicies.admissionregistration.k8s.io` + noEffect}}},
+		// The API server's resource patterns: "leases/*" is leases itself
+		// and every subresource, so every lease renewal goes to the hook.
+		{"leases/* intercepts lease renewals", rule("coordination.k8s.io", "leases/*", "Namespaced", "UPDATE"),
+			[]expectedFinding{{RuleWebhookCriticalResource, "webhook[0].rule[0].resources", `rule 0 intercepts leases.coordination.k8s.io (UPDATE)` + critical}}},
+		{"*/* in the core group reaches events and nodes/status", rule("", "*/*", "*", "CREATE", "UPDATE"), []expectedFinding{
+			{RuleWebhookWildcard, "webhook[0].rule[0].resources",
+				`rule 0 matches every resource ("*/*"): a webhook that intercepts everything can block the control plane when its backend is down. Name the API groups and resources it needs.`},
+			{RuleWebhookCriticalResource, "webhook[0].rule[0].resources", `rule 0 intercepts nodes/status (UPDATE), events (CREATE, UPDATE)` + critical}}},
+		{"*/status in the core group is nodes/status", rule("", "*/status", "Cluster", "UPDATE"), []expectedFinding{
+			{RuleWebhookWildcard, "webhook[0].rule[0].resources",
+				`rule 0 matches every resource ("*/status"): a webhook that intercepts everything can block the control plane when its backend is down. Name the API groups and resources it needs.`},
+			{RuleWebhookCriticalResource, "webhook[0].rule[0].resources", `rule 0 intercepts nodes/status (UPDATE)` + critical}}},
+		{"CONNECT-only on nodes/* never carries a status update", rule("", "nodes/*", "*", "CONNECT"), nil},
+		{"deleting events is not critical", rule("events.k8s.io", "events", "Namespaced", "DELETE"), nil},
+		{"scope Cluster cannot reach namespaced leases", rule("coordination.k8s.io", "leases", "Cluster", "UPDATE"), nil},
+		{"another version of leases is still leases (Equivalent)", func(w *Webhook) {
+			rule("coordination.k8s.io", "leases", "Namespaced", "CREATE")(w)
+			w.Rules[0].APIVersions = []string{"v1beta1"}
+		}, []expectedFinding{{RuleWebhookCriticalResource, "webhook[0].rule[0].resources", `rule 0 intercepts leases.coordination.k8s.io (CREATE)` + critical}}},
+		{"tokenreviews are created, never updated", rule("authentication.k8s.io", "tokenreviews", "Cluster", "UPDATE", "DELETE"), nil},
+		{"tokenreviews CREATE", rule("authentication.k8s.io", "tokenreviews", "Cluster", "CREATE"),
+			[]expectedFinding{{RuleWebhookCriticalResource, "webhook[0].rule[0].resources", `rule 0 intercepts tokenreviews.authentication.k8s.io (CREATE)` + critical}}},
+		{"localsubjectaccessreviews are namespaced", rule("authorization.k8s.io", "localsubjectaccessreviews", "Namespaced", "CREATE"),
+			[]expectedFinding{{RuleWebhookCriticalResource, "webhook[0].rule[0].resources", `rule 0 intercepts localsubjectaccessreviews.authorization.k8s.io (CREATE)` + critical}}},
+		{"CSR approval and status through certificatesigningrequests/*", rule("certificates.k8s.io", "certificatesigningrequests/*", "Cluster", "CREATE", "UPDATE"),
+			[]expectedFinding{{RuleWebhookCriticalResource, "webhook[0].rule[0].resources",
+				`rule 0 intercepts certificatesigningrequests.certificates.k8s.io (CREATE), certificatesigningrequests.certificates.k8s.io/approval (UPDATE), certificatesigningrequests.certificates.k8s.io/status (UPDATE)` + critical}}},
+		{"a rule on the webhook configurations has no effect", rule("admissionregistration.k8s.io", "validatingwebhookconfigurations", "Cluster", "CREATE", "UPDATE"),
+			[]expectedFinding{{RuleWebhookNoEffect, "webhook[0].rule[0].resources", `rule 0 names validatingwebhookconfigurations.admissionregistration.k8s.io` + noEffect}}},
+		{"a wildcard group naming a binding's status", rule("*", "mutatingadmissionpolicybindings/status", "Cluster", "UPDATE"), []expectedFinding{
+			{RuleWebhookWildcard, "webhook[0].rule[0].api_groups",
+				`rule 0 matches every API group ("*"): a webhook that intercepts everything can block the control plane when its backend is down. Name the API groups and resources it needs.`},
+			{RuleWebhookNoEffect, "webhook[0].rule[0].resources", `rule 0 names mutatingadmissionpolicybindings.admissionregistration.k8s.io` + noEffect}}},
 		{"nodes itself (not its status) is not critical", func(w *Webhook) {
 			w.Rules[0].APIGroups = []string{""}
 			w.Rules[0].Resources = []string{"nodes"}
@@ -173,17 +214,60 @@ func TestEffectiveNamespaceSelectorExcludesProtectedAndOwnNamespace(t *testing.T
 	}
 }
 
-func TestResourcePatterns(t *testing.T) {
+// The matcher, case by case against upstream's rules_test.go shapes.
+func TestWebhookRuleMatches(t *testing.T) {
+	status := AdmissionRequest{Resource: "nodes", Subresource: "status", Operation: "UPDATE"}
+	lease := AdmissionRequest{Group: "coordination.k8s.io", Version: "v1", Resource: "leases", Operation: "UPDATE", Namespaced: true}
+	namespaces := AdmissionRequest{Resource: "namespaces", Operation: "CREATE"}
+	all := func(resources ...string) WebhookRule {
+		return WebhookRule{APIGroups: []string{"*"}, APIVersions: []string{"*"}, Resources: resources, Operations: []string{"*"}}
+	}
 	for _, tt := range []struct {
-		pattern, resource string
-		want              bool
+		name string
+		rule WebhookRule
+		req  AdmissionRequest
+		want bool
 	}{
-		{"*", "leases", true}, {"*", "nodes/status", false}, {"*/*", "nodes/status", true}, {"*/*", "leases", true},
-		{"nodes/*", "nodes/status", true}, {"nodes/*", "nodes", false}, {"*/status", "nodes/status", true},
-		{"nodes", "nodes/status", false}, {"nodes/status", "nodes/status", true}, {"pods/status", "nodes/status", false},
+		{"* is every resource", all("*"), lease, true},
+		{"* is no subresource", all("*"), status, false},
+		{"*/* is everything", all("*/*"), status, true},
+		{"*/* includes the resource itself", all("*/*"), lease, true},
+		{"X/* includes X itself", all("leases/*"), lease, true},
+		{"X/* includes its subresources", all("nodes/*"), status, true},
+		{"X is not its subresources", all("nodes"), status, false},
+		{"*/status", all("*/status"), status, true},
+		{"another resource's status", all("pods/status"), status, false},
+		{"X/ is X only", all("leases/"), lease, true},
+		{"operation named", WebhookRule{APIGroups: []string{"*"}, APIVersions: []string{"*"}, Resources: []string{"*/*"}, Operations: []string{"CREATE", "UPDATE"}}, lease, true},
+		{"operation not named", WebhookRule{APIGroups: []string{"*"}, APIVersions: []string{"*"}, Resources: []string{"*/*"}, Operations: []string{"CONNECT"}}, lease, false},
+		{"group not named", WebhookRule{APIGroups: []string{""}, APIVersions: []string{"*"}, Resources: []string{"*/*"}, Operations: []string{"*"}}, lease, false},
+		{"version not named", WebhookRule{APIGroups: []string{"*"}, APIVersions: []string{"v1beta1"}, Resources: []string{"*/*"}, Operations: []string{"*"}}, lease, false},
+		{"any version: a named version", WebhookRule{APIGroups: []string{"*"}, APIVersions: []string{"v1beta1"}, Resources: []string{"*/*"}, Operations: []string{"*"}}, status, true},
+		{"any version: no versions", WebhookRule{APIGroups: []string{"*"}, Resources: []string{"*/*"}, Operations: []string{"*"}}, status, false},
+		{"scope Namespaced, namespaced request", WebhookRule{APIGroups: []string{"*"}, APIVersions: []string{"*"}, Resources: []string{"*/*"}, Operations: []string{"*"}, Scope: "Namespaced"}, lease, true},
+		{"scope Namespaced, cluster request", WebhookRule{APIGroups: []string{"*"}, APIVersions: []string{"*"}, Resources: []string{"*/*"}, Operations: []string{"*"}, Scope: "Namespaced"}, status, false},
+		{"scope Cluster, namespaces themselves", WebhookRule{APIGroups: []string{"*"}, APIVersions: []string{"*"}, Resources: []string{"*"}, Operations: []string{"*"}, Scope: "Cluster"}, namespaces, true},
+		{"scope Cluster, namespaced request", WebhookRule{APIGroups: []string{"*"}, APIVersions: []string{"*"}, Resources: []string{"*/*"}, Operations: []string{"*"}, Scope: "Cluster"}, lease, false},
+		{"unset scope is *", WebhookRule{APIGroups: []string{"*"}, APIVersions: []string{"*"}, Resources: []string{"*/*"}, Operations: []string{"*"}, Scope: ""}, lease, true},
+		{"unknown scope matches nothing", WebhookRule{APIGroups: []string{"*"}, APIVersions: []string{"*"}, Resources: []string{"*/*"}, Operations: []string{"*"}, Scope: "Global"}, lease, false},
 	} {
-		if got := resourceMatches(tt.pattern, tt.resource); got != tt.want {
-			t.Errorf("resourceMatches(%q, %q) = %v, want %v", tt.pattern, tt.resource, got, tt.want)
+		if got := tt.rule.Matches(tt.req); got != tt.want {
+			t.Errorf("%s: %+v matches %+v = %v, want %v", tt.name, tt.rule, tt.req, got, tt.want)
+		}
+	}
+}
+
+// The exported table is a copy: a caller cannot change what the rule checks.
+func TestCriticalResourcesIsACopy(t *testing.T) {
+	c := CriticalResources()
+	c[0].Operations[0] = "DELETE"
+	c[1].Resource = "pods"
+	if got := CriticalResources(); got[0].Operations[0] != "CREATE" || got[1].Resource != "nodes" {
+		t.Fatalf("CriticalResources shares its table: %+v", got[:2])
+	}
+	for _, r := range CriticalResources() {
+		if r.Reason == "" || len(r.Operations) == 0 || IsExemptAdmissionResource(r.Group, r.Resource) {
+			t.Errorf("%s: needs a reason and operations, and must not be exempt from webhooks", r)
 		}
 	}
 }

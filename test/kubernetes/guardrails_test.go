@@ -188,7 +188,7 @@ func TestAdmissionGuardrailsIncidentsAndAudit(t *testing.T) {
 		for _, want := range []string{
 			"ValidatingAdmissionPolicy 'k8sguard-webhooks-deny' with binding 'k8sguard-webhooks-deny' denied request:",
 			`[WEBHOOK_WILDCARD_RULE] rule 0 matches every API group ("*")`,
-			`[WEBHOOK_CRITICAL_RESOURCE] rule 0 matches leases.coordination.k8s.io, events, events.events.k8s.io, tokenreviews.authentication.k8s.io,`,
+			`[WEBHOOK_CRITICAL_RESOURCE] rule 0 intercepts leases.coordination.k8s.io (CREATE, UPDATE), events (CREATE, UPDATE), events.events.k8s.io (CREATE, UPDATE), tokenreviews.authentication.k8s.io (CREATE),`,
 			`[WEBHOOK_FAIL_UNSCOPED] webhook "validating-webhook.openpolicyagent.org" has failure_policy "Fail" but no opt-in scope`,
 			"Prevents: OPA webhook outage (Jetstack, GKE upgrade).",
 		} {

@@ -142,7 +142,7 @@ func TestWebhookOutageReproducedAndPrevented(t *testing.T) {
 	for _, want := range []string{
 		`[WEBHOOK_WILDCARD_RULE] rule 0 matches every API group ("*")`,
 		`[WEBHOOK_WILDCARD_RULE] rule 0 matches every resource ("*")`,
-		`[WEBHOOK_CRITICAL_RESOURCE] rule 0 matches leases.coordination.k8s.io, events, events.events.k8s.io`,
+		`[WEBHOOK_CRITICAL_RESOURCE] rule 0 intercepts leases.coordination.k8s.io (CREATE, UPDATE), events (CREATE, UPDATE), events.events.k8s.io (CREATE, UPDATE)`,
 	} {
 		requireContains(t, out, want)
 		t.Logf("  terraform plan: Error: %s ...", want)

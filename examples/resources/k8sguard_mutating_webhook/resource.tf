@@ -34,6 +34,12 @@ resource "k8sguard_mutating_webhook" "sidecar_injector" {
         values   = ["false"]
       }
     }
+    # Pods that already have the sidecar (re-created from an injected spec)
+    # are not sent to the injector at all.
+    match_condition {
+      name       = "no-sidecar-yet"
+      expression = "!object.spec.containers.exists(c, c.name == \"sidecar\")"
+    }
 
     reinvocation_policy = "IfNeeded"
   }

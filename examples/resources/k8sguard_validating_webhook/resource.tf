@@ -30,6 +30,12 @@ resource "k8sguard_validating_webhook" "opa" {
     namespace_selector {
       match_labels = { "opa-policy" = "enabled" }
     }
+    # The control plane's own identities never wait for OPA. Checked at plan
+    # with the API server's CEL compiler.
+    match_condition {
+      name       = "not-control-plane"
+      expression = "!request.userInfo.username.startsWith(\"system:\")"
+    }
 
     failure_policy  = "Fail"
     timeout_seconds = 3

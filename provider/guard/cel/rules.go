@@ -153,35 +153,42 @@ func wildcardMessage(_, r, index string) string {
 	return format(guard.MsgWebhookWildcard, index, noun, value)
 }
 
-// resourcePatterns are the rule resource patterns that reach resource
-// ("leases" or "nodes/status") under admissionregistration's semantics:
-// "*" is every resource but no subresource, "*/*" everything.
-func resourcePatterns(resource string) []string {
-	res, sub, isSub := strings.Cut(resource, "/")
-	if !isSub {
-		return []string{"*/*", "*", res}
+// resourcePatterns are the rule resource entries that reach a resource and
+// subresource under the API server's matching: an entry "res/sub" (sub ""
+// without a slash) matches when each half is the name or "*"; so
+// "leases/*" reaches leases itself, "*" no subresource.
+func resourcePatterns(resource, subresource string) []string {
+	if subresource == "" {
+		return []string{resource, "*", resource + "/*", "*/*", resource + "/", "*/"}
 	}
-	return []string{"*/*", "*/" + sub, res + "/*", res + "/" + sub}
+	return []string{resource + "/" + subresource, "*/" + subresource, resource + "/*", "*/*"}
 }
 
-// critical is the condition that rule r reaches critical resource c.
-func critical(r string, c guard.CriticalResource) string {
-	excluded := "Namespaced"
+// reaches is guard.WebhookRule.Matches for critical resource c in any
+// version, but for the operation: scope, group, some version, resource.
+func reaches(r string, c guard.CriticalResource) string {
+	reachedScope := "Cluster"
 	if c.Namespaced {
-		excluded = "Cluster"
+		reachedScope = "Namespaced"
 	}
-	return fmt.Sprintf(`(%s != %q && %s.exists(g, g == "*" || g == %q) && %s.exists(p, p in %s))`,
-		scope(r), excluded, values(r, "apiGroups"), c.Group, values(r, "resources"), list(resourcePatterns(c.Resource)))
+	return fmt.Sprintf(`(%s in ["*", "", %q] && %s.exists(g, g == "*" || g == %q) && %s.exists(v, v != "") && %s.exists(p, p in %s))`,
+		scope(r), reachedScope, values(r, "apiGroups"), c.Group, values(r, "apiVersions"), values(r, "resources"),
+		list(resourcePatterns(c.Resource, c.Subresource)))
 }
 
-// ruleCritical first looks for any pattern that could reach a critical
+// criticalOps is the list of c's critical operations rule r intercepts.
+func criticalOps(r string, c guard.CriticalResource) string {
+	return fmt.Sprintf(`(%s ? %s.filter(o, %s.exists(x, x == "*" || x == o)) : [])`, reaches(r, c), list(c.Operations), values(r, "operations"))
+}
+
+// ruleCritical first looks for any entry that could reach a critical
 // resource (one pass over the rule's resources), and only then works out
 // which: most rules name none, and the cost stays linear in their size.
 func ruleCritical(_, r string) string {
 	var any, patterns []string
 	for _, c := range guard.CriticalResources() {
-		any = append(any, critical(r, c))
-		for _, p := range resourcePatterns(c.Resource) {
+		any = append(any, "size("+criticalOps(r, c)+") > 0")
+		for _, p := range resourcePatterns(c.Resource, c.Subresource) {
 			if !slices.Contains(patterns, p) {
 				patterns = append(patterns, p)
 			}
@@ -190,10 +197,12 @@ func ruleCritical(_, r string) string {
 	return "(" + values(r, "resources") + ".exists(p, p in " + list(patterns) + ") && (" + strings.Join(any, " || ") + "))"
 }
 
+// criticalMessage lists the matches as guard does: "leases.coordination.k8s.io
+// (CREATE, UPDATE), nodes/status (UPDATE)".
 func criticalMessage(_, r, index string) string {
 	var hits []string
 	for _, c := range guard.CriticalResources() {
-		hits = append(hits, fmt.Sprintf("(%s ? [%s] : [])", critical(r, c), lit(c.Name)))
+		hits = append(hits, bind("m", criticalOps(r, c), fmt.Sprintf(`size(m) > 0 ? [%s + " (" + m.join(", ") + ")"] : []`, lit(c.String()))))
 	}
 	return format(guard.MsgWebhookCriticalResource, index, "("+strings.Join(hits, " + ")+`).join(", ")`)
 }

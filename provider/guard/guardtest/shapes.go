@@ -131,9 +131,25 @@ func webhookShapes() []Shape {
 			w.Rules = []admv1.RuleWithOperations{Rule([]string{"coordination.k8s.io"}, []string{"leases"}, admv1.ClusterScope)}
 			w.ObjectSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"a": "b"}}
 		}), nil},
-		{"the webhook configurations themselves", with("self", func(w *admv1.ValidatingWebhook) {
+		{"held in: the webhook configurations themselves (the API server never calls webhooks for them)", with("self", func(w *admv1.ValidatingWebhook) {
 			w.Rules = []admv1.RuleWithOperations{Rule([]string{"admissionregistration.k8s.io"}, []string{"validatingwebhookconfigurations", "validatingadmissionpolicies"}, admv1.ClusterScope)}
 			w.ObjectSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"a": "b"}}
+		}), nil},
+		{"leases/* includes leases", with("leases-all-subresources", func(w *admv1.ValidatingWebhook) {
+			w.Rules = []admv1.RuleWithOperations{Rule([]string{"coordination.k8s.io"}, []string{"leases/*"}, admv1.NamespacedScope)}
+		}), []string{guard.RuleWebhookCriticalResource}},
+		{"held in: leases on DELETE only", with("leases-delete", func(w *admv1.ValidatingWebhook) {
+			w.Rules = []admv1.RuleWithOperations{Rule([]string{"coordination.k8s.io"}, []string{"leases"}, admv1.NamespacedScope)}
+			w.Rules[0].Operations = []admv1.OperationType{admv1.Delete}
+		}), nil},
+		{"held in: tokenreviews on UPDATE only", with("tokenreviews-update", func(w *admv1.ValidatingWebhook) {
+			w.Rules = []admv1.RuleWithOperations{Rule([]string{"authentication.k8s.io"}, []string{"tokenreviews"}, admv1.ClusterScope)}
+			w.Rules[0].Operations = []admv1.OperationType{admv1.Update}
+			w.FailurePolicy = ptr(admv1.Ignore)
+		}), nil},
+		{"certificate approvals", with("csr-approval", func(w *admv1.ValidatingWebhook) {
+			w.Rules = []admv1.RuleWithOperations{Rule([]string{"certificates.k8s.io"}, []string{"certificatesigningrequests/*"}, admv1.ClusterScope)}
+			w.FailurePolicy = ptr(admv1.Ignore)
 		}), []string{guard.RuleWebhookCriticalResource}},
 		{"wildcard subresource pattern */status in apps", with("status", func(w *admv1.ValidatingWebhook) {
 			w.Rules = []admv1.RuleWithOperations{Rule([]string{"apps"}, []string{"*/status"}, admv1.NamespacedScope)}

@@ -21,7 +21,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gendocs:", err)
 		os.Exit(1)
 	}
-	if err := os.WriteFile(out, []byte(render(guard.Rules())), 0o644); err != nil {
+	if err := os.WriteFile(out, []byte(render(guard.Rules())+renderCritical(guard.CriticalResources())), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "gendocs:", err)
 		os.Exit(1)
 	}
@@ -69,6 +69,34 @@ This page is generated from ` + "`provider/guard`" + ` by ` + "`make docs`" + `.
 			story = fmt.Sprintf("[%s](%s)", r.Story.Name, r.Story.URL)
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", r.ID, r.Severity, waivable, strings.Join(r.Enforced.Names(), ", "), escape(r.Checks), escape(story))
+	}
+	return b.String()
+}
+
+// renderCritical is the table behind WEBHOOK_CRITICAL_RESOURCE, with why
+// each request matters.
+func renderCritical(critical []guard.CriticalResource) string {
+	var b strings.Builder
+	b.WriteString(`
+## Requests no webhook may intercept
+
+` + "`WEBHOOK_CRITICAL_RESOURCE`" + ` refuses a rule that the API server would match against one of these
+requests, in any API version (the default ` + "`match_policy = \"Equivalent\"`" + ` sends every version). Rules
+are matched as the API server matches them: ` + "`leases`" + ` is the resource alone, ` + "`leases/*`" + ` is leases
+*and* all its subresources, ` + "`*`" + ` every resource but no subresource, ` + "`*/status`" + ` every status
+subresource, ` + "`*/*`" + ` everything; the rule's ` + "`scope`" + ` and ` + "`operations`" + ` count. Webhook configurations,
+admission policies and their bindings are not here: the API server never sends them to webhooks
+(` + "`WEBHOOK_NO_EFFECT`" + `).
+
+| Resource | Scope | Operations | Why the control plane needs it |
+|---|---|---|---|
+`)
+	for _, c := range critical {
+		scope := "Cluster"
+		if c.Namespaced {
+			scope = "Namespaced"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", c, scope, strings.Join(c.Operations, ", "), escape(c.Reason))
 	}
 	return b.String()
 }

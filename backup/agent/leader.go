@@ -1,0 +1,83 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// LeaseTTL is the leader lease: when the leader dies, another agent takes
+// over within this many seconds.
+const LeaseTTL = 10
+
+type leaderEvent struct {
+	leader bool
+	lost   <-chan struct{}
+}
+
+// campaign wins the cluster's election, reports it, and campaigns again
+// after a lost session, until ctx ends.
+func (l *loop) campaign(ctx context.Context, out chan<- leaderEvent) {
+	key := "/etcdguard/" + l.Config.ClusterName + "/leader"
+	delay := time.Second
+	for ctx.Err() == nil {
+		err := func() error {
+			cli, err := clientv3.New(l.Etcd)
+			if err != nil {
+				return err
+			}
+			defer cli.Close()
+			sess, err := concurrency.NewSession(cli, concurrency.WithTTL(LeaseTTL), concurrency.WithContext(ctx))
+			if err != nil {
+				return fmt.Errorf("election session: %w", err)
+			}
+			defer sess.Close()
+			el := concurrency.NewElection(sess, key)
+			l.Log.Info("campaigning for leadership", "key", key)
+			l.notify("STATUS=" + l.status("follower, campaigning"))
+			if err := el.Campaign(ctx, l.Config.ClusterName); err != nil {
+				return fmt.Errorf("campaign: %w", err)
+			}
+			l.Log.Info("elected leader: this agent uploads", "key", key)
+			delay = time.Second
+			select {
+			case out <- leaderEvent{leader: true, lost: sess.Done()}:
+			case <-ctx.Done():
+				return nil
+			}
+			select {
+			case <-sess.Done():
+				return errors.New("election session expired")
+			case <-ctx.Done():
+				// Resign so that a follower takes over at once, not after the TTL.
+				rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				el.Resign(rctx)
+				return nil
+			}
+		}()
+		if err != nil && ctx.Err() == nil {
+			l.Log.Warn("leader election", "err", err)
+			select {
+			case <-time.After(delay):
+			case <-ctx.Done():
+			}
+			delay = min(delay*2, 15*time.Second)
+		}
+	}
+}
+
+func (l *loop) setLeader(v bool) {
+	if l.Metrics == nil {
+		return
+	}
+	if v {
+		l.Metrics.Leader.Set(1)
+	} else {
+		l.Metrics.Leader.Set(0)
+	}
+}

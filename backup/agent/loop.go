@@ -1,0 +1,203 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/k8sguard/k8sguard/backup/snapshot"
+)
+
+// loop is the agent's event loop: run selects on its channels, and each
+// event has a handler (onElected, onSnapshotDue, onDrillDone, …) that
+// updates the state below. Only run's goroutine touches it.
+type loop struct {
+	*Agent
+	sched cron.Schedule
+	ping  time.Duration
+	last  *snapshot.Manifest // newest known snapshot, nil when none
+
+	leader bool
+	lost   <-chan struct{} // closes when leadership ends; nil when a follower
+
+	snapshotAt alarm // the next scheduled snapshot
+	snapshot   job[snapResult]
+
+	// The scheduled restore drill (drill.interval): due once drillAt fires,
+	// started when no snapshot is in flight and one exists.
+	drillAt      alarm
+	drillPending bool
+	drill        job[drillResult]
+}
+
+type snapResult struct {
+	res *snapshot.Result
+	err error
+}
+
+// run handles events until ctx ends.
+func (l *loop) run(ctx context.Context) error {
+	leadership := make(chan leaderEvent, 1)
+	if l.Config.LeaderElection {
+		go l.campaign(ctx, leadership)
+	} else {
+		leadership <- leaderEvent{leader: true, lost: make(chan struct{})}
+	}
+	tick := time.NewTicker(l.ping)
+	defer tick.Stop()
+	defer l.snapshot.cancelIfRunning()
+	defer l.drill.cancelIfRunning()
+	for {
+		select {
+		case <-ctx.Done():
+			l.onStop()
+			return nil
+		case <-tick.C:
+			l.notify("WATCHDOG=1")
+		case ev := <-leadership:
+			l.onElected(ctx, ev)
+		case <-l.lost:
+			l.onLeadershipLost()
+		case <-l.snapshotAt.C:
+			l.onSnapshotDue(ctx)
+		case r := <-l.snapshot.done:
+			l.onSnapshotDone(ctx, r)
+		case <-l.drillAt.C:
+			l.onDrillDue(ctx)
+		case r := <-l.drill.done:
+			l.onDrillDone(r)
+		}
+	}
+}
+
+// onStop aborts what is in flight (an aborted upload leaves no snapshot
+// behind) and waits for it.
+func (l *loop) onStop() {
+	if l.snapshot.running() {
+		l.Log.Info("stopping: aborting the in-flight snapshot")
+		l.snapshot.abort()
+	}
+	if l.drill.running() {
+		l.Log.Info("stopping: aborting the restore drill")
+		l.drill.abort()
+	}
+}
+
+// onElected starts the leader's work: clean up what an interrupted
+// predecessor left, then schedule the first snapshot and drill.
+func (l *loop) onElected(ctx context.Context, ev leaderEvent) {
+	l.leader, l.lost = true, ev.lost
+	l.setLeader(true)
+	if err := l.Cleanup(ctx, l.now()); err != nil {
+		l.Log.Warn("cleanup after interrupted snapshots failed; retrying on the next start", "err", err)
+	}
+	l.scheduleSnapshot(l.firstRun())
+	if l.Config.Drill.Interval.Duration > 0 {
+		l.scheduleDrill(l.firstDrill(ctx))
+	}
+}
+
+// onLeadershipLost stops scheduling: another agent uploads now. An
+// in-flight snapshot finishes (it is as good as the new leader's).
+func (l *loop) onLeadershipLost() {
+	l.leader, l.lost = false, nil
+	l.setLeader(false)
+	l.snapshotAt.clear()
+	l.drillAt.clear()
+	l.drillPending = false
+	l.Log.Warn("lost leadership; another agent uploads now")
+	l.notify("STATUS=" + l.status("follower"))
+}
+
+func (l *loop) scheduleSnapshot(at time.Time) {
+	l.snapshotAt.set(at)
+	l.notify("STATUS=" + l.status(fmt.Sprintf("next snapshot at %s", at.UTC().Format(time.RFC3339))))
+}
+
+// onSnapshotDue starts the scheduled snapshot, bounded by snapshotTimeout.
+func (l *loop) onSnapshotDue(ctx context.Context) {
+	l.snapshotAt.clear()
+	if !l.leader || l.snapshot.running() {
+		return
+	}
+	l.snapshot.start(ctx, snapshotTimeout, func(ctx context.Context) snapResult {
+		res, err := l.Once(ctx)
+		return snapResult{res, err}
+	})
+	l.notify("STATUS=" + l.status("snapshot in progress"))
+}
+
+// onSnapshotDone schedules the next snapshot (sooner after a failure) and
+// starts a drill that fell due meanwhile: after a failure the last good
+// snapshot is still worth proving.
+func (l *loop) onSnapshotDone(ctx context.Context, r snapResult) {
+	l.snapshot.finish()
+	if r.err == nil {
+		l.last = r.res.Manifest
+	}
+	if l.leader {
+		if r.err != nil {
+			l.scheduleSnapshot(l.now().Add(l.retryDelay()))
+		} else {
+			l.scheduleSnapshot(l.nextRun(l.now()))
+		}
+	}
+	l.startDrill(ctx)
+}
+
+// alarm is a one-shot timer whose channel is nil while it is not set, so
+// that a select on it blocks.
+type alarm struct {
+	C     <-chan time.Time
+	at    time.Time
+	timer *time.Timer
+}
+
+func (a *alarm) set(at time.Time) {
+	a.clear()
+	a.timer = time.NewTimer(max(time.Until(at), 0))
+	a.C, a.at = a.timer.C, at
+}
+
+func (a *alarm) clear() {
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	a.C = nil
+}
+
+// job is work run in its own goroutine with its own deadline; done is nil
+// while none runs, so that a select on it blocks.
+type job[T any] struct {
+	done   chan T
+	cancel context.CancelFunc
+}
+
+func (j *job[T]) running() bool { return j.done != nil }
+
+func (j *job[T]) start(ctx context.Context, timeout time.Duration, work func(context.Context) T) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	j.done, j.cancel = make(chan T, 1), cancel
+	go func(done chan<- T) { done <- work(ctx) }(j.done)
+}
+
+// finish releases a job whose result run has received.
+func (j *job[T]) finish() {
+	j.cancelIfRunning()
+	j.done, j.cancel = nil, nil
+}
+
+// abort cancels a running job and waits for it to return.
+func (j *job[T]) abort() {
+	j.cancel()
+	<-j.done
+	j.finish()
+}
+
+func (j *job[T]) cancelIfRunning() {
+	if j.cancel != nil {
+		j.cancel()
+	}
+}
