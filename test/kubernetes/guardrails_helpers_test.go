@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/k8sguard/k8sguard/provider/guard/guardtest"
 	"github.com/k8sguard/k8sguard/test/infra"
 )
 
@@ -108,19 +109,49 @@ func ruleIDsIn(msg string) []string {
 	return out
 }
 
-// waitGuardrailsEnforced polls until the API server denies the Jetstack
-// webhook on a dry run: policies and bindings load asynchronously.
-func waitGuardrailsEnforced(t *testing.T, cs kubernetes.Interface, probe *admv1.ValidatingWebhookConfiguration) {
+// waitGuardrailsEnforced polls, with dry runs in the default namespace,
+// until every policy denies or warns as it should: the API server loads
+// policies and bindings asynchronously, each on its own.
+func waitGuardrailsEnforced(t *testing.T, cp *infra.ControlPlane) {
 	t.Helper()
-	eventually(t, "the guardrails deny the Jetstack webhook", 30*time.Second, func() error {
-		p := probe.DeepCopy()
-		p.Name = "guardrails-probe"
-		_, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(context.Background(), p,
-			metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		if err == nil || !strings.Contains(err.Error(), "[WEBHOOK_WILDCARD_RULE]") {
-			return fmt.Errorf("dry run answered %v", err)
+	cs, warned := clientWithWarnings(t, cp)
+	ctx := context.Background()
+	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+	hook := guardtest.JetstackWebhook()
+	hook.Name = "guardrails-probe"
+	denies := map[string]func() error{
+		"[WEBHOOK_WILDCARD_RULE]": func() error {
+			_, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, hook, dry)
+			return err
+		},
+		"[CRONJOB_UNBOUNDED_CONCURRENCY]": func() error {
+			_, err := cs.BatchV1().CronJobs("default").Create(ctx, guardtest.ZalandoCronJob("default"), dry)
+			return err
+		},
+		"[SERVICE_DASHBOARD_EXPOSED]": func() error {
+			_, err := cs.CoreV1().Services("default").Create(ctx, guardtest.WeaveScopeService("default"), dry)
+			return err
+		},
+	}
+	for want, probe := range denies {
+		eventually(t, "the guardrails deny with "+want, 30*time.Second, func() error {
+			if err := probe(); err == nil || !strings.Contains(err.Error(), want) {
+				return fmt.Errorf("dry run answered %v", err)
+			}
+			return nil
+		})
+	}
+	eventually(t, "the guardrails warn with [WORKLOAD_NO_SPREAD]", 30*time.Second, func() error {
+		warned.take()
+		_, err := cs.AppsV1().Deployments("default").Create(ctx, guardtest.SpreadlessDeployment("default"), dry)
+		w := warned.take()
+		if err == nil && len(w) > 0 && strings.Contains(strings.Join(w, " "), "[WORKLOAD_NO_SPREAD]") {
+			return nil
 		}
-		return nil
+		if err != nil && strings.Contains(err.Error(), "[WORKLOAD_NO_SPREAD]") {
+			return nil // a configuration that denies it
+		}
+		return fmt.Errorf("dry run answered %v with warnings %q", err, w)
 	})
 }
 

@@ -176,7 +176,7 @@ func TestAdmissionGuardrailsIncidentsAndAudit(t *testing.T) {
 		}
 	})
 
-	waitGuardrailsEnforced(t, cs, guardtest.JetstackWebhook())
+	waitGuardrailsEnforced(t, cp)
 	kubectl, warned := clientWithWarnings(t, cp)
 
 	t.Run("Admission denies the Jetstack webhook", func(t *testing.T) {
@@ -295,7 +295,7 @@ func TestAdmissionGuardrailsNeverBecomeTheOutage(t *testing.T) {
 	opts := tf(t, cp, guardrailsFixture, map[string]any{"actions": all})
 	t.Cleanup(func() { terraform.DestroyContext(t, context.Background(), opts) })
 	terraform.InitAndApplyContext(t, t.Context(), opts)
-	waitGuardrailsEnforced(t, cs, guardtest.JetstackWebhook())
+	waitGuardrailsEnforced(t, cp)
 
 	t.Run("lease renewals", func(t *testing.T) {
 		for _, ns := range []string{"kube-node-lease", "kube-system"} {
@@ -386,7 +386,7 @@ func TestAdmissionGuardrailsDifferential(t *testing.T) {
 	opts := tf(t, cp, guardrailsFixture, nil)
 	t.Cleanup(func() { terraform.DestroyContext(t, context.Background(), opts) })
 	terraform.InitAndApplyContext(t, t.Context(), opts)
-	waitGuardrailsEnforced(t, cs, guardtest.JetstackWebhook())
+	waitGuardrailsEnforced(t, cp)
 	kubectl, warned := clientWithWarnings(t, cp)
 
 	settings := guard.Settings{ProtectedNamespaces: []string{"kube-system", "kube-public", "kube-node-lease"}, MaxWebhookTimeoutSeconds: 5}
