@@ -240,6 +240,7 @@ func (p *k8sguardProvider) Resources(context.Context) []func() resource.Resource
 		NewNodePoolResource,
 		NewControlPlaneLaunchTemplateResource,
 		NewEtcdBackupBucketResource,
+		NewAdmissionGuardrailsResource,
 	}
 }
 
@@ -247,6 +248,7 @@ func (p *k8sguardProvider) DataSources(context.Context) []func() datasource.Data
 	return []func() datasource.DataSource{
 		NewKubernetesClusterDataSource,
 		NewPodIPCapacityDataSource,
+		NewClusterAuditDataSource,
 	}
 }
 

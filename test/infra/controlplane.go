@@ -53,8 +53,10 @@ type ControlPlane struct {
 	restarts int
 }
 
-// DefaultControllers are the controllers the harness runs.
-const DefaultControllers = "namespace,resourcequota,garbagecollector,serviceaccount,cronjob,job"
+// DefaultControllers are the controllers the harness runs. The
+// validatingadmissionpolicy-status-controller type-checks admission
+// policies and reports it in their status, as on a real cluster.
+const DefaultControllers = "namespace,resourcequota,garbagecollector,serviceaccount,cronjob,job,validatingadmissionpolicy-status-controller"
 
 // StartControlPlane starts a real control plane on loopback and waits for
 // /readyz.
