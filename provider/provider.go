@@ -206,7 +206,7 @@ func (p *k8sguardProvider) Configure(ctx context.Context, req provider.Configure
 		settings.MaxPodsPerNamespace = v.ValueInt64()
 	}
 
-	awsCfg := cloud.Config{}
+	awsCfg := cloud.Config{Version: p.version}
 	if m.AWS != nil {
 		awsCfg.Region = m.AWS.Region.ValueString()
 		awsCfg.Profile = m.AWS.Profile.ValueString()
@@ -226,7 +226,9 @@ func (p *k8sguardProvider) Configure(ctx context.Context, req provider.Configure
 		}
 	}
 
-	clients := &Clients{Settings: settings, Kube: kube.NewLazy(m.Kubernetes.config()), AWS: cloud.NewLazy(awsCfg)}
+	kubeCfg := m.Kubernetes.config()
+	kubeCfg.UserAgent = "terraform-provider-k8sguard/" + p.version
+	clients := &Clients{Settings: settings, Kube: kube.NewLazy(kubeCfg), AWS: cloud.NewLazy(awsCfg)}
 	resp.DataSourceData = clients
 	resp.ResourceData = clients
 	resp.EphemeralResourceData = clients

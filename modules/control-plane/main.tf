@@ -93,9 +93,11 @@ resource "k8sguard_node_pool" "this" {
     # The provider checks each pool against the pools that already exist;
     # pools created in the same apply do not exist yet, so the module checks
     # its own pools together (the Love Holidays outage: the pod range ran out
-    # of node blocks and half the pods stayed Pending).
+    # of node blocks and half the pods stayed Pending). Terraform 1.11's ||
+    # does not short-circuit: without the try() the vpc_cni modes (no
+    # capacity data source) fail on an invalid index.
     precondition {
-      condition     = var.pod_ip_mode != "node_cidr" || local.total_max_size <= data.k8sguard_pod_ip_capacity.pods[0].max_nodes
+      condition     = var.pod_ip_mode != "node_cidr" || local.total_max_size <= try(data.k8sguard_pod_ip_capacity.pods[0].max_nodes, local.total_max_size)
       error_message = "[POOL_EXCEEDS_POD_RANGE] the node pools' max_size add up to ${local.total_max_size} nodes (${join(", ", [for n, p in var.node_pools : "${n} ${p.max_size}"])}), but pod_cidr ${coalesce(var.pod_cidr, "-")} holds ${try(data.k8sguard_pod_ip_capacity.pods[0].max_nodes, 0)} node blocks of ${try(data.k8sguard_pod_ip_capacity.pods[0].pod_ips_per_node, 0)} addresses (reserved_nodes ${var.reserved_nodes}): lower max_size or widen the pod range."
     }
   }

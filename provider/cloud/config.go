@@ -11,11 +11,13 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // Services are the endpoint keys the aws block accepts.
@@ -27,6 +29,9 @@ type Config struct {
 	Profile        string
 	Endpoints      map[string]string
 	S3UsePathStyle bool
+	// Version is added to every request's User-Agent as k8sguard/<version>,
+	// so CloudTrail names the provider and its release.
+	Version string
 }
 
 // ValidateEndpoint returns why an endpoint override is unusable, or nil.
@@ -89,6 +94,11 @@ func (l *Lazy) AWS(ctx context.Context) (aws.Config, error) {
 		}
 		if l.cfg.Profile != "" {
 			opts = append(opts, config.WithSharedConfigProfile(l.cfg.Profile))
+		}
+		if l.cfg.Version != "" {
+			opts = append(opts, config.WithAPIOptions([]func(*middleware.Stack) error{
+				awsmiddleware.AddUserAgentKeyValue("k8sguard", l.cfg.Version),
+			}))
 		}
 		l.aws, l.err = config.LoadDefaultConfig(ctx, opts...)
 		if l.err != nil {

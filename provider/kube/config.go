@@ -29,6 +29,9 @@ type Config struct {
 	ClientCertificate    string
 	ClientKey            string
 	Insecure             bool
+	// UserAgent is sent with every request, so API server audit logs name
+	// k8sguard and its version (terraform-provider-k8sguard/<version>).
+	UserAgent string
 }
 
 // FieldError is a configuration error tied to one attribute of the
@@ -202,7 +205,10 @@ func (c Config) RESTConfig() (*rest.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client configuration: %w", err)
 	}
-	rc.UserAgent = "terraform-provider-k8sguard"
+	rc.UserAgent = c.UserAgent
+	if rc.UserAgent == "" {
+		rc.UserAgent = "terraform-provider-k8sguard"
+	}
 	return rc, nil
 }
 

@@ -33,6 +33,9 @@ type ControlPlaneOptions struct {
 	WithoutControllerManager bool
 	// Etcd reuses a running etcd instead of starting one.
 	Etcd *Etcd
+	// AuditLog turns on the API server's audit log (every request at the
+	// Metadata level, user agent included) in ControlPlane.AuditLog.
+	AuditLog bool
 }
 
 // ControlPlane is etcd + kube-apiserver (+ kube-controller-manager).
@@ -44,6 +47,7 @@ type ControlPlane struct {
 	Clientset  *kubernetes.Clientset
 	REST       *rest.Config
 	Etcd       *Etcd
+	AuditLog   string // JSON lines, one audit event each (ControlPlaneOptions.AuditLog)
 
 	APIServer         *Process
 	ControllerManager *Process
@@ -92,8 +96,15 @@ func StartControlPlane(t TB, opts ControlPlaneOptions) *ControlPlane {
 		"--disable-admission-plugins=ServiceAccount",
 		"--endpoint-reconciler-type=none",
 	}
+	auditLog := ""
+	if opts.AuditLog {
+		auditLog = filepath.Join(dir, "audit.log")
+		policy := filepath.Join(dir, "audit-policy.yaml")
+		writeFile(t, policy, "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Metadata\n")
+		apiArgs = append(apiArgs, "--audit-policy-file", policy, "--audit-log-path", auditLog, "--audit-log-format=json")
+	}
 	caFile := filepath.Join(certDir, "apiserver.crt")
-	cp := &ControlPlane{Host: host, Token: token, CAFile: caFile, dir: dir, apiArgs: apiArgs}
+	cp := &ControlPlane{Host: host, Token: token, CAFile: caFile, AuditLog: auditLog, dir: dir, apiArgs: apiArgs}
 	cp.startAPIServer(t, etcd)
 
 	kubeconfig := filepath.Join(dir, "kubeconfig")

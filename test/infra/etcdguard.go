@@ -36,9 +36,14 @@ func Etcdguard(t TB) string {
 			etcdguardErr = err
 			return
 		}
+		version, err := Version()
+		if err != nil {
+			etcdguardErr = err
+			return
+		}
 		bin := filepath.Join(dir, "etcdguard")
 		// Built in the root module, as `make build` does.
-		build := exec.Command("go", "build", "-o", bin, "./backup/cmd/etcdguard")
+		build := exec.Command("go", "build", "-ldflags", LDFlags(version), "-o", bin, "./backup/cmd/etcdguard")
 		build.Dir = root
 		if out, err := build.CombinedOutput(); err != nil {
 			etcdguardErr = fmt.Errorf("build etcdguard: %v\n%s", err, out)

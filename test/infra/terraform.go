@@ -53,10 +53,13 @@ func buildMirror() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	const version = "0.0.1"
+	version, err := Version()
+	if err != nil {
+		return "", err
+	}
 	target := filepath.Join(dir, "registry.terraform.io", ProviderSource, version, runtime.GOOS+"_"+runtime.GOARCH,
 		"terraform-provider-k8sguard_v"+version)
-	cmd := exec.Command("go", "build", "-o", target, ".")
+	cmd := exec.Command("go", "build", "-ldflags", LDFlags(version), "-o", target, ".")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build provider: %v\n%s", err, out)

@@ -1,0 +1,130 @@
+# Plan-only checks of every input validation (terraform test; the provider
+# is mocked: these are Terraform's own checks, before any cluster call). The
+# provider's rules and the apply against a real control plane are
+# test/modules' terratest.
+
+mock_provider "k8sguard" {}
+
+variables {
+  namespaces = {
+    team-a = { pods = 200, jobs = 50 }
+  }
+  webhooks = [{
+    name          = "opa"
+    kind          = "validating"
+    service       = { namespace = "opa", name = "opa", path = "/v1/admit" }
+    rules         = [{ api_groups = ["networking.k8s.io"], api_versions = ["v1"], resources = ["ingresses"], operations = ["CREATE", "UPDATE"] }]
+    opt_in_labels = { "opa-policy" = "enabled" }
+  }]
+}
+
+run "valid_inputs_plan" {
+  command = plan
+
+  assert {
+    condition     = k8sguard_pod_quota.team["team-a"].pods == 200
+    error_message = "team-a's quota caps pods at 200."
+  }
+  assert {
+    condition     = length(k8sguard_validating_webhook.this) == 1 && length(k8sguard_mutating_webhook.this) == 0
+    error_message = "One validating webhook, no mutating one."
+  }
+}
+
+run "namespace_name_with_capitals" {
+  command = plan
+  variables { namespaces = { Team-A = { pods = 10 } } }
+  expect_failures = [var.namespaces]
+}
+
+run "namespace_without_a_pod_cap" {
+  command = plan
+  variables { namespaces = { team-a = { pods = 0 } } }
+  expect_failures = [var.namespaces]
+}
+
+run "more_jobs_than_pods" {
+  command = plan
+  variables { namespaces = { team-a = { pods = 10, jobs = 20 } } }
+  expect_failures = [var.namespaces]
+}
+
+run "unknown_webhook_kind" {
+  command = plan
+  variables {
+    webhooks = [{
+      name  = "opa", kind = "auditing", url = "https://opa.example.com/v1/admit", opt_in_labels = { a = "b" }
+      rules = [{ api_groups = ["apps"], api_versions = ["v1"], resources = ["deployments"], operations = ["CREATE"] }]
+    }]
+  }
+  expect_failures = [var.webhooks]
+}
+
+run "duplicate_webhook_names" {
+  command = plan
+  variables {
+    webhooks = [for i in [1, 2] : {
+      name  = "opa", kind = "validating", url = "https://opa.example.com/v1/admit", opt_in_labels = { a = "b" }
+      rules = [{ api_groups = ["apps"], api_versions = ["v1"], resources = ["deployments"], operations = ["CREATE"] }]
+    }]
+  }
+  expect_failures = [var.webhooks]
+}
+
+run "webhook_with_two_backends" {
+  command = plan
+  variables {
+    webhooks = [{
+      name    = "opa", kind = "validating", url = "https://opa.example.com/v1/admit", opt_in_labels = { a = "b" }
+      service = { namespace = "opa", name = "opa" }
+      rules   = [{ api_groups = ["apps"], api_versions = ["v1"], resources = ["deployments"], operations = ["CREATE"] }]
+    }]
+  }
+  expect_failures = [var.webhooks]
+}
+
+run "webhook_without_opt_in_labels" {
+  command = plan
+  variables {
+    webhooks = [{
+      name  = "opa", kind = "validating", url = "https://opa.example.com/v1/admit", opt_in_labels = {}
+      rules = [{ api_groups = ["apps"], api_versions = ["v1"], resources = ["deployments"], operations = ["CREATE"] }]
+    }]
+  }
+  expect_failures = [var.webhooks]
+}
+
+run "webhook_without_rules" {
+  command = plan
+  variables {
+    webhooks = [{
+      name  = "opa", kind = "validating", url = "https://opa.example.com/v1/admit", opt_in_labels = { a = "b" }
+      rules = []
+    }]
+  }
+  expect_failures = [var.webhooks]
+}
+
+run "unknown_failure_policy" {
+  command = plan
+  variables {
+    webhooks = [{
+      name           = "opa", kind = "validating", url = "https://opa.example.com/v1/admit", opt_in_labels = { a = "b" }
+      failure_policy = "Retry"
+      rules          = [{ api_groups = ["apps"], api_versions = ["v1"], resources = ["deployments"], operations = ["CREATE"] }]
+    }]
+  }
+  expect_failures = [var.webhooks]
+}
+
+run "reinvocation_policy_on_a_validating_webhook" {
+  command = plan
+  variables {
+    webhooks = [{
+      name                = "opa", kind = "validating", url = "https://opa.example.com/v1/admit", opt_in_labels = { a = "b" }
+      reinvocation_policy = "IfNeeded"
+      rules               = [{ api_groups = ["apps"], api_versions = ["v1"], resources = ["deployments"], operations = ["CREATE"] }]
+    }]
+  }
+  expect_failures = [var.webhooks]
+}
