@@ -76,4 +76,3 @@ func (shaped) Update(ctx context.Context, req resource.UpdateRequest, resp *reso
 }
 
 func (shaped) Delete(context.Context, resource.DeleteRequest, *resource.DeleteResponse) {}
-
