@@ -32,7 +32,7 @@ func restoreVersusBaseline(b *testing.B, t *tools, cfg benchConfig, bucket *infr
 		downloads, unzstds, utls = append(downloads, dl.measured()), append(unzstds, unz.measured()), append(utls, utl.measured())
 		bases = append(bases, dl.measured().plus(utl.measured()))
 
-		r := mustRun(b, env, t.etcdguard, "restore", "--snapshot", s.snapshot, "--data-dir", filepath.Join(work, "restored"))
+		r := mustRun(b, profiled(env, s, "restore"), t.etcdguard, "restore", "--snapshot", s.snapshot, "--data-dir", filepath.Join(work, "restored"))
 		removeAll(b, filepath.Join(work, "restored"))
 		ours = append(ours, r.measured())
 		s.restoreOut = r.stdout

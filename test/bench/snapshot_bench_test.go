@@ -39,7 +39,8 @@ import (
 //
 // Sizes: K8SGUARD_BENCH_MIB, comma-separated (default "256,1024"); the
 // 100k-key run scales its key count by the largest size / 1024. For a
-// quick run: K8SGUARD_BENCH_MIB=64 K8SGUARD_BENCH_RUNS=1 make bench.
+// quick run: K8SGUARD_BENCH_MIB=64 K8SGUARD_BENCH_RUNS=1 make bench. With
+// K8SGUARD_BENCH_PROFILE=<dir>, etcdguard writes CPU profiles there.
 //
 // Run with `make bench` (it builds bin/etcdguard and sets K8SGUARD_BIN).
 func BenchmarkSnapshotAndRestore(b *testing.B) {
@@ -203,7 +204,7 @@ func snapshotVersusBaselines(b *testing.B, t *tools, cfg benchConfig, etcd *infr
 		saves = append(saves, save.measured())
 		naives = append(naives, save.measured().plus(upload.measured()))
 
-		eg := mustRun(b, env, t.etcdguard, "snapshot")
+		eg := mustRun(b, profiled(env, s, "snapshot"), t.etcdguard, "snapshot")
 		stats := snapSummary.FindStringSubmatch(eg.stdout)
 		if stats == nil {
 			b.Fatalf("no summary line in:\n%s", eg.out)
@@ -222,6 +223,18 @@ func snapshotVersusBaselines(b *testing.B, t *tools, cfg benchConfig, etcd *infr
 }
 
 var snapSummary = regexp.MustCompile(`snapshot (\S+): .* MiB raw -> ([0-9.]+) MiB stored`)
+
+// profiled adds ETCDGUARD_CPU_PROFILE to env when K8SGUARD_BENCH_PROFILE
+// names a directory: each etcdguard run then leaves a CPU profile there
+// (<kind>-<MiB>MiB-<command>.pprof; the last run of each wins), for
+// `go tool pprof bin/etcdguard <file>`.
+func profiled(env []string, s *section, command string) []string {
+	dir := os.Getenv("K8SGUARD_BENCH_PROFILE")
+	if dir == "" {
+		return env
+	}
+	return append(env, fmt.Sprintf("ETCDGUARD_CPU_PROFILE=%s/%s-%.0fMiB-%s.pprof", dir, s.kind, s.rawMiB, command))
+}
 
 // purge removes every version of key, so the versioned bucket does not
 // keep the bench's gigabytes.

@@ -9,7 +9,9 @@ import (
 )
 
 func main() {
-	if err := newRootCommand().Execute(); err != nil {
+	err := newRootCommand().Execute()
+	stopProfile()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "etcdguard:", err)
 		os.Exit(exitCode(err))
 	}

@@ -31,6 +31,7 @@ cluster's registry and there was no recent, monitored backup.`,
 	root.AddCommand(newVerifyCommand())
 	root.AddCommand(newRestoreCommand())
 	root.AddCommand(newDrillCommand())
+	withCPUProfile(root)
 	return root
 }
 
