@@ -51,7 +51,14 @@ type runResult struct {
 // peak resident set size.
 func mustRun(b *testing.B, env []string, bin string, args ...string) runResult {
 	b.Helper()
+	return mustRunIn(b, "", env, bin, args...)
+}
+
+// mustRunIn is mustRun in the working directory dir ("" for the current).
+func mustRunIn(b *testing.B, dir string, env []string, bin string, args ...string) runResult {
+	b.Helper()
 	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	var out, stdout strings.Builder
 	cmd.Stdout, cmd.Stderr = io.MultiWriter(&out, &stdout), &out
