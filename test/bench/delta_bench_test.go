@@ -289,7 +289,7 @@ func (d *deltaBench) pointInTime(b *testing.B) []row {
 		mib, _ = strconv.Atoi(s)
 	}
 	const events = 100_000
-	fillEtcd(b, d.cli, 0, mib)
+	kubeData.fill(b, d.cli, &fillState{}, mib, 0) // Kubernetes-shaped, 20% encrypted Secrets
 	agent := d.startAgent(b) // its full snapshot at start holds the fill
 	snaps, err := snapshot.List(context.Background(), d.store, "bench")
 	if err != nil {

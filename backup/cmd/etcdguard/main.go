@@ -12,7 +12,9 @@ import (
 
 func main() {
 	preflight.ServeChild() // the preflight reads etcd's database in a child process
-	if err := newRootCommand().Execute(); err != nil {
+	err := newRootCommand().Execute()
+	stopProfile()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "etcdguard:", err)
 		os.Exit(exitCode(err))
 	}

@@ -32,6 +32,7 @@ cluster's registry and there was no recent, monitored backup.`,
 	root.AddCommand(newRestoreCommand())
 	root.AddCommand(newDrillCommand())
 	root.AddCommand(newPreflightCommand())
+	withCPUProfile(root)
 	return root
 }
 
