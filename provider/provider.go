@@ -242,6 +242,7 @@ func (p *k8sguardProvider) Resources(context.Context) []func() resource.Resource
 		NewNodePoolResource,
 		NewControlPlaneLaunchTemplateResource,
 		NewEtcdBackupBucketResource,
+		NewAdmissionGuardrailsResource,
 	}
 }
 
@@ -249,6 +250,7 @@ func (p *k8sguardProvider) DataSources(context.Context) []func() datasource.Data
 	return []func() datasource.DataSource{
 		NewKubernetesClusterDataSource,
 		NewPodIPCapacityDataSource,
+		NewClusterAuditDataSource,
 	}
 }
 

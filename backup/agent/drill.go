@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/k8sguard/k8sguard/backup/drill"
+	"github.com/k8sguard/k8sguard/backup/restore"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
+	"github.com/k8sguard/k8sguard/backup/watermark"
 )
 
 // drillTimeout bounds one scheduled drill (download, restore, start etcd).
@@ -96,6 +98,7 @@ func (l *loop) runDrill(ctx context.Context, m *snapshot.Manifest) drillResult {
 	r, err := drill.Run(ctx, l.Store, m, drill.Options{
 		ExpectPrefixes: l.Config.Drill.ExpectPrefixes,
 		WorkDir:        l.Config.Drill.WorkDir,
+		RevisionBump:   l.revisionBump(ctx, m),
 		Now:            l.Now,
 	})
 	if err == nil {
@@ -105,6 +108,18 @@ func (l *loop) runDrill(ctx context.Context, m *snapshot.Manifest) drillResult {
 		}
 	}
 	return drillResult{report: r, err: err}
+}
+
+// revisionBump is the bump `etcdguard restore` would use for m now, so
+// that the drill proves the restore an operator would run.
+func (l *loop) revisionBump(ctx context.Context, m *snapshot.Manifest) uint64 {
+	w, err := watermark.Load(ctx, l.Store, l.Config.ClusterName)
+	if err != nil {
+		l.Log.Warn("cannot read the revision watermark; the drill derives its revision bump without it", "err", err)
+	}
+	b := restore.DeriveBump(m, w, l.now())
+	l.Log.Info("restore drill revision bump", "bump", b.Amount, "why", b.Reason)
+	return b.Amount
 }
 
 // reportDrill logs and counts a finished drill, and returns when to drill

@@ -2,11 +2,13 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/k8sguard/k8sguard/backup/delta"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 )
 
@@ -30,6 +32,13 @@ type loop struct {
 	drillAt      alarm
 	drillPending bool
 	drill        job[drillResult]
+
+	watermark        job[error] // recording etcd's revision (watermark.go)
+	watermarkFailing bool
+
+	// The delta chain after the newest snapshot (delta.interval), nil
+	// when none runs.
+	chain *chain
 }
 
 type snapResult struct {
@@ -47,8 +56,11 @@ func (l *loop) run(ctx context.Context) error {
 	}
 	tick := time.NewTicker(l.ping)
 	defer tick.Stop()
+	watermarkTick := time.NewTicker(watermarkInterval)
+	defer watermarkTick.Stop()
 	defer l.snapshot.cancelIfRunning()
 	defer l.drill.cancelIfRunning()
+	defer l.watermark.cancelIfRunning()
 	for {
 		select {
 		case <-ctx.Done():
@@ -68,6 +80,12 @@ func (l *loop) run(ctx context.Context) error {
 			l.onDrillDue(ctx)
 		case r := <-l.drill.done:
 			l.onDrillDone(r)
+		case <-watermarkTick.C:
+			l.onWatermarkTick(ctx)
+		case err := <-l.watermark.done:
+			l.onWatermarkRecorded(err)
+		case err := <-l.chain.ended():
+			l.onChainEnded(err)
 		}
 	}
 }
@@ -83,6 +101,14 @@ func (l *loop) onStop() {
 		l.Log.Info("stopping: aborting the restore drill")
 		l.drill.abort()
 	}
+	if l.watermark.running() {
+		l.watermark.abort()
+	}
+	if l.chain != nil {
+		l.Log.Info("stopping: committing the delta chain's last segment")
+		l.chain.stop(l.Agent, "")
+		l.chain = nil
+	}
 }
 
 // onElected starts the leader's work: clean up what an interrupted
@@ -93,7 +119,14 @@ func (l *loop) onElected(ctx context.Context, ev leaderEvent) {
 	if err := l.Cleanup(ctx, l.now()); err != nil {
 		l.Log.Warn("cleanup after interrupted snapshots failed; retrying on the next start", "err", err)
 	}
-	l.scheduleSnapshot(l.firstRun())
+	first := l.firstRun()
+	if l.deltasOn() {
+		// A delta chain starts from a full snapshot this agent took: a
+		// new leader cannot continue its predecessor's.
+		first = l.now()
+	}
+	l.scheduleSnapshot(first)
+	l.onWatermarkTick(ctx) // at once: a new leader's first record
 	if l.Config.Drill.Interval.Duration > 0 {
 		l.scheduleDrill(l.firstDrill(ctx))
 	}
@@ -104,6 +137,10 @@ func (l *loop) onElected(ctx context.Context, ev leaderEvent) {
 func (l *loop) onLeadershipLost() {
 	l.leader, l.lost = false, nil
 	l.setLeader(false)
+	if l.chain != nil {
+		l.chain.stop(l.Agent, delta.BreakLeadership)
+		l.chain = nil
+	}
 	l.snapshotAt.clear()
 	l.drillAt.clear()
 	l.drillPending = false
@@ -136,6 +173,9 @@ func (l *loop) onSnapshotDone(ctx context.Context, r snapResult) {
 	l.snapshot.finish()
 	if r.err == nil {
 		l.last = r.res.Manifest
+		if l.leader && l.deltasOn() {
+			l.followSnapshot(ctx, r.res)
+		}
 	}
 	if l.leader {
 		if r.err != nil {
@@ -145,6 +185,39 @@ func (l *loop) onSnapshotDone(ctx context.Context, r snapResult) {
 		}
 	}
 	l.startDrill(ctx)
+}
+
+// followSnapshot ends the running delta chain (its last segment is
+// committed) and starts the new snapshot's.
+func (l *loop) followSnapshot(ctx context.Context, res *snapshot.Result) {
+	if l.chain != nil {
+		l.chain.stop(l.Agent, "")
+		l.chain = nil
+	}
+	c, err := l.startChain(ctx, res)
+	if err != nil {
+		l.Log.Error("delta chain not started; retrying with the next snapshot", "err", err)
+		return
+	}
+	l.chain = c
+}
+
+// onChainEnded handles a chain that stopped by itself: a break. A new full
+// snapshot, at once, starts the next chain.
+func (l *loop) onChainEnded(err error) {
+	c := l.chain
+	l.chain = nil
+	if err == nil {
+		return // stopped with the agent
+	}
+	var brk *delta.ChainBreak
+	if !errors.As(err, &brk) {
+		brk = &delta.ChainBreak{Reason: delta.BreakGap, Err: fmt.Errorf("the chain ended unexpectedly: %v", err)}
+	}
+	l.chainBroke(c, brk)
+	if l.leader && !l.snapshot.running() {
+		l.scheduleSnapshot(l.now())
+	}
 }
 
 // alarm is a one-shot timer whose channel is nil while it is not set, so

@@ -12,10 +12,12 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/k8sguard/k8sguard/backup/config"
+	"github.com/k8sguard/k8sguard/backup/delta"
 	"github.com/k8sguard/k8sguard/backup/metrics"
 	"github.com/k8sguard/k8sguard/backup/retention"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
+	"github.com/k8sguard/k8sguard/backup/watermark"
 )
 
 // Agent holds what a snapshot cycle needs.
@@ -28,6 +30,10 @@ type Agent struct {
 	Now     func() time.Time
 	// Notify sends an sd_notify state ("READY=1", "STATUS=…"); nil: none.
 	Notify func(state string)
+	// Watermark records the newest etcd revision seen, from which a
+	// restore derives its revision bump; nil: none. The delta writer
+	// shares it.
+	Watermark *watermark.Recorder
 }
 
 // New builds an agent from a configuration: the store is opened and the
@@ -41,7 +47,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Agent, err
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{Config: cfg, Store: st, Etcd: etcd, Log: log, Now: time.Now}, nil
+	return &Agent{Config: cfg, Store: st, Etcd: etcd, Log: log, Now: time.Now,
+		Watermark: &watermark.Recorder{Store: st, Cluster: cfg.ClusterName}}, nil
 }
 
 func (a *Agent) now() time.Time {
@@ -56,6 +63,17 @@ func (a *Agent) Cleanup(ctx context.Context, olderThan time.Time) error {
 	r, err := snapshot.Cleanup(ctx, a.Store, a.Config.ClusterName, olderThan)
 	if r.IncompleteUploads > 0 || r.Orphans > 0 {
 		a.Log.Info("cleaned up after interrupted snapshots", "incomplete_uploads", r.IncompleteUploads, "orphaned_data_objects", r.Orphans)
+	}
+	if err != nil {
+		return err
+	}
+	l, err := snapshot.List(ctx, a.Store, a.Config.ClusterName)
+	if err != nil {
+		return err
+	}
+	n, err := delta.Cleanup(ctx, a.Store, a.Config.ClusterName, l.Snapshots, olderThan)
+	if n > 0 {
+		a.Log.Info("cleaned up after interrupted delta chains", "objects", n)
 	}
 	return err
 }
@@ -90,11 +108,23 @@ func (a *Agent) Once(ctx context.Context) (*snapshot.Result, error) {
 	if a.Metrics != nil {
 		a.Metrics.Observe(res)
 	}
+	if err := a.observeRevision(ctx, res.Manifest.Revision, res.Manifest.CreatedAt, "snapshot"); err != nil {
+		a.Log.Warn("could not record the revision watermark; restores derive their revision bump without it", "err", err)
+	}
 	if err := a.applyRetention(ctx); err != nil {
 		// The snapshot is safe; retention retries next time.
 		a.Log.Warn("retention skipped", "err", err)
 	}
 	return res, nil
+}
+
+// observeRevision records etcd's revision in the cluster's watermark.
+func (a *Agent) observeRevision(ctx context.Context, rev int64, at time.Time, source string) error {
+	if a.Watermark == nil {
+		return nil
+	}
+	_, err := a.Watermark.Observe(ctx, rev, at, source)
+	return err
 }
 
 func (a *Agent) applyRetention(ctx context.Context) error {

@@ -98,25 +98,32 @@ func (l *loop) waitForContact(ctx context.Context) error {
 func (l *loop) contact(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, l.Etcd.DialTimeout+5*time.Second)
 	defer cancel()
-	cli, err := clientv3.New(l.Etcd)
-	if err != nil {
+	if _, err := l.etcdStatus(ctx); err != nil {
 		return fmt.Errorf("etcd: %w", err)
-	}
-	defer cli.Close()
-	var errs []error
-	for _, ep := range l.Etcd.Endpoints {
-		if _, err = cli.Status(ctx, ep); err == nil {
-			break
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", ep, err))
-	}
-	if err != nil {
-		return fmt.Errorf("etcd: %w", errors.Join(errs...))
 	}
 	if _, err := l.Store.List(ctx, l.Config.ClusterName+"/"); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	return nil
+}
+
+// etcdStatus asks the endpoints in turn for their status (revision
+// included) and returns the first answer.
+func (a *Agent) etcdStatus(ctx context.Context) (*clientv3.StatusResponse, error) {
+	cli, err := clientv3.New(a.Etcd)
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	var errs []error
+	for _, ep := range a.Etcd.Endpoints {
+		st, err := cli.Status(ctx, ep)
+		if err == nil {
+			return st, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", ep, err))
+	}
+	return nil, errors.Join(errs...)
 }
 
 // firstRun is when a new leader snapshots first: at once when the newest

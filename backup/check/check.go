@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/k8sguard/k8sguard/backup/delta"
 	"github.com/k8sguard/k8sguard/backup/drill"
 	"github.com/k8sguard/k8sguard/backup/restore"
 	"github.com/k8sguard/k8sguard/backup/retention"
@@ -52,7 +53,12 @@ type Options struct {
 	// MaxDrillAge: no successful restore drill within it is a WARNING;
 	// 0 leaves drills unchecked (config.MaxDrillAgeOrDefault).
 	MaxDrillAge time.Duration
-	Now         time.Time
+	// Deltas judges the newest full snapshot's delta chain (config
+	// delta.interval > 0): CRITICAL when it is broken, WARNING or CRITICAL
+	// when its recovery point is older than MaxRPOWarning/MaxRPOCritical.
+	Deltas                        bool
+	MaxRPOWarning, MaxRPOCritical time.Duration
+	Now                           time.Time
 }
 
 // Report is the outcome of a check.
@@ -72,7 +78,20 @@ type Report struct {
 	// LastDrill is when the last successful restore drill started; set
 	// when drills are checked and one has succeeded.
 	LastDrill *time.Time `json:"last_drill_success,omitempty"`
-	Findings  []Finding  `json:"findings"`
+	// Chain is the newest snapshot's delta chain and RPOSeconds the age of
+	// its newest restorable point; set when deltas are checked.
+	Chain      *ChainReport `json:"delta_chain,omitempty"`
+	RPOSeconds float64      `json:"rpo_seconds"`
+	Findings   []Finding    `json:"findings"`
+}
+
+// ChainReport is the newest delta chain as check saw it.
+type ChainReport struct {
+	Snapshot     string    `json:"snapshot"`
+	Segments     int       `json:"segments"`
+	LastRevision int64     `json:"last_revision"`
+	CoveredAt    time.Time `json:"covered_at,omitzero"`
+	Broken       string    `json:"broken,omitempty"`
 }
 
 func (r *Report) add(s Status, check, format string, args ...any) {
@@ -137,6 +156,9 @@ func Run(ctx context.Context, st store.Store, o Options) *Report {
 	if o.MaxDrillAge > 0 {
 		r.checkDrill(ctx, st, o)
 	}
+	if o.Deltas && r.Newest != nil {
+		r.checkChain(ctx, st, o, l.Snapshots)
+	}
 
 	if o.Verify && r.Newest != nil {
 		ok := true
@@ -169,6 +191,51 @@ func (r *Report) checkDrill(ctx context.Context, st store.Store, o Options) {
 		} else {
 			r.add(OK, "drill", "the last successful restore drill (of %s, RTO %.1fs) was %s ago", last.Snapshot, last.Seconds, roundAge(age))
 		}
+	}
+}
+
+// checkChain judges the recovery point: the newest full snapshot's delta
+// chain, from a listing and its newest segment's manifest.
+func (r *Report) checkChain(ctx context.Context, st store.Store, o Options, snaps []*snapshot.Manifest) {
+	out, err := delta.OutlineOf(ctx, st, r.Newest)
+	if err != nil {
+		r.add(Unknown, "rpo", "cannot read the delta chain of %s: %v", r.Newest.Name(), err)
+		return
+	}
+	if out.Segments == 0 {
+		// No segment yet: a chain that is just starting, or no deltas at
+		// all (the snapshot timer instead of the agent). The snapshot
+		// before tells them apart.
+		inUse := false
+		if len(snaps) > 1 {
+			prev, err := delta.OutlineOf(ctx, st, snaps[1])
+			if err != nil {
+				r.add(Unknown, "rpo", "cannot read the delta chain of %s: %v", snaps[1].Name(), err)
+				return
+			}
+			inUse = prev.Segments > 0
+		}
+		if !inUse {
+			r.add(OK, "rpo", "no delta segments after %s: point-in-time restore is not in use (delta.interval 0, or snapshots from the timer, not the agent); the recovery point is the newest snapshot", r.Newest.Name())
+			return
+		}
+	}
+	r.Chain = &ChainReport{Snapshot: r.Newest.Name(), Segments: out.Segments, LastRevision: out.LastRevision, CoveredAt: out.CoveredAt, Broken: out.Gap}
+	if out.Gap != "" {
+		r.RPOSeconds = o.Now.Sub(r.Newest.CreatedAt).Seconds()
+		r.add(Critical, "chain", "the delta chain of %s is broken: %s; point-in-time restores reach only revision %d", r.Newest.Name(), out.Gap, out.GapRevision)
+		return
+	}
+	rpo := o.Now.Sub(out.CoveredAt)
+	r.RPOSeconds = max(rpo.Seconds(), 0)
+	what := fmt.Sprintf("recovery point %s old: the delta chain of %s, %d segment(s) up to revision %d", roundAge(max(rpo, 0)), r.Newest.Name(), out.Segments, out.LastRevision)
+	switch {
+	case rpo > o.MaxRPOCritical:
+		r.add(Critical, "rpo", "%s (max_rpo_critical %s)", what, o.MaxRPOCritical)
+	case rpo > o.MaxRPOWarning:
+		r.add(Warning, "rpo", "%s (max_rpo_warning %s)", what, o.MaxRPOWarning)
+	default:
+		r.add(OK, "rpo", "%s", what)
 	}
 }
 

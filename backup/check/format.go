@@ -73,6 +73,14 @@ func (r *Report) Gatherer() prometheus.Gatherer {
 	if r.LastDrill != nil {
 		gauge("etcdguard_check_last_drill_success_timestamp_seconds", "Start of the last successful restore drill recorded in the store.", float64(r.LastDrill.Unix()))
 	}
+	if r.Chain != nil {
+		gauge("etcdguard_check_rpo_seconds", "Age of the newest point the store can restore to (the newest delta segment's coverage).", r.RPOSeconds)
+		ok := 1.0
+		if r.Chain.Broken != "" {
+			ok = 0
+		}
+		gauge("etcdguard_check_delta_chain_ok", "1 when the newest snapshot's delta chain has no missing link.", ok)
+	}
 	if r.Verified != nil {
 		v := 0.0
 		if *r.Verified {

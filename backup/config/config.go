@@ -33,6 +33,7 @@ type Config struct {
 	Metrics        Metrics   `yaml:"metrics"`
 	Check          Check     `yaml:"check"`
 	Drill          Drill     `yaml:"drill"`
+	Delta          Delta     `yaml:"delta"`
 
 	// origin remembers where each key's value came from ("config.yaml:7",
 	// "ETCDGUARD_STORE_URL", "--store-url") so errors can point at it.
@@ -86,6 +87,11 @@ type Check struct {
 	// 0 (the default) means 2 × drill.interval when the agent drills, and
 	// no drill check at all when it does not; see MaxDrillAgeOrDefault.
 	MaxDrillAge Duration `yaml:"max_drill_age"`
+	// MaxRPOWarning and MaxRPOCritical judge the recovery point when
+	// deltas are on: how long ago the newest delta segment (or, without
+	// one yet, the full snapshot it chains from) was covered.
+	MaxRPOWarning  Duration `yaml:"max_rpo_warning"`
+	MaxRPOCritical Duration `yaml:"max_rpo_critical"`
 	// Verify re-reads the newest data object and compares its sha256.
 	Verify bool `yaml:"verify"`
 	// Format of the report: text (Nagios), json or prometheus.
@@ -105,6 +111,21 @@ type Drill struct {
 	ExpectPrefixes []string `yaml:"expect_prefixes"`
 	// WorkDir is where the restored data dir goes ($TMPDIR when empty).
 	WorkDir string `yaml:"work_dir"`
+}
+
+// Delta is continuous backup between full snapshots (package delta):
+// the elected agent watches etcd from each full snapshot's revision and
+// commits what changed every Interval as a segment of that snapshot's
+// chain, which `restore --at`/`--revision` replays.
+type Delta struct {
+	// Interval between segments: the recovery point objective, plus the
+	// upload. 0 turns deltas off (full snapshots only).
+	Interval Duration `yaml:"interval"`
+	// MaxBytes cuts a segment early when its events reach this size, and
+	// caps what is held in memory while the store is unreachable (the
+	// chain then breaks and a full snapshot follows when the store is
+	// back).
+	MaxBytes ByteSize `yaml:"max_bytes"`
 }
 
 // Duration is a time.Duration written with a unit ("30m", "5s"); a bare
@@ -127,14 +148,20 @@ func Default() *Config {
 		Compression: "zstd",
 		Retention:   Retention{KeepLast: 48, KeepDaily: 14, KeepWeekly: 8},
 		Metrics:     Metrics{Listen: "127.0.0.1:9471"},
-		Check:       Check{MaxAge: Duration{2 * time.Hour}, ShrinkRatio: 0.5, Format: "text"},
-		origin:      map[string]string{},
+		Check: Check{MaxAge: Duration{2 * time.Hour}, ShrinkRatio: 0.5, Format: "text",
+			MaxRPOWarning: Duration{time.Minute}, MaxRPOCritical: Duration{5 * time.Minute}},
+		Delta:  Delta{Interval: Duration{10 * time.Second}, MaxBytes: 64 << 20},
+		origin: map[string]string{},
 	}
 }
 
 // clusterNamePattern keeps names usable as an S3 key segment and an etcd
 // key; a leading "_" or "." is reserved for etcdguard's own objects.
 var clusterNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// IsSet reports whether key was given (in the file, the environment or a
+// flag) rather than left at its default.
+func (c *Config) IsSet(key string) bool { return c.origin[key] != "" }
 
 // Validate checks values that decode fine but make no sense, naming the
 // key and where its value came from.
@@ -209,6 +236,17 @@ func (c *Config) Validate() error {
 		if !strings.HasPrefix(p, "/") {
 			bad("drill.expect_prefixes", "%q is not an etcd key prefix (it starts with /, e.g. /registry/namespaces/kube-system)", p)
 		}
+	}
+	if d := c.Delta.Interval.Duration; d != 0 && d < time.Second {
+		bad("delta.interval", "%s is shorter than a second (0 turns deltas off)", c.Delta.Interval)
+	}
+	if b := c.Delta.MaxBytes; b < 1<<20 || b > 1<<30 {
+		bad("delta.max_bytes", "%s must be between 1MiB and 1GiB", b)
+	}
+	if c.Check.MaxRPOWarning.Duration <= 0 || c.Check.MaxRPOCritical.Duration <= 0 {
+		bad("check.max_rpo_warning", "max_rpo_warning and max_rpo_critical must be positive")
+	} else if c.Check.MaxRPOWarning.Duration > c.Check.MaxRPOCritical.Duration {
+		bad("check.max_rpo_warning", "%s is longer than check.max_rpo_critical %s", c.Check.MaxRPOWarning, c.Check.MaxRPOCritical)
 	}
 	if c.Check.ShrinkRatio <= 0 || c.Check.ShrinkRatio > 1 {
 		bad("check.shrink_ratio", "%v must be in (0, 1]", c.Check.ShrinkRatio)

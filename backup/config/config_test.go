@@ -62,7 +62,7 @@ func TestStrictDecodingNamesKeyAndLine(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"unknown top-level key", "cluster_name: a\nfrobnicate: 1\n",
-			`config.yaml:2: unknown key "frobnicate" at the top level (known: check, cluster_name, compression, drill, etcd, leader_election, metrics, retention, schedule, store)`},
+			`config.yaml:2: unknown key "frobnicate" at the top level (known: check, cluster_name, compression, delta, drill, etcd, leader_election, metrics, retention, schedule, store)`},
 		{"misplaced key names where it belongs", "etcd:\n  endpoints: [http://a:2379]\n  max_age: 2h\n",
 			`config.yaml:3: unknown key "max_age" under etcd; it belongs at check.max_age`},
 		{"misplaced section key", "store:\n  url: file:///x\ninterval: 5m\n",
@@ -97,6 +97,16 @@ func TestStrictDecodingNamesKeyAndLine(t *testing.T) {
 			`config.yaml:3: drill.expect_prefixes: "registry/namespaces" is not an etcd key prefix`},
 		{"negative max drill age", "check:\n  max_drill_age: -1h\n",
 			`config.yaml:2: check.max_drill_age: must not be negative`},
+		{"delta interval too short", "delta:\n  interval: 100ms\n",
+			`config.yaml:2: delta.interval: 100ms is shorter than a second (0 turns deltas off)`},
+		{"delta max_bytes not a size", "delta:\n  max_bytes: lots\n",
+			`config.yaml:2: delta.max_bytes: "lots" is not a size like 64MiB or 1GiB`},
+		{"delta max_bytes too small", "delta:\n  max_bytes: 64KiB\n",
+			`config.yaml:2: delta.max_bytes: 64 KiB must be between 1MiB and 1GiB`},
+		{"delta key misplaced under schedule", "schedule:\n  max_bytes: 1MiB\n",
+			`config.yaml:2: unknown key "max_bytes" under schedule; it belongs at delta.max_bytes`},
+		{"rpo warning past critical", "check:\n  max_rpo_warning: 10m\n",
+			`config.yaml:2: check.max_rpo_warning: 10m0s is longer than check.max_rpo_critical 5m0s`},
 		{"two documents", "compression: zstd\n---\ncompression: none\n",
 			`config.yaml:2: a second YAML document`},
 	}
@@ -239,5 +249,38 @@ func TestMaxDrillAgeDefaultsToTwiceTheDrillInterval(t *testing.T) {
 		if got := c.MaxDrillAgeOrDefault(); got != tc.want {
 			t.Errorf("%q: MaxDrillAgeOrDefault() = %s, want %s", tc.yaml, got, tc.want)
 		}
+	}
+}
+
+// TestDeltaSectionAsTheIssueWritesIt: delta: { interval: 10s, max_bytes:
+// 64MiB } is the default, and a flow mapping, env and flags all set it.
+func TestDeltaSectionAsTheIssueWritesIt(t *testing.T) {
+	c, err := Parse("config.yaml", []byte("delta: { interval: 30s, max_bytes: 16MiB }\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Delta.Interval.Duration != 30*time.Second || c.Delta.MaxBytes != 16<<20 {
+		t.Fatalf("decoded %+v", c.Delta)
+	}
+	if d := Default().Delta; d.Interval.Duration != 10*time.Second || d.MaxBytes != 64<<20 {
+		t.Fatalf("default delta %+v, want 10s and 64MiB (on by default)", d)
+	}
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	f := BindFlags(fs, "delta")
+	f.LookupEnv = func(k string) (string, bool) {
+		if k == "ETCDGUARD_DELTA_MAX_BYTES" {
+			return "8MiB", true
+		}
+		return "", false
+	}
+	if err := fs.Parse([]string{"--delta-interval", "0s"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err = f.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Delta.Interval.Duration != 0 || c.Delta.MaxBytes != 8<<20 {
+		t.Fatalf("env and flag gave %+v, want deltas off and 8MiB", c.Delta)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -158,7 +159,7 @@ func (d *decoder) placesOf(key string) []string {
 func describeDecodeError(n *yaml.Node, v reflect.Value, err error) string {
 	want := v.Kind().String()
 	switch {
-	case v.Type() == reflect.TypeOf(Duration{}):
+	case v.Type() == reflect.TypeOf(Duration{}), v.Type() == reflect.TypeOf(ByteSize(0)):
 		return err.Error()
 	case v.Kind() == reflect.Slice:
 		want = "a list of strings"
@@ -262,3 +263,29 @@ func (d *Duration) parse(s string) error {
 func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
 
 func (d Duration) String() string { return d.Duration.String() }
+
+// ByteSize is a size written with a unit ("64MiB", "512KiB", "1GB"); a
+// bare number is bytes.
+type ByteSize int64
+
+// UnmarshalYAML accepts "64MiB", "1GiB", "1048576".
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("%s is not a size like 64MiB", kindName(n))
+	}
+	return b.parse(n.Value)
+}
+
+func (b *ByteSize) parse(s string) error {
+	v, err := humanize.ParseBytes(s)
+	if err != nil || v > 1<<62 {
+		return fmt.Errorf("%q is not a size like 64MiB or 1GiB", s)
+	}
+	*b = ByteSize(v)
+	return nil
+}
+
+// MarshalYAML writes the size back with its unit.
+func (b ByteSize) MarshalYAML() (any, error) { return b.String(), nil }
+
+func (b ByteSize) String() string { return humanize.IBytes(uint64(b)) }

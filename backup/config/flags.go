@@ -43,35 +43,39 @@ func EnvName(key string) string {
 // usage says what each key means; every key of Config has an entry (a test
 // holds us to it), and it is the help text of its flag.
 var usage = map[string]string{
-	"cluster_name":          "name of the cluster; snapshots go under <store>/<cluster_name>/",
-	"etcd.endpoints":        "etcd client URLs, comma-separated",
-	"etcd.ca_file":          "CA bundle that signed etcd's serving certificate",
-	"etcd.cert_file":        "client certificate for etcd",
-	"etcd.key_file":         "client key for etcd",
-	"etcd.dial_timeout":     "how long to wait for an etcd connection",
-	"store.url":             "where snapshots go: s3://bucket/prefix or file:///dir",
-	"store.region":          "S3 region (default: the AWS SDK's)",
-	"store.endpoint":        "S3-compatible endpoint URL; path-style addressing when set",
-	"store.sse":             "S3 server-side encryption: AES256 or aws:kms",
-	"store.kms_key_id":      "KMS key for sse aws:kms (default: the bucket's)",
-	"schedule.interval":     "take a snapshot every interval",
-	"schedule.cron":         "take snapshots on a cron schedule instead, e.g. \"*/30 * * * *\"",
-	"schedule.jitter":       "delay each scheduled snapshot by a random part of this",
-	"compression":           "zstd or none",
-	"retention.keep_last":   "keep the newest N snapshots",
-	"retention.keep_daily":  "also keep the newest snapshot of each of the last N days (UTC)",
-	"retention.keep_weekly": "also keep the newest snapshot of each of the last N ISO weeks",
-	"leader_election":       "elect one agent per cluster through etcd; only the leader uploads",
-	"metrics.listen":        "address for /metrics, /healthz and /readyz (empty: off)",
-	"check.max_age":         "newest snapshot older than this is CRITICAL",
-	"check.shrink_ratio":    "a snapshot with fewer than this × the previous snapshot's keys is a shrink",
-	"check.max_drill_age":   "no successful restore drill within this is a WARNING (default 2 × drill.interval; unchecked without drills)",
-	"drill.interval":        "the agent runs a restore drill of the newest snapshot this often (0: never)",
-	"drill.expect_prefixes": "key prefixes that must hold keys in the drill's restored etcd, comma-separated",
-	"drill.work_dir":        "where the drill restores into (default $TMPDIR); needs twice the snapshot's size free",
-	"check.verify":          "re-read the newest data object and compare its sha256 with the manifest",
-	"check.format":          "report format: text (Nagios plugin), json or prometheus",
-	"check.textfile":        "also write the report in Prometheus format to this file (node_exporter textfile collector)",
+	"cluster_name":           "name of the cluster; snapshots go under <store>/<cluster_name>/",
+	"etcd.endpoints":         "etcd client URLs, comma-separated",
+	"etcd.ca_file":           "CA bundle that signed etcd's serving certificate",
+	"etcd.cert_file":         "client certificate for etcd",
+	"etcd.key_file":          "client key for etcd",
+	"etcd.dial_timeout":      "how long to wait for an etcd connection",
+	"store.url":              "where snapshots go: s3://bucket/prefix or file:///dir",
+	"store.region":           "S3 region (default: the AWS SDK's)",
+	"store.endpoint":         "S3-compatible endpoint URL; path-style addressing when set",
+	"store.sse":              "S3 server-side encryption: AES256 or aws:kms",
+	"store.kms_key_id":       "KMS key for sse aws:kms (default: the bucket's)",
+	"schedule.interval":      "take a snapshot every interval",
+	"schedule.cron":          "take snapshots on a cron schedule instead, e.g. \"*/30 * * * *\"",
+	"schedule.jitter":        "delay each scheduled snapshot by a random part of this",
+	"compression":            "zstd or none",
+	"retention.keep_last":    "keep the newest N snapshots",
+	"retention.keep_daily":   "also keep the newest snapshot of each of the last N days (UTC)",
+	"retention.keep_weekly":  "also keep the newest snapshot of each of the last N ISO weeks",
+	"leader_election":        "elect one agent per cluster through etcd; only the leader uploads",
+	"metrics.listen":         "address for /metrics, /healthz and /readyz (empty: off)",
+	"check.max_age":          "newest snapshot older than this is CRITICAL",
+	"check.shrink_ratio":     "a snapshot with fewer than this × the previous snapshot's keys is a shrink",
+	"check.max_drill_age":    "no successful restore drill within this is a WARNING (default 2 × drill.interval; unchecked without drills)",
+	"drill.interval":         "the agent runs a restore drill of the newest snapshot this often (0: never)",
+	"drill.expect_prefixes":  "key prefixes that must hold keys in the drill's restored etcd, comma-separated",
+	"drill.work_dir":         "where the drill restores into (default $TMPDIR); needs twice the snapshot's size free",
+	"check.max_rpo_warning":  "with deltas on, a recovery point older than this is a WARNING (the newest delta segment's coverage)",
+	"check.max_rpo_critical": "with deltas on, a recovery point older than this is CRITICAL; so is a broken delta chain",
+	"delta.interval":         "commit the changes etcd made as a delta segment this often: the recovery point (0: full snapshots only)",
+	"delta.max_bytes":        "cut a delta segment early at this size; also the most held in memory while the store is down (then a full snapshot follows)",
+	"check.verify":           "re-read the newest data object and compare its sha256 with the manifest",
+	"check.format":           "report format: text (Nagios plugin), json or prometheus",
+	"check.textfile":         "also write the report in Prometheus format to this file (node_exporter textfile collector)",
 }
 
 // BindFlags adds --config and a flag for every key under the given
@@ -182,6 +186,12 @@ func (c *Config) set(key, s, from string) error {
 			return fmt.Errorf("%s: %s: %v", from, key, err)
 		}
 		v.Set(reflect.ValueOf(d))
+	case v.Type() == reflect.TypeOf(ByteSize(0)):
+		var b ByteSize
+		if err := b.parse(s); err != nil {
+			return fmt.Errorf("%s: %s: %v", from, key, err)
+		}
+		v.Set(reflect.ValueOf(b))
 	case v.Kind() == reflect.String:
 		v.SetString(s)
 	case v.Kind() == reflect.Slice:
@@ -237,6 +247,8 @@ func typeName(v reflect.Value) string {
 	switch {
 	case v.Type() == reflect.TypeOf(Duration{}):
 		return "duration"
+	case v.Type() == reflect.TypeOf(ByteSize(0)):
+		return "size"
 	case v.Kind() == reflect.Slice:
 		return "strings"
 	default:
@@ -252,6 +264,8 @@ func formatValue(v reflect.Value) string {
 		if x.Duration == 0 {
 			return ""
 		}
+		return x.String()
+	case ByteSize:
 		return x.String()
 	default:
 		s := fmt.Sprint(x)

@@ -6,6 +6,7 @@ package drill
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"sort"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
 	"go.etcd.io/etcd/server/v3/embed"
@@ -27,6 +29,7 @@ import (
 // Phase names, in order; also the phase label of the duration metric.
 const (
 	PhaseDownload = "download" // download, decompress, sha256 and etcd hash (one stream)
+	PhaseReplay   = "replay"   // point-in-time: the delta chain replayed (drill --at)
 	PhaseVerify   = "verify"   // bbolt integrity check and revision of the .db
 	PhaseRestore  = "restore"  // etcdutl snapshot restore
 	PhaseStart    = "start"    // embedded etcd until it serves
@@ -34,7 +37,7 @@ const (
 )
 
 // Phases lists the phases in the order they run.
-var Phases = []string{PhaseDownload, PhaseVerify, PhaseRestore, PhaseStart, PhaseChecks}
+var Phases = []string{PhaseDownload, PhaseReplay, PhaseVerify, PhaseRestore, PhaseStart, PhaseChecks}
 
 // Options tune Run.
 type Options struct {
@@ -46,10 +49,19 @@ type Options struct {
 	WorkDir string
 	// StartTimeout bounds the embedded etcd's start (2 minutes when 0).
 	StartTimeout time.Duration
+	// RevisionBump restores as `etcdguard restore` does by default: the
+	// revision raised by this much and marked compacted (see
+	// restore.DeriveBump). The checks then prove both, and count keys at
+	// the restored revision (older ones are compacted). 0: no bump.
+	RevisionBump uint64
 	// Logger receives etcdutl's and the embedded etcd's logs; nil
 	// discards them.
 	Logger *zap.Logger
 	Now    func() time.Time
+	// Replay drills a point-in-time restore: the plan's delta segments
+	// are replayed into the snapshot (restore.Replay) before it is
+	// restored. Its Snapshot is the one drilled.
+	Replay *restore.Plan
 }
 
 // Timing is how long one phase took.
@@ -67,18 +79,26 @@ type Check struct {
 
 // Report is the outcome of a drill.
 type Report struct {
-	Cluster   string    `json:"cluster"`
-	Snapshot  string    `json:"snapshot"` // the data key
-	Revision  int64     `json:"revision"`
-	Keys      int64     `json:"keys"`
-	RawSize   int64     `json:"raw_size"`
-	StartedAt time.Time `json:"started_at"`
-	Phases    []Timing  `json:"phases"`
-	Checks    []Check   `json:"checks"`
+	Cluster  string `json:"cluster"`
+	Snapshot string `json:"snapshot"` // the data key
+	Revision int64  `json:"revision"`
+	// RevisionBump is the bump the drill restored with (0: none).
+	RevisionBump uint64    `json:"revision_bump,omitempty"`
+	Keys         int64     `json:"keys"`
+	RawSize      int64     `json:"raw_size"`
+	StartedAt    time.Time `json:"started_at"`
+	Phases       []Timing  `json:"phases"`
+	Checks       []Check   `json:"checks"`
 	// Seconds is the whole drill: the recovery time objective measured.
 	Seconds float64 `json:"seconds"`
 	OK      bool    `json:"ok"`
 	Error   string  `json:"error,omitempty"`
+	// Point, ReplayedEvents and ReplayedTo describe a point-in-time drill
+	// (drill --at / --revision): the delta events replayed and the
+	// revision they led to.
+	Point          string `json:"point,omitempty"`
+	ReplayedEvents int    `json:"replayed_events,omitempty"`
+	ReplayedTo     int64  `json:"replayed_to_revision,omitempty"`
 }
 
 // Duration is the drill's total time.
@@ -96,7 +116,10 @@ func Run(ctx context.Context, s store.Store, m *snapshot.Manifest, o Options) (*
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	r := &Report{Cluster: m.Cluster, Snapshot: m.DataKey, Revision: m.Revision, Keys: m.Keys, RawSize: m.RawSize, StartedAt: o.Now().UTC()}
+	if o.RevisionBump > restore.MaxBump {
+		return nil, fmt.Errorf("drill of %s: a revision bump of %d is more than %d", m.DataKey, o.RevisionBump, restore.MaxBump)
+	}
+	r := &Report{Cluster: m.Cluster, Snapshot: m.DataKey, Revision: m.Revision, RevisionBump: o.RevisionBump, Keys: m.Keys, RawSize: m.RawSize, StartedAt: o.Now().UTC()}
 	err := r.run(ctx, s, m, o)
 	r.Seconds = o.Now().Sub(r.StartedAt).Seconds()
 	if err == nil {
@@ -147,6 +170,18 @@ func (r *Report) run(ctx context.Context, s store.Store, m *snapshot.Manifest, o
 	}); err != nil {
 		return err
 	}
+	if o.Replay != nil {
+		if err := r.phase(o, PhaseReplay, func() error {
+			rep, err := restore.Replay(ctx, s, dbPath, o.Replay, o.Logger)
+			if err == nil {
+				r.Point = o.Replay.Point.String()
+				r.ReplayedEvents, r.ReplayedTo = rep.Events, rep.ToRevision
+			}
+			return err
+		}); err != nil {
+			return err
+		}
+	}
 
 	var dbRevision int64
 	if err := r.phase(o, PhaseVerify, func() error {
@@ -178,6 +213,8 @@ func (r *Report) run(ctx context.Context, s store.Store, m *snapshot.Manifest, o
 			InitialCluster:      member + "=" + peerURL.String(),
 			InitialClusterToken: "etcdguard-drill",
 			SkipHashCheck:       true, // the download phase checked it
+			RevisionBump:        o.RevisionBump,
+			MarkCompacted:       o.RevisionBump > 0,
 		})
 	}); err != nil {
 		return err
@@ -201,7 +238,7 @@ func (r *Report) run(ctx context.Context, s store.Store, m *snapshot.Manifest, o
 			return fmt.Errorf("etcd client: %w", err)
 		}
 		defer cli.Close()
-		checks, err := compare(ctx, cli, m, dbRevision, o.ExpectPrefixes)
+		checks, err := compare(ctx, cli, m, dbRevision, o.RevisionBump, o.ExpectPrefixes)
 		r.Checks = checks
 		return err
 	})
@@ -241,10 +278,13 @@ func startEtcd(ctx context.Context, dataDir, name string, client, peer url.URL, 
 	}
 }
 
-// compare checks the restored etcd against the manifest: its revision,
-// the key counts at the manifest's revision (counted the way the agent
-// counted them), and that every expected prefix holds keys.
-func compare(ctx context.Context, cli *clientv3.Client, m *snapshot.Manifest, dbRevision int64, expect []string) ([]Check, error) {
+// compare checks the restored etcd against the manifest: its revision
+// (and, with a bump, that the revisions before it are compacted), the key
+// counts (counted the way the agent counted them) and that every expected
+// prefix holds keys. Keys are counted at the manifest's revision, or at
+// the restored one after a bump, which compacted the older ones; both
+// hold the snapshot's keys.
+func compare(ctx context.Context, cli *clientv3.Client, m *snapshot.Manifest, dbRevision int64, bump uint64, expect []string) ([]Check, error) {
 	head, err := cli.Get(ctx, "\x00", clientv3.WithFromKey(), clientv3.WithCountOnly())
 	if err != nil {
 		return nil, fmt.Errorf("read restored etcd: %w", err)
@@ -254,12 +294,18 @@ func compare(ctx context.Context, cli *clientv3.Client, m *snapshot.Manifest, db
 	// snapshot stream, so the snapshot holds that revision or a newer one.
 	checks := []Check{{
 		Name:   "revision",
-		OK:     rev >= m.Revision && rev == dbRevision,
+		OK:     dbRevision >= m.Revision && rev == dbRevision+int64(bump),
 		Detail: fmt.Sprintf("restored etcd at revision %d, snapshot file %d, manifest %d", rev, dbRevision, m.Revision),
 	}}
-	total, prefixes, err := snapshot.CountKeys(ctx, cli, m.Revision)
+	countAt := m.Revision
+	if bump > 0 {
+		checks[0].Detail += fmt.Sprintf(", bumped by %d", bump)
+		checks = append(checks, compactedCheck(ctx, cli, rev))
+		countAt = rev
+	}
+	total, prefixes, err := snapshot.CountKeys(ctx, cli, countAt)
 	if err != nil {
-		return checks, fmt.Errorf("count keys at revision %d: %w", m.Revision, err)
+		return checks, fmt.Errorf("count keys at revision %d: %w", countAt, err)
 	}
 	checks = append(checks, countCheck("keys", total, m.Keys))
 	names := map[string]bool{}
@@ -278,7 +324,7 @@ func compare(ctx context.Context, cli *clientv3.Client, m *snapshot.Manifest, db
 		checks = append(checks, countCheck(p, prefixes[p], m.PrefixKeys[p]))
 	}
 	for _, p := range expect {
-		n, err := cli.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithCountOnly(), clientv3.WithRev(m.Revision))
+		n, err := cli.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithCountOnly(), clientv3.WithRev(countAt))
 		if err != nil {
 			return checks, fmt.Errorf("count %s: %w", p, err)
 		}
@@ -289,6 +335,23 @@ func compare(ctx context.Context, cli *clientv3.Client, m *snapshot.Manifest, db
 		})
 	}
 	return checks, nil
+}
+
+// compactedCheck proves that a bumped etcd refuses the revision before its
+// own as compacted: a watch resumed from a revision a client saw before
+// the restore fails, and the client relists.
+func compactedCheck(ctx context.Context, cli *clientv3.Client, rev int64) Check {
+	c := Check{Name: "compacted"}
+	_, err := cli.Get(ctx, "\x00", clientv3.WithFromKey(), clientv3.WithCountOnly(), clientv3.WithRev(rev-1))
+	switch {
+	case errors.Is(err, rpctypes.ErrCompacted):
+		c.OK, c.Detail = true, fmt.Sprintf("revision %d and older are compacted: watches from before the restore relist", rev-1)
+	case err == nil:
+		c.Detail = fmt.Sprintf("revision %d is still readable: watches from before the restore would resume on reused revisions", rev-1)
+	default:
+		c.Detail = fmt.Sprintf("read at revision %d: %v", rev-1, err)
+	}
+	return c
 }
 
 func countCheck(name string, got, want int64) Check {

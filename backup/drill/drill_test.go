@@ -101,6 +101,32 @@ func TestDrillRestoresStartsAndChecksTheSnapshot(t *testing.T) {
 	}
 }
 
+// A drill restores as `etcdguard restore` does by default, with the
+// revision bumped, and proves the bump: the revision moved and the one
+// before it is compacted, with every key count still as in the manifest.
+func TestDrillWithRevisionBumpProvesTheBumpAndTheKeys(t *testing.T) {
+	s, m := seed(t)
+	const bump = 1_000_000_000
+	r, err := drill.Run(context.Background(), s, m, drill.Options{WorkDir: t.TempDir(), RevisionBump: bump})
+	out := text(t, r)
+	t.Logf("\n%s", out)
+	if err != nil {
+		t.Fatalf("drill failed: %v", err)
+	}
+	flat := strings.Join(strings.Fields(out), " ")
+	for _, want := range []string{
+		fmt.Sprintf("drill of %s (revision %d bumped by %d, 11 keys, ", m.DataKey, m.Revision, bump),
+		fmt.Sprintf("revision ok restored etcd at revision %d, snapshot file %d, manifest %d, bumped by %d", m.Revision+bump, m.Revision, m.Revision, bump),
+		fmt.Sprintf("compacted ok revision %d and older are compacted: watches from before the restore relist", m.Revision+bump-1),
+		"keys ok 11 keys, as in the manifest",
+		"/registry/secrets ok 9 keys, as in the manifest",
+	} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+}
+
 func TestDrillFails(t *testing.T) {
 	tests := []struct {
 		name   string

@@ -22,8 +22,15 @@ func (r *Report) WriteText(w io.Writer) error {
 	if !r.OK {
 		verdict = "FAILED"
 	}
-	fmt.Fprintf(w, "drill of %s (revision %d, %d keys, %s): %s in %s\n",
-		r.Snapshot, r.Revision, r.Keys, humanize.IBytes(uint64(r.RawSize)), verdict, r.Duration().Round(time.Millisecond))
+	bumped := ""
+	if r.RevisionBump > 0 {
+		bumped = fmt.Sprintf(" bumped by %d", r.RevisionBump)
+	}
+	fmt.Fprintf(w, "drill of %s (revision %d%s, %d keys, %s): %s in %s\n",
+		r.Snapshot, r.Revision, bumped, r.Keys, humanize.IBytes(uint64(r.RawSize)), verdict, r.Duration().Round(time.Millisecond))
+	if r.Point != "" {
+		fmt.Fprintf(w, "point in time %s: %d delta events replayed, up to revision %d\n", r.Point, r.ReplayedEvents, r.ReplayedTo)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "phase\tseconds")
 	for _, p := range r.Phases {

@@ -5,11 +5,14 @@ package metrics
 
 import (
 	"net/http"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/k8sguard/k8sguard/backup/delta"
 	"github.com/k8sguard/k8sguard/backup/drill"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 )
@@ -27,6 +30,16 @@ type Metrics struct {
 	Leader           prometheus.Gauge
 	// Drill is the scheduled restore drill's series (drill.interval).
 	Drill *drill.Metrics
+
+	// Delta chains (delta.interval).
+	DeltaLastRevision prometheus.Gauge
+	DeltaSegments     prometheus.Counter
+	DeltaBytes        prometheus.Counter
+	ChainBreaks       *prometheus.CounterVec
+	// covered is the newest point the store can restore to (unix nanos):
+	// etcdguard_rpo_seconds is its age at scrape time.
+	covered atomic.Int64
+	now     func() time.Time
 }
 
 // New registers and initialises every series, labelled with the cluster
@@ -70,6 +83,30 @@ func New(cluster string) *Metrics {
 			Help: "1 while this agent is the elected uploader for its cluster.",
 		}),
 		Drill: drill.NewMetrics(),
+		DeltaLastRevision: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "etcdguard_delta_last_revision",
+			Help: "etcd revision up to which the newest committed delta segment covers the keyspace.",
+		}),
+		DeltaSegments: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "etcdguard_delta_segments_total",
+			Help: "Delta segments committed (manifest written).",
+		}),
+		DeltaBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "etcdguard_delta_bytes_total",
+			Help: "Bytes of delta segments committed, as stored (compressed).",
+		}),
+		ChainBreaks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "etcdguard_delta_chain_breaks_total",
+			Help: "Delta chains broken, by reason (compacted, gap, store, leadership); each forces a new full snapshot.",
+		}, []string{"reason"}),
+		now: time.Now,
+	}
+	rpo := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "etcdguard_rpo_seconds",
+		Help: "Age of the newest point the store can restore to: the newest committed delta segment's coverage, or the newest full snapshot without deltas (0 until the agent knows either).",
+	}, m.rpoSeconds)
+	for _, reason := range delta.BreakReasons {
+		m.ChainBreaks.WithLabelValues(reason)
 	}
 	for _, kind := range []string{"raw", "stored"} {
 		m.Size.WithLabelValues(kind)
@@ -79,6 +116,7 @@ func New(cluster string) *Metrics {
 	}
 	labelled.MustRegister(m.LastSuccess, m.Duration, m.Size, m.Revision, m.Keys, m.Failures, m.RetentionDeleted, m.Leader)
 	labelled.MustRegister(m.Drill.Collectors()...)
+	labelled.MustRegister(m.DeltaLastRevision, m.DeltaSegments, m.DeltaBytes, m.ChainBreaks, rpo)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -98,6 +136,34 @@ func (m *Metrics) Found(mf *snapshot.Manifest) {
 	m.Size.WithLabelValues("stored").Set(float64(mf.StoredSize))
 	m.Revision.Set(float64(mf.Revision))
 	m.Keys.Set(float64(mf.Keys))
+	m.Covered(mf.CreatedAt)
+}
+
+// Segment records a committed delta segment.
+func (m *Metrics) Segment(s *delta.Manifest) {
+	m.DeltaSegments.Inc()
+	m.DeltaBytes.Add(float64(s.StoredSize))
+	m.DeltaLastRevision.Set(float64(s.LastRevision))
+	m.Covered(s.CoveredAt)
+}
+
+// Covered moves the newest restorable point forward to t (never back).
+func (m *Metrics) Covered(t time.Time) {
+	n := t.UnixNano()
+	for {
+		old := m.covered.Load()
+		if n <= old || m.covered.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+func (m *Metrics) rpoSeconds() float64 {
+	c := m.covered.Load()
+	if c == 0 {
+		return 0
+	}
+	return max(m.now().Sub(time.Unix(0, c)).Seconds(), 0)
 }
 
 // Handler serves /metrics, /healthz (the process answers) and /readyz

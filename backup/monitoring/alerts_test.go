@@ -43,7 +43,7 @@ func TestAlertsReadExportedSeries(t *testing.T) {
 		t.Fatal(err)
 	}
 	ok := true
-	r := &check.Report{Cluster: "c", CheckedAt: time.Now(), Verified: &ok, Newest: &snapshot.Manifest{}}
+	r := &check.Report{Cluster: "c", CheckedAt: time.Now(), Verified: &ok, Newest: &snapshot.Manifest{}, Chain: &check.ChainReport{}}
 	more, err := r.Gatherer().Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +73,8 @@ func TestAlertsReadExportedSeries(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"EtcdBackupStale", "EtcdBackupFailing", "EtcdBackupShrunk", "EtcdBackupNoLeader", "EtcdBackupDrillStale"} {
+	for _, want := range []string{"EtcdBackupStale", "EtcdBackupFailing", "EtcdBackupShrunk", "EtcdBackupNoLeader", "EtcdBackupDrillStale",
+		"EtcdBackupRPOHigh", "EtcdBackupRPOCritical", "EtcdBackupDeltaChainBreaking", "EtcdBackupDeltaChainBroken"} {
 		if !alerts[want] {
 			t.Errorf("no alert %s", want)
 		}

@@ -46,11 +46,20 @@ type Options struct {
 	InitialCluster      string
 	PeerURLs            []string
 	InitialClusterToken string
+	// RevisionBump raises the restored revision by this much and marks the
+	// new revision compacted, so that clients which saw revisions after
+	// the snapshot relist instead of resuming stale watches (see
+	// DeriveBump); 0 keeps the snapshot's revision.
+	RevisionBump uint64
 	// Force moves a non-empty DataDir aside (DataDir.etcdguard-moved-<time>)
 	// once the new one is ready; nothing is ever deleted.
 	Force bool
 	// Logger receives etcdutl's logs; nil discards them.
 	Logger *zap.Logger
+	// Replay, when set, makes this a point-in-time restore: the plan's
+	// segments are replayed into the snapshot's database (see Replay)
+	// before etcdutl restores it. Its Snapshot must be the one restored.
+	Replay *Plan
 }
 
 // Member is one entry of --initial-cluster.
@@ -70,6 +79,8 @@ type Result struct {
 	// Download covers download, decompression and verification, which
 	// happen in one stream; Restore is etcdutl's part.
 	Download, Restore time.Duration
+	// Replayed is the point-in-time part (Options.Replay); nil without.
+	Replayed *Replayed
 }
 
 // Normalize fills in etcdutl's defaults and checks that the member is part
@@ -81,6 +92,9 @@ func (o *Options) Normalize() ([]Member, error) {
 	}
 	if o.Name == "" {
 		o.Name = DefaultName
+	}
+	if o.RevisionBump > MaxBump {
+		return nil, fmt.Errorf("a revision bump of %d is more than %d: it could overflow etcd's int64 revisions", o.RevisionBump, MaxBump)
 	}
 	if o.InitialClusterToken == "" {
 		o.InitialClusterToken = DefaultClusterToken
@@ -177,12 +191,21 @@ func Restore(ctx context.Context, s store.Store, m *snapshot.Manifest, o Options
 		return res, fmt.Errorf("refusing to restore %s into %s (left untouched): %w", m.Name(), target, err)
 	}
 
-	start = time.Now()
-	restored := filepath.Join(work, "data")
 	lg := o.Logger
 	if lg == nil {
 		lg = zap.NewNop()
 	}
+	if o.Replay != nil {
+		// Replayed into the .db before etcdutl restores it, so that
+		// etcdutl's own steps apply to the replayed revisions.
+		res.Replayed, err = Replay(ctx, s, dbPath, o.Replay, lg)
+		if err != nil {
+			return res, fmt.Errorf("refusing to restore %s to %s into %s (left untouched): %w", m.Name(), o.Replay.Point, target, err)
+		}
+	}
+
+	start = time.Now()
+	restored := filepath.Join(work, "data")
 	err = etcdutl.NewV3(lg).Restore(etcdutl.RestoreConfig{
 		SnapshotPath:        dbPath,
 		Name:                o.Name,
@@ -193,6 +216,8 @@ func Restore(ctx context.Context, s store.Store, m *snapshot.Manifest, o Options
 		// Stream already checked etcd's trailing hash over exactly these
 		// bytes; checking again would read the whole file once more.
 		SkipHashCheck: true,
+		RevisionBump:  o.RevisionBump,
+		MarkCompacted: o.RevisionBump > 0,
 	})
 	res.Restore = time.Since(start)
 	if err != nil {

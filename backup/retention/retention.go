@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sort"
 
+	"github.com/k8sguard/k8sguard/backup/delta"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
@@ -95,6 +96,11 @@ func Apply(ctx context.Context, st store.Store, plan Plan, log *slog.Logger) Res
 			r.Failed++
 			log.Warn("retention: could not delete manifest; will retry next run", "snapshot", m.Name(), "err", err)
 			continue
+		}
+		// The delta chain goes with its full snapshot: without the
+		// snapshot's manifest it can no longer be restored from.
+		if _, err := delta.Delete(ctx, st, m); err != nil {
+			log.Warn("retention: snapshot deleted but part of its delta chain remains; cleanup will retry", "snapshot", m.Name(), "err", err)
 		}
 		if err := st.Delete(ctx, m.DataKey); err != nil {
 			log.Warn("retention: manifest deleted but data object remains; cleanup will retry", "snapshot", m.Name(), "err", err)

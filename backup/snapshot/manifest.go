@@ -5,12 +5,14 @@
 package snapshot
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -113,31 +115,36 @@ func FreeDataKey(ctx context.Context, s store.Store, key string) (string, error)
 
 // Write stores the manifest (the commit marker: call it last).
 func Write(ctx context.Context, s store.Store, m *Manifest) error {
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return err
-	}
 	key := ManifestKey(m.DataKey)
-	if _, err := s.Put(ctx, key, strings.NewReader(string(b)+"\n")); err != nil {
-		return fmt.Errorf("write manifest %s: %w", key, err)
+	if err := WriteJSON(ctx, s, key, m); err != nil {
+		return fmt.Errorf("write manifest: %w", err)
+	}
+	return nil
+}
+
+// Commit stores a small data object and then, as the commit marker, its
+// JSON manifest: what `etcdguard` writes for every object that is not a
+// streamed full snapshot (delta segments). When the manifest cannot be
+// written the data object is removed again (best effort; cleanup removes
+// what is left), so a failed Commit never looks complete.
+func Commit(ctx context.Context, s store.Store, dataKey string, data []byte, manifestKey string, manifest any) error {
+	if _, err := s.Put(ctx, dataKey, bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("commit %s: %w", dataKey, err)
+	}
+	if err := WriteJSON(ctx, s, manifestKey, manifest); err != nil {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		s.Delete(dctx, dataKey)
+		return fmt.Errorf("commit %s: %w", dataKey, err)
 	}
 	return nil
 }
 
 // Read loads one manifest by its key.
 func Read(ctx context.Context, s store.Store, key string) (*Manifest, error) {
-	rc, err := s.Get(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("read manifest %s: %w", key, err)
-	}
 	var m Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("manifest %s is not valid JSON: %w", key, err)
+	if err := ReadJSON(ctx, s, key, &m); err != nil {
+		return nil, err
 	}
 	if m.FormatVersion != FormatVersion {
 		return nil, fmt.Errorf("manifest %s has format_version %d, this etcdguard reads %d", key, m.FormatVersion, FormatVersion)
@@ -159,6 +166,11 @@ func List(ctx context.Context, s store.Store, cluster string) (*Listing, error) 
 	if err != nil {
 		return nil, err
 	}
+	objs = slices.DeleteFunc(objs, func(o store.Object) bool {
+		// Deeper keys belong to a snapshot's delta chain (package delta),
+		// which lists them itself.
+		return strings.Contains(strings.TrimPrefix(o.Key, cluster+"/"), "/")
+	})
 	manifests := map[string]bool{}
 	for _, o := range objs {
 		if strings.HasSuffix(o.Key, ".json") {
@@ -194,4 +206,36 @@ func List(ctx context.Context, s store.Store, cluster string) (*Listing, error) 
 		return a > b
 	})
 	return l, nil
+}
+
+// WriteJSON stores v as indented JSON at key: how every manifest is
+// written (the commit marker of Write and Commit).
+func WriteJSON(ctx context.Context, s store.Store, key string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	if _, err := s.Put(ctx, key, bytes.NewReader(append(b, '\n'))); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return nil
+}
+
+// ReadJSON loads the JSON object at key (at most 1 MiB: manifests are
+// small, and a mangled object must not exhaust memory) into v. A missing
+// key is store.ErrNotFound.
+func ReadJSON(ctx context.Context, s store.Store, key string, v any) error {
+	rc, err := s.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", key, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s is not valid JSON: %w", key, err)
+	}
+	return nil
 }

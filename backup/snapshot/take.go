@@ -63,7 +63,12 @@ type Options struct {
 // Result is a completed snapshot and how its stages went.
 type Result struct {
 	Manifest *Manifest
-	Duration time.Duration
+	// StatusRevision is etcd's revision read just before the snapshot
+	// stream opened: the database is at least this new, so a delta chain
+	// that watches from StatusRevision+1 misses nothing (replay skips what
+	// the database already holds).
+	StatusRevision int64
+	Duration       time.Duration
 	// Busy time of each stage of the overlapped pipeline: waiting on
 	// etcd's stream, compressing, and the store consuming the output.
 	ReadBusy, CompressBusy, UploadWait time.Duration
@@ -101,11 +106,10 @@ func Take(ctx context.Context, etcd clientv3.Config, st store.Store, opts Option
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	snap, err := cli.SnapshotWithVersion(ctx)
+	snap, err := openEtcdStream(ctx, cli)
 	if err != nil {
 		return nil, &StageError{StageEtcd, fmt.Errorf("open snapshot stream from %s: %w", cli.Endpoints()[0], err)}
 	}
-	defer snap.Snapshot.Close()
 	// The stream's header carries the revision the snapshot was taken at;
 	// servers that leave it empty get the revision read just before, which
 	// the snapshot is at least as new as.
@@ -150,8 +154,8 @@ func Take(ctx context.Context, etcd clientv3.Config, st store.Store, opts Option
 		keysDone <- counted{total, prefixes, err}
 	}()
 
-	res := &Result{Manifest: m}
-	stored, err := stream(ctx, snap.Snapshot, st, m, opts, res)
+	res := &Result{Manifest: m, StatusRevision: status.Header.Revision}
+	stored, err := stream(ctx, snap, st, m, opts, res)
 	if err != nil {
 		cancel()
 		<-keysDone
@@ -177,9 +181,8 @@ func Take(ctx context.Context, etcd clientv3.Config, st store.Store, opts Option
 // stream pipes the snapshot through the hashes and the compressor into the
 // store, and verifies etcd's trailing hash. It fills the manifest's sizes
 // and digests and returns the stored size.
-func stream(ctx context.Context, snap io.Reader, st store.Store, m *Manifest, opts Options, res *Result) (int64, error) {
+func stream(ctx context.Context, snap *etcdStream, st store.Store, m *Manifest, opts Options, res *Result) (int64, error) {
 	etcdHash := NewEtcdHash() // etcd's trailer and raw_sha256, one pass
-	raw := &timedReader{r: io.TeeReader(snap, etcdHash)}
 
 	pr, pw := io.Pipe()
 	storedHash := sha256.New()
@@ -190,7 +193,7 @@ func stream(ctx context.Context, snap io.Reader, st store.Store, m *Manifest, op
 	// pipe with that error, which fails the upload, which never completes.
 	readErr := make(chan error, 1)
 	go func() {
-		err := produce(raw, pw, opts, res)
+		err := produce(snap, etcdHash, pw, opts, res)
 		if err != nil && !errors.Is(err, errUploadStopped) {
 			err = &StageError{StageEtcd, fmt.Errorf("read snapshot stream: %w", err)}
 		}
@@ -202,7 +205,7 @@ func stream(ctx context.Context, snap io.Reader, st store.Store, m *Manifest, op
 	// Unblock the producer if the upload stopped reading early.
 	pr.CloseWithError(errUploadStopped)
 	rerr := <-readErr
-	res.ReadBusy = raw.busy
+	res.ReadBusy = snap.busy
 	res.UploadWait = upload.busy
 	switch {
 	case ctx.Err() != nil && putErr != nil:
@@ -219,7 +222,7 @@ func stream(ctx context.Context, snap io.Reader, st store.Store, m *Manifest, op
 		deleteQuietly(st, m.DataKey, opts.Logger)
 		return 0, &StageError{StageVerify, err}
 	}
-	m.RawSize = raw.n
+	m.RawSize = etcdHash.Size()
 	_, _, m.RawSHA256 = etcdHash.Sums()
 	m.StoredSHA256 = hex.EncodeToString(storedHash.Sum(nil))
 	return storedCount.n, nil
@@ -227,11 +230,12 @@ func stream(ctx context.Context, snap io.Reader, st store.Store, m *Manifest, op
 
 var errUploadStopped = errors.New("the upload stopped reading")
 
-// produce copies raw into w, through zstd when configured.
-func produce(raw io.Reader, w io.Writer, opts Options, res *Result) error {
-	buf := make([]byte, 256<<10)
+// produce writes the snapshot into hash and, through zstd when configured,
+// into w: each message etcd sends is hashed and compressed where it was
+// received, without an intermediate copy.
+func produce(snap *etcdStream, hash, w io.Writer, opts Options, res *Result) error {
 	if opts.Compression == CompressionNone {
-		_, err := io.CopyBuffer(w, raw, buf)
+		_, err := snap.WriteTo(io.MultiWriter(hash, w))
 		return err
 	}
 	enc, err := zstd.NewWriter(w,
@@ -247,7 +251,7 @@ func produce(raw io.Reader, w io.Writer, opts Options, res *Result) error {
 		return err
 	}
 	tw := &timedWriter{w: enc}
-	if _, err := io.CopyBuffer(tw, raw, buf); err != nil {
+	if _, err := snap.WriteTo(io.MultiWriter(hash, tw)); err != nil {
 		enc.Close()
 		return err
 	}
@@ -278,6 +282,7 @@ func dialMember(ctx context.Context, cfg clientv3.Config) (*clientv3.Client, *cl
 		// etcd sends faster than the upload drains.
 		one.DialOptions = append(append([]grpc.DialOption{}, cfg.DialOptions...),
 			grpc.WithInitialWindowSize(snapshotWindow), grpc.WithInitialConnWindowSize(snapshotWindow))
+		one.DialOptions = append(one.DialOptions, snapshotDialOptions()...)
 		cli, err := clientv3.New(one)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", ep, err))

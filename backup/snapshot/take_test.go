@@ -222,3 +222,41 @@ func TestTakeSameSecondSameRevisionKeepsBoth(t *testing.T) {
 		t.Fatalf("manifest key %s", got)
 	}
 }
+
+// A snapshot of several MiB arrives in hundreds of 32 KiB messages, each
+// decoded into the buffer of the one before (etcdStream): the stored
+// object must be etcd's stream byte for byte, which etcd's own trailing
+// sha256 (computed by the server over every byte it sent) checks.
+func TestTakeManyMessagesKeepsEveryByte(t *testing.T) {
+	e := etcdtest.Start(t)
+	for i := range 96 {
+		v := make([]byte, 64<<10)
+		rand.Read(v)
+		if _, err := e.Client.Put(context.Background(), fmt.Sprintf("/registry/secrets/ns/%03d", i), string(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := fileStore(t)
+	res, err := snapshot.Take(context.Background(), e.Config(), st, snapshot.Options{Cluster: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := res.Manifest
+	if m.RawSize < 6<<20 {
+		t.Fatalf("snapshot of %d bytes: too small to span many messages", m.RawSize)
+	}
+	dec, err := zstd.NewReader(bytes.NewReader(readAll(t, st, m.DataKey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(dec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hexSum(raw) != m.RawSHA256 || int64(len(raw)) != m.RawSize {
+		t.Fatalf("raw %d bytes %s, manifest says %d %s", len(raw), hexSum(raw), m.RawSize, m.RawSHA256)
+	}
+	if sum := sha256.Sum256(raw[:len(raw)-32]); !bytes.Equal(sum[:], raw[len(raw)-32:]) {
+		t.Fatal("stored snapshot does not match etcd's sha256 trailer")
+	}
+}

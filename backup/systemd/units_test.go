@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/k8sguard/k8sguard/backup/internal/etcdtest"
 )
 
 // installUnits writes the units into a temp dir with ExecStart pointing at
@@ -83,4 +85,88 @@ func TestAgentUnitSettings(t *testing.T) {
 			t.Errorf("%s lacks %q", Agent, want)
 		}
 	}
+}
+
+// etcdUnit stands in for etcd's own unit (etcd's contrib/systemd/etcd.service,
+// ExecStart pointed at an existing program for verify).
+const etcdUnit = `[Unit]
+Description=etcd key-value store
+Documentation=https://github.com/etcd-io/etcd
+After=network-online.target local-fs.target remote-fs.target time-sync.target
+Wants=network-online.target local-fs.target remote-fs.target time-sync.target
+
+[Service]
+User=etcd
+Type=notify
+Environment=ETCD_DATA_DIR=/var/lib/etcd
+Environment=ETCD_NAME=%m
+ExecStart=ETCD_BINARY
+Restart=always
+RestartSec=10s
+LimitNOFILE=40000
+
+[Install]
+WantedBy=multi-user.target
+`
+
+// The drop-in passes systemd-analyze verify on top of etcd's unit (verify
+// reads unit.d/ drop-ins and flags unknown keys), and its ExecStartPre
+// command line, run as written, passes a healthy data dir and refuses a
+// truncated one.
+func TestEtcdPreflightDropIn(t *testing.T) {
+	dir := installUnits(t)
+	bin := filepath.Join(dir, "etcdguard")
+	if err := os.WriteFile(filepath.Join(dir, "etcd.service"), []byte(strings.ReplaceAll(etcdUnit, "ETCD_BINARY", bin)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, err := DropIns.ReadFile(EtcdPreflight)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropIn := strings.ReplaceAll(string(b), "/usr/local/bin/etcdguard", bin)
+	if err := os.MkdirAll(filepath.Join(dir, "etcd.service.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, EtcdPreflight), []byte(dropIn), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("systemd-analyze", "verify", "etcd.service")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+dir+":")
+	if out, err := cmd.CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Fatalf("systemd-analyze verify etcd.service with the drop-in: %v\n%s", err, out)
+	}
+
+	// The ExecStartPre line, with the data dir and config of this test.
+	var line string
+	for _, l := range strings.Split(dropIn, "\n") {
+		if v, ok := strings.CutPrefix(l, "ExecStartPre="); ok {
+			line = v
+		}
+	}
+	e := etcdtest.Start(t)
+	e.Put(t, map[string]string{"/registry/namespaces/kube-system": "ns"})
+	e.Stop()
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(cfg, []byte("cluster_name: prod\nstore:\n  url: file://"+t.TempDir()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	line = strings.NewReplacer("/var/lib/etcd", e.DataDir, "/etc/etcdguard/config.yaml", cfg).Replace(line)
+	args := strings.Fields(line)
+	pre := exec.Command(args[0], args[1:]...)
+	pre.Env = append(os.Environ(), "ETCDGUARD_CONFIG=")
+	out, err := pre.CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "preflight passed: ") {
+		t.Fatalf("%s: %v\n%s", line, err, out)
+	}
+	t.Logf("%s\n%s", line, out)
+	if err := os.Truncate(filepath.Join(e.DataDir, "member", "snap", "db"), 10000); err != nil {
+		t.Fatal(err)
+	}
+	pre = exec.Command(args[0], args[1:]...)
+	out, err = pre.CombinedOutput()
+	if pre.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), "refusing to start etcd: database ") {
+		t.Fatalf("truncated db: exit %d\n%s", pre.ProcessState.ExitCode(), out)
+	}
+	t.Logf("after truncating the db: exit %d\n%s", pre.ProcessState.ExitCode(), out)
 }

@@ -5,6 +5,8 @@
 # cap instead of at the API server's memory limit), and a policy webhook is
 # registered the only way k8sguard allows: scoped to namespaces that opt in,
 # never in kube-system, kube-public, kube-node-lease or its own namespace.
+# The same rules are installed in the API server itself, so they also hold
+# for what kubectl, Helm or an operator creates.
 terraform {
   required_version = ">= 1.11"
   required_providers {
@@ -71,6 +73,11 @@ resource "k8sguard_validating_webhook" "policy" {
   }
 }
 
+# The rules inside the API server (ValidatingAdmissionPolicies, no webhook
+# backend): the Jetstack webhook, the Zalando CronJob and a public Weave
+# Scope are denied whatever creates them; workload hygiene warns.
+resource "k8sguard_admission_guardrails" "this" {}
+
 output "server_version" {
   description = "Version of the API server k8sguard is guarding."
   value       = data.k8sguard_kubernetes_cluster.this.server_version
@@ -84,4 +91,9 @@ output "pod_caps" {
 output "webhook_namespace_selector" {
   description = "The namespace selector k8sguard really registered: the opt-in label plus the protected namespaces excluded."
   value       = k8sguard_validating_webhook.policy.webhook[0].effective_namespace_selector
+}
+
+output "admission_policies" {
+  description = "The ValidatingAdmissionPolicies enforcing k8sguard's rules in the API server."
+  value       = k8sguard_admission_guardrails.this.policies
 }

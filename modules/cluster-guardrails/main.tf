@@ -130,3 +130,15 @@ resource "k8sguard_mutating_webhook" "this" {
     }
   }
 }
+
+# The same rules inside the API server, for every webhook configuration,
+# CronJob, Service, Deployment and StatefulSet, whatever creates it (Helm,
+# kubectl, an operator): ValidatingAdmissionPolicies, so there is no webhook
+# backend that could fail.
+resource "k8sguard_admission_guardrails" "this" {
+  count = var.admission_guardrails.enabled ? 1 : 0
+
+  actions                 = var.admission_guardrails.actions
+  exempt_namespace_labels = var.admission_guardrails.exempt_namespace_labels
+  namespaces              = var.admission_guardrails.namespaces
+}

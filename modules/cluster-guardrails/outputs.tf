@@ -19,3 +19,13 @@ output "findings" {
     { for n, w in k8sguard_mutating_webhook.this : "mutating/${n}" => w.findings if length(w.findings) > 0 },
   )
 }
+
+output "admission_policies" {
+  description = "The ValidatingAdmissionPolicies (and bindings) the guardrails installed; empty when disabled."
+  value       = try(k8sguard_admission_guardrails.this[0].policies, [])
+}
+
+output "admission_actions" {
+  description = "The action (`deny`, `warn`, `audit`) of every rule the API server enforces; empty when disabled."
+  value       = try(k8sguard_admission_guardrails.this[0].effective_actions, {})
+}

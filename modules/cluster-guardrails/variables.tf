@@ -111,3 +111,37 @@ variable "webhooks" {
     error_message = "reinvocation_policy applies to mutating webhooks only."
   }
 }
+
+variable "admission_guardrails" {
+  description = <<-EOT
+    The same rules enforced inside the API server for every object, whatever
+    creates it (a `k8sguard_admission_guardrails`). `enabled` (default true)
+    installs them; `actions` sets `deny`, `warn` or `audit` per rule ID
+    (control-plane safety rules deny by default, workload hygiene warns);
+    `exempt_namespace_labels` exempts namespaces carrying one of these
+    labels; `namespaces` limits the namespaced rules to those namespaces
+    (never a protected one).
+  EOT
+  type = object({
+    enabled                 = optional(bool, true)
+    actions                 = optional(map(string), {})
+    exempt_namespace_labels = optional(map(string), {})
+    namespaces              = optional(list(string))
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = alltrue([for a in values(var.admission_guardrails.actions) : contains(["deny", "warn", "audit"], a)])
+    error_message = "Every admission_guardrails action must be deny, warn or audit."
+  }
+  validation {
+    condition     = alltrue([for id in keys(var.admission_guardrails.actions) : can(regex("^[A-Z][A-Z_]*$", id))])
+    error_message = "Every key of admission_guardrails.actions must be a rule ID such as WORKLOAD_NO_SPREAD (see the rules guide)."
+  }
+  validation {
+    condition = alltrue([for ns in coalesce(var.admission_guardrails.namespaces, []) :
+    !contains(["kube-system", "kube-public", "kube-node-lease"], ns)])
+    error_message = "admission_guardrails.namespaces cannot name kube-system, kube-public or kube-node-lease: the guardrails never judge the control plane's own namespaces."
+  }
+}

@@ -36,6 +36,36 @@ type Rule struct {
 	// only at plan: during `terraform validate` the provider is not
 	// configured, so its settings are not known yet.
 	UsesSettings bool
+	// Enforced says where the rule holds; zero means at plan only. The
+	// guardrails (guard/cel) and the audit test that they cover exactly
+	// the rules that say so.
+	Enforced Place
+}
+
+// Place is a set of the places a rule is enforced.
+type Place uint8
+
+const (
+	AtPlan      Place = 1 << iota // a k8sguard resource refuses it at terraform plan
+	AtAPIServer                   // k8sguard_admission_guardrails: a ValidatingAdmissionPolicy in the API server
+	AtAudit                       // the k8sguard_cluster_audit data source reports live objects
+)
+
+// Has reports whether p includes q.
+func (p Place) Has(q Place) bool { return p&q != 0 }
+
+// Names lists the places, in the order plan, API server, audit.
+func (p Place) Names() []string {
+	var out []string
+	for _, n := range []struct {
+		q    Place
+		name string
+	}{{AtPlan, "plan"}, {AtAPIServer, "API server"}, {AtAudit, "audit"}} {
+		if p.Has(n.q) {
+			out = append(out, n.name)
+		}
+	}
+	return out
 }
 
 // Path locates an attribute: strings are attribute names, ints list
@@ -77,12 +107,19 @@ type Finding struct {
 // String is the diagnostic text:
 // "[RULE_ID] message Prevents: story." plus the waiver when there is one.
 func (f Finding) String() string {
-	s := fmt.Sprintf("[%s] %s", f.RuleID, f.Message)
-	if f.Story != "" {
-		s += " Prevents: " + f.Story + "."
-	}
+	s := Diagnostic(f.RuleID, f.Message, f.Story)
 	if f.WaiverReason != "" {
 		s += fmt.Sprintf(" Waived: %q.", f.WaiverReason)
+	}
+	return s
+}
+
+// Diagnostic is "[RULE_ID] message Prevents: story.", the text every
+// place a rule is enforced shows (plan, API server, audit).
+func Diagnostic(id, message, story string) string {
+	s := fmt.Sprintf("[%s] %s", id, message)
+	if story != "" {
+		s += " Prevents: " + story + "."
 	}
 	return s
 }
@@ -95,6 +132,9 @@ func register(rules ...Rule) bool {
 	for _, r := range rules {
 		if _, dup := catalog[r.ID]; dup {
 			panic("guard: duplicate rule " + r.ID)
+		}
+		if r.Enforced == 0 {
+			r.Enforced = AtPlan
 		}
 		catalog[r.ID] = r
 	}

@@ -20,6 +20,26 @@ const (
 	RuleWebhookNoEffect           = "WEBHOOK_NO_EFFECT"
 )
 
+// Message formats of the webhook rules the guardrails also enforce: the
+// CEL in guard/cel renders the same formats, so the API server's message
+// is the plan's, word for word.
+const (
+	MsgWebhookWildcard = "rule %d matches every %s (%q): a webhook that intercepts everything can block the control plane when its backend is down. " +
+		"Name the API groups and resources it needs."
+	MsgWebhookCriticalResource = "rule %d intercepts %s: the control plane makes these requests to stay alive (node heartbeats, leader election, events, " +
+		"authentication, certificates) and must never wait for a webhook. Remove them from the rule, or leave these operations out."
+	MsgWebhookClusterScopedFail = "rule %d has scope %q with failure_policy \"Fail\": namespace selectors do not apply to cluster-scoped objects, " +
+		"so with its backend down this hook rejects them cluster-wide. Use scope \"Namespaced\", or narrow it with an " +
+		"object_selector or a match_condition."
+	MsgWebhookFailUnscoped = "webhook %q has failure_policy \"Fail\" but no opt-in scope: with its backend down it rejects matching writes in every namespace. " +
+		"Opt namespaces in with a namespace_selector (match_labels, or an In/Exists expression) or add an object_selector, " +
+		"or use failure_policy \"Ignore\"."
+	MsgWebhookTimeout = "timeout_seconds = %d is above the provider's max_webhook_timeout_seconds (%d): every matching API request can wait this long " +
+		"for a slow backend, and the control plane's own requests queue behind it. Lower it, or raise the provider setting."
+	MsgWebhookSideEffects = "side_effects = %q: an admission webhook must have no side effects (\"None\") or none on dry run (\"NoneOnDryRun\"), " +
+		"or dry runs and retried requests change the world. Move the side effect out of the admission path."
+)
+
 // NamespaceNameLabel is the label the API server puts on every namespace
 // with its own name: the only selector key a webhook can rely on to exclude
 // namespaces whatever labels their owners set.
@@ -33,21 +53,21 @@ var storyJetstack = Story{
 }
 
 var _ = register(
-	Rule{ID: RuleWebhookWildcard, Family: "webhook", Severity: Error, Waivable: true, Story: storyJetstack,
+	Rule{ID: RuleWebhookWildcard, Family: "webhook", Enforced: AtPlan | AtAPIServer | AtAudit, Severity: Error, Waivable: true, Story: storyJetstack,
 		Checks: "no rule uses `*` in api_groups, resources or operations"},
-	Rule{ID: RuleWebhookCriticalResource, Family: "webhook", Severity: Error, Waivable: false, Story: storyJetstack,
+	Rule{ID: RuleWebhookCriticalResource, Family: "webhook", Enforced: AtPlan | AtAPIServer | AtAudit, Severity: Error, Waivable: false, Story: storyJetstack,
 		Checks: "no rule intercepts a request the control plane makes to stay alive: " + criticalSummary() +
 			"; rules are matched as the API server matches them (every version, `X/*` includes `X`, scope and operations honoured)"},
 	Rule{ID: RuleWebhookProtectedNamespace, Family: "webhook", Severity: Error, Waivable: false, Story: storyJetstack, UsesSettings: true,
 		Checks: "the namespace selector does not pick a protected namespace or the backend's own namespace; " +
 			"the provider always adds `kubernetes.io/metadata.name NotIn [...]` for them"},
-	Rule{ID: RuleWebhookFailUnscoped, Family: "webhook", Severity: Error, Waivable: true, Story: storyJetstack,
+	Rule{ID: RuleWebhookFailUnscoped, Family: "webhook", Enforced: AtPlan | AtAPIServer | AtAudit, Severity: Error, Waivable: true, Story: storyJetstack,
 		Checks: "`failure_policy = \"Fail\"` only with an opt-in namespace selector (match_labels, or an In/Exists expression) or an object selector"},
-	Rule{ID: RuleWebhookClusterScopedFail, Family: "webhook", Severity: Error, Waivable: true, Story: storyJetstack,
+	Rule{ID: RuleWebhookClusterScopedFail, Family: "webhook", Enforced: AtPlan | AtAPIServer | AtAudit, Severity: Error, Waivable: true, Story: storyJetstack,
 		Checks: "`failure_policy = \"Fail\"` on rules with scope `*` or `Cluster` only with an object selector or a match condition"},
-	Rule{ID: RuleWebhookTimeout, Family: "webhook", Severity: Error, Waivable: true, Story: storyJetstack, UsesSettings: true,
+	Rule{ID: RuleWebhookTimeout, Family: "webhook", Enforced: AtPlan | AtAPIServer | AtAudit, Severity: Error, Waivable: true, Story: storyJetstack, UsesSettings: true,
 		Checks: "`timeout_seconds` is at most the provider's `max_webhook_timeout_seconds`"},
-	Rule{ID: RuleWebhookSideEffects, Family: "webhook", Severity: Error, Waivable: false, Story: storyJetstack,
+	Rule{ID: RuleWebhookSideEffects, Family: "webhook", Enforced: AtPlan | AtAPIServer | AtAudit, Severity: Error, Waivable: false, Story: storyJetstack,
 		Checks: "`side_effects` is `None` or `NoneOnDryRun`"},
 	Rule{ID: RuleWebhookNoCA, Family: "webhook", Severity: Warning, Waivable: false, Story: storyJetstack,
 		Checks: "a webhook called by `url` pins its backend's CA with `ca_bundle`"},
@@ -169,14 +189,12 @@ func checkWebhook(i int, w Webhook, s Settings) []Finding {
 		} {
 			if v, ok := wildcard(f.values); ok {
 				out = append(out, finding(RuleWebhookWildcard, at("rule", j, f.attr),
-					"rule %d matches every %s (%q): a webhook that intercepts everything can block the control plane when its backend is down. "+
-						"Name the API groups and resources it needs.", j, f.noun, v))
+					MsgWebhookWildcard, j, f.noun, v))
 			}
 		}
 		if hit := CriticalMatches(r); len(hit) > 0 {
 			out = append(out, finding(RuleWebhookCriticalResource, at("rule", j, "resources"),
-				"rule %d intercepts %s: the control plane makes these requests to stay alive (node heartbeats, leader election, events, "+
-					"authentication, certificates) and must never wait for a webhook. Remove them from the rule, or leave these operations out.",
+				MsgWebhookCriticalResource,
 				j, describeCriticalMatches(hit)))
 		}
 		if named := exemptNamed(r); len(named) > 0 {
@@ -188,9 +206,7 @@ func checkWebhook(i int, w Webhook, s Settings) []Finding {
 		scope := r.Scope
 		if failing && (scope == "*" || scope == "Cluster") && w.ObjectSelector.Empty() && w.MatchConditions == 0 {
 			out = append(out, finding(RuleWebhookClusterScopedFail, at("rule", j, "scope"),
-				"rule %d has scope %q with failure_policy \"Fail\": namespace selectors do not apply to cluster-scoped objects, "+
-					"so with its backend down this hook rejects them cluster-wide. Use scope \"Namespaced\", or narrow it with an "+
-					"object_selector or a match_condition.", j, scope))
+				MsgWebhookClusterScopedFail, j, scope))
 		}
 	}
 
@@ -213,20 +229,16 @@ func checkWebhook(i int, w Webhook, s Settings) []Finding {
 
 	if failing && !w.NamespaceSelector.Unknown && !w.NamespaceSelector.OptIn() && w.ObjectSelector.Empty() {
 		out = append(out, finding(RuleWebhookFailUnscoped, at("failure_policy"),
-			"webhook %q has failure_policy \"Fail\" but no opt-in scope: with its backend down it rejects matching writes in every namespace. "+
-				"Opt namespaces in with a namespace_selector (match_labels, or an In/Exists expression) or add an object_selector, "+
-				"or use failure_policy \"Ignore\".", w.Name))
+			MsgWebhookFailUnscoped, w.Name))
 	}
 	if s.MaxWebhookTimeoutSeconds > 0 && w.TimeoutSeconds > s.MaxWebhookTimeoutSeconds {
 		out = append(out, finding(RuleWebhookTimeout, at("timeout_seconds"),
-			"timeout_seconds = %d is above the provider's max_webhook_timeout_seconds (%d): every matching API request can wait this long "+
-				"for a slow backend, and the control plane's own requests queue behind it. Lower it, or raise the provider setting.",
+			MsgWebhookTimeout,
 			w.TimeoutSeconds, s.MaxWebhookTimeoutSeconds))
 	}
 	if w.SideEffects != "" && w.SideEffects != "None" && w.SideEffects != "NoneOnDryRun" {
 		out = append(out, finding(RuleWebhookSideEffects, at("side_effects"),
-			"side_effects = %q: an admission webhook must have no side effects (\"None\") or none on dry run (\"NoneOnDryRun\"), "+
-				"or dry runs and retried requests change the world. Move the side effect out of the admission path.", w.SideEffects))
+			MsgWebhookSideEffects, w.SideEffects))
 	}
 	if w.URL != "" && !w.HasCABundle {
 		out = append(out, finding(RuleWebhookNoCA, at("ca_bundle"),

@@ -67,8 +67,19 @@ func (p *tcpProxy) serve() {
 	}
 }
 
+// SetTarget sends new connections to target (an etcd restarted on other
+// ports); open ones stay as they are until cut.
+func (p *tcpProxy) SetTarget(target string) {
+	p.mu.Lock()
+	p.target = target
+	p.mu.Unlock()
+}
+
 func (p *tcpProxy) forward(c net.Conn) {
-	up, err := net.Dial("tcp", p.target)
+	p.mu.Lock()
+	target := p.target
+	p.mu.Unlock()
+	up, err := net.Dial("tcp", target)
 	if err != nil {
 		c.Close()
 		return

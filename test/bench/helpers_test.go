@@ -1,9 +1,6 @@
 package bench_test
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -42,34 +39,26 @@ func etcdClient(b *testing.B, e *infra.Etcd) *clientv3.Client {
 	return cli
 }
 
-// fillEtcd writes MiB-sized values from fromMiB up to toMiB of data: half
-// random hex, half repetitive, so zstd has something to do, as it does on
-// real Kubernetes objects.
-func fillEtcd(b *testing.B, cli *clientv3.Client, fromMiB, toMiB int) {
-	b.Helper()
-	random := make([]byte, 256<<10)
-	for i := fromMiB; i < toMiB; i++ {
-		rand.Read(random)
-		unit := fmt.Sprintf("value %06d ", i)
-		value := hex.EncodeToString(random) + strings.Repeat(unit, (512<<10)/len(unit)+1)
-		if _, err := cli.Put(context.Background(), fmt.Sprintf("/registry/secrets/bench/%06d", i), value[:1<<20-4096]); err != nil {
-			b.Fatalf("put %d: %v", i, err)
-		}
-	}
-}
-
 type runResult struct {
 	stdout string
 	out    string // stdout and stderr
 	wall   time.Duration
-	maxRSS int64 // bytes: the child's own peak (VmHWM), see peakRSS
+	cpu    time.Duration // user + system time of the child (its rusage)
+	maxRSS int64         // bytes: the child's own peak (VmHWM), see peakRSS
 }
 
 // mustRun runs a program to completion and measures its wall time and
 // peak resident set size.
 func mustRun(b *testing.B, env []string, bin string, args ...string) runResult {
 	b.Helper()
+	return mustRunIn(b, "", env, bin, args...)
+}
+
+// mustRunIn is mustRun in the working directory dir ("" for the current).
+func mustRunIn(b *testing.B, dir string, env []string, bin string, args ...string) runResult {
+	b.Helper()
 	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	var out, stdout strings.Builder
 	cmd.Stdout, cmd.Stderr = io.MultiWriter(&out, &stdout), &out
@@ -83,7 +72,8 @@ func mustRun(b *testing.B, env []string, bin string, args ...string) runResult {
 	if err != nil {
 		b.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, out.String())
 	}
-	return runResult{stdout: stdout.String(), out: out.String(), wall: wall, maxRSS: peak()}
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return runResult{stdout: stdout.String(), out: out.String(), wall: wall, cpu: cpu, maxRSS: peak()}
 }
 
 // peakRSS follows a child's VmHWM (its own peak RSS) until it exits and

@@ -51,10 +51,16 @@ type ControlPlane struct {
 
 	APIServer         *Process
 	ControllerManager *Process
+
+	dir      string   // the API server's files (certs, keys, tokens, logs)
+	apiArgs  []string // its flags but --etcd-servers
+	restarts int
 }
 
-// DefaultControllers are the controllers the harness runs.
-const DefaultControllers = "namespace,resourcequota,garbagecollector,serviceaccount,cronjob,job"
+// DefaultControllers are the controllers the harness runs. The
+// validatingadmissionpolicy-status-controller type-checks admission
+// policies and reports it in their status, as on a real cluster.
+const DefaultControllers = "namespace,resourcequota,garbagecollector,serviceaccount,cronjob,job,validatingadmissionpolicy-status-controller"
 
 // StartControlPlane starts a real control plane on loopback and waits for
 // /readyz.
@@ -78,7 +84,6 @@ func StartControlPlane(t TB, opts ControlPlaneOptions) *ControlPlane {
 	port := FreePort(t)
 	host := fmt.Sprintf("https://127.0.0.1:%d", port)
 	apiArgs := []string{
-		"--etcd-servers", strings.Join(etcd.Endpoints, ","),
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
 		fmt.Sprintf("--secure-port=%d", port),
 		"--cert-dir", certDir,
@@ -98,9 +103,9 @@ func StartControlPlane(t TB, opts ControlPlaneOptions) *ControlPlane {
 		writeFile(t, policy, "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Metadata\n")
 		apiArgs = append(apiArgs, "--audit-policy-file", policy, "--audit-log-path", auditLog, "--audit-log-format=json")
 	}
-	api := start(t, "kube-apiserver", dir, Tool(t, "kube-apiserver"), apiArgs, nil)
 	caFile := filepath.Join(certDir, "apiserver.crt")
-	waitFor(t, api, "kube-apiserver /readyz", 90*time.Second, func() error { return readyz(host, token, caFile) })
+	cp := &ControlPlane{Host: host, Token: token, CAFile: caFile, AuditLog: auditLog, dir: dir, apiArgs: apiArgs}
+	cp.startAPIServer(t, etcd)
 
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	writeKubeconfig(t, kubeconfig, host, caFile, token)
@@ -112,7 +117,7 @@ func StartControlPlane(t TB, opts ControlPlaneOptions) *ControlPlane {
 	if err != nil {
 		t.Fatalf("clientset: %v", err)
 	}
-	cp := &ControlPlane{Host: host, Token: token, CAFile: caFile, Kubeconfig: kubeconfig, Clientset: cs, REST: restCfg, Etcd: etcd, AuditLog: auditLog, APIServer: api}
+	cp.Kubeconfig, cp.Clientset, cp.REST = kubeconfig, cs, restCfg
 
 	if !opts.WithoutControllerManager {
 		controllers := DefaultControllers
@@ -143,6 +148,30 @@ func StartControlPlane(t TB, opts ControlPlaneOptions) *ControlPlane {
 		})
 	}
 	return cp
+}
+
+// startAPIServer starts kube-apiserver on etcd and waits for /readyz.
+func (cp *ControlPlane) startAPIServer(t TB, etcd *Etcd) {
+	t.Helper()
+	name := "kube-apiserver"
+	if cp.restarts > 0 {
+		name = fmt.Sprintf("kube-apiserver-%d", cp.restarts+1)
+	}
+	args := append([]string{"--etcd-servers", strings.Join(etcd.Endpoints, ",")}, cp.apiArgs...)
+	cp.APIServer = start(t, name, cp.dir, Tool(t, "kube-apiserver"), args, nil)
+	cp.Etcd = etcd
+	waitFor(t, cp.APIServer, name+" /readyz", 90*time.Second, func() error { return readyz(cp.Host, cp.Token, cp.CAFile) })
+}
+
+// RestartAPIServer stops kube-apiserver and starts it again on etcd (a
+// restored one, say) at the same address, with the same serving
+// certificate and tokens: clients built before, informers included, keep
+// working across the restart as they would against a real control plane.
+func (cp *ControlPlane) RestartAPIServer(t TB, etcd *Etcd) {
+	t.Helper()
+	cp.APIServer.Stop()
+	cp.restarts++
+	cp.startAPIServer(t, etcd)
 }
 
 // Stop stops the controller-manager, the API server and etcd (data kept).

@@ -3,13 +3,16 @@ package modules_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/gruntwork-io/terratest/modules/terraform"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/k8sguard/k8sguard/provider/guard/guardtest"
 	"github.com/k8sguard/k8sguard/test/infra"
 )
 
@@ -135,10 +138,38 @@ func TestClusterGuardrailsApplyPlanEmptyDestroy(t *testing.T) {
 		t.Errorf("output webhook_namespace_selectors = %v, want one selector per configuration", sel)
 	}
 
+	// Admission guardrails: installed, and the API server itself denies a
+	// wildcard webhook created with client-go, as Helm would create it.
+	policies := terraform.OutputListContext(t, t.Context(), opts, "admission_policies")
+	if !slices.Contains(policies, "k8sguard-webhooks-deny") {
+		t.Fatalf("output admission_policies = %v, want k8sguard-webhooks-deny among them", policies)
+	}
+	if a := terraform.OutputMapContext(t, t.Context(), opts, "admission_actions"); a["WEBHOOK_WILDCARD_RULE"] != "deny" || a["WORKLOAD_NO_SPREAD"] != "warn" {
+		t.Errorf("output admission_actions = %v, want the defaults (deny for webhooks, warn for workloads)", a)
+	}
+	wildcardHook := guardtest.JetstackWebhook()
+	var denial error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		_, denial = cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, wildcardHook, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if denial != nil && strings.Contains(denial.Error(), "[WEBHOOK_WILDCARD_RULE]") {
+			break
+		}
+	}
+	if denial == nil || !strings.Contains(denial.Error(), "[WEBHOOK_WILDCARD_RULE]") {
+		t.Fatalf("the API server did not deny the wildcard webhook with [WEBHOOK_WILDCARD_RULE]: %v", denial)
+	}
+
 	infra.ExpectNoChanges(t, opts, "after apply")
 
 	terraform.DestroyContext(t, context.Background(), opts)
 	destroyed = true
+	vapSel := metav1.ListOptions{LabelSelector: "k8sguard.io/guardrails"}
+	if p, err := cs.AdmissionregistrationV1().ValidatingAdmissionPolicies().List(ctx, vapSel); err != nil || len(p.Items) != 0 {
+		t.Errorf("ValidatingAdmissionPolicies after destroy: %v (err %v), want none", p, err)
+	}
+	if b, err := cs.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().List(ctx, vapSel); err != nil || len(b.Items) != 0 {
+		t.Errorf("ValidatingAdmissionPolicyBindings after destroy: %v (err %v), want none", b, err)
+	}
 	for _, ns := range []string{"team-a", "team-b"} {
 		if _, err := cs.CoreV1().ResourceQuotas(ns).Get(ctx, "k8sguard-pods", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("ResourceQuota %s/k8sguard-pods after destroy: err = %v, want NotFound", ns, err)
@@ -195,23 +226,31 @@ func TestClusterGuardrailsRefusesBadIntents(t *testing.T) {
 		hooks      []map[string]any
 		want       string
 	}{
-		"wildcard rule":        {nil, []map[string]any{wildcard}, `[WEBHOOK_WILDCARD_RULE] rule 0 matches every API group ("*"): a webhook that intercepts everything can block the control plane when its backend is down. Name the API groups and resources it needs. Prevents: OPA webhook outage (Jetstack, GKE upgrade).`},
-		"no opt-in":            {nil, []map[string]any{unscoped}, "Every webhook needs opt_in_labels: namespaces opt in with a label"},
-		"two backends":         {nil, []map[string]any{twoBackends}, "Every webhook needs exactly one backend: service or url."},
-		"wrong kind":           {nil, []map[string]any{wrongKind}, `Every webhook's kind must be "validating" or "mutating".`},
-		"no rules":             {nil, []map[string]any{noRules}, "Every webhook needs at least one rule saying what it intercepts."},
-		"failure policy case":  {nil, []map[string]any{badPolicy}, `failure_policy must be "Ignore" or "Fail".`},
-		"reinvoked validating": {nil, []map[string]any{validatingReinvoked}, "reinvocation_policy applies to mutating webhooks only."},
-		"duplicate names":      {nil, []map[string]any{ingressPolicy(), ingressPolicy()}, "Webhook names must be unique per kind (each becomes one webhook configuration object)."},
-		"namespace name":       {map[string]any{"Team_A": map[string]any{"pods": 10}}, nil, "Every key of namespaces must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63 characters)."},
-		"no pod cap":           {map[string]any{"team-a": map[string]any{"pods": 0}}, nil, "Every namespace needs a whole number of pods of at least 1"},
-		"jobs above pods":      {map[string]any{"team-a": map[string]any{"pods": 10, "jobs": 11}}, nil, "A namespace's jobs cap cannot exceed its pods cap (every Job runs at least one pod)."},
+		"wildcard rule":            {nil, []map[string]any{wildcard}, `[WEBHOOK_WILDCARD_RULE] rule 0 matches every API group ("*"): a webhook that intercepts everything can block the control plane when its backend is down. Name the API groups and resources it needs. Prevents: OPA webhook outage (Jetstack, GKE upgrade).`},
+		"no opt-in":                {nil, []map[string]any{unscoped}, "Every webhook needs opt_in_labels: namespaces opt in with a label"},
+		"two backends":             {nil, []map[string]any{twoBackends}, "Every webhook needs exactly one backend: service or url."},
+		"wrong kind":               {nil, []map[string]any{wrongKind}, `Every webhook's kind must be "validating" or "mutating".`},
+		"no rules":                 {nil, []map[string]any{noRules}, "Every webhook needs at least one rule saying what it intercepts."},
+		"failure policy case":      {nil, []map[string]any{badPolicy}, `failure_policy must be "Ignore" or "Fail".`},
+		"reinvoked validating":     {nil, []map[string]any{validatingReinvoked}, "reinvocation_policy applies to mutating webhooks only."},
+		"duplicate names":          {nil, []map[string]any{ingressPolicy(), ingressPolicy()}, "Webhook names must be unique per kind (each becomes one webhook configuration object)."},
+		"namespace name":           {map[string]any{"Team_A": map[string]any{"pods": 10}}, nil, "Every key of namespaces must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63 characters)."},
+		"no pod cap":               {map[string]any{"team-a": map[string]any{"pods": 0}}, nil, "Every namespace needs a whole number of pods of at least 1"},
+		"jobs above pods":          {map[string]any{"team-a": map[string]any{"pods": 10, "jobs": 11}}, nil, "A namespace's jobs cap cannot exceed its pods cap (every Job runs at least one pod)."},
+		"admission action":         {nil, nil, "Every admission_guardrails action must be deny, warn or audit."},
+		"admission in kube-system": {nil, nil, "admission_guardrails.namespaces cannot name kube-system, kube-public or kube-node-lease"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			vars := guardrailsVars(tc.hooks...)
 			if tc.namespaces != nil {
 				vars["namespaces"] = tc.namespaces
+			}
+			switch name {
+			case "admission action":
+				vars["admission_guardrails"] = map[string]any{"actions": map[string]string{"WORKLOAD_NO_SPREAD": "block"}}
+			case "admission in kube-system":
+				vars["admission_guardrails"] = map[string]any{"namespaces": []string{"team-a", "kube-system"}}
 			}
 			// No cluster is contacted: the refusal comes before any call.
 			opts := infra.Terraform(t, guardrailsFixture, vars)

@@ -46,7 +46,7 @@ Every flag has an environment variable (shown) and a configuration key
 	}
 	flags := config.BindFlagsRenamed(cmd.Flags(), map[string]string{
 		"check.format": "format", "check.verify": "verify", "check.textfile": "textfile",
-	}, "cluster_name", "store", "check", "drill.interval")
+	}, "cluster_name", "store", "check", "drill.interval", "delta.interval")
 	ack := cmd.Flags().String("ack-shrink", "", "acknowledge the shrink that this snapshot shows (its name, as check prints it), then check")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := flags.Resolve()
@@ -64,12 +64,15 @@ Every flag has an environment variable (shown) and a configuration key
 			}
 		}
 		r := check.Run(ctx, st, check.Options{
-			Cluster:     cfg.ClusterName,
-			MaxAge:      cfg.Check.MaxAge.Duration,
-			ShrinkRatio: cfg.Check.ShrinkRatio,
-			Verify:      cfg.Check.Verify,
-			MaxDrillAge: cfg.MaxDrillAgeOrDefault(),
-			Now:         time.Now(),
+			Cluster:        cfg.ClusterName,
+			MaxAge:         cfg.Check.MaxAge.Duration,
+			ShrinkRatio:    cfg.Check.ShrinkRatio,
+			Verify:         cfg.Check.Verify,
+			MaxDrillAge:    cfg.MaxDrillAgeOrDefault(),
+			Deltas:         cfg.Delta.Interval.Duration > 0,
+			MaxRPOWarning:  cfg.Check.MaxRPOWarning.Duration,
+			MaxRPOCritical: cfg.Check.MaxRPOCritical.Duration,
+			Now:            time.Now(),
 		})
 		out := cmd.OutOrStdout()
 		switch cfg.Check.Format {

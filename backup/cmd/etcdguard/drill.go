@@ -36,6 +36,14 @@ its age. --textfile writes etcdguard_drill_last_success_timestamp_seconds,
 etcdguard_drill_duration_seconds{phase} and etcdguard_drill_success for
 node_exporter's textfile collector.
 
+The drill restores as 'etcdguard restore' does, with the revision bumped by
+default, and then also checks that the revision moved by the bump and that
+the one before it is compacted; key counts are taken at the restored
+revision. --no-bump-revision drills a plain restore (counts at the
+manifest's revision).
+
+` + bumpHelp + `
+
 Exit status: 0 passed, 1 failed (the report says which phase or check).`,
 		Example: `  etcdguard drill --config /etc/etcdguard/config.yaml \
     --expect-prefix /registry/namespaces/kube-system --expect-prefix /registry/secrets/
@@ -44,19 +52,25 @@ Exit status: 0 passed, 1 failed (the report says which phase or check).`,
 	}
 	flags := config.BindFlags(cmd.Flags(), storeSections...)
 	sel := bindSelector(cmd.Flags())
+	pt := bindPoint(cmd.Flags())
 	fs := cmd.Flags()
 	fs.StringArrayVar(&o.ExpectPrefixes, "expect-prefix", nil, "a key prefix that must hold keys in the restored etcd (repeatable), e.g. /registry/namespaces/kube-system")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	fs.StringVar(&textfile, "textfile", "", "also write the drill's metrics to this file (Prometheus text format, written atomically)")
 	fs.StringVar(&o.WorkDir, "work-dir", "", "where the temp dir goes (default $TMPDIR); needs twice the snapshot's size free")
 	fs.BoolVar(&noRecord, "no-record", false, "do not record a successful drill in the store (for read-only credentials)")
+	bump := bindBumpFlags(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		cfg, st, m, err := findSnapshot(ctx, flags, sel)
+		cfg, st, m, plan, err := findTarget(ctx, flags, sel, pt)
 		if err != nil {
 			return err
 		}
+		if o.RevisionBump, err = bump.resolve(ctx, cmd.ErrOrStderr(), st, cfg.ClusterName, m, time.Now()); err != nil {
+			return err
+		}
+		o.Replay = plan
 		r, drillErr := drill.Run(ctx, st, m, o)
 		out := cmd.OutOrStdout()
 		if asJSON {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/k8sguard/k8sguard/backup/config"
+	"github.com/k8sguard/k8sguard/backup/delta"
 	"github.com/k8sguard/k8sguard/backup/retention"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 )
@@ -20,6 +22,31 @@ type listEntry struct {
 	*snapshot.Manifest
 	Name   string      `json:"name"`
 	Shrink *shrinkMark `json:"shrink,omitempty"`
+	Chain  *chainMark  `json:"delta_chain,omitempty"`
+}
+
+// chainMark is a snapshot's delta chain: the window a point-in-time
+// restore from this snapshot reaches.
+type chainMark struct {
+	Segments     int       `json:"segments"`
+	LastRevision int64     `json:"last_revision"`
+	CoveredAt    time.Time `json:"covered_at,omitzero"`
+	Gap          string    `json:"gap,omitempty"` // the first missing link; the window ends before it
+	Orphans      int       `json:"uncommitted_segments,omitempty"`
+}
+
+func (c *chainMark) String() string {
+	if c == nil || c.Segments == 0 {
+		return ""
+	}
+	s := fmt.Sprintf("%d segments → r%d", c.Segments, c.LastRevision)
+	if !c.CoveredAt.IsZero() {
+		s += " " + c.CoveredAt.UTC().Format(time.RFC3339)
+	}
+	if c.Gap != "" {
+		s += " (BROKEN: " + c.Gap + ")"
+	}
+	return s
 }
 
 type shrinkMark struct {
@@ -76,6 +103,13 @@ they are counted on stderr.`,
 		entries := make([]listEntry, len(l.Snapshots))
 		for i, m := range l.Snapshots {
 			entries[i] = listEntry{Manifest: m, Name: m.Name(), Shrink: marks[m.Name()]}
+			o, err := delta.OutlineOf(ctx, st, m)
+			if err != nil {
+				return err
+			}
+			if o.Segments > 0 || o.Orphans > 0 {
+				entries[i].Chain = &chainMark{Segments: o.Segments, LastRevision: o.LastRevision, CoveredAt: o.CoveredAt, Gap: o.Gap, Orphans: o.Orphans}
+			}
 		}
 		for _, b := range l.Broken {
 			fmt.Fprintf(cmd.ErrOrStderr(), "warning: unreadable manifest: %v\n", b)
@@ -93,15 +127,62 @@ they are counted on stderr.`,
 			_, err := fmt.Fprintf(out, "no complete snapshot of cluster %q in %s\n", cfg.ClusterName, st)
 			return err
 		}
+		printWindow(out, entries)
 		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tCREATED\tREVISION\tSTORED\tRAW\tKEYS\tSHA256\tSHRINK")
+		fmt.Fprintln(tw, "NAME\tCREATED\tREVISION\tSTORED\tRAW\tKEYS\tSHA256\tDELTA CHAIN\tSHRINK")
 		for _, e := range entries {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", e.Name, e.CreatedAt.UTC().Format(time.RFC3339), e.Revision,
-				humanize.IBytes(uint64(e.StoredSize)), humanize.IBytes(uint64(e.RawSize)), e.Keys, short(e.StoredSHA256), e.Shrink)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", e.Name, e.CreatedAt.UTC().Format(time.RFC3339), e.Revision,
+				humanize.IBytes(uint64(e.StoredSize)), humanize.IBytes(uint64(e.RawSize)), e.Keys, short(e.StoredSHA256), e.Chain, e.Shrink)
 		}
 		return tw.Flush()
 	}
 	return cmd
+}
+
+// printWindow says which points `restore --at`/`--revision` reaches: from
+// the oldest snapshot to the newest chain's end, and the holes between
+// chains (a chain broke, and the points before the next snapshot are
+// lost).
+func printWindow(w io.Writer, entries []listEntry) {
+	chains := false
+	for _, e := range entries {
+		chains = chains || e.Chain != nil && e.Chain.Segments > 0
+	}
+	if !chains {
+		return // full snapshots only: each restores to its own revision
+	}
+	end := func(e listEntry) (int64, time.Time) {
+		if e.Chain == nil || e.Chain.Segments == 0 {
+			return e.Revision, e.CreatedAt
+		}
+		if e.Chain.Gap != "" {
+			return e.Chain.LastRevision, time.Time{}
+		}
+		return e.Chain.LastRevision, e.Chain.CoveredAt
+	}
+	oldest := entries[len(entries)-1]
+	newestRev, newestAt := end(entries[0])
+	fmt.Fprintf(w, "restorable (--at, --revision): from revision %d (%s) to revision %d (%s)\n",
+		oldest.Revision, oldest.CreatedAt.UTC().Format(time.RFC3339), newestRev, formatTime(newestAt))
+	for i := len(entries) - 1; i > 0; i-- { // oldest first
+		rev, at := end(entries[i])
+		next := entries[i-1]
+		if next.Revision > rev+1 {
+			fmt.Fprintf(w, "  not restorable: revisions %d-%d (after %s, before %s): the chain of %s ends there\n",
+				rev+1, next.Revision-1, formatTime(at), next.CreatedAt.UTC().Format(time.RFC3339), entries[i].Name)
+		}
+	}
+	if c := entries[0].Chain; c != nil && c.Gap != "" {
+		fmt.Fprintf(w, "  the newest chain is BROKEN: %s\n", c.Gap)
+	}
+	fmt.Fprintln(w)
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "time unknown"
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 func (s *shrinkMark) String() string {

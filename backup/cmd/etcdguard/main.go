@@ -6,10 +6,15 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/k8sguard/k8sguard/backup/preflight"
 )
 
 func main() {
-	if err := newRootCommand().Execute(); err != nil {
+	preflight.ServeChild() // the preflight reads etcd's database in a child process
+	err := newRootCommand().Execute()
+	stopProfile()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "etcdguard:", err)
 		os.Exit(exitCode(err))
 	}

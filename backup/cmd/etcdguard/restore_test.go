@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -130,8 +131,16 @@ func TestRestorePrintsTheCommandForEveryOtherMember(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	t.Logf("\n%s", out)
+	// No watermark in this store: the snapshot's age at the unrecorded
+	// rate, doubled, and every other member gets exactly that bump.
+	bumped := regexp.MustCompile(`revision bump: (\d+) \(at most \d+ revisions after the snapshot's \d+ \(no revision watermark recorded; `).FindStringSubmatch(out)
+	if bumped == nil {
+		t.Fatalf("output does not say the derived bump")
+	}
 	for _, want := range []string{
 		"restoring " + f.healthy.DataKey + " (taken 2026-11-22T09:00:00Z, ",
+		"the revision was bumped by " + bumped[1] + " to ",
+		"--initial-cluster-token prod-restored --bump-revision " + bumped[1] + "\n",
 		fmt.Sprintf("restored %s (revision %d, 9 keys) into %s as member \"a\" in ", f.healthy.DataKey, f.healthy.Revision, dataDir),
 		"etcd --name a --data-dir " + dataDir + " --initial-advertise-peer-urls http://10.0.0.1:2380 --initial-cluster " + cluster + " --initial-cluster-token prod-restored",
 		"etcdguard restore --cluster-name prod --store-url " + f.storeURL + " --snapshot " + f.healthy.DataKey + " --data-dir " + dataDir + " --name b --initial-cluster " + cluster + " --initial-advertise-peer-urls http://10.0.0.2:2380 --initial-cluster-token prod-restored",
@@ -152,6 +161,37 @@ func TestRestorePrintsTheCommandForEveryOtherMember(t *testing.T) {
 	}
 }
 
+func TestRestoreBumpFlags(t *testing.T) {
+	t.Setenv("ETCDGUARD_CONFIG", "")
+	f := newRestoreFixture(t)
+	for _, c := range []struct {
+		flags []string
+		want  string
+		err   string
+	}{
+		{flags: []string{"--bump-revision", "5000"}, want: "revision bump: 5000 (--bump-revision)"},
+		{flags: []string{"--no-bump-revision"}, want: "the revision was NOT bumped: restart every client that watched the old cluster"},
+		{flags: []string{"--bump-revision", "5", "--no-bump-revision"}, err: "--bump-revision and --no-bump-revision exclude each other"},
+		{flags: []string{"--bump-revision", "0"}, err: "--bump-revision 0 is no bump: say --no-bump-revision"},
+		{flags: []string{"--bump-revision", "2000000000000000000"}, err: "--bump-revision 2000000000000000000 is more than 1152921504606846976: it could overflow etcd's int64 revisions"},
+	} {
+		dataDir := filepath.Join(t.TempDir(), "etcd")
+		out, err := run(t, f.args(append([]string{"restore", "--data-dir", dataDir}, c.flags...)...)...)
+		if c.err != "" {
+			if err == nil || err.Error() != c.err {
+				t.Errorf("%v: err = %v, want %q", c.flags, err, c.err)
+			}
+			if _, serr := os.Stat(dataDir); serr == nil {
+				t.Errorf("%v: refused, yet %s was created", c.flags, dataDir)
+			}
+			continue
+		}
+		if err != nil || !strings.Contains(out, c.want) {
+			t.Errorf("%v: err %v, output lacks %q:\n%s", c.flags, err, c.want, out)
+		}
+	}
+}
+
 func TestDrillCommandReportsAndWritesTheTextfile(t *testing.T) {
 	t.Setenv("ETCDGUARD_CONFIG", "")
 	f := newRestoreFixture(t)
@@ -168,7 +208,12 @@ func TestDrillCommandReportsAndWritesTheTextfile(t *testing.T) {
 			Phase string `json:"phase"`
 		} `json:"phases"`
 	}
-	if err := json.Unmarshal([]byte(out), &r); err != nil || !r.OK || r.Snapshot != f.shrunk.DataKey || len(r.Phases) != 5 {
+	// stderr (the derived revision bump) comes first in this test's output.
+	bump, report, _ := strings.Cut(out, "\n{")
+	if !strings.HasPrefix(bump, "revision bump: ") {
+		t.Errorf("drill does not say its revision bump: %q", bump)
+	}
+	if err := json.Unmarshal([]byte("{"+report), &r); err != nil || !r.OK || r.Snapshot != f.shrunk.DataKey || len(r.Phases) != 5 {
 		t.Fatalf("drill --json = %s (%v)", out, err)
 	}
 	b, _ := os.ReadFile(prom)

@@ -31,7 +31,9 @@ cluster's registry and there was no recent, monitored backup.`,
 	root.AddCommand(newVerifyCommand())
 	root.AddCommand(newRestoreCommand())
 	root.AddCommand(newDrillCommand())
+	root.AddCommand(newPreflightCommand())
 	root.AddCommand(newManCommand())
+	withCPUProfile(root)
 	return root
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -107,4 +108,67 @@ func shellJoin(args []string) string {
 		q[i] = shellQuote(a)
 	}
 	return strings.Join(q, " ")
+}
+
+// pointFlags are --at and --revision: a point-in-time restore from a full
+// snapshot and its delta chain.
+type pointFlags struct {
+	at       string
+	revision int64
+}
+
+func bindPoint(fs *pflag.FlagSet) *pointFlags {
+	p := &pointFlags{}
+	fs.StringVar(&p.at, "at", "", `point-in-time: the state etcd was in at this time (RFC 3339, "2026-11-22T09:41:59Z", or this long ago, "90s"): the newest full snapshot before it plus its delta chain up to it`)
+	fs.Int64Var(&p.revision, "revision", 0, "point-in-time: the state etcd was in at this revision (the newest full snapshot at or before it plus its delta chain up to it)")
+	return p
+}
+
+// point returns the point asked for, or nil for none.
+func (p *pointFlags) point(now time.Time, sel *selectorFlags) (*restore.Point, error) {
+	if p.at == "" && p.revision == 0 {
+		return nil, nil
+	}
+	if p.at != "" && p.revision != 0 {
+		return nil, errors.New("--at and --revision both name a point in time: give one")
+	}
+	if sel.snapshot != restore.Latest || sel.before != "" {
+		return nil, errors.New("--at and --revision choose the snapshot themselves: they cannot be combined with --snapshot or --before")
+	}
+	if p.revision < 0 {
+		return nil, fmt.Errorf("--revision %d: etcd revisions are positive", p.revision)
+	}
+	if p.revision > 0 {
+		return &restore.Point{Revision: p.revision}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, p.at); err == nil {
+		return &restore.Point{At: t}, nil
+	}
+	d, err := time.ParseDuration(strings.TrimPrefix(p.at, "-"))
+	if err != nil || d <= 0 {
+		return nil, fmt.Errorf(`--at %q: give a time ("2026-11-22T09:41:59Z") or how long ago ("90s", "5m")`, p.at)
+	}
+	return &restore.Point{At: now.Add(-d)}, nil
+}
+
+// findTarget resolves --at/--revision to a point-in-time plan, or else
+// --snapshot/--before to a snapshot (plan nil).
+func findTarget(ctx context.Context, flags *config.Flags, sel *selectorFlags, pt *pointFlags) (*config.Config, store.Store, *snapshot.Manifest, *restore.Plan, error) {
+	p, err := pt.point(time.Now(), sel)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if p == nil {
+		cfg, st, m, err := findSnapshot(ctx, flags, sel)
+		return cfg, st, m, nil, err
+	}
+	cfg, st, err := openStore(ctx, flags)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	plan, err := restore.PlanPoint(ctx, st, cfg.ClusterName, *p)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return cfg, st, plan.Snapshot, plan, nil
 }

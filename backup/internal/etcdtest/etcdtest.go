@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +28,8 @@ type Etcd struct {
 	Endpoints []string
 	Client    *clientv3.Client
 	DataDir   string
+
+	stopOnce sync.Once
 }
 
 // Start runs etcd in a fresh temp dir on free loopback ports until the
@@ -56,7 +59,8 @@ func StartIn(t testing.TB, dataDir string) *Etcd {
 	if err != nil {
 		t.Fatalf("start embedded etcd in %s: %v", dataDir, err)
 	}
-	t.Cleanup(e.Close)
+	et := &Etcd{Server: e, Endpoints: []string{client.String()}, DataDir: dataDir}
+	t.Cleanup(et.Stop)
 	select {
 	case <-e.Server.ReadyNotify():
 	case err := <-e.Err():
@@ -64,14 +68,23 @@ func StartIn(t testing.TB, dataDir string) *Etcd {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("embedded etcd in %s not ready after 60s", dataDir)
 	}
-	et := &Etcd{Server: e, Endpoints: []string{client.String()}, DataDir: dataDir}
 	cli, err := clientv3.New(et.Config())
 	if err != nil {
 		t.Fatalf("etcd client: %v", err)
 	}
-	t.Cleanup(func() { cli.Close() })
 	et.Client = cli
 	return et
+}
+
+// Stop closes the client and the server, leaving the data dir for a test
+// to inspect or start again; the test's cleanup calls it too.
+func (e *Etcd) Stop() {
+	e.stopOnce.Do(func() {
+		if e.Client != nil {
+			e.Client.Close()
+		}
+		e.Server.Close()
+	})
 }
 
 // Config is a client configuration for the server.

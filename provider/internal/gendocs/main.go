@@ -33,7 +33,7 @@ func render(rules []guard.Rule) string {
 page_title: "Rules - k8sguard"
 subcategory: ""
 description: |-
-  Every rule k8sguard checks at plan, with the public failure story it prevents.
+  Every rule k8sguard checks, where it is enforced (plan, API server, audit), and the public failure story it prevents.
 ---
 
 # Rules
@@ -46,10 +46,18 @@ error can be accepted per resource with a written reason, which is kept in state
 waivers = { RULE_ID = "why the risk is acceptable here" }
 ` + "```" + `
 
+The same rule, with the same ID and words, can be enforced in three places:
+
+- **plan**: a k8sguard resource refuses the shape at ` + "`terraform plan`" + `;
+- **API server**: ` + "`k8sguard_admission_guardrails`" + ` installs it as a ValidatingAdmissionPolicy, so it holds
+  for every object whatever creates it (Helm, kubectl, an operator). Errors deny by default, warnings warn; a live
+  object is waived from a waivable rule by the annotation ` + "`" + guard.WaiverAnnotationPrefix + `<RULE_ID>: "<reason>"` + "`" + `;
+- **audit**: the ` + "`k8sguard_cluster_audit`" + ` data source reports the live objects that break it.
+
 This page is generated from ` + "`provider/guard`" + ` by ` + "`make docs`" + `.
 
-| ID | Severity | Waivable | What it checks | Story it prevents |
-|---|---|---|---|---|
+| ID | Severity | Waivable | Enforced at | What it checks | Story it prevents |
+|---|---|---|---|---|---|
 `)
 	for _, r := range rules {
 		waivable := "no"
@@ -60,7 +68,7 @@ This page is generated from ` + "`provider/guard`" + ` by ` + "`make docs`" + `.
 		if r.Story.URL != "" {
 			story = fmt.Sprintf("[%s](%s)", r.Story.Name, r.Story.URL)
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", r.ID, r.Severity, waivable, escape(r.Checks), escape(story))
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", r.ID, r.Severity, waivable, strings.Join(r.Enforced.Names(), ", "), escape(r.Checks), escape(story))
 	}
 	return b.String()
 }

@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/k8sguard/k8sguard/provider/guard/guardtest"
 	"github.com/k8sguard/k8sguard/test/infra"
 )
 
@@ -44,7 +45,7 @@ func main() {
 var teams = []string{"team-a", "team-b"}
 
 func run(d *session) {
-	d.step("1/7 starting etcd, kube-apiserver and kube-controller-manager on loopback")
+	d.step("1/8 starting etcd, kube-apiserver and kube-controller-manager on loopback")
 	cp := infra.StartControlPlane(d, infra.ControlPlaneOptions{})
 	d.detail("API server %s (kubeconfig %s)", cp.Host, cp.Kubeconfig)
 	for _, ns := range teams {
@@ -55,14 +56,14 @@ func run(d *session) {
 	}
 	d.detail("created namespaces %s (quotas go into existing namespaces)", strings.Join(teams, ", "))
 
-	d.step("2/7 starting a local S3 (versitygw) for the etcd backups")
+	d.step("2/8 starting a local S3 (versitygw) for the etcd backups")
 	s3 := infra.StartS3(d)
 	d.detail("S3 %s, bucket %s", s3.Endpoint, s3.Bucket)
 
 	tfEnv := append(os.Environ(), "TF_CLI_CONFIG_FILE="+infra.CLIConfig(d), "TF_IN_AUTOMATION=1",
 		"CHECKPOINT_DISABLE=1", "KUBECONFIG="+cp.Kubeconfig)
 
-	d.step("3/7 terraform apply examples/quickstart: pod quotas for two teams and a scoped webhook")
+	d.step("3/8 terraform apply examples/quickstart: pod quotas for two teams, a scoped webhook, the admission guardrails")
 	work := infra.CopyToTemp(d, "examples/quickstart")
 	d.terraform(work, tfEnv, quiet, "init", "-input=false", "-no-color")
 	d.terraform(work, tfEnv, showChanges, "apply", "-input=false", "-auto-approve", "-no-color")
@@ -77,7 +78,7 @@ func run(d *session) {
 	hard := q.Items[0].Spec.Hard[corev1.ResourcePods]
 	d.detail("API server: ResourceQuota team-b/%s hard pods=%s", q.Items[0].Name, hard.String())
 
-	d.step("4/7 terraform plan examples/quickstart/refused: the Jetstack/GKE outage webhook")
+	d.step("4/8 terraform plan examples/quickstart/refused: the Jetstack/GKE outage webhook")
 	refused := filepath.Join(work, "refused")
 	d.terraform(refused, tfEnv, quiet, "init", "-input=false", "-no-color")
 	out, err := d.terraformMayFail(refused, tfEnv, "plan", "-input=false", "-no-color")
@@ -92,7 +93,10 @@ func run(d *session) {
 		d.detail("refused: %s", m[0][len("Error: "):])
 	}
 
-	d.step("5/7 etcdguard snapshot: etcd → zstd → sha256 → S3, manifest last")
+	d.step("5/8 the same webhook created with client-go, as kubectl or Helm would: the API server itself denies it")
+	denyJetstackWebhook(d, cp)
+
+	d.step("6/8 etcdguard snapshot: etcd → zstd → sha256 → S3, manifest last")
 	cfgPath := filepath.Join(d.TempDir(), "etcdguard.yaml")
 	cfg := fmt.Sprintf("cluster_name: demo\netcd:\n  endpoints: [%q]\nstore:\n  url: s3://%s/etcd\n  endpoint: %s\n  region: %s\n",
 		cp.Etcd.Endpoints[0], s3.Bucket, s3.Endpoint, s3.Region)
@@ -104,12 +108,12 @@ func run(d *session) {
 	d.etcdguard(eg, egEnv, "snapshot", "--config", cfgPath)
 	d.etcdguard(eg, egEnv, "list", "--config", cfgPath)
 
-	d.step("6/7 etcdguard drill: restore the snapshot into a temp dir, start etcd on it, compare with the manifest")
+	d.step("7/8 etcdguard drill: restore the snapshot into a temp dir, start etcd on it, compare with the manifest")
 	d.etcdguard(eg, egEnv, "drill", "--config", cfgPath, "--expect-prefix", "/registry/namespaces/team-a",
 		"--expect-prefix", "/registry/resourcequotas/team-b")
 	d.etcdguard(eg, egEnv, "check", "--config", cfgPath)
 
-	d.step("7/7 terraform destroy and stopping everything")
+	d.step("8/8 terraform destroy and stopping everything")
 	d.terraform(work, tfEnv, quiet, "destroy", "-input=false", "-auto-approve", "-no-color")
 	d.cleanup()
 
@@ -118,7 +122,8 @@ Summary (%s)
   - a real control plane (kube-apiserver %s) and S3 ran on loopback; all of it is stopped and removed
   - terraform applied examples/quickstart through k8sguard: hard pod caps for %s and a webhook
     scoped to opted-in namespaces, with the protected namespaces always excluded
-  - the Jetstack/GKE-shaped webhook was refused at plan, each error naming its rule and story
+  - the Jetstack/GKE-shaped webhook was refused at plan, each error naming its rule and story, and
+    created with client-go it was denied by the API server itself with the same rule IDs and words
   - etcdguard streamed an etcd snapshot to S3, and a drill restored it and checked its keys
 
 Where to look next
@@ -128,6 +133,39 @@ Where to look next
   - examples/ and modules/              what to copy into a platform repo
   - make tools test                     every test against the same ephemeral infrastructure
 `, time.Since(d.started).Round(time.Second), terraformOutput(outputs, "server_version"), strings.Join(teams, " and "))
+}
+
+// denyJetstackWebhook sends the Jetstack outage's webhook (everything,
+// every namespace, Fail) with plain client-go and shows the API server's
+// denial, one rule per line. The guardrails load asynchronously after
+// apply: the first seconds may still admit a dry run.
+func denyJetstackWebhook(d *session, cp *infra.ControlPlane) {
+	hook := guardtest.JetstackWebhook()
+	d.detail("ValidatingWebhookConfiguration %s: rules */*/* on CREATE, UPDATE, failurePolicy Fail, no selectors", hook.Name)
+	api := cp.Clientset.AdmissionregistrationV1().ValidatingWebhookConfigurations()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := api.Create(context.Background(), hook, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil && strings.Contains(err.Error(), "[WEBHOOK_WILDCARD_RULE]") {
+			break
+		}
+		if time.Now().After(deadline) {
+			d.Fatalf("the API server did not deny the Jetstack webhook within 30s (last answer: %v)", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	_, err := api.Create(context.Background(), hook, metav1.CreateOptions{})
+	if err == nil {
+		d.Fatalf("the API server admitted the Jetstack webhook")
+	}
+	head, rules, _ := strings.Cut(err.Error(), ": [")
+	d.detail("API server: %s:", head)
+	for _, r := range strings.Split("["+rules, " [") {
+		if !strings.HasPrefix(r, "[") {
+			r = "[" + r
+		}
+		d.detail("  %s", r)
+	}
 }
 
 func terraformOutput(outputs, name string) string {

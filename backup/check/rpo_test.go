@@ -1,0 +1,89 @@
+package check_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/k8sguard/k8sguard/backup/check"
+	"github.com/k8sguard/k8sguard/backup/delta"
+	"github.com/k8sguard/k8sguard/backup/internal/etcdtest"
+	"github.com/k8sguard/k8sguard/backup/snapshot"
+	"github.com/k8sguard/k8sguard/backup/store"
+)
+
+// TestRPOAndBrokenChain judges a real delta chain (the agent's Follow on
+// an embedded etcd, a file store): OK while fresh, WARNING and CRITICAL as
+// its coverage ages past max_rpo_warning and max_rpo_critical, CRITICAL
+// once a segment goes missing; and no judgement without any deltas.
+func TestRPOAndBrokenChain(t *testing.T) {
+	const cluster = "prod-eu1"
+	ctx := context.Background()
+	st, err := store.NewFile(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := etcdtest.Start(t)
+	e.Put(t, map[string]string{"/registry/namespaces/default": "ns"})
+	res, err := snapshot.Take(ctx, e.Config(), st, snapshot.Options{Cluster: cluster})
+	if err != nil {
+		t.Fatal(err)
+	}
+	finding := func(now time.Time, name string) check.Finding {
+		t.Helper()
+		r := check.Run(ctx, st, check.Options{Cluster: cluster, MaxAge: time.Hour, ShrinkRatio: 0.5, Now: now,
+			Deltas: true, MaxRPOWarning: time.Minute, MaxRPOCritical: 5 * time.Minute})
+		for _, f := range r.Findings {
+			if f.Check == name {
+				return f
+			}
+		}
+		t.Fatalf("no %s finding in %+v", name, r.Findings)
+		return check.Finding{}
+	}
+	if f := finding(time.Now().Add(time.Hour), "rpo"); f.Status != check.OK || !strings.Contains(f.Message, "not in use") {
+		t.Fatalf("without deltas: %+v, want OK, not in use", f)
+	}
+
+	fctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- delta.Follow(fctx, e.Client, st, res.Manifest, res.StatusRevision, delta.Options{Cluster: cluster, Interval: 50 * time.Millisecond})
+	}()
+	for i := range 3 {
+		e.Put(t, map[string]string{fmt.Sprintf("/registry/configmaps/default/cm-%d", i): "v"})
+		time.Sleep(120 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	c, err := delta.Load(ctx, st, res.Manifest, nil)
+	if err != nil || len(c.Segments) < 3 {
+		t.Fatalf("chain: %v, %d segments", err, len(c.Segments))
+	}
+	covered := c.CoveredAt()
+	for _, tc := range []struct {
+		age  time.Duration
+		want check.Status
+	}{{10 * time.Second, check.OK}, {2 * time.Minute, check.Warning}, {10 * time.Minute, check.Critical}} {
+		f := finding(covered.Add(tc.age), "rpo")
+		if f.Status != tc.want {
+			t.Errorf("rpo %s: %+v, want %s", tc.age, f, tc.want)
+		}
+		t.Logf("rpo %s: %s %s", tc.age, f.Status, f.Message)
+	}
+
+	gone := c.Segments[1]
+	if err := st.Delete(ctx, delta.ManifestKey(gone.DataKey)); err != nil {
+		t.Fatal(err)
+	}
+	f := finding(covered, "chain")
+	if f.Status != check.Critical || !strings.Contains(f.Message, fmt.Sprintf("segment %06d is missing", gone.Sequence)) {
+		t.Fatalf("missing segment: %+v, want CRITICAL naming %06d", f, gone.Sequence)
+	}
+	t.Logf("%s %s", f.Status, f.Message)
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/k8sguard/k8sguard/backup/internal/etcdtest"
+	"github.com/k8sguard/k8sguard/backup/preflight"
+	"github.com/k8sguard/k8sguard/backup/snapshot"
+	"github.com/k8sguard/k8sguard/backup/store"
+)
+
+// preflight reads etcd's database in a child process: this test binary.
+func TestMain(m *testing.M) {
+	preflight.ServeChild()
+	os.Exit(m.Run())
+}
+
+func TestPreflightCommandExitCodes(t *testing.T) {
+	t.Setenv("ETCDGUARD_CONFIG", "")
+	storeDir := filepath.Join(t.TempDir(), "store")
+	st, err := store.NewFile(storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := etcdtest.Start(t)
+	e.Put(t, map[string]string{"/registry/namespaces/kube-system": "ns"})
+	e.Stop()
+	old := filepath.Join(t.TempDir(), "old")
+	if err := os.CopyFS(old, os.DirFS(e.DataDir)); err != nil {
+		t.Fatal(err)
+	}
+	live := etcdtest.StartIn(t, e.DataDir)
+	for i := range 20 {
+		live.Put(t, map[string]string{fmt.Sprintf("/registry/leases/l%d", i): "x"})
+	}
+	backup := live.Snapshot(t, st, "prod", time.Now(), snapshot.CompressionZstd)
+	live.Stop()
+	withStore := []string{"--store-url", "file://" + storeDir, "--cluster-name", "prod"}
+
+	out, err := run(t, "preflight", "--data-dir", e.DataDir)
+	if err != nil || !strings.HasPrefix(out, "preflight passed: "+filepath.Join(e.DataDir, "member", "snap", "db")) || !strings.Contains(out, "lag check skipped: no store configured") {
+		t.Errorf("healthy, no store: err %v\n%s", err, out)
+	}
+	out, err = run(t, append([]string{"preflight", "--data-dir", e.DataDir}, withStore...)...)
+	if err != nil || !strings.Contains(out, fmt.Sprintf("of the newest backup %s (revision %d)", backup.Name(), backup.Revision)) {
+		t.Errorf("healthy, with store: err %v\n%s", err, out)
+	}
+	out, err = run(t, append([]string{"preflight", "--data-dir", old, "--max-revision-lag", "5"}, withStore...)...)
+	if exitCode(err) != exitStale || !strings.HasPrefix(err.Error(), "refusing to start etcd: database "+filepath.Join(old, "member", "snap", "db")+" is at revision ") {
+		t.Errorf("old disk: exit %d, err %v\n%s", exitCode(err), err, out)
+	}
+	if _, err := run(t, append([]string{"preflight", "--data-dir", old, "--no-lag-check"}, withStore...)...); err != nil {
+		t.Errorf("old disk with --no-lag-check: %v", err)
+	}
+	if err := os.Truncate(filepath.Join(old, "member", "snap", "db"), 5000); err != nil {
+		t.Fatal(err)
+	}
+	_, err = run(t, "preflight", "--data-dir", old)
+	if exitCode(err) != exitCorrupt || !strings.Contains(err.Error(), "is corrupt: truncated: 5000 bytes") {
+		t.Errorf("truncated: exit %d, err %v", exitCode(err), err)
+	}
+	_, err = run(t, "preflight")
+	if exitCode(err) != 1 || err.Error() != "--data-dir is required: etcd's data dir, as in its unit" {
+		t.Errorf("no --data-dir: exit %d, err %v", exitCode(err), err)
+	}
+	empty := t.TempDir()
+	_, err = run(t, append([]string{"preflight", "--data-dir", empty}, withStore...)...)
+	if exitCode(err) != exitStale || !strings.Contains(err.Error(), "is empty, but the store holds backup "+backup.Name()) {
+		t.Errorf("empty with backups: exit %d, err %v", exitCode(err), err)
+	}
+	if out, err := run(t, append([]string{"preflight", "--data-dir", empty, "--allow-empty"}, withStore...)...); err != nil || !strings.Contains(out, "has no database yet") {
+		t.Errorf("empty with --allow-empty: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,332 @@
+package delta
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/k8sguard/k8sguard/backup/snapshot"
+	"github.com/k8sguard/k8sguard/backup/store"
+)
+
+// BrokenLinkError names the first link of a chain that does not hold: a
+// missing segment, a manifest that does not follow its predecessor, or
+// (found while replaying) data whose sha256 is not the manifest's. Nothing
+// after it can be restored; everything before it can.
+type BrokenLinkError struct {
+	Chain   string // the full snapshot's name
+	Segment string // the segment's name, or the missing one's sequence
+	Reason  string
+}
+
+func (e *BrokenLinkError) Error() string {
+	return fmt.Sprintf("delta chain of %s is broken at segment %s: %s", e.Chain, e.Segment, e.Reason)
+}
+
+// Chain is what a full snapshot's delta chain holds in the store.
+type Chain struct {
+	Snapshot *snapshot.Manifest
+	// Segments are the committed segments in order, up to the first
+	// broken link (or the end).
+	Segments []*Manifest
+	// Broken is the first link that does not hold; nil when none.
+	Broken *BrokenLinkError
+	// Orphans are segment data objects without a manifest: a segment
+	// whose commit was interrupted (the agent killed mid-upload).
+	Orphans []store.Object
+	// Listed counts the committed segments listed, including any past a
+	// broken link.
+	Listed int
+}
+
+// StartRevision is the oldest revision the chain can restore to: its full
+// snapshot's.
+func (c *Chain) StartRevision() int64 { return c.Snapshot.Revision }
+
+// LastRevision is the newest revision the chain restores to.
+func (c *Chain) LastRevision() int64 {
+	if len(c.Segments) == 0 {
+		return c.Snapshot.Revision
+	}
+	return max(c.Segments[len(c.Segments)-1].LastRevision, c.Snapshot.Revision)
+}
+
+// CoveredAt is the newest time the chain restores to.
+func (c *Chain) CoveredAt() time.Time {
+	if len(c.Segments) == 0 {
+		return c.Snapshot.CreatedAt
+	}
+	return c.Segments[len(c.Segments)-1].CoveredAt
+}
+
+type listed struct {
+	seq         int
+	first, last int64
+	data        *store.Object
+	manifest    string
+}
+
+// scan lists a chain's objects, by sequence.
+func scan(ctx context.Context, st store.Store, snap *snapshot.Manifest) ([]*listed, error) {
+	objs, err := st.List(ctx, ChainDir(snap))
+	if err != nil {
+		return nil, fmt.Errorf("list the delta chain of %s: %w", snap.Name(), err)
+	}
+	bySeq := map[int]*listed{}
+	for i, o := range objs {
+		seq, first, last, isManifest, ok := parseKey(o.Key)
+		if !ok {
+			continue
+		}
+		l := bySeq[seq]
+		if l == nil {
+			l = &listed{seq: seq, first: first, last: last}
+			bySeq[seq] = l
+		}
+		if isManifest {
+			l.manifest = o.Key
+		} else {
+			l.data = &objs[i]
+		}
+	}
+	out := make([]*listed, 0, len(bySeq))
+	for _, l := range bySeq {
+		out = append(out, l)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
+	return out, nil
+}
+
+// Load reads the chain of full snapshot snap: every committed segment's
+// manifest, in order, checking each link (sequence, revisions, the
+// previous sha256) as it goes. It stops reading at the first segment for
+// which enough returns true (nil: read all), so a restore to a point
+// reads only the manifests it needs. A broken link is reported in
+// Chain.Broken, not as an error: what comes before it is restorable.
+func Load(ctx context.Context, st store.Store, snap *snapshot.Manifest, enough func(*Manifest) bool) (*Chain, error) {
+	entries, err := scan(ctx, st, snap)
+	if err != nil {
+		return nil, err
+	}
+	c := &Chain{Snapshot: snap}
+	var committed []*listed
+	for _, l := range entries {
+		if l.manifest != "" {
+			committed = append(committed, l)
+		}
+	}
+	c.Listed = len(committed)
+	// Data without a manifest after the last committed segment is an
+	// interrupted commit; one before it is a segment whose manifest went
+	// missing, which breaks the chain (below).
+	lastSeq := 0
+	if len(committed) > 0 {
+		lastSeq = committed[len(committed)-1].seq
+	}
+	for _, l := range entries {
+		if l.manifest == "" && l.data != nil && l.seq > lastSeq {
+			c.Orphans = append(c.Orphans, *l.data)
+		}
+	}
+	prevSHA, prevLast := snap.StoredSHA256, int64(-1)
+	for i, l := range committed {
+		name := SegmentName(l.seq, l.first, l.last)
+		brk := func(format string, args ...any) {
+			c.Broken = &BrokenLinkError{Chain: snap.Name(), Segment: name, Reason: fmt.Sprintf(format, args...)}
+		}
+		if l.seq != i+1 {
+			c.Broken = &BrokenLinkError{Chain: snap.Name(), Segment: fmt.Sprintf("%06d", i+1),
+				Reason: fmt.Sprintf("it is missing (no manifest; the next committed segment is %s)", name)}
+			return c, nil
+		}
+		var m Manifest
+		if err := snapshot.ReadJSON(ctx, st, l.manifest, &m); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				brk("its manifest vanished while reading the chain")
+				return c, nil
+			}
+			var syntax *json.SyntaxError
+			var typ *json.UnmarshalTypeError
+			if errors.As(err, &syntax) || errors.As(err, &typ) {
+				brk("unreadable manifest: %v", err)
+				return c, nil
+			}
+			return nil, err
+		}
+		switch {
+		case m.FormatVersion != FormatVersion || m.Kind != Kind:
+			brk("manifest %s is format %d kind %q, this etcdguard reads format %d %q", l.manifest, m.FormatVersion, m.Kind, FormatVersion, Kind)
+		case m.Sequence != l.seq || m.FirstRevision != l.first || m.LastRevision != l.last:
+			brk("manifest says segment %s, its key says %s", m.Name(), name)
+		case m.Snapshot != snap.Name():
+			brk("manifest belongs to the chain of %s", m.Snapshot)
+		case m.PrevSHA256 != prevSHA:
+			brk("its prev_sha256 %s is not the sha256 of the segment before it (%s)", short(m.PrevSHA256), short(prevSHA))
+		case prevLast >= 0 && m.FirstRevision != prevLast+1:
+			brk("it starts at revision %d, the segment before it ends at %d (a gap)", m.FirstRevision, prevLast)
+		case m.LastRevision < m.FirstRevision-1:
+			brk("it ends at revision %d before it starts at %d", m.LastRevision, m.FirstRevision)
+		case m.DataKey != DataKey(snap, name):
+			brk("manifest points at %s, not its own data object", m.DataKey)
+		}
+		if c.Broken != nil {
+			return c, nil
+		}
+		c.Segments = append(c.Segments, &m)
+		prevSHA, prevLast = m.SHA256, m.LastRevision
+		if enough != nil && enough(&m) {
+			return c, nil
+		}
+	}
+	return c, nil
+}
+
+// Outline is a chain's shape from a listing alone (no manifest is read
+// but the newest's): what `etcdguard list` and `check` show for every
+// chain without one request per segment.
+type Outline struct {
+	Snapshot *snapshot.Manifest
+	Segments int
+	// LastRevision and CoveredAt are the newest committed segment's (the
+	// snapshot's own without segments).
+	LastRevision int64
+	CoveredAt    time.Time
+	// Gap names the first missing segment or revision gap, "" when none:
+	// the chain restores only up to it.
+	Gap string
+	// GapRevision is the last revision before the gap.
+	GapRevision int64
+	Orphans     int
+}
+
+// Outline lists the chain of snap and reads its newest segment's manifest.
+func OutlineOf(ctx context.Context, st store.Store, snap *snapshot.Manifest) (*Outline, error) {
+	entries, err := scan(ctx, st, snap)
+	if err != nil {
+		return nil, err
+	}
+	o := &Outline{Snapshot: snap, LastRevision: snap.Revision, CoveredAt: snap.CreatedAt}
+	var last *listed
+	prevLast := int64(-1)
+	for _, l := range entries {
+		if l.manifest == "" {
+			if l.data != nil {
+				o.Orphans++
+			}
+			continue
+		}
+		if o.Gap == "" {
+			switch {
+			case l.seq != o.Segments+1:
+				o.Gap = fmt.Sprintf("segment %06d is missing", o.Segments+1)
+			case prevLast >= 0 && l.first != prevLast+1:
+				o.Gap = fmt.Sprintf("segment %s does not start where the one before it ends (revision %d)", SegmentName(l.seq, l.first, l.last), prevLast)
+			}
+			if o.Gap != "" {
+				o.GapRevision = max(prevLast, snap.Revision)
+			}
+		}
+		if o.Gap == "" {
+			prevLast = l.last
+		}
+		o.Segments++
+		last = l
+	}
+	if last == nil {
+		return o, nil
+	}
+	if o.Gap != "" {
+		o.LastRevision = o.GapRevision
+		o.CoveredAt = time.Time{} // unknown without reading every manifest
+		return o, nil
+	}
+	var m Manifest
+	if err := snapshot.ReadJSON(ctx, st, last.manifest, &m); err != nil {
+		return nil, fmt.Errorf("newest segment of the chain of %s: %w", snap.Name(), err)
+	}
+	o.LastRevision = max(m.LastRevision, snap.Revision)
+	o.CoveredAt = m.CoveredAt
+	return o, nil
+}
+
+// Delete removes a chain: every manifest first (so that an interruption
+// never leaves a manifest without its data), then the data objects.
+func Delete(ctx context.Context, st store.Store, snap *snapshot.Manifest) (int, error) {
+	entries, err := scan(ctx, st, snap)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, l := range entries {
+		if l.manifest != "" {
+			if err := st.Delete(ctx, l.manifest); err != nil {
+				return n, fmt.Errorf("delete segment manifest: %w", err)
+			}
+			n++
+		}
+	}
+	for _, l := range entries {
+		if l.data != nil {
+			if err := st.Delete(ctx, l.data.Key); err != nil {
+				return n, fmt.Errorf("delete segment data: %w", err)
+			}
+		}
+	}
+	return n, nil
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	if sha == "" {
+		return "(none)"
+	}
+	return sha
+}
+
+// Cleanup removes, before olderThan, what interrupted or half-deleted
+// chains left: segment data objects without a manifest after a chain's
+// last committed segment (the agent killed mid-commit), and every object
+// of a chain whose full snapshot is gone (retention interrupted). Call it
+// only where this process is the cluster's single writer.
+func Cleanup(ctx context.Context, st store.Store, cluster string, snaps []*snapshot.Manifest, olderThan time.Time) (int, error) {
+	objs, err := st.List(ctx, cluster+"/")
+	if err != nil {
+		return 0, fmt.Errorf("clean up delta chains: %w", err)
+	}
+	live := map[string]*snapshot.Manifest{}
+	for _, s := range snaps {
+		live[ChainDir(s)] = s
+	}
+	lastCommitted := map[string]int{}
+	for _, o := range objs {
+		if seq, _, _, isManifest, ok := parseKey(o.Key); ok && isManifest {
+			dir := o.Key[:strings.LastIndex(o.Key, "/")+1]
+			lastCommitted[dir] = max(lastCommitted[dir], seq)
+		}
+	}
+	n := 0
+	for _, o := range objs {
+		i := strings.LastIndex(o.Key, "/")
+		dir := o.Key[:i+1]
+		if !strings.HasSuffix(dir, ".deltas/") || !o.LastModified.Before(olderThan) {
+			continue
+		}
+		seq, _, _, isManifest, ok := parseKey(o.Key)
+		_, chainLive := live[dir]
+		orphan := !chainLive || ok && !isManifest && seq > lastCommitted[dir]
+		if !orphan {
+			continue
+		}
+		if err := st.Delete(ctx, o.Key); err != nil {
+			return n, fmt.Errorf("clean up delta chains: %w", err)
+		}
+		n++
+	}
+	return n, nil
+}

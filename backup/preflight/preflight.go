@@ -1,0 +1,165 @@
+// Package preflight checks an etcd member's data dir before etcd starts on
+// it (ExecStartPre of etcd's own unit): the bbolt database must be there,
+// whole and structurally sound, and not older than the newest committed
+// backup by more than a threshold. The last is gardener
+// etcd-backup-restore's stale-data check: an old disk (a volume restored
+// from a week-old cloud snapshot, a member that was down for days in a
+// single-member cluster) must not silently come back as the cluster.
+package preflight
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/k8sguard/k8sguard/backup/snapshot"
+	"github.com/k8sguard/k8sguard/backup/store"
+)
+
+// DefaultMaxRevisionLag is how far (in revisions) a member may be behind
+// the newest backup. A member that was stopped cleanly is at or past the
+// newest backup (backups are taken from the cluster it served); a
+// follower stopped a moment behind its leader lags by a handful. An old
+// disk lags by its downtime times the write rate: a Kubernetes cluster
+// writes tens to hundreds of revisions a second (leases, events), so 1000
+// is seconds to a minute of writes.
+const DefaultMaxRevisionLag = 1000
+
+// Kind is what is wrong with a data dir; the CLI maps it to an exit code.
+type Kind string
+
+const (
+	// Missing: the member has a data dir but no database.
+	Missing Kind = "missing"
+	// Corrupt: the database is truncated or damaged.
+	Corrupt Kind = "corrupt"
+	// Stale: the database is older than the newest backup by more than
+	// the threshold (or empty while backups exist).
+	Stale Kind = "stale"
+)
+
+// Problem is a reason to refuse starting etcd.
+type Problem struct {
+	Kind Kind
+	Msg  string
+}
+
+func (p *Problem) Error() string { return p.Msg }
+
+// Options say what to check.
+type Options struct {
+	DataDir string
+	// Store and Cluster locate the backups for the lag check; a nil Store
+	// skips it (the report says so).
+	Store   store.Store
+	Cluster string
+	// MaxRevisionLag is the allowed lag behind the newest backup.
+	MaxRevisionLag int64
+	// AllowEmpty accepts a data dir without a member (a member's first
+	// start) even when backups exist: a member being added to a running
+	// cluster gets its data from the leader.
+	AllowEmpty bool
+}
+
+// Report is what the preflight found.
+type Report struct {
+	DB              string
+	Size            int64
+	PageSize        uint32
+	TxID            uint64
+	Revision        int64 // the newest revision in the key bucket
+	CompactRevision int64 // finished compaction, 0 when none
+	ConsistentIndex uint64
+	Keys            int64 // key revisions stored (history included)
+	// Newest is the newest committed backup, nil when unchecked or none.
+	Newest *snapshot.Manifest
+	// Notes are what was skipped and why, and what passed.
+	Notes []string
+}
+
+// Run checks o.DataDir. It returns a *Problem when etcd must not start on
+// it, another error when the check itself failed.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	r := &Report{DB: filepath.Join(o.DataDir, "member", "snap", "db")}
+	fi, err := os.Stat(r.DB)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return r, r.noDatabase(ctx, o)
+	case err != nil:
+		return r, fmt.Errorf("database %s: %w", r.DB, err)
+	case !fi.Mode().IsRegular():
+		return r, &Problem{Corrupt, fmt.Sprintf("database %s is not a regular file (%s)", r.DB, fi.Mode().Type())}
+	}
+	r.Size = fi.Size()
+	meta, err := checkFile(r.DB)
+	if err != nil {
+		return r, &Problem{Corrupt, fmt.Sprintf("database %s is corrupt: %v", r.DB, err)}
+	}
+	r.PageSize, r.TxID = meta.pageSize, meta.txid
+	found, err := inspectInChild(ctx, r.DB)
+	if err != nil {
+		return r, err
+	}
+	r.Revision, r.CompactRevision, r.ConsistentIndex, r.Keys = found.Revision, found.CompactRevision, found.ConsistentIndex, found.Keys
+	return r, r.checkLag(ctx, o)
+}
+
+// noDatabase decides about a data dir without a db: a member directory
+// without one lost its database; no member directory at all is a
+// member's first start, which is refused only while backups exist.
+func (r *Report) noDatabase(ctx context.Context, o Options) error {
+	member := filepath.Join(o.DataDir, "member")
+	if _, err := os.Stat(member); err == nil {
+		return &Problem{Missing, fmt.Sprintf("database %s is missing, but %s exists: the member lost its data; restore it from a backup ('etcdguard restore') or remove the member and add it again", r.DB, member)}
+	}
+	r.Notes = append(r.Notes, fmt.Sprintf("%s holds no member yet: a first start", o.DataDir))
+	if o.AllowEmpty {
+		r.Notes = append(r.Notes, "an empty data dir is allowed (--allow-empty)")
+		return nil
+	}
+	newest, err := r.newestBackup(ctx, o)
+	if err != nil || newest == nil {
+		return err
+	}
+	return &Problem{Stale, fmt.Sprintf("data dir %s is empty, but the store holds backup %s at revision %d: etcd would start a new, empty cluster (or a member without data); restore the backup ('etcdguard restore --data-dir %s'), or pass --allow-empty for a member being added to a running cluster",
+		o.DataDir, newest.Name(), newest.Revision, o.DataDir)}
+}
+
+// checkLag compares the member's revision with the newest backup's.
+func (r *Report) checkLag(ctx context.Context, o Options) error {
+	newest, err := r.newestBackup(ctx, o)
+	if err != nil || newest == nil {
+		return err
+	}
+	if lag := newest.Revision - r.Revision; lag > o.MaxRevisionLag {
+		return &Problem{Stale, fmt.Sprintf("database %s is at revision %d, %d behind the newest backup %s (revision %d, taken %s); more than --max-revision-lag %d: this looks like an old disk. Restore the backup ('etcdguard restore'), or raise --max-revision-lag if the member is meant to be behind",
+			r.DB, r.Revision, lag, newest.Name(), newest.Revision, newest.CreatedAt.UTC().Format(time.RFC3339), o.MaxRevisionLag)}
+	}
+	r.Notes = append(r.Notes, fmt.Sprintf("revision %d is within %d of the newest backup %s (revision %d)", r.Revision, o.MaxRevisionLag, newest.Name(), newest.Revision))
+	return nil
+}
+
+// newestBackup is the newest committed snapshot, or nil with a note when
+// there is no store, no snapshot, or the store does not answer.
+func (r *Report) newestBackup(ctx context.Context, o Options) (*snapshot.Manifest, error) {
+	if o.Store == nil {
+		r.Notes = append(r.Notes, "lag check skipped: no store configured (--config, ETCDGUARD_CONFIG or --store-url)")
+		return nil, nil
+	}
+	l, err := snapshot.List(ctx, o.Store, o.Cluster)
+	if err != nil {
+		// Fail open: an S3 outage must not keep etcd down after a reboot.
+		r.Notes = append(r.Notes, fmt.Sprintf("WARNING: lag check skipped: cannot list the backups of %q in %s: %v", o.Cluster, o.Store, err))
+		return nil, nil
+	}
+	if len(l.Snapshots) == 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("lag check skipped: %s holds no committed backup of %q", o.Store, o.Cluster))
+		return nil, nil
+	}
+	r.Newest = l.Snapshots[0]
+	return r.Newest, nil
+}

@@ -1,0 +1,237 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/k8sguard/k8sguard/provider/guard"
+	"github.com/k8sguard/k8sguard/provider/guard/live"
+)
+
+var _ datasource.DataSourceWithConfigure = (*clusterAuditDataSource)(nil)
+
+// NewClusterAuditDataSource is k8sguard_cluster_audit: the rules run over
+// what already exists in the cluster, whatever created it.
+func NewClusterAuditDataSource() datasource.DataSource { return &clusterAuditDataSource{} }
+
+type clusterAuditDataSource struct{ clients *Clients }
+
+type clusterAuditModel struct {
+	ID         types.String `tfsdk:"id"`
+	Namespaces types.List   `tfsdk:"namespaces"`
+	Findings   types.List   `tfsdk:"findings"`
+	Errors     types.Int64  `tfsdk:"errors"`
+	Warnings   types.Int64  `tfsdk:"warnings"`
+	RuleIDs    types.List   `tfsdk:"rule_ids"`
+}
+
+var auditFindingType = types.ObjectType{AttrTypes: map[string]attr.Type{
+	"rule_id": types.StringType, "severity": types.StringType,
+	"kind": types.StringType, "namespace": types.StringType, "name": types.StringType,
+	"message": types.StringType, "story": types.StringType, "story_url": types.StringType,
+}}
+
+func (d *clusterAuditDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_cluster_audit"
+}
+
+func (d *clusterAuditDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "Audits the live cluster with k8sguard's rules: webhook configurations, CronJobs, Services that expose a dashboard, " +
+			"Deployments and StatefulSets, and namespaces without a pod quota, whatever created them (Helm, kubectl, an operator, objects older " +
+			"than the guardrails). Each finding names the rule, the object, what is wrong and the public failure story it prevents, in the words " +
+			"of the plan and of `k8sguard_admission_guardrails`. Protected namespaces are not audited; objects annotated " +
+			"`" + guard.WaiverAnnotationPrefix + "<RULE_ID>: \"<reason>\"` are not reported for a waivable rule. Use it in a `check {}` block " +
+			"to see the findings on every plan, or in outputs.\n\nRules: " + backquoted(auditRules()) + ".",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{Computed: true, MarkdownDescription: "The API server URL."},
+			"namespaces": schema.ListAttribute{ElementType: types.StringType, Optional: true,
+				MarkdownDescription: "Audit namespaced objects only in these namespaces. Default: all but the provider's protected namespaces. " +
+					"Webhook configurations are cluster-scoped and always audited."},
+			"findings": schema.ListAttribute{ElementType: auditFindingType, Computed: true,
+				MarkdownDescription: "One finding per rule and object, ordered by kind, namespace, name and rule: `rule_id`, `severity` " +
+					"(`error` or `warning`), the object (`kind`, `namespace`, empty for cluster-scoped objects, `name`), `message`, `story` " +
+					"and `story_url`."},
+			"errors":   schema.Int64Attribute{Computed: true, MarkdownDescription: "Number of error findings (what the guardrails deny by default)."},
+			"warnings": schema.Int64Attribute{Computed: true, MarkdownDescription: "Number of warning findings."},
+			"rule_ids": schema.ListAttribute{ElementType: types.StringType, Computed: true,
+				MarkdownDescription: "The distinct rule IDs found, sorted: handy in `check` conditions."},
+		},
+	}
+}
+
+// auditRules lists the rules the audit runs.
+func auditRules() []string {
+	var out []string
+	for _, r := range guard.Rules() {
+		if r.Enforced.Has(guard.AtAudit) {
+			out = append(out, r.ID)
+		}
+	}
+	return out
+}
+
+func (d *clusterAuditDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
+	d.clients = clientsFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+func (d *clusterAuditDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
+	var m clusterAuditModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	cs, err := clientset(d.clients)
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot build the Kubernetes client", err.Error())
+		return
+	}
+	var only []string
+	if !m.Namespaces.IsNull() {
+		resp.Diagnostics.Append(m.Namespaces.ElementsAs(ctx, &only, false)...)
+	}
+	findings, err := auditCluster(ctx, cs, settingsOf(d.clients), only)
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot audit the cluster", err.Error())
+		return
+	}
+	var values []attr.Value
+	var errs, warns int64
+	ids := map[string]bool{}
+	for _, f := range findings {
+		r, _ := guard.Lookup(f.RuleID)
+		if f.Severity == guard.Error {
+			errs++
+		} else {
+			warns++
+		}
+		ids[f.RuleID] = true
+		obj, diags := types.ObjectValue(auditFindingType.AttrTypes, map[string]attr.Value{
+			"rule_id": types.StringValue(f.RuleID), "severity": types.StringValue(string(f.Severity)),
+			"kind": types.StringValue(f.Object.Kind), "namespace": types.StringValue(f.Object.Namespace), "name": types.StringValue(f.Object.Name),
+			"message": types.StringValue(f.Message), "story": types.StringValue(f.Story), "story_url": types.StringValue(r.Story.URL),
+		})
+		resp.Diagnostics.Append(diags...)
+		values = append(values, obj)
+	}
+	list, diags := types.ListValue(auditFindingType, values)
+	resp.Diagnostics.Append(diags...)
+	sortedIDs := make([]string, 0, len(ids))
+	for id := range ids {
+		sortedIDs = append(sortedIDs, id)
+	}
+	sort.Strings(sortedIDs)
+	m.ID = types.StringValue(d.clients.Kube.Host())
+	m.Findings, m.Errors, m.Warnings = list, types.Int64Value(errs), types.Int64Value(warns)
+	m.RuleIDs, _ = types.ListValueFrom(ctx, types.StringType, sortedIDs)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// auditCluster lists every kind of object the rules judge and runs them;
+// only, when set, limits the namespaced objects to those namespaces.
+func auditCluster(ctx context.Context, cs kubernetes.Interface, s guard.Settings, only []string) ([]live.Finding, error) {
+	var out []live.Finding
+	check := func(obj any) error {
+		fs, err := live.Check(obj, s)
+		out = append(out, fs...)
+		return err
+	}
+	all := metav1.ListOptions{}
+	vwcs, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().List(ctx, all)
+	if err != nil {
+		return nil, fmt.Errorf("list validating webhook configurations: %w", err)
+	}
+	for i := range vwcs.Items {
+		if err := check(&vwcs.Items[i]); err != nil {
+			return nil, err
+		}
+	}
+	mwcs, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, all)
+	if err != nil {
+		return nil, fmt.Errorf("list mutating webhook configurations: %w", err)
+	}
+	for i := range mwcs.Items {
+		if err := check(&mwcs.Items[i]); err != nil {
+			return nil, err
+		}
+	}
+	inScope := func(ns string) bool { return len(only) == 0 || slices.Contains(only, ns) }
+	cronJobs, err := cs.BatchV1().CronJobs("").List(ctx, all)
+	if err != nil {
+		return nil, fmt.Errorf("list cronjobs: %w", err)
+	}
+	for i := range cronJobs.Items {
+		if inScope(cronJobs.Items[i].Namespace) {
+			if err := check(&cronJobs.Items[i]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	services, err := cs.CoreV1().Services("").List(ctx, all)
+	if err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	for i := range services.Items {
+		if inScope(services.Items[i].Namespace) {
+			if err := check(&services.Items[i]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	deployments, err := cs.AppsV1().Deployments("").List(ctx, all)
+	if err != nil {
+		return nil, fmt.Errorf("list deployments: %w", err)
+	}
+	for i := range deployments.Items {
+		if inScope(deployments.Items[i].Namespace) {
+			if err := check(&deployments.Items[i]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	statefulSets, err := cs.AppsV1().StatefulSets("").List(ctx, all)
+	if err != nil {
+		return nil, fmt.Errorf("list statefulsets: %w", err)
+	}
+	for i := range statefulSets.Items {
+		if inScope(statefulSets.Items[i].Namespace) {
+			if err := check(&statefulSets.Items[i]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	namespaces, err := cs.CoreV1().Namespaces().List(ctx, all)
+	if err != nil {
+		return nil, fmt.Errorf("list namespaces: %w", err)
+	}
+	quotas, err := cs.CoreV1().ResourceQuotas("").List(ctx, all)
+	if err != nil {
+		return nil, fmt.Errorf("list resource quotas: %w", err)
+	}
+	nsItems := slices.DeleteFunc(namespaces.Items, func(n corev1.Namespace) bool { return !inScope(n.Name) })
+	out = append(out, live.NamespaceQuotas(nsItems, quotas.Items, s)...)
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].Object, out[j].Object
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		return out[i].RuleID < out[j].RuleID
+	})
+	return out, nil
+}

@@ -1,0 +1,289 @@
+package cel
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	celgo "github.com/google/cel-go/cel"
+	admv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	celconfig "k8s.io/apiserver/pkg/apis/cel"
+
+	"github.com/k8sguard/k8sguard/provider/guard"
+	"github.com/k8sguard/k8sguard/provider/guard/guardtest"
+	"github.com/k8sguard/k8sguard/provider/guard/live"
+)
+
+var testSettings = guard.Settings{
+	ProtectedNamespaces:      []string{"kube-system", "kube-public", "kube-node-lease"},
+	MaxWebhookTimeoutSeconds: 5,
+}
+
+// resourceOf is the resource a typed object is admitted as, and its kind.
+func resourceOf(t *testing.T, obj any) (resource, kind, namespace string) {
+	switch o := obj.(type) {
+	case *admv1.ValidatingWebhookConfiguration:
+		return "validatingwebhookconfigurations", "ValidatingWebhookConfiguration", ""
+	case *admv1.MutatingWebhookConfiguration:
+		return "mutatingwebhookconfigurations", "MutatingWebhookConfiguration", ""
+	case *batchv1.CronJob:
+		return "cronjobs", "CronJob", o.Namespace
+	case *corev1.Service:
+		return "services", "Service", o.Namespace
+	case *appsv1.Deployment:
+		return "deployments", "Deployment", o.Namespace
+	case *appsv1.StatefulSet:
+		return "statefulsets", "StatefulSet", o.Namespace
+	}
+	t.Fatalf("no resource for %T", obj)
+	return "", "", ""
+}
+
+// admit evaluates the policies as the API server does for one object:
+// binding namespace selector (protected namespaces), match conditions,
+// then each validation; it returns the messages of the failing
+// validations by policy, and the largest cost one expression took.
+func admit(t *testing.T, policies []Policy, obj any) (map[string][]string, uint64) {
+	t.Helper()
+	resource, kind, namespace := resourceOf(t, obj)
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u["kind"] = kind
+	vars := map[string]any{"object": u}
+	var maxCost uint64
+	eval := func(expr string, isMessage bool) any {
+		prog, err := cachedProgram(expr, isMessage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, details, err := prog.Eval(vars)
+		if err != nil {
+			t.Fatalf("evaluate %.120s...: %v", expr, err)
+		}
+		if c := details.ActualCost(); c != nil && *c > maxCost {
+			maxCost = *c
+		}
+		return out.Value()
+	}
+	refused := map[string][]string{}
+	for _, p := range policies {
+		rule := p.Policy.Spec.MatchConstraints.ResourceRules[0]
+		if !slices.Contains(rule.Resources, resource) {
+			continue
+		}
+		sel := p.Binding.Spec.MatchResources.NamespaceSelector.MatchExpressions[0]
+		if namespace != "" && slices.Contains(sel.Values, namespace) {
+			continue // NotIn the protected namespaces
+		}
+		matched := true
+		for _, m := range p.Policy.Spec.MatchConditions {
+			matched = matched && eval(m.Expression, false) == true
+		}
+		if !matched {
+			continue
+		}
+		for _, v := range p.Policy.Spec.Validations {
+			if eval(v.Expression, false) != true {
+				refused[p.Name] = append(refused[p.Name], eval(v.MessageExpression, true).(string))
+			}
+		}
+	}
+	return refused, maxCost
+}
+
+var programs sync.Map // expression → celgo.Program
+
+func cachedProgram(expr string, isMessage bool) (celgo.Program, error) {
+	if p, ok := programs.Load(expr); ok {
+		return p.(celgo.Program), nil
+	}
+	p, err := Program(expr, isMessage)
+	if err == nil {
+		programs.Store(expr, p)
+	}
+	return p, err
+}
+
+// expected is what the policies should say, from guard's findings: a deny
+// policy one message joining the diagnostics of its rules that fire, a
+// warn or audit policy one message per rule.
+func expected(policies []Policy, diags map[string]string) map[string][]string {
+	out := map[string][]string{}
+	for _, p := range policies {
+		var msgs []string
+		for _, id := range p.RuleIDs {
+			if d, ok := diags[id]; ok {
+				msgs = append(msgs, d)
+			}
+		}
+		switch {
+		case len(msgs) == 0:
+		case p.Action == Deny:
+			out[p.Name] = []string{strings.Join(msgs, " ")}
+		default:
+			out[p.Name] = msgs
+		}
+	}
+	return out
+}
+
+// TestGuardrailsAgreeWithGuardOnEveryShape is the in-process differential
+// test: the generated CEL, compiled and run by the API server's CEL
+// library, refuses exactly what guard refuses on every shape of the
+// table, with guard's diagnostic word for word (the first finding of each
+// rule, as the plan lists them).
+func TestGuardrailsAgreeWithGuardOnEveryShape(t *testing.T) {
+	for _, actions := range []map[string]Action{nil, everything(Warn), everything(Deny)} {
+		policies := Policies(Options{Name: "k8sguard", Actions: actions, ProtectedNamespaces: testSettings.ProtectedNamespaces, Settings: testSettings})
+		for _, s := range guardtest.Shapes() {
+			t.Run(fmt.Sprintf("%d policies/%s", len(policies), s.Name), func(t *testing.T) {
+				findings, err := live.Check(s.Object, testSettings)
+				if err != nil {
+					t.Fatal(err)
+				}
+				diags := map[string]string{}
+				for _, f := range findings {
+					if _, seen := diags[f.RuleID]; !seen {
+						diags[f.RuleID] = f.String()
+					}
+				}
+				if got := sortedKeys(diags); !slices.Equal(got, sortedCopy(s.Rules)) {
+					t.Fatalf("guard finds %v, the table says %v", got, sortedCopy(s.Rules))
+				}
+				got, cost := admit(t, policies, s.Object)
+				want := expected(policies, diags)
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("CEL says:\n%s\nguard says:\n%s", render(got), render(want))
+				}
+				if cost > celconfig.PerCallLimit {
+					t.Errorf("an expression cost %d, above the API server's per-call limit %d", cost, celconfig.PerCallLimit)
+				}
+			})
+		}
+	}
+}
+
+func everything(a Action) map[string]Action {
+	out := map[string]Action{}
+	for _, id := range guard.APIServerRules() {
+		out[id] = a
+	}
+	return out
+}
+
+// TestGuardrailsCompileForTheOldestAPIServer compiles every expression as
+// kube-apiserver 1.30 does when the policy is created.
+func TestGuardrailsCompileForTheOldestAPIServer(t *testing.T) {
+	for _, p := range Policies(Options{Name: "k8sguard", Settings: testSettings}) {
+		for _, err := range Compile(p.Policy) {
+			t.Error(err)
+		}
+	}
+}
+
+// TestGuardrailsCoverExactlyTheRulesEnforcedAtTheAPIServer: the catalogue
+// says where each rule is enforced; every such rule has a policy.
+func TestGuardrailsCoverExactlyTheRulesEnforcedAtTheAPIServer(t *testing.T) {
+	var want, got []string
+	for _, r := range guard.Rules() {
+		if r.Enforced.Has(guard.AtAPIServer) {
+			want = append(want, r.ID)
+		}
+	}
+	for _, p := range Policies(Options{Name: "k8sguard", Settings: testSettings}) {
+		got = append(got, p.RuleIDs...)
+		if p.Policy.Name != p.Binding.Spec.PolicyName {
+			t.Errorf("binding %s names policy %s", p.Binding.Name, p.Binding.Spec.PolicyName)
+		}
+	}
+	if !slices.Equal(sortedCopy(got), sortedCopy(want)) {
+		t.Fatalf("policies for %v, want %v", got, want)
+	}
+	for _, id := range want {
+		if _, ok := renderers[id]; !ok {
+			t.Errorf("no renderer for %s", id)
+		}
+	}
+}
+
+// TestGuardrailsCostOnALargeConfiguration runs the webhook rules on a
+// configuration far larger than any real one (50 webhooks of 20 rules of
+// 10 values) and checks each expression stays under the API server's
+// per-call limit, with room to spare.
+func TestGuardrailsCostOnALargeConfiguration(t *testing.T) {
+	var hooks []admv1.ValidatingWebhook
+	for i := range 50 {
+		w := guardtest.Webhook(fmt.Sprintf("h%d.example.com", i), guardtest.Rule(nil, nil, admv1.NamespacedScope))
+		w.Rules = nil
+		for j := range 20 {
+			var groups, resources []string
+			for k := range 10 {
+				groups = append(groups, fmt.Sprintf("g%d.example.com", k))
+				resources = append(resources, fmt.Sprintf("r%d-%d", j, k))
+			}
+			w.Rules = append(w.Rules, guardtest.Rule(groups, resources, admv1.NamespacedScope))
+		}
+		hooks = append(hooks, w)
+	}
+	hooks[49].Rules[19].Resources[9] = "*" // the message path runs too
+	c := &admv1.ValidatingWebhookConfiguration{Webhooks: hooks}
+	c.Name = "large"
+	got, cost := admit(t, Policies(Options{Name: "k8sguard", Settings: testSettings}), c)
+	if msgs := got["k8sguard-webhooks-deny"]; len(msgs) != 1 || !strings.Contains(msgs[0], "[WEBHOOK_WILDCARD_RULE] rule 19 matches every resource") {
+		t.Fatalf("the wildcard in the last rule was missed: %v", got)
+	}
+	t.Logf("largest expression cost: %d (limit %d)", cost, celconfig.PerCallLimit)
+	if cost > celconfig.PerCallLimit/2 {
+		t.Fatalf("an expression cost %d, more than half the API server's per-call limit %d", cost, celconfig.PerCallLimit)
+	}
+}
+
+func TestFormatRendersGuardMessages(t *testing.T) {
+	expr := format(guard.MsgWebhookTimeout, "6", "5")
+	prog, err := Program(expr, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := prog.Eval(map[string]any{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf(guard.MsgWebhookTimeout, 6, 5); out.Value() != want {
+		t.Fatalf("got  %s\nwant %s", out.Value(), want)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sortedCopy(s []string) []string {
+	out := append([]string{}, s...)
+	sort.Strings(out)
+	return out
+}
+
+func render(m map[string][]string) string {
+	var b strings.Builder
+	for _, k := range sortedKeys(m) {
+		for _, msg := range m[k] {
+			b.WriteString("  " + k + ": " + msg + "\n")
+		}
+	}
+	return b.String()
+}

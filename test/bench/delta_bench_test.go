@@ -1,0 +1,372 @@
+package bench_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/k8sguard/k8sguard/backup/delta"
+	"github.com/k8sguard/k8sguard/backup/snapshot"
+	"github.com/k8sguard/k8sguard/backup/store"
+	"github.com/k8sguard/k8sguard/test/infra"
+)
+
+// deltaBench is one etcd, one bucket and the etcdguard configuration for
+// them (full snapshots once an hour, deltas every deltaInterval).
+type deltaBench struct {
+	etcd   *infra.Etcd
+	bucket *infra.S3
+	cli    *clientv3.Client
+	env    []string
+	store  store.Store
+}
+
+const (
+	deltaInterval = 10 * time.Second // the default delta.interval
+	valueSize     = 2 << 10
+)
+
+func startDeltaBench(b *testing.B) *deltaBench {
+	etcd := infra.StartEtcdWith(b, infra.EtcdOptions{QuotaBackendBytes: 8 << 30})
+	bucket := infra.StartS3(b)
+	cfgPath := filepath.Join(b.TempDir(), "etcdguard.yaml")
+	cfg := fmt.Sprintf("cluster_name: bench\netcd:\n  endpoints: [%q]\nstore:\n  url: s3://%s/etcd\n  endpoint: %s\n  region: %s\n"+
+		"schedule: { interval: 1h, jitter: 0s }\ndelta: { interval: %s }\nmetrics: { listen: \"\" }\n",
+		etcd.Endpoints[0], bucket.Bucket, bucket.Endpoint, bucket.Region, deltaInterval)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return &deltaBench{etcd: etcd, bucket: bucket, cli: etcdClient(b, etcd),
+		env: append(bucket.Env(), "ETCDGUARD_CONFIG="+cfgPath), store: store.NewS3(bucket.Client, bucket.Bucket, "etcd", store.Options{})}
+}
+
+// agentProc is a running `etcdguard agent`.
+type agentProc struct {
+	cmd *exec.Cmd
+	log string
+}
+
+func (d *deltaBench) startAgent(b *testing.B) *agentProc {
+	b.Helper()
+	logPath := filepath.Join(b.TempDir(), "agent.log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(etcdguardBin(b), "agent")
+	cmd.Env = append(os.Environ(), d.env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	a := &agentProc{cmd: cmd, log: logPath}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); f.Close() })
+	deadline := time.Now().Add(5 * time.Minute)
+	for !strings.Contains(a.logText(), "delta chain started") {
+		if time.Now().After(deadline) {
+			b.Fatalf("agent: no delta chain after 5 minutes:\n%s", a.logText())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return a
+}
+
+func (a *agentProc) logText() string { s, _ := os.ReadFile(a.log); return string(s) }
+
+// peak is the agent's VmHWM so far (its own peak RSS).
+func (a *agentProc) peak() int64 {
+	s, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
+	for _, line := range strings.Split(string(s), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kib, _ := strconv.ParseInt(f[1], 10, 64)
+			return kib << 10
+		}
+	}
+	return 0
+}
+
+func (a *agentProc) stop(b *testing.B) {
+	b.Helper()
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	a.cmd.Wait()
+}
+
+func randomValue(n int) string {
+	v := make([]byte, n/2)
+	rand.Read(v)
+	return hex.EncodeToString(v) // 2 KiB of hex: about as compressible as real objects' JSON
+}
+
+// writeFlat writes as fast as workers goroutines can for d and returns
+// the writes per second.
+func writeFlat(b *testing.B, cli *clientv3.Client, prefix string, workers int, d time.Duration) float64 {
+	b.Helper()
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	value := randomValue(valueSize)
+	deadline := time.Now().Add(d)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(deadline); i++ {
+				if _, err := cli.Put(context.Background(), fmt.Sprintf("/registry/%s/%d/%d", prefix, w, i%500), value); err != nil {
+					b.Error(err)
+					return
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n.Load()) / d.Seconds()
+}
+
+// BenchmarkDeltas measures continuous deltas against the targets of issue
+// 11, each beside its baseline from the same run, and prints a table:
+//   - etcd write throughput (16 writers, 2 KiB values) with the agent
+//     following it vs without, alternated, best of 2 each: ≥ 0.95×;
+//   - RPO at the 99th percentile under a steady 500 writes/s of 2 KiB
+//     values (delta.interval 10s): the time from a write's commit to the
+//     moment an outside observer (polling the bucket every 100 ms) sees a
+//     committed segment covering it: ≤ interval + 2 s;
+//   - the agent's peak RSS (VmHWM) over all of it: ≤ 64 MiB;
+//   - replay rate and point-in-time restore of a full snapshot of
+//     ETCDGUARD_BENCH_PITR_MIB (default 1024) + 100k events against the plain
+//     restore of the same snapshot, best of 2 each: ≥ 20,000 events/s,
+//     ≤ 1.5×.
+func BenchmarkDeltas(b *testing.B) {
+	d := startDeltaBench(b)
+	for range b.N {
+		rows := d.steadyState(b)
+		rows = append(rows, d.pointInTime(b)...)
+		var out strings.Builder
+		fmt.Fprintf(&out, "%-52s %14s %14s %8s  %s\n", "what", "measured", "baseline", "ratio", "target")
+		for _, r := range rows {
+			fmt.Fprintf(&out, "%-52s %14s %14s %8s  %s\n", r.what, r.measured, r.baseline, r.ratio, r.target)
+		}
+		b.Logf("continuous deltas (issue 11):\n%s", out.String())
+	}
+}
+
+type row struct{ what, measured, baseline, ratio, target string }
+
+func (d *deltaBench) steadyState(b *testing.B) []row {
+	fillFlat := func() { writeFlat(b, d.cli, "warmup", 4, 2*time.Second) }
+	fillFlat()
+
+	// Throughput without and with the agent, alternated.
+	var without, with float64
+	var agent *agentProc
+	var peak int64
+	for round := range 2 {
+		without = max(without, writeFlat(b, d.cli, fmt.Sprintf("flat-off-%d", round), 16, 10*time.Second))
+		agent = d.startAgent(b)
+		with = max(with, writeFlat(b, d.cli, fmt.Sprintf("flat-on-%d", round), 16, 10*time.Second))
+		peak = max(peak, agent.peak())
+		if round == 0 {
+			agent.stop(b)
+		}
+	}
+	thrRatio := with / without
+
+	// RPO under a steady 500 writes/s, with the agent still running.
+	snaps, err := snapshot.List(context.Background(), d.store, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	chainOf := snaps.Snapshots[0]
+	var (
+		mu      sync.Mutex
+		written = map[int64]time.Time{} // revision → when the write returned
+		covered = map[int64]time.Time{} // revision → when first seen covered
+	)
+	stopPoll := make(chan struct{})
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		var seen int64
+		for {
+			select {
+			case <-stopPoll:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			o, err := delta.OutlineOf(context.Background(), d.store, chainOf)
+			if err != nil {
+				continue
+			}
+			now := time.Now()
+			mu.Lock()
+			for rev := range written {
+				if rev <= o.LastRevision && rev > seen {
+					if _, ok := covered[rev]; !ok {
+						covered[rev] = now
+					}
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+	const rate, steadyFor = 500, 40 * time.Second
+	value := randomValue(valueSize)
+	tick := time.NewTicker(time.Second / rate)
+	end := time.Now().Add(steadyFor)
+	var lastRev int64
+	for i := 0; time.Now().Before(end); i++ {
+		<-tick.C
+		r, err := d.cli.Put(context.Background(), fmt.Sprintf("/registry/steady/%d", i%2000), value)
+		if err != nil {
+			b.Fatal(err)
+		}
+		mu.Lock()
+		written[r.Header.Revision] = time.Now()
+		mu.Unlock()
+		lastRev = r.Header.Revision
+	}
+	tick.Stop()
+	for deadline := time.Now().Add(2 * deltaInterval); ; {
+		mu.Lock()
+		_, done := covered[lastRev]
+		mu.Unlock()
+		if done || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	close(stopPoll)
+	<-polled
+	peak = max(peak, agent.peak())
+	agent.stop(b)
+	var rpos []float64
+	missing := 0
+	for rev, at := range written {
+		if c, ok := covered[rev]; ok {
+			rpos = append(rpos, c.Sub(at).Seconds())
+		} else {
+			missing++
+		}
+	}
+	slices.Sort(rpos)
+	p := func(q float64) float64 { return rpos[min(len(rpos)-1, int(q*float64(len(rpos))))] }
+	b.Logf("steady %d writes/s for %s: %d writes, %d never seen covered; RPO p50 %.2fs p99 %.2fs max %.2fs",
+		rate, steadyFor, len(written), missing, p(0.5), p(0.99), rpos[len(rpos)-1])
+	b.ReportMetric(p(0.99), "rpo-p99-s")
+	b.ReportMetric(thrRatio, "throughput-with/without")
+	b.ReportMetric(float64(peak>>20), "agent-peak-MiB")
+	if missing > 0 {
+		b.Errorf("%d writes never appeared in a committed segment", missing)
+	}
+	return []row{
+		{"etcd writes/s, 16 writers of 2 KiB, agent on vs off", fmt.Sprintf("%.0f/s", with), fmt.Sprintf("%.0f/s", without), fmt.Sprintf("%.2f", thrRatio), ">= 0.95"},
+		{"RPO p99 at 500 writes/s of 2 KiB (p50, max)", fmt.Sprintf("%.2fs", p(0.99)), fmt.Sprintf("%.0fs interval", deltaInterval.Seconds()),
+			fmt.Sprintf("%.2f", p(0.99)/deltaInterval.Seconds()), fmt.Sprintf("<= %.0fs (p50 %.2fs, max %.2fs)", deltaInterval.Seconds()+2, p(0.5), rpos[len(rpos)-1])},
+		{"agent peak RSS (VmHWM), whole steady-state run", fmt.Sprintf("%d MiB", peak>>20), "", "", "<= 64 MiB"},
+	}
+}
+
+var replayedLine = regexp.MustCompile(`replayed (\d+) events .* in (\S+) \(([\d.]+) events/s\)`)
+
+func (d *deltaBench) pointInTime(b *testing.B) []row {
+	mib := 1024
+	if s := os.Getenv("ETCDGUARD_BENCH_PITR_MIB"); s != "" {
+		mib, _ = strconv.Atoi(s)
+	}
+	const events = 100_000
+	kubeData.fill(b, d.cli, &fillState{}, mib, 0) // Kubernetes-shaped, 20% encrypted Secrets
+	agent := d.startAgent(b) // its full snapshot at start holds the fill
+	snaps, err := snapshot.List(context.Background(), d.store, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	full := snaps.Snapshots[0]
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	var lastRev atomic.Int64
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := n.Add(1)
+				if i > events {
+					return
+				}
+				r, err := d.cli.Put(context.Background(), fmt.Sprintf("/registry/configmaps/pitr-%d/%d", w, i%5000), fmt.Sprintf(`{"kind":"ConfigMap","data":{"n":"%d"}}`, i))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				for {
+					old := lastRev.Load()
+					if r.Header.Revision <= old || lastRev.CompareAndSwap(old, r.Header.Revision) {
+						break
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	target := lastRev.Load()
+	for deadline := time.Now().Add(3 * deltaInterval); ; {
+		o, err := delta.OutlineOf(context.Background(), d.store, full)
+		if err == nil && o.LastRevision >= target {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("the chain did not reach revision %d", target)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	agent.stop(b)
+
+	work := b.TempDir()
+	var plain, pitr time.Duration
+	var rate float64
+	var replayed string
+	for range 2 {
+		r := mustRun(b, d.env, etcdguardBin(b), "restore", "--snapshot", full.Name(), "--data-dir", filepath.Join(work, "plain"))
+		if plain == 0 || r.wall < plain {
+			plain = r.wall
+		}
+		removeAll(b, filepath.Join(work, "plain"))
+		r = mustRun(b, d.env, etcdguardBin(b), "restore", "--revision", fmt.Sprint(target), "--data-dir", filepath.Join(work, "pitr"))
+		if pitr == 0 || r.wall < pitr {
+			pitr = r.wall
+		}
+		m := replayedLine.FindStringSubmatch(r.stdout)
+		if m == nil {
+			b.Fatalf("no replay line in:\n%s", r.stdout)
+		}
+		got, _ := strconv.ParseFloat(m[3], 64)
+		if got > rate {
+			rate, replayed = got, m[0]
+		}
+		removeAll(b, filepath.Join(work, "pitr"))
+	}
+	ratio := pitr.Seconds() / plain.Seconds()
+	b.Logf("point in time: full snapshot %s (%d MiB raw) + %d events; best of 2: plain restore %.2fs, restore --revision %d %.2fs (%s)",
+		full.Name(), full.RawSize>>20, events, plain.Seconds(), target, pitr.Seconds(), replayed)
+	b.ReportMetric(rate, "replay-events/s")
+	b.ReportMetric(ratio, "pitr/plain")
+	return []row{
+		{"replay rate (restore --revision, 100k events)", fmt.Sprintf("%.0f ev/s", rate), "", "", ">= 20000 ev/s"},
+		{fmt.Sprintf("PITR of %d MiB full + 100k events vs plain restore", full.RawSize>>20), fmt.Sprintf("%.2fs", pitr.Seconds()), fmt.Sprintf("%.2fs", plain.Seconds()), fmt.Sprintf("%.2f", ratio), "<= 1.5"},
+	}
+}

@@ -1,0 +1,187 @@
+package bench_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/k8sguard/k8sguard/provider/guard"
+	guardcel "github.com/k8sguard/k8sguard/provider/guard/cel"
+	"github.com/k8sguard/k8sguard/provider/guard/guardtest"
+	"github.com/k8sguard/k8sguard/test/infra"
+)
+
+const benchNamespace = "bench"
+
+// BenchmarkAdmissionGuardrailsCreateLatency measures what the guardrails
+// cost every write: 1,000 ConfigMap and 1,000 Deployment creates without
+// them (the baseline) and 1,000 of each with every policy k8sguard_admission_guardrails
+// installs, on one control plane, in alternating phases (without, with,
+// without, with) so both see the same machine. ConfigMaps match no policy;
+// Deployments are judged by the workload rules (and pass them). The
+// figures are p50 and p99 ratios, guarded / baseline (target ≤ 1.1).
+func BenchmarkAdmissionGuardrailsCreateLatency(b *testing.B) {
+	const perPhase, phases, warmup = 500, 4, 100
+	cp := infra.StartControlPlane(b, infra.ControlPlaneOptions{})
+	cs := cp.Clientset
+	ctx := context.Background()
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: benchNamespace}}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	settings := guard.Settings{ProtectedNamespaces: []string{"kube-system", "kube-public", "kube-node-lease"}, MaxWebhookTimeoutSeconds: 5}
+	policies := guardcel.Policies(guardcel.Options{Name: "bench", ProtectedNamespaces: settings.ProtectedNamespaces, Settings: settings})
+
+	samples := map[string][]time.Duration{} // "<kind>/<condition>"
+	seq := 0
+	createRound := func(condition string, n int, record bool) {
+		for range n {
+			seq++
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%05d", seq), Namespace: benchNamespace},
+				Data: map[string]string{"k": strings.Repeat("v", 256)}}
+			start := time.Now()
+			if _, err := cs.CoreV1().ConfigMaps(benchNamespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+				b.Fatalf("create ConfigMap: %v", err)
+			}
+			cmTook := time.Since(start)
+			d := guardtest.SpreadlessDeployment(benchNamespace)
+			d.Name = fmt.Sprintf("site-%05d", seq)
+			d.Spec.Replicas = ptrInt32(1) // passes every rule: judged in full, no warning
+			start = time.Now()
+			if _, err := cs.AppsV1().Deployments(benchNamespace).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+				b.Fatalf("create Deployment: %v", err)
+			}
+			dTook := time.Since(start)
+			if record {
+				samples["ConfigMap/"+condition] = append(samples["ConfigMap/"+condition], cmTook)
+				samples["Deployment/"+condition] = append(samples["Deployment/"+condition], dTook)
+			}
+		}
+	}
+
+	createRound("warmup", warmup, false)
+	for phase := range phases {
+		condition := "without"
+		if phase%2 == 1 {
+			condition = "with"
+			installGuardrails(b, cp, policies)
+		}
+		createRound(condition, perPhase, true)
+		if condition == "with" {
+			removeGuardrails(b, cp, policies)
+		}
+	}
+
+	var report strings.Builder
+	fmt.Fprintf(&report, "create latency, %d creates per kind and condition (alternating phases of %d), one control plane:\n", perPhase*phases/2, perPhase)
+	fmt.Fprintf(&report, "  %-10s  %12s  %12s  %12s  %12s  %8s  %8s\n", "kind", "p50 without", "p50 with", "p99 without", "p99 with", "p50 ×", "p99 ×")
+	for _, kind := range []string{"ConfigMap", "Deployment"} {
+		without, with := samples[kind+"/without"], samples[kind+"/with"]
+		p50w, p50g := percentile(without, 50), percentile(with, 50)
+		p99w, p99g := percentile(without, 99), percentile(with, 99)
+		r50, r99 := float64(p50g)/float64(p50w), float64(p99g)/float64(p99w)
+		fmt.Fprintf(&report, "  %-10s  %12s  %12s  %12s  %12s  %8.3f  %8.3f\n", kind,
+			p50w.Round(time.Microsecond), p50g.Round(time.Microsecond), p99w.Round(time.Microsecond), p99g.Round(time.Microsecond), r50, r99)
+		b.ReportMetric(r50, "p50_ratio_"+kind)
+		b.ReportMetric(r99, "p99_ratio_"+kind)
+	}
+	fmt.Fprintf(&report, "  (ratio = with guardrails / without; target ≤ 1.1; %d policies installed)", len(policies))
+	b.Log(report.String())
+}
+
+func ptrInt32(v int32) *int32 { return &v }
+
+// percentile is the nearest-rank percentile of the samples.
+func percentile(samples []time.Duration, p int) time.Duration {
+	s := slices.Clone(samples)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	i := (len(s)*p + 99) / 100
+	return s[max(i-1, 0)]
+}
+
+// installGuardrails creates the policies and bindings and waits until the
+// API server enforces them (a dry-run Weave Scope Service is denied, a
+// dry-run spreadless Deployment warned about).
+func installGuardrails(b *testing.B, cp *infra.ControlPlane, policies []guardcel.Policy) {
+	b.Helper()
+	ctx := context.Background()
+	api := cp.Clientset.AdmissionregistrationV1()
+	for _, p := range policies {
+		if _, err := api.ValidatingAdmissionPolicies().Create(ctx, p.Policy, metav1.CreateOptions{}); err != nil {
+			b.Fatalf("create policy %s: %v", p.Name, err)
+		}
+		if _, err := api.ValidatingAdmissionPolicyBindings().Create(ctx, p.Binding, metav1.CreateOptions{}); err != nil {
+			b.Fatalf("create binding %s: %v", p.Name, err)
+		}
+	}
+	waitEnforced(b, cp, true)
+}
+
+func removeGuardrails(b *testing.B, cp *infra.ControlPlane, policies []guardcel.Policy) {
+	b.Helper()
+	ctx := context.Background()
+	api := cp.Clientset.AdmissionregistrationV1()
+	for _, p := range policies {
+		if err := api.ValidatingAdmissionPolicyBindings().Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil {
+			b.Fatalf("delete binding %s: %v", p.Name, err)
+		}
+		if err := api.ValidatingAdmissionPolicies().Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil {
+			b.Fatalf("delete policy %s: %v", p.Name, err)
+		}
+	}
+	waitEnforced(b, cp, false)
+}
+
+// warningCount counts the Warning headers the API server sends.
+type warningCount struct{ n atomic.Int64 }
+
+func (w *warningCount) HandleWarningHeader(code int, _ string, text string) {
+	if code == 299 && strings.Contains(text, "[WORKLOAD_NO_SPREAD]") {
+		w.n.Add(1)
+	}
+}
+
+// waitEnforced polls with dry runs until every policy is (want) or is not
+// enforced: a Weave Scope Service and the Zalando CronJob denied, a
+// spreadless Deployment warned about. Each policy loads on its own.
+func waitEnforced(b *testing.B, cp *infra.ControlPlane, want bool) {
+	b.Helper()
+	warnings := &warningCount{}
+	cfg := rest.CopyConfig(cp.REST)
+	cfg.WarningHandler = warnings
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, svcErr := cs.CoreV1().Services(benchNamespace).Create(ctx, guardtest.WeaveScopeService(benchNamespace), dry)
+		_, cronErr := cs.BatchV1().CronJobs(benchNamespace).Create(ctx, guardtest.ZalandoCronJob(benchNamespace), dry)
+		before := warnings.n.Load()
+		_, deployErr := cs.AppsV1().Deployments(benchNamespace).Create(ctx, guardtest.SpreadlessDeployment(benchNamespace), dry)
+		warned := warnings.n.Load() > before
+		enforced := svcErr != nil && strings.Contains(svcErr.Error(), "[SERVICE_DASHBOARD_EXPOSED]") &&
+			cronErr != nil && strings.Contains(cronErr.Error(), "[CRONJOB_UNBOUNDED_CONCURRENCY]") && deployErr == nil && warned
+		lifted := svcErr == nil && cronErr == nil && deployErr == nil && !warned
+		if (want && enforced) || (!want && lifted) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("guardrails enforced=%v not reached in 60s: service %v, cronjob %v, deployment %v warned %v", want, svcErr, cronErr, deployErr, warned)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
