@@ -375,7 +375,9 @@ func TestAdmissionGuardrailsNeverBecomeTheOutage(t *testing.T) {
 // table to the API server with the guardrails installed, with client-go,
 // and compares with guard: each shape guard refuses is denied with every
 // rule ID guard names, each shape guard warns about is admitted with a
-// Warning per rule, each shape guard accepts is admitted without one.
+// Warning per rule, each shape guard accepts is admitted without one; and
+// the API server's words are guard's diagnostic (the first finding of each
+// rule, as the plan lists them), word for word.
 func TestAdmissionGuardrailsDifferential(t *testing.T) {
 	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{})
 	cs := cp.Clientset
@@ -390,9 +392,9 @@ func TestAdmissionGuardrailsDifferential(t *testing.T) {
 	kubectl, warned := clientWithWarnings(t, cp)
 
 	settings := guard.Settings{ProtectedNamespaces: []string{"kube-system", "kube-public", "kube-node-lease"}, MaxWebhookTimeoutSeconds: 5}
-	disagreements := 0
+	disagreements, compared := 0, 0
 	for _, s := range guardtest.Shapes() {
-		findings, err := liveCheck(s.Object, settings)
+		findings, diags, err := liveCheck(s.Object, settings)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -412,11 +414,26 @@ func TestAdmissionGuardrailsDifferential(t *testing.T) {
 			}
 		}
 		var deniedIDs, warnedIDs []string
+		var denial string
 		if err != nil {
-			deniedIDs = ruleIDsIn(err.Error())
+			denial = err.Error()
+			deniedIDs = ruleIDsIn(denial)
 		}
-		for _, w := range warned.take() {
+		warnings := warned.take()
+		for _, w := range warnings {
 			warnedIDs = append(warnedIDs, ruleIDsIn(w)...)
+		}
+		// Every rule the API server names must say what the plan says.
+		var reworded []string
+		for _, id := range deniedIDs {
+			if d, ok := diags[id]; ok && !strings.Contains(denial, d) {
+				reworded = append(reworded, id)
+			}
+		}
+		for _, id := range warnedIDs {
+			if d, ok := diags[id]; ok && !slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, d) }) {
+				reworded = append(reworded, id)
+			}
 		}
 		verdict := fmt.Sprintf("guard denies %v warns %v; API server denies %v warns %v", denies, warns, deniedIDs, warnedIDs)
 		switch {
@@ -426,24 +443,32 @@ func TestAdmissionGuardrailsDifferential(t *testing.T) {
 			err == nil && !slices.Equal(sorted(warnedIDs), sorted(warns)):
 			disagreements++
 			t.Errorf("%s: %s (error: %v)", s.Name, verdict, err)
+		case len(reworded) > 0:
+			disagreements++
+			t.Errorf("%s: the API server's message for %v is not guard's diagnostic; guard says %q; API server: %v, warnings %q",
+				s.Name, reworded, diags, err, warnings)
 		default:
 			t.Logf("%s: %s", s.Name, verdict)
 		}
+		compared += len(deniedIDs) + len(warnedIDs)
 	}
-	t.Logf("%d shapes, %d disagreements", len(guardtest.Shapes()), disagreements)
+	t.Logf("%d shapes, %d disagreements; %d rule messages compared word for word", len(guardtest.Shapes()), disagreements, compared)
 }
 
 // liveCheck is guard's verdict on a shape: the distinct rule IDs, in the
-// order guard reports them.
-func liveCheck(obj any, s guard.Settings) ([]string, error) {
+// order guard reports them, and each rule's diagnostic as the plan shows
+// it (its first finding).
+func liveCheck(obj any, s guard.Settings) ([]string, map[string]string, error) {
 	fs, err := live.Check(obj, s)
 	var ids []string
+	diags := map[string]string{}
 	for _, f := range fs {
 		if !slices.Contains(ids, f.RuleID) {
 			ids = append(ids, f.RuleID)
+			diags[f.RuleID] = f.String()
 		}
 	}
-	return ids, err
+	return ids, diags, err
 }
 
 func sorted(s []string) []string {
