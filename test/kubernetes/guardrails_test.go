@@ -13,6 +13,7 @@ import (
 	admv1 "k8s.io/api/admissionregistration/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -120,12 +121,18 @@ func createLegacyObjects(t *testing.T, cs *infra.ControlPlane) {
 	hook.Name = "legacy-opa"
 	hook.Webhooks[0].FailurePolicy = ptr(admv1.Ignore)
 	hook.Webhooks[0].ObjectSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"k8sguard-test": "never"}}
-	for _, obj := range []any{hook, guardtest.ZalandoCronJob("legacy"), guardtest.WeaveScopeService("legacy"), guardtest.SpreadlessDeployment("legacy")} {
+	cron := guardtest.ZalandoCronJob("legacy")
+	cron.Finalizers = []string{legacyFinalizer} // the guardrails must never keep it from going
+	for _, obj := range []any{hook, cron, guardtest.WeaveScopeService("legacy"), guardtest.SpreadlessDeployment("legacy")} {
 		if err := create(ctx, cs.Clientset, obj); err != nil {
 			t.Fatalf("create legacy %T: %v", obj, err)
 		}
 	}
 }
+
+// legacyFinalizer holds the legacy CronJob until the test removes it, as
+// an operator's finalizer would.
+const legacyFinalizer = "k8sguard.io/test-finalizer"
 
 func ptr[T any](v T) *T { return &v }
 
@@ -240,6 +247,38 @@ func TestAdmissionGuardrailsIncidentsAndAudit(t *testing.T) {
 		if !slices.ContainsFunc(got, func(w string) bool { return strings.Contains(w, want) }) {
 			t.Fatalf("no Warning header with %q in %q", want, got)
 		}
+	})
+
+	t.Run("Admission never blocks a finalizer's removal", func(t *testing.T) {
+		// An update of the legacy CronJob is judged like a create...
+		cron, err := cs.BatchV1().CronJobs("legacy").Get(ctx, "foobar", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		labelled := cron.DeepCopy()
+		labelled.Labels = map[string]string{"touched": "yes"}
+		if _, err := cs.BatchV1().CronJobs("legacy").Update(ctx, labelled, metav1.UpdateOptions{}); err == nil ||
+			!strings.Contains(err.Error(), "[CRONJOB_UNBOUNDED_CONCURRENCY]") {
+			t.Fatalf("an update of the unbounded CronJob was not denied: %v", err)
+		}
+		// ...but once it is being deleted, its operator can always let it go.
+		if err := cs.BatchV1().CronJobs("legacy").Delete(ctx, "foobar", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if cron, err = cs.BatchV1().CronJobs("legacy").Get(ctx, "foobar", metav1.GetOptions{}); err != nil || cron.DeletionTimestamp == nil {
+			t.Fatalf("the CronJob is not held by its finalizer: %v %+v", err, cron)
+		}
+		cron.Finalizers = nil
+		if _, err := cs.BatchV1().CronJobs("legacy").Update(ctx, cron, metav1.UpdateOptions{}); err != nil {
+			t.Fatalf("removing the finalizer of a CronJob being deleted was refused: %v", err)
+		}
+		eventually(t, "the CronJob is gone", 10*time.Second, func() error {
+			_, err := cs.BatchV1().CronJobs("legacy").Get(ctx, "foobar", metav1.GetOptions{})
+			if !apierrors.IsNotFound(err) {
+				return fmt.Errorf("get answered %v", err)
+			}
+			return nil
+		})
 	})
 
 	t.Run("Guardrails drift is shown and repaired", func(t *testing.T) {
