@@ -13,6 +13,7 @@ import (
 	admv1 "k8s.io/api/admissionregistration/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -120,12 +121,18 @@ func createLegacyObjects(t *testing.T, cs *infra.ControlPlane) {
 	hook.Name = "legacy-opa"
 	hook.Webhooks[0].FailurePolicy = ptr(admv1.Ignore)
 	hook.Webhooks[0].ObjectSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"k8sguard-test": "never"}}
-	for _, obj := range []any{hook, guardtest.ZalandoCronJob("legacy"), guardtest.WeaveScopeService("legacy"), guardtest.SpreadlessDeployment("legacy")} {
+	cron := guardtest.ZalandoCronJob("legacy")
+	cron.Finalizers = []string{legacyFinalizer} // the guardrails must never keep it from going
+	for _, obj := range []any{hook, cron, guardtest.WeaveScopeService("legacy"), guardtest.SpreadlessDeployment("legacy")} {
 		if err := create(ctx, cs.Clientset, obj); err != nil {
 			t.Fatalf("create legacy %T: %v", obj, err)
 		}
 	}
 }
+
+// legacyFinalizer holds the legacy CronJob until the test removes it, as
+// an operator's finalizer would.
+const legacyFinalizer = "k8sguard.io/test-finalizer"
 
 func ptr[T any](v T) *T { return &v }
 
@@ -240,6 +247,38 @@ func TestAdmissionGuardrailsIncidentsAndAudit(t *testing.T) {
 		if !slices.ContainsFunc(got, func(w string) bool { return strings.Contains(w, want) }) {
 			t.Fatalf("no Warning header with %q in %q", want, got)
 		}
+	})
+
+	t.Run("Admission never blocks a finalizer's removal", func(t *testing.T) {
+		// An update of the legacy CronJob is judged like a create...
+		cron, err := cs.BatchV1().CronJobs("legacy").Get(ctx, "foobar", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		labelled := cron.DeepCopy()
+		labelled.Labels = map[string]string{"touched": "yes"}
+		if _, err := cs.BatchV1().CronJobs("legacy").Update(ctx, labelled, metav1.UpdateOptions{}); err == nil ||
+			!strings.Contains(err.Error(), "[CRONJOB_UNBOUNDED_CONCURRENCY]") {
+			t.Fatalf("an update of the unbounded CronJob was not denied: %v", err)
+		}
+		// ...but once it is being deleted, its operator can always let it go.
+		if err := cs.BatchV1().CronJobs("legacy").Delete(ctx, "foobar", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if cron, err = cs.BatchV1().CronJobs("legacy").Get(ctx, "foobar", metav1.GetOptions{}); err != nil || cron.DeletionTimestamp == nil {
+			t.Fatalf("the CronJob is not held by its finalizer: %v %+v", err, cron)
+		}
+		cron.Finalizers = nil
+		if _, err := cs.BatchV1().CronJobs("legacy").Update(ctx, cron, metav1.UpdateOptions{}); err != nil {
+			t.Fatalf("removing the finalizer of a CronJob being deleted was refused: %v", err)
+		}
+		eventually(t, "the CronJob is gone", 10*time.Second, func() error {
+			_, err := cs.BatchV1().CronJobs("legacy").Get(ctx, "foobar", metav1.GetOptions{})
+			if !apierrors.IsNotFound(err) {
+				return fmt.Errorf("get answered %v", err)
+			}
+			return nil
+		})
 	})
 
 	t.Run("Guardrails drift is shown and repaired", func(t *testing.T) {
@@ -375,7 +414,9 @@ func TestAdmissionGuardrailsNeverBecomeTheOutage(t *testing.T) {
 // table to the API server with the guardrails installed, with client-go,
 // and compares with guard: each shape guard refuses is denied with every
 // rule ID guard names, each shape guard warns about is admitted with a
-// Warning per rule, each shape guard accepts is admitted without one.
+// Warning per rule, each shape guard accepts is admitted without one; and
+// the API server's words are guard's diagnostic (the first finding of each
+// rule, as the plan lists them), word for word.
 func TestAdmissionGuardrailsDifferential(t *testing.T) {
 	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{})
 	cs := cp.Clientset
@@ -390,9 +431,9 @@ func TestAdmissionGuardrailsDifferential(t *testing.T) {
 	kubectl, warned := clientWithWarnings(t, cp)
 
 	settings := guard.Settings{ProtectedNamespaces: []string{"kube-system", "kube-public", "kube-node-lease"}, MaxWebhookTimeoutSeconds: 5}
-	disagreements := 0
+	disagreements, compared := 0, 0
 	for _, s := range guardtest.Shapes() {
-		findings, err := liveCheck(s.Object, settings)
+		findings, diags, err := liveCheck(s.Object, settings)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -412,11 +453,26 @@ func TestAdmissionGuardrailsDifferential(t *testing.T) {
 			}
 		}
 		var deniedIDs, warnedIDs []string
+		var denial string
 		if err != nil {
-			deniedIDs = ruleIDsIn(err.Error())
+			denial = err.Error()
+			deniedIDs = ruleIDsIn(denial)
 		}
-		for _, w := range warned.take() {
+		warnings := warned.take()
+		for _, w := range warnings {
 			warnedIDs = append(warnedIDs, ruleIDsIn(w)...)
+		}
+		// Every rule the API server names must say what the plan says.
+		var reworded []string
+		for _, id := range deniedIDs {
+			if d, ok := diags[id]; ok && !strings.Contains(denial, d) {
+				reworded = append(reworded, id)
+			}
+		}
+		for _, id := range warnedIDs {
+			if d, ok := diags[id]; ok && !slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, d) }) {
+				reworded = append(reworded, id)
+			}
 		}
 		verdict := fmt.Sprintf("guard denies %v warns %v; API server denies %v warns %v", denies, warns, deniedIDs, warnedIDs)
 		switch {
@@ -426,24 +482,32 @@ func TestAdmissionGuardrailsDifferential(t *testing.T) {
 			err == nil && !slices.Equal(sorted(warnedIDs), sorted(warns)):
 			disagreements++
 			t.Errorf("%s: %s (error: %v)", s.Name, verdict, err)
+		case len(reworded) > 0:
+			disagreements++
+			t.Errorf("%s: the API server's message for %v is not guard's diagnostic; guard says %q; API server: %v, warnings %q",
+				s.Name, reworded, diags, err, warnings)
 		default:
 			t.Logf("%s: %s", s.Name, verdict)
 		}
+		compared += len(deniedIDs) + len(warnedIDs)
 	}
-	t.Logf("%d shapes, %d disagreements", len(guardtest.Shapes()), disagreements)
+	t.Logf("%d shapes, %d disagreements; %d rule messages compared word for word", len(guardtest.Shapes()), disagreements, compared)
 }
 
 // liveCheck is guard's verdict on a shape: the distinct rule IDs, in the
-// order guard reports them.
-func liveCheck(obj any, s guard.Settings) ([]string, error) {
+// order guard reports them, and each rule's diagnostic as the plan shows
+// it (its first finding).
+func liveCheck(obj any, s guard.Settings) ([]string, map[string]string, error) {
 	fs, err := live.Check(obj, s)
 	var ids []string
+	diags := map[string]string{}
 	for _, f := range fs {
 		if !slices.Contains(ids, f.RuleID) {
 			ids = append(ids, f.RuleID)
+			diags[f.RuleID] = f.String()
 		}
 	}
-	return ids, err
+	return ids, diags, err
 }
 
 func sorted(s []string) []string {

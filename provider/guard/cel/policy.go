@@ -112,9 +112,14 @@ func meta(o Options, p Policy) metav1.ObjectMeta {
 	}
 }
 
-// NotDeletingCondition keeps the guardrails off objects being deleted, so
-// a finalizer can always be removed from an object that breaks a rule.
-const NotDeletingCondition = "!has(object.metadata.deletionTimestamp)"
+// DeletingExpression holds for an object being deleted: every validation
+// passes on it, so a finalizer can always be removed from an object that
+// breaks a rule. It sits in the validations rather than in a match
+// condition: the API server builds the CEL activation (the object
+// converted to unstructured) once per match-condition set, once for the
+// validations and once for the messages, so a match condition would add a
+// third conversion to every judged write.
+const DeletingExpression = "has(object.metadata.deletionTimestamp)"
 
 // WaivedExpression is guard.WaivedByAnnotation for rule id.
 func WaivedExpression(id string) string {
@@ -140,12 +145,12 @@ func policy(o Options, p Policy, gs []Guardrail) *admv1.ValidatingAdmissionPolic
 			messages = append(messages, holds(g)+` ? "" : `+g.Check.MessageExpression)
 		}
 		validations = []admv1.Validation{{
-			Expression:        strings.Join(all, " && "),
+			Expression:        DeletingExpression + " || " + strings.Join(all, " && "),
 			MessageExpression: "[" + strings.Join(messages, ", ") + `].filter(m, m != "").join(" ")`,
 		}}
 	} else {
 		for _, g := range gs {
-			validations = append(validations, admv1.Validation{Expression: holds(g), MessageExpression: g.Check.MessageExpression})
+			validations = append(validations, admv1.Validation{Expression: DeletingExpression + " || " + holds(g), MessageExpression: g.Check.MessageExpression})
 		}
 	}
 	g := gs[0] // a target's guardrails share what they match
@@ -163,8 +168,7 @@ func policy(o Options, p Policy, gs []Guardrail) *admv1.ValidatingAdmissionPolic
 					Rule:       admv1.Rule{APIGroups: []string{g.Group}, APIVersions: []string{"*"}, Resources: g.Resources, Scope: &scope},
 				},
 			}}},
-			MatchConditions: []admv1.MatchCondition{{Name: "not-deleting", Expression: NotDeletingCondition}},
-			Validations:     validations,
+			Validations: validations,
 		},
 	}
 }

@@ -120,8 +120,9 @@ func run(d *session) {
 	fmt.Printf(`
 Summary (%s)
   - a real control plane (kube-apiserver %s) and S3 ran on loopback; all of it is stopped and removed
-  - terraform applied examples/quickstart through k8sguard: hard pod caps for %s and a webhook
-    scoped to opted-in namespaces, with the protected namespaces always excluded
+  - terraform applied examples/quickstart through k8sguard: hard pod caps for %s, a webhook
+    scoped to opted-in namespaces (the protected namespaces always excluded), and the admission
+    guardrails: k8sguard's rules as ValidatingAdmissionPolicies in the API server
   - the Jetstack/GKE-shaped webhook was refused at plan, each error naming its rule and story, and
     created with client-go it was denied by the API server itself with the same rule IDs and words
   - etcdguard streamed an etcd snapshot to S3, and a drill restored it and checked its keys
