@@ -50,8 +50,15 @@ func TestDrillRestoresStartsAndChecksTheSnapshot(t *testing.T) {
 	for _, p := range r.Phases {
 		phases = append(phases, p.Phase)
 	}
-	if strings.Join(phases, ",") != strings.Join(drill.Phases, ",") {
-		t.Errorf("phases %v, want %v", phases, drill.Phases)
+	// A drill of a full snapshot has every phase but the point-in-time replay.
+	var want []string
+	for _, p := range drill.Phases {
+		if p != drill.PhaseReplay {
+			want = append(want, p)
+		}
+	}
+	if strings.Join(phases, ",") != strings.Join(want, ",") {
+		t.Errorf("phases %v, want %v", phases, want)
 	}
 	flat := strings.Join(strings.Fields(out), " ")
 	for _, want := range []string{
