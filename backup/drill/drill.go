@@ -173,7 +173,9 @@ func (r *Report) run(ctx context.Context, s store.Store, m *snapshot.Manifest, o
 	var replayed *restore.Replayed
 	if o.Replay != nil {
 		if err := r.phase(o, PhaseReplay, func() error {
-			rep, err := restore.Replay(ctx, s, dbPath, o.Replay, o.Logger)
+			plan := *o.Replay
+			plan.CountKeys = true // the checks compare with the replay's counts
+			rep, err := restore.Replay(ctx, s, dbPath, &plan, o.Logger)
 			if err == nil {
 				replayed = rep
 				r.Point = o.Replay.Point.String()

@@ -61,6 +61,10 @@ type Plan struct {
 	Point    Point
 	Snapshot *snapshot.Manifest
 	Segments []*delta.Manifest
+	// CountKeys makes Replay count the keys it leaves (Replayed.Keys and
+	// PrefixKeys), for a drill to check the restored etcd against; a
+	// restore does not need them and skips the cost.
+	CountKeys bool
 }
 
 // PlanPoint finds how to restore cluster to p: the newest complete full
@@ -129,8 +133,9 @@ type Replayed struct {
 	// key is restored without a lease (see Replay).
 	LeasesDropped int
 	// Keys and PrefixKeys count the keys the replayed database holds, as
-	// snapshot.CountKeys counts them (what a drill checks the restored
-	// etcd against, in place of the full snapshot's manifest).
+	// snapshot.CountKeys counts them (with Plan.CountKeys: what a drill
+	// checks the restored etcd against, in place of the full snapshot's
+	// manifest).
 	Keys       int64
 	PrefixKeys map[string]int64
 	// Duration is the whole replay; Index the part of it etcd's mvcc
@@ -221,7 +226,7 @@ func Replay(ctx context.Context, s store.Store, dbPath string, plan *Plan, lg *z
 		}
 	})
 	r.ToRevision = kv.Rev()
-	if err == nil {
+	if err == nil && plan.CountKeys {
 		r.Keys, r.PrefixKeys, err = snapshot.CountKeysWith(ctx, mvccRanger{kv})
 		if err != nil {
 			err = fmt.Errorf("count the replayed keys in %s: %w", dbPath, err)
