@@ -69,7 +69,7 @@ func (d *deltaBench) startAgent(b *testing.B) *agentProc {
 		b.Fatal(err)
 	}
 	cmd := exec.Command(etcdguardBin(b), "agent")
-	cmd.Env = append(os.Environ(), d.env...)
+	cmd.Env = append(os.Environ(), deltaProfiled(d.env, "agent")...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -86,6 +86,21 @@ func (d *deltaBench) startAgent(b *testing.B) *agentProc {
 	}
 	return a
 }
+
+// deltaProfiled is profiled for this bench: with K8SGUARD_BENCH_PROFILE
+// set, each agent and restore leaves delta-<what>-<n>.pprof there (every
+// run its own file: the agent of the throughput rounds, then the one
+// that follows the point-in-time fill).
+func deltaProfiled(env []string, what string) []string {
+	dir := os.Getenv("K8SGUARD_BENCH_PROFILE")
+	if dir == "" {
+		return env
+	}
+	profiles++
+	return append(env, fmt.Sprintf("ETCDGUARD_CPU_PROFILE=%s/delta-%s-%d.pprof", dir, what, profiles))
+}
+
+var profiles int
 
 func (a *agentProc) logText() string { s, _ := os.ReadFile(a.log); return string(s) }
 
@@ -344,12 +359,12 @@ func (d *deltaBench) pointInTime(b *testing.B) []row {
 	var rate float64
 	var replayed string
 	for range 2 {
-		r := mustRun(b, d.env, etcdguardBin(b), "restore", "--snapshot", full.Name(), "--data-dir", filepath.Join(work, "plain"))
+		r := mustRun(b, deltaProfiled(d.env, "restore-plain"), etcdguardBin(b), "restore", "--snapshot", full.Name(), "--data-dir", filepath.Join(work, "plain"))
 		if plain == 0 || r.wall < plain {
 			plain = r.wall
 		}
 		removeAll(b, filepath.Join(work, "plain"))
-		r = mustRun(b, d.env, etcdguardBin(b), "restore", "--revision", fmt.Sprint(target), "--data-dir", filepath.Join(work, "pitr"))
+		r = mustRun(b, deltaProfiled(d.env, "restore-pitr"), etcdguardBin(b), "restore", "--revision", fmt.Sprint(target), "--data-dir", filepath.Join(work, "pitr"))
 		if pitr == 0 || r.wall < pitr {
 			pitr = r.wall
 		}
