@@ -117,6 +117,10 @@ type writer struct {
 
 	pending      []*cut // cut, not yet committed, oldest first
 	pendingBytes int64
+	// After a failed commit: the error, and when to try again (an
+	// interval later; ticks before then only cut).
+	commitErr error
+	retryAt   time.Time
 }
 
 type cut struct {
@@ -169,8 +173,7 @@ func (w *writer) follow(ctx, wctx context.Context, wch clientv3.WatchChan, tick 
 		case <-ctx.Done():
 			return nil
 		case <-tick:
-			w.cut()
-			if err := w.flush(ctx); err != nil {
+			if err := w.commit(ctx); err != nil {
 				return err
 			}
 			// Ask etcd to confirm where it is: on an idle etcd this is what
@@ -204,10 +207,11 @@ func (w *writer) follow(ctx, wctx context.Context, wch clientv3.WatchChan, tick 
 				return err
 			}
 			if w.enc.raw >= w.o.MaxBytes {
-				w.cut()
-				if err := w.flush(ctx); err != nil {
+				if err := w.commit(ctx); err != nil {
 					return err
 				}
+			} else if err := w.checkHeld(); err != nil {
+				return err
 			}
 		}
 	}
@@ -290,8 +294,33 @@ func (w *writer) cut() {
 	w.lastCut = w.heard
 }
 
+// commit cuts the open segment and commits what is pending, except
+// within an interval of a failed commit: then the segments are only held
+// (up to delta.max_bytes). A store that fails slowly (the SDK's retries
+// take seconds) must not keep the watch from being read for long, or the
+// backlog would pile up, unbounded, inside the etcd client instead.
+func (w *writer) commit(ctx context.Context) error {
+	w.cut()
+	if len(w.pending) > 0 && w.o.Now().Before(w.retryAt) {
+		return w.checkHeld()
+	}
+	return w.flush(ctx)
+}
+
+// checkHeld breaks the chain when segments wait for a store that refused
+// them and what is held passed delta.max_bytes.
+func (w *writer) checkHeld() error {
+	if len(w.pending) == 0 || w.commitErr == nil {
+		return nil
+	}
+	if held := w.pendingBytes + int64(w.enc.buf.Len()); held > w.o.MaxBytes {
+		return &ChainBreak{BreakStore, fmt.Errorf("%d segments (%d bytes) could not be committed, past delta.max_bytes %d: %w", len(w.pending), held, w.o.MaxBytes, w.commitErr)}
+	}
+	return nil
+}
+
 // flush commits the pending segments in order; the first failure leaves
-// it and the rest for the next attempt.
+// it and the rest for the next attempt, an interval later.
 func (w *writer) flush(ctx context.Context) error {
 	for len(w.pending) > 0 {
 		c := w.pending[0]
@@ -301,12 +330,14 @@ func (w *writer) flush(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if held := w.pendingBytes + int64(w.enc.buf.Len()); held > w.o.MaxBytes {
-				return &ChainBreak{BreakStore, fmt.Errorf("%d segments (%d bytes) could not be committed, past delta.max_bytes %d: %w", len(w.pending), held, w.o.MaxBytes, err)}
+			w.commitErr, w.retryAt = err, w.o.Now().Add(w.o.Interval)
+			if err := w.checkHeld(); err != nil {
+				return err
 			}
 			w.log.Warn("delta segment not committed; retrying at the next interval", "segment", c.m.Name(), "pending", len(w.pending), "err", err)
 			return nil
 		}
+		w.commitErr = nil
 		w.pending = w.pending[1:]
 		w.pendingBytes -= int64(len(c.data))
 		w.log.Debug("delta segment committed", "segment", c.m.Name(), "events", c.m.Events, "bytes", c.m.StoredSize)

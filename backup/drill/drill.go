@@ -170,10 +170,14 @@ func (r *Report) run(ctx context.Context, s store.Store, m *snapshot.Manifest, o
 	}); err != nil {
 		return err
 	}
+	var replayed *restore.Replayed
 	if o.Replay != nil {
 		if err := r.phase(o, PhaseReplay, func() error {
-			rep, err := restore.Replay(ctx, s, dbPath, o.Replay, o.Logger)
+			plan := *o.Replay
+			plan.CountKeys = true // the checks compare with the replay's counts
+			rep, err := restore.Replay(ctx, s, dbPath, &plan, o.Logger)
 			if err == nil {
+				replayed = rep
 				r.Point = o.Replay.Point.String()
 				r.ReplayedEvents, r.ReplayedTo = rep.Events, rep.ToRevision
 			}
@@ -238,7 +242,13 @@ func (r *Report) run(ctx context.Context, s store.Store, m *snapshot.Manifest, o
 			return fmt.Errorf("etcd client: %w", err)
 		}
 		defer cli.Close()
-		checks, err := compare(ctx, cli, m, dbRevision, o.RevisionBump, o.ExpectPrefixes)
+		want := expected{revision: m.Revision, keys: m.Keys, prefixKeys: m.PrefixKeys, source: "the manifest", revSource: "manifest"}
+		if replayed != nil {
+			// The replay counted the keys it left in the database; the
+			// manifest's counts are the full snapshot's, before the chain.
+			want = expected{revision: replayed.ToRevision, keys: replayed.Keys, prefixKeys: replayed.PrefixKeys, source: "the replay", revSource: "replayed to"}
+		}
+		checks, err := compare(ctx, cli, want, dbRevision, o.RevisionBump, o.ExpectPrefixes)
 		r.Checks = checks
 		return err
 	})
@@ -278,13 +288,24 @@ func startEtcd(ctx context.Context, dataDir, name string, client, peer url.URL, 
 	}
 }
 
-// compare checks the restored etcd against the manifest: its revision
+// expected is what the restored etcd must hold, before any bump: the
+// manifest's revision and counts for a full snapshot, the replay's for a
+// point-in-time drill (source names which, in the report).
+type expected struct {
+	revision   int64
+	keys       int64
+	prefixKeys map[string]int64
+	source     string // whose counts: "the manifest", "the replay"
+	revSource  string // whose revision: "manifest", "replayed to"
+}
+
+// compare checks the restored etcd against what was expected: its revision
 // (and, with a bump, that the revisions before it are compacted), the key
 // counts (counted the way the agent counted them) and that every expected
-// prefix holds keys. Keys are counted at the manifest's revision, or at
-// the restored one after a bump, which compacted the older ones; both
-// hold the snapshot's keys.
-func compare(ctx context.Context, cli *clientv3.Client, m *snapshot.Manifest, dbRevision int64, bump uint64, expect []string) ([]Check, error) {
+// prefix holds keys. Keys are counted at the expected revision, or at the
+// restored one after a bump, which compacted the older ones; both hold
+// the same keys.
+func compare(ctx context.Context, cli *clientv3.Client, m expected, dbRevision int64, bump uint64, expect []string) ([]Check, error) {
 	head, err := cli.Get(ctx, "\x00", clientv3.WithFromKey(), clientv3.WithCountOnly())
 	if err != nil {
 		return nil, fmt.Errorf("read restored etcd: %w", err)
@@ -294,10 +315,10 @@ func compare(ctx context.Context, cli *clientv3.Client, m *snapshot.Manifest, db
 	// snapshot stream, so the snapshot holds that revision or a newer one.
 	checks := []Check{{
 		Name:   "revision",
-		OK:     dbRevision >= m.Revision && rev == dbRevision+int64(bump),
-		Detail: fmt.Sprintf("restored etcd at revision %d, snapshot file %d, manifest %d", rev, dbRevision, m.Revision),
+		OK:     dbRevision >= m.revision && rev == dbRevision+int64(bump),
+		Detail: fmt.Sprintf("restored etcd at revision %d, snapshot file %d, %s %d", rev, dbRevision, m.revSource, m.revision),
 	}}
-	countAt := m.Revision
+	countAt := m.revision
 	if bump > 0 {
 		checks[0].Detail += fmt.Sprintf(", bumped by %d", bump)
 		checks = append(checks, compactedCheck(ctx, cli, rev))
@@ -307,12 +328,12 @@ func compare(ctx context.Context, cli *clientv3.Client, m *snapshot.Manifest, db
 	if err != nil {
 		return checks, fmt.Errorf("count keys at revision %d: %w", countAt, err)
 	}
-	checks = append(checks, countCheck("keys", total, m.Keys))
+	checks = append(checks, countCheck("keys", total, m.keys, m.source))
 	names := map[string]bool{}
 	for p := range prefixes {
 		names[p] = true
 	}
-	for p := range m.PrefixKeys {
+	for p := range m.prefixKeys {
 		names[p] = true
 	}
 	sorted := make([]string, 0, len(names))
@@ -321,7 +342,7 @@ func compare(ctx context.Context, cli *clientv3.Client, m *snapshot.Manifest, db
 	}
 	sort.Strings(sorted)
 	for _, p := range sorted {
-		checks = append(checks, countCheck(p, prefixes[p], m.PrefixKeys[p]))
+		checks = append(checks, countCheck(p, prefixes[p], m.prefixKeys[p], m.source))
 	}
 	for _, p := range expect {
 		n, err := cli.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithCountOnly(), clientv3.WithRev(countAt))
@@ -354,11 +375,11 @@ func compactedCheck(ctx context.Context, cli *clientv3.Client, rev int64) Check 
 	return c
 }
 
-func countCheck(name string, got, want int64) Check {
+func countCheck(name string, got, want int64, source string) Check {
 	if got == want {
-		return Check{Name: name, OK: true, Detail: keys(got) + ", as in the manifest"}
+		return Check{Name: name, OK: true, Detail: fmt.Sprintf("%s, as in %s", keys(got), source)}
 	}
-	return Check{Name: name, Detail: fmt.Sprintf("%s, the manifest says %d", keys(got), want)}
+	return Check{Name: name, Detail: fmt.Sprintf("%s, %s says %d", keys(got), source, want)}
 }
 
 func keys(n int64) string {

@@ -61,6 +61,10 @@ type Plan struct {
 	Point    Point
 	Snapshot *snapshot.Manifest
 	Segments []*delta.Manifest
+	// CountKeys makes Replay count the keys it leaves (Replayed.Keys and
+	// PrefixKeys), for a drill to check the restored etcd against; a
+	// restore does not need them and skips the cost.
+	CountKeys bool
 }
 
 // PlanPoint finds how to restore cluster to p: the newest complete full
@@ -128,6 +132,12 @@ type Replayed struct {
 	// LeasesDropped counts puts whose lease is not in the snapshot: the
 	// key is restored without a lease (see Replay).
 	LeasesDropped int
+	// Keys and PrefixKeys count the keys the replayed database holds, as
+	// snapshot.CountKeys counts them (with Plan.CountKeys: what a drill
+	// checks the restored etcd against, in place of the full snapshot's
+	// manifest).
+	Keys       int64
+	PrefixKeys map[string]int64
 	// Duration is the whole replay; Index the part of it etcd's mvcc
 	// store spent reading the snapshot's keys into its index first, and
 	// Apply the part spent applying changes (without downloads).
@@ -216,6 +226,12 @@ func Replay(ctx context.Context, s store.Store, dbPath string, plan *Plan, lg *z
 		}
 	})
 	r.ToRevision = kv.Rev()
+	if err == nil && plan.CountKeys {
+		r.Keys, r.PrefixKeys, err = snapshot.CountKeysWith(ctx, mvccRanger{kv})
+		if err != nil {
+			err = fmt.Errorf("count the replayed keys in %s: %w", dbPath, err)
+		}
+	}
 	if cerr := closeAll(); err == nil && cerr != nil {
 		err = fmt.Errorf("close %s after replay: %w", dbPath, cerr)
 	}
@@ -311,4 +327,33 @@ func dropTrailer(path string) error {
 		}
 	}
 	return nil
+}
+
+// mvccRanger ranges over the replay's own mvcc store, at its newest
+// revision.
+type mvccRanger struct{ kv mvcc.KV }
+
+// rangeEnd maps the client's "\x00" (every key from key on) to the
+// mvcc store's spelling of it, an empty end.
+func rangeEnd(end string) []byte {
+	if end == "\x00" {
+		return []byte{}
+	}
+	return []byte(end)
+}
+
+func (m mvccRanger) Count(ctx context.Context, key, end string) (int64, error) {
+	r, err := m.kv.Range(ctx, []byte(key), rangeEnd(end), mvcc.RangeOptions{Count: true})
+	if err != nil {
+		return 0, err
+	}
+	return int64(r.Count), nil
+}
+
+func (m mvccRanger) First(ctx context.Context, key, end string) (string, bool, error) {
+	r, err := m.kv.Range(ctx, []byte(key), rangeEnd(end), mvcc.RangeOptions{Limit: 1})
+	if err != nil || len(r.KVs) == 0 {
+		return "", false, err
+	}
+	return string(r.KVs[0].Key), true, nil
 }

@@ -11,14 +11,27 @@ import (
 // RegistryPrefix is where Kubernetes keeps its objects in etcd.
 const RegistryPrefix = "/registry/"
 
+// Ranger answers the two range questions key counting asks, over [key,
+// end) (end "\x00": every key from key on): how many keys, and which is
+// the first. Served by an etcd client (CountKeys) or by an offline mvcc
+// store (restore.Replay), so both count the same way.
+type Ranger interface {
+	Count(ctx context.Context, key, end string) (int64, error)
+	First(ctx context.Context, key, end string) (first string, ok bool, err error)
+}
+
 // CountKeys counts all keys and the keys under each top-level
 // /registry/<resource> prefix at revision rev. It skips from one resource
 // prefix to the next instead of listing keys, so it costs two small range
 // requests per resource, not one per key: the numbers shrink protection
 // compares after an "etcdctl del -r" accident.
 func CountKeys(ctx context.Context, cli *clientv3.Client, rev int64) (int64, map[string]int64, error) {
-	atRev := clientv3.WithRev(rev)
-	all, err := cli.Get(ctx, "\x00", clientv3.WithFromKey(), clientv3.WithCountOnly(), atRev)
+	return CountKeysWith(ctx, clientRanger{cli, rev})
+}
+
+// CountKeysWith is CountKeys over any Ranger.
+func CountKeysWith(ctx context.Context, r Ranger) (int64, map[string]int64, error) {
+	all, err := r.Count(ctx, "\x00", "\x00")
 	if err != nil {
 		return 0, nil, err
 	}
@@ -26,14 +39,13 @@ func CountKeys(ctx context.Context, cli *clientv3.Client, rev int64) (int64, map
 	end := clientv3.GetPrefixRangeEnd(RegistryPrefix)
 	from := RegistryPrefix
 	for {
-		first, err := cli.Get(ctx, from, clientv3.WithRange(end), clientv3.WithLimit(1), clientv3.WithKeysOnly(), atRev)
+		key, ok, err := r.First(ctx, from, end)
 		if err != nil {
 			return 0, nil, err
 		}
-		if len(first.Kvs) == 0 {
-			return all.Count, prefixes, nil
+		if !ok {
+			return all, prefixes, nil
 		}
-		key := string(first.Kvs[0].Key)
 		resource, _, nested := strings.Cut(strings.TrimPrefix(key, RegistryPrefix), "/")
 		name := RegistryPrefix + resource
 		if !nested { // a key right under /registry/, e.g. /registry/health
@@ -41,11 +53,33 @@ func CountKeys(ctx context.Context, cli *clientv3.Client, rev int64) (int64, map
 			from = key + "\x00"
 			continue
 		}
-		n, err := cli.Get(ctx, name+"/", clientv3.WithPrefix(), clientv3.WithCountOnly(), atRev)
+		n, err := r.Count(ctx, name+"/", clientv3.GetPrefixRangeEnd(name+"/"))
 		if err != nil {
 			return 0, nil, fmt.Errorf("count %s/: %w", name, err)
 		}
-		prefixes[name] += n.Count
+		prefixes[name] += n
 		from = clientv3.GetPrefixRangeEnd(name + "/")
 	}
+}
+
+// clientRanger ranges through an etcd client at one revision.
+type clientRanger struct {
+	cli *clientv3.Client
+	rev int64
+}
+
+func (c clientRanger) Count(ctx context.Context, key, end string) (int64, error) {
+	r, err := c.cli.Get(ctx, key, clientv3.WithRange(end), clientv3.WithCountOnly(), clientv3.WithRev(c.rev))
+	if err != nil {
+		return 0, err
+	}
+	return r.Count, nil
+}
+
+func (c clientRanger) First(ctx context.Context, key, end string) (string, bool, error) {
+	r, err := c.cli.Get(ctx, key, clientv3.WithRange(end), clientv3.WithLimit(1), clientv3.WithKeysOnly(), clientv3.WithRev(c.rev))
+	if err != nil || len(r.Kvs) == 0 {
+		return "", false, err
+	}
+	return string(r.Kvs[0].Key), true, nil
 }

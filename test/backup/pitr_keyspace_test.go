@@ -171,7 +171,21 @@ func TestPointInTimeRestoreFromS3(t *testing.T) {
 				t.Fatalf("restore --revision %d: exit %d\n%s", rev, r.Code, r.Output)
 			}
 			restored := infra.StartEtcdWith(t, infra.EtcdOptions{DataDir: dir})
-			got := keyspaceOf(t, etcdClient(t, restored), 0)
+			rcli := etcdClient(t, restored)
+			got := keyspaceOf(t, rcli, 0)
+			// The default bump lands on top of the replayed revision: the
+			// keys above keep their original revisions, etcd's head moves.
+			var bump int64
+			if _, err := fmt.Sscanf(lineAfter(r.Output, "the revision was bumped by "), "%d", &bump); err != nil || bump < 1_000_000_000 {
+				t.Fatalf("restore --revision %d did not report the default bump (%v):\n%s", rev, err, r.Output)
+			}
+			head, err := rcli.Get(ctx, "\x00", clientv3.WithFromKey(), clientv3.WithCountOnly())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if head.Header.Revision != rev+bump {
+				t.Errorf("revision %d: the restored etcd is at revision %d, want %d + the bump %d", rev, head.Header.Revision, rev, bump)
+			}
 			restored.Stop()
 			diffs := 0
 			for k, w := range want {
@@ -189,7 +203,7 @@ func TestPointInTimeRestoreFromS3(t *testing.T) {
 					t.Errorf("revision %d: %s restored, etcd had no such key", rev, k)
 				}
 			}
-			t.Logf("revision %5d: %3d keys, %d differences (restore took %s)", rev, len(want), diffs, r.Took.Round(time.Millisecond))
+			t.Logf("revision %5d: %3d keys, %d differences, restored etcd at revision %d (bumped by %d) (restore took %s)", rev, len(want), diffs, rev+bump, bump, r.Took.Round(time.Millisecond))
 		}
 	})
 
@@ -226,4 +240,14 @@ func TestPointInTimeRestoreFromS3(t *testing.T) {
 		}
 		t.Logf("restore --revision %d (just before %s) → exit 0, %d keys as etcd had them", before, bad.Name(), len(got))
 	})
+}
+
+// lineAfter returns what follows prefix on the first line of s holding it.
+func lineAfter(s, prefix string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if _, rest, ok := strings.Cut(l, prefix); ok {
+			return rest
+		}
+	}
+	return ""
 }

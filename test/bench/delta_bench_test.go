@@ -69,7 +69,7 @@ func (d *deltaBench) startAgent(b *testing.B) *agentProc {
 		b.Fatal(err)
 	}
 	cmd := exec.Command(etcdguardBin(b), "agent")
-	cmd.Env = append(os.Environ(), d.env...)
+	cmd.Env = append(os.Environ(), deltaProfiled(d.env, "agent")...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -86,6 +86,21 @@ func (d *deltaBench) startAgent(b *testing.B) *agentProc {
 	}
 	return a
 }
+
+// deltaProfiled is profiled for this bench: with K8SGUARD_BENCH_PROFILE
+// set, each agent and restore leaves delta-<what>-<n>.pprof there (every
+// run its own file: the agent of the throughput rounds, then the one
+// that follows the point-in-time fill).
+func deltaProfiled(env []string, what string) []string {
+	dir := os.Getenv("K8SGUARD_BENCH_PROFILE")
+	if dir == "" {
+		return env
+	}
+	profiles++
+	return append(env, fmt.Sprintf("ETCDGUARD_CPU_PROFILE=%s/delta-%s-%d.pprof", dir, what, profiles))
+}
+
+var profiles int
 
 func (a *agentProc) logText() string { s, _ := os.ReadFile(a.log); return string(s) }
 
@@ -281,7 +296,10 @@ func (d *deltaBench) steadyState(b *testing.B) []row {
 	}
 }
 
-var replayedLine = regexp.MustCompile(`replayed (\d+) events .* in (\S+) \(([\d.]+) events/s\)`)
+// replayedLine is restore's report of the replay: "replayed N events (...)
+// from S delta segment(s) in D (index of the snapshot's keys I, applying
+// A: R events/s)"; R counts the applying only, as the target does.
+var replayedLine = regexp.MustCompile(`replayed (\d+) events .* in (\S+) \(.*: ([\d.]+) events/s\)`)
 
 func (d *deltaBench) pointInTime(b *testing.B) []row {
 	mib := 1024
@@ -290,7 +308,7 @@ func (d *deltaBench) pointInTime(b *testing.B) []row {
 	}
 	const events = 100_000
 	kubeData.fill(b, d.cli, &fillState{}, mib, 0) // Kubernetes-shaped, 20% encrypted Secrets
-	agent := d.startAgent(b) // its full snapshot at start holds the fill
+	agent := d.startAgent(b)                      // its full snapshot at start holds the fill
 	snaps, err := snapshot.List(context.Background(), d.store, "bench")
 	if err != nil {
 		b.Fatal(err)
@@ -341,12 +359,12 @@ func (d *deltaBench) pointInTime(b *testing.B) []row {
 	var rate float64
 	var replayed string
 	for range 2 {
-		r := mustRun(b, d.env, etcdguardBin(b), "restore", "--snapshot", full.Name(), "--data-dir", filepath.Join(work, "plain"))
+		r := mustRun(b, deltaProfiled(d.env, "restore-plain"), etcdguardBin(b), "restore", "--snapshot", full.Name(), "--data-dir", filepath.Join(work, "plain"))
 		if plain == 0 || r.wall < plain {
 			plain = r.wall
 		}
 		removeAll(b, filepath.Join(work, "plain"))
-		r = mustRun(b, d.env, etcdguardBin(b), "restore", "--revision", fmt.Sprint(target), "--data-dir", filepath.Join(work, "pitr"))
+		r = mustRun(b, deltaProfiled(d.env, "restore-pitr"), etcdguardBin(b), "restore", "--revision", fmt.Sprint(target), "--data-dir", filepath.Join(work, "pitr"))
 		if pitr == 0 || r.wall < pitr {
 			pitr = r.wall
 		}

@@ -31,6 +31,11 @@ against the manifest and that every --expect-prefix holds keys, then stop
 it and delete the temp dir. Each phase is timed (download, verify, restore,
 start, checks): the total is the recovery time objective measured.
 
+With --at TIME or --revision N the drill is of a point in time, as
+'etcdguard restore --at' restores it: the delta chain is replayed into the
+snapshot (a "replay" phase), and the key counts are checked against those
+the replay left, not the full snapshot's manifest.
+
 A successful drill is recorded in the store, where 'etcdguard check' reads
 its age. --textfile writes etcdguard_drill_last_success_timestamp_seconds,
 etcdguard_drill_duration_seconds{phase} and etcdguard_drill_success for
