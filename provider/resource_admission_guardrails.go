@@ -259,9 +259,24 @@ func alreadyExists(kind, name string) error {
 		"To manage it with k8sguard, import the set first: terraform import <resource address> <name>", kind, name)
 }
 
-func putPolicy(ctx context.Context, cs kubernetes.Interface, want *admv1.ValidatingAdmissionPolicy, create bool) error {
-	api := cs.AdmissionregistrationV1().ValidatingAdmissionPolicies()
-	live, err := api.Get(ctx, want.Name, metav1.GetOptions{})
+// admissionObject is a policy or a binding: what put needs of either.
+type admissionObject interface {
+	*admv1.ValidatingAdmissionPolicy | *admv1.ValidatingAdmissionPolicyBinding
+	metav1.Object
+}
+
+// objectAPI is the part of client-go's typed client put uses.
+type objectAPI[T admissionObject] interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
+	Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
+}
+
+// put creates want, or (unless create, where an existing object is
+// refused rather than adopted) updates the live object's labels and spec
+// to want's. copySpec copies want's spec into live.
+func put[T admissionObject](ctx context.Context, api objectAPI[T], kind string, want T, create bool, copySpec func(live, want T)) error {
+	live, err := api.Get(ctx, want.GetName(), metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		_, err = api.Create(ctx, want, metav1.CreateOptions{})
@@ -269,28 +284,22 @@ func putPolicy(ctx context.Context, cs kubernetes.Interface, want *admv1.Validat
 	case err != nil:
 		return err
 	case create:
-		return alreadyExists("ValidatingAdmissionPolicy", want.Name)
+		return alreadyExists(kind, want.GetName())
 	}
-	live.Labels, live.Spec = want.Labels, want.Spec
+	live.SetLabels(want.GetLabels())
+	copySpec(live, want)
 	_, err = api.Update(ctx, live, metav1.UpdateOptions{})
 	return err
 }
 
+func putPolicy(ctx context.Context, cs kubernetes.Interface, want *admv1.ValidatingAdmissionPolicy, create bool) error {
+	return put(ctx, cs.AdmissionregistrationV1().ValidatingAdmissionPolicies(), "ValidatingAdmissionPolicy", want, create,
+		func(live, want *admv1.ValidatingAdmissionPolicy) { live.Spec = want.Spec })
+}
+
 func putBinding(ctx context.Context, cs kubernetes.Interface, want *admv1.ValidatingAdmissionPolicyBinding, create bool) error {
-	api := cs.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings()
-	live, err := api.Get(ctx, want.Name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		_, err = api.Create(ctx, want, metav1.CreateOptions{})
-		return err
-	case err != nil:
-		return err
-	case create:
-		return alreadyExists("ValidatingAdmissionPolicyBinding", want.Name)
-	}
-	live.Labels, live.Spec = want.Labels, want.Spec
-	_, err = api.Update(ctx, live, metav1.UpdateOptions{})
-	return err
+	return put(ctx, cs.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings(), "ValidatingAdmissionPolicyBinding", want, create,
+		func(live, want *admv1.ValidatingAdmissionPolicyBinding) { live.Spec = want.Spec })
 }
 
 func setSelector(set string) metav1.ListOptions {
