@@ -181,7 +181,7 @@ func (g *kubeGen) meta(kind string, i int) metav1.ObjectMeta {
 		ManagedFields: []metav1.ManagedFieldsEntry{{
 			Manager: "kube-controller-manager", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "v1",
 			Time:       &metav1.Time{Time: g.epoch.Add(time.Duration(g.rnd.Int64N(int64(300 * 24 * time.Hour)))).Truncate(time.Second)},
-			FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{".":{},"f:app.kubernetes.io/name":{}}}}`)},
+			FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:labels":{".":{},"f:app.kubernetes.io/name":{}}}}`),
 		}},
 	}
 }
