@@ -40,11 +40,14 @@ type Manifest struct {
 	ClusterID     string    `json:"cluster_id"` // hex
 	MemberID      string    `json:"member_id"`  // hex
 	Compression   string    `json:"compression"`
-	RawSize       int64     `json:"raw_size"`      // bytes of the etcd snapshot (.db)
-	RawSHA256     string    `json:"raw_sha256"`    // hex sha256 of the .db bytes
-	StoredSize    int64     `json:"stored_size"`   // bytes of the data object
-	StoredSHA256  string    `json:"stored_sha256"` // hex sha256 of the data object
-	Keys          int64     `json:"keys"`          // total keys at Revision
+	// Encoding says how a zstd object's frames were chosen (absent in
+	// manifests from before adaptive encoding, and for "none").
+	Encoding     *Encoding `json:"encoding,omitempty"`
+	RawSize      int64     `json:"raw_size"`      // bytes of the etcd snapshot (.db)
+	RawSHA256    string    `json:"raw_sha256"`    // hex sha256 of the .db bytes
+	StoredSize   int64     `json:"stored_size"`   // bytes of the data object
+	StoredSHA256 string    `json:"stored_sha256"` // hex sha256 of the data object
+	Keys         int64     `json:"keys"`          // total keys at Revision
 	// PrefixKeys counts keys under each top-level /registry/<resource>
 	// prefix at Revision, e.g. "/registry/configmaps": 42.
 	PrefixKeys  map[string]int64 `json:"prefix_keys"`

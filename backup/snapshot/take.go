@@ -72,6 +72,8 @@ type Result struct {
 	// Busy time of each stage of the overlapped pipeline: waiting on
 	// etcd's stream, compressing, and the store consuming the output.
 	ReadBusy, CompressBusy, UploadWait time.Duration
+	// Encoding is how a zstd object was written (also in the manifest).
+	Encoding *Encoding
 }
 
 // Take streams one snapshot from etcd into st: Maintenance API → zstd →
@@ -225,13 +227,15 @@ func stream(ctx context.Context, snap *etcdStream, st store.Store, m *Manifest, 
 	m.RawSize = etcdHash.Size()
 	_, _, m.RawSHA256 = etcdHash.Sums()
 	m.StoredSHA256 = hex.EncodeToString(storedHash.Sum(nil))
+	m.Encoding = res.Encoding
 	return storedCount.n, nil
 }
 
 var errUploadStopped = errors.New("the upload stopped reading")
 
 // produce writes the snapshot into hash and, through zstd when configured,
-// into w: each message etcd sends is hashed and compressed where it was
+// into w: each message etcd sends is hashed and compressed (or, when it
+// looks random, stored in a raw zstd block: adaptiveWriter) where it was
 // received, without an intermediate copy.
 func produce(snap *etcdStream, hash, w io.Writer, opts Options, res *Result) error {
 	if opts.Compression == CompressionNone {
@@ -250,13 +254,19 @@ func produce(snap *etcdStream, hash, w io.Writer, opts Options, res *Result) err
 	if err != nil {
 		return err
 	}
-	tw := &timedWriter{w: enc}
+	aw := newAdaptiveWriter(w, enc, opts.ZstdLevel)
+	tw := &timedWriter{w: aw}
 	if _, err := snap.WriteTo(io.MultiWriter(hash, tw)); err != nil {
 		enc.Close()
 		return err
 	}
 	res.CompressBusy = tw.busy
-	return enc.Close()
+	if err := aw.Close(); err != nil {
+		return err
+	}
+	e := aw.Encoding()
+	res.Encoding = &e
+	return nil
 }
 
 func deleteQuietly(st store.Store, key string, log *slog.Logger) {

@@ -245,6 +245,10 @@ func TestTakeManyMessagesKeepsEveryByte(t *testing.T) {
 	if m.RawSize < 6<<20 {
 		t.Fatalf("snapshot of %d bytes: too small to span many messages", m.RawSize)
 	}
+	// The random values are stored, not compressed, and the manifest says so.
+	if e := m.Encoding; e == nil || e.StoredRaw < 4<<20 || e.Frames < 2 || e.ZstdLevel != "fastest" {
+		t.Fatalf("encoding %+v: want the random values in stored frames", e)
+	}
 	dec, err := zstd.NewReader(bytes.NewReader(readAll(t, st, m.DataKey)))
 	if err != nil {
 		t.Fatal(err)

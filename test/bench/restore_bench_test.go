@@ -17,7 +17,9 @@ import (
 // downloads the object, stock `zstd -d` decompresses it (timed apart, not
 // part of the baseline, which is the stricter for it), `etcdutl snapshot
 // restore` restores the .db. Outputs are removed after each run so every
-// run starts with the same memory to write into.
+// run starts with the same memory to write into. Both bump the revision by
+// the same amount and mark it compacted, etcdguard's default on restore
+// (etcdutl's --bump-revision --mark-compacted): the same work on each side.
 func restoreVersusBaseline(b *testing.B, t *tools, cfg benchConfig, bucket *infra.S3, env []string, s *section) {
 	work := b.TempDir()
 	m := manifestOf(b, bucket, "snapshots/bench/"+s.snapshot+".json")
@@ -27,12 +29,14 @@ func restoreVersusBaseline(b *testing.B, t *tools, cfg benchConfig, bucket *infr
 	for range cfg.runs {
 		dl := mustRun(b, bucket.Env(), t.plains3, "get", bucket.Endpoint, bucket.Bucket, "snapshots/"+m.DataKey, obj)
 		unz := mustRun(b, nil, t.zstd, "-q", "-d", obj, "-o", db)
-		utl := mustRun(b, nil, t.etcdutl, "snapshot", "restore", db, "--data-dir", filepath.Join(work, "baseline"))
+		utl := mustRun(b, nil, t.etcdutl, "snapshot", "restore", db, "--data-dir", filepath.Join(work, "baseline"),
+			"--bump-revision", restoreBump, "--mark-compacted")
 		removeAll(b, obj, db, filepath.Join(work, "baseline"))
 		downloads, unzstds, utls = append(downloads, dl.measured()), append(unzstds, unz.measured()), append(utls, utl.measured())
 		bases = append(bases, dl.measured().plus(utl.measured()))
 
-		r := mustRun(b, profiled(env, s, "restore"), t.etcdguard, "restore", "--snapshot", s.snapshot, "--data-dir", filepath.Join(work, "restored"))
+		r := mustRun(b, profiled(env, s, "restore"), t.etcdguard, "restore", "--snapshot", s.snapshot, "--data-dir", filepath.Join(work, "restored"),
+			"--bump-revision", restoreBump)
 		removeAll(b, filepath.Join(work, "restored"))
 		ours = append(ours, r.measured())
 		s.restoreOut = r.stdout
@@ -40,6 +44,10 @@ func restoreVersusBaseline(b *testing.B, t *tools, cfg benchConfig, bucket *infr
 	s.download, s.unzstd, s.utl = median(downloads), median(unzstds), median(utls)
 	s.restoreBase, s.restore = median(bases), median(ours)
 }
+
+// restoreBump is the revision bump of both restores: etcdguard's floor
+// when no agent has recorded a watermark.
+const restoreBump = "1000000000"
 
 // manifest is the part of an etcdguard manifest the bench reads.
 type manifest struct {

@@ -279,8 +279,13 @@ func formatTable(sections []section, runs int) string {
 		row(s, fmt.Sprintf("**etcdguard snapshot** (%.0f MiB stored)", s.storedMiB), s.eg,
 			fmt.Sprintf("**%.2f** × etcdctl, **%.2f** × naive | **%.2f** × etcdctl", ratio(s.eg.wall, s.etcdctl.wall), ratio(s.eg.wall, s.naive.wall), ratio(s.eg.cpu, s.etcdctl.cpu)))
 		row(s, fmt.Sprintf("restore baseline: download %.2fs + etcdutl restore %.2fs (stock zstd -d %.2fs apart)", s.download.wall.Seconds(), s.utl.wall.Seconds(), s.unzstd.wall.Seconds()), s.restoreBase, "1.00 | 1.00")
+		// The issue's own baseline includes stock zstd -d (download,
+		// decompress, restore); the strict one leaves it out.
+		withUnzstd := s.restoreBase.plus(s.unzstd)
 		row(s, "**etcdguard restore**", s.restore,
-			fmt.Sprintf("**%.2f** × baseline, RSS **%.2f** × etcdutl | %.2f × baseline", ratio(s.restore.wall, s.restoreBase.wall), float64(s.restore.rss)/float64(s.utl.rss), ratio(s.restore.cpu, s.restoreBase.cpu)))
+			fmt.Sprintf("**%.2f** × baseline (%.2f × with zstd -d), RSS **%.2f** × etcdutl | %.2f × baseline (%.2f × with zstd -d)",
+				ratio(s.restore.wall, s.restoreBase.wall), ratio(s.restore.wall, withUnzstd.wall), float64(s.restore.rss)/float64(s.utl.rss),
+				ratio(s.restore.cpu, s.restoreBase.cpu), ratio(s.restore.cpu, withUnzstd.cpu)))
 	}
 	sb.WriteString("\nTargets at 1 GiB: snapshot wall ≤ 1.3 × etcdctl and ≤ 0.6 × naive (random), ≤ 1.15 × and ≤ 0.5 × (kubernetes); snapshot CPU ≤ 1.5 × etcdctl; RSS ≤ 64 MiB; restore ≤ 1.1 × baseline, RSS ≤ 1.2 × etcdutl.\n")
 	for _, s := range sections {
