@@ -182,31 +182,8 @@ store:
 func createObjects(t *testing.T, cs kubernetes.Interface) clusterObjects {
 	t.Helper()
 	ctx := context.Background()
-	o := clusterObjects{ConfigMaps: map[string]map[string]string{}, Secrets: map[string]map[string][]byte{}, CSRs: map[string][]byte{}}
-	for _, ns := range []string{"payments", "search", "checkout"} {
-		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"team": ns}}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		o.Namespaces = append(o.Namespaces, ns)
-		for i := range 4 {
-			name := fmt.Sprintf("config-%d", i)
-			data := map[string]string{"app.yaml": fmt.Sprintf("replicas: %d\nregion: eu-central-1\nowner: %s\n", i+2, ns)}
-			if _, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: data}, metav1.CreateOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			o.ConfigMaps[ns+"/"+name] = data
-		}
-		for i := range 2 {
-			name := fmt.Sprintf("db-credentials-%d", i)
-			secret := make([]byte, 24)
-			rand.Read(secret)
-			data := map[string][]byte{"password": secret}
-			if _, err := cs.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: data}, metav1.CreateOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			o.Secrets[ns+"/"+name] = data
-		}
-	}
+	o := createTeamObjects(t, cs, "payments", "search", "checkout")
+	o.CSRs = map[string][]byte{}
 	for i := range 5 {
 		name := fmt.Sprintf("node-%d", i)
 		req := csrPEM(t, fmt.Sprintf("system:node:node-%d", i))
