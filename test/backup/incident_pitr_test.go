@@ -178,4 +178,3 @@ func newestSnapshot(t *testing.T, st store.Store, cluster string) *snapshot.Mani
 	}
 	return l.Snapshots[0]
 }
-

@@ -290,7 +290,7 @@ func (d *deltaBench) pointInTime(b *testing.B) []row {
 	}
 	const events = 100_000
 	kubeData.fill(b, d.cli, &fillState{}, mib, 0) // Kubernetes-shaped, 20% encrypted Secrets
-	agent := d.startAgent(b) // its full snapshot at start holds the fill
+	agent := d.startAgent(b)                      // its full snapshot at start holds the fill
 	snaps, err := snapshot.List(context.Background(), d.store, "bench")
 	if err != nil {
 		b.Fatal(err)
