@@ -66,8 +66,10 @@ func TestAlertRulesUnitTestsWithPromtool(t *testing.T) {
 		t.Fatalf("alerts_test.yaml: %v", err)
 	}
 	fires, silentWhenHealthy := map[string]bool{}, map[string]bool{}
+	cases := 0
 	for _, g := range tests.Tests {
 		for _, c := range g.Cases {
+			cases++
 			if len(c.Exp) > 0 {
 				fires[c.Alert] = true
 			} else if g.Name == "healthy" {
@@ -97,7 +99,7 @@ func TestAlertRulesUnitTestsWithPromtool(t *testing.T) {
 		}
 		t.Logf("promtool %s:\n%s", strings.Join(args, " "), strings.TrimSpace(string(out)))
 	}
-	t.Logf("%d alerts, each firing on its failure and silent on a healthy cluster", n)
+	t.Logf("%d alerts, each firing on its failure and silent on a healthy cluster: %d promtool tests, %d alert_rule_test cases", n, len(tests.Tests), cases)
 }
 
 // dashboardQueries returns every PromQL expression of dashboard.json: the
@@ -149,10 +151,21 @@ func exportedNames(text string, into map[string]bool) {
 	}
 }
 
+// rpoMetrics are the series behind the dashboard's recovery point row: the
+// agent's RPO and delta counters and etcdguard check's view of the chain.
+// The dashboard must show them (issue 13: "RPO once deltas exist").
+var rpoMetrics = []string{
+	"etcdguard_rpo_seconds", "etcdguard_delta_segments_total", "etcdguard_delta_bytes_total",
+	"etcdguard_delta_last_revision", "etcdguard_delta_chain_breaks_total",
+	"etcdguard_check_rpo_seconds", "etcdguard_check_delta_chain_ok",
+}
+
 // The dashboard only queries series that exist: it scrapes a running agent
-// (real etcd, real S3) after its first snapshot, and the textfile of
-// `etcdguard check` on the same store, and fails on any query naming a
-// metric neither exports.
+// (real etcd, real S3) with deltas on, after its first snapshot and its
+// first committed delta segment, and the textfile of `etcdguard check` on
+// the same store, and fails on any query naming a metric neither exports.
+// The recovery point row's metrics must be among those queried and
+// exported.
 func TestDashboardQueriesExportedMetrics(t *testing.T) {
 	exprs := dashboardQueries(t)
 	if len(exprs) < 10 {
@@ -163,17 +176,23 @@ func TestDashboardQueriesExportedMetrics(t *testing.T) {
 	s := infra.StartS3(t)
 	fillEtcd(t, e, 1)
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", infra.FreePort(t))
-	env := append(snapEnv(e, s, ""),
-		"ETCDGUARD_METRICS_LISTEN="+metricsAddr,
-		"ETCDGUARD_SCHEDULE_INTERVAL=1h",
-		"ETCDGUARD_SCHEDULE_JITTER=0s",
-	)
-	snapStart(t, env, "agent")
+	env := append(deltaAgentEnv(e, s, ""), "ETCDGUARD_METRICS_LISTEN="+metricsAddr)
+	agent := snapStart(t, env, "agent")
+	waitFor(t, 60*time.Second, "the agent's first snapshot and delta chain", func() bool {
+		return strings.Contains(agent.log(), "delta chain started")
+	})
+	// A change after the snapshot, so that a segment is committed (a quiet
+	// etcd commits none).
+	if _, err := etcdClient(t, e).Put(t.Context(), "/registry/configmaps/default/after-the-snapshot", `{"kind":"x"}`); err != nil {
+		t.Fatal(err)
+	}
 	var scraped string
-	waitFor(t, 60*time.Second, "the agent's first snapshot in /metrics", func() bool {
+	waitFor(t, 60*time.Second, "a committed delta segment in /metrics", func() bool {
 		_, scraped = httpGet("http://" + metricsAddr + "/metrics")
 		return strings.Contains(scraped, `etcdguard_snapshot_keys{cluster="prod-eu1"}`) &&
-			!strings.Contains(scraped, `etcdguard_snapshot_keys{cluster="prod-eu1"} 0`)
+			!strings.Contains(scraped, `etcdguard_snapshot_keys{cluster="prod-eu1"} 0`) &&
+			strings.Contains(scraped, `etcdguard_delta_segments_total{cluster="prod-eu1"}`) &&
+			!strings.Contains(scraped, `etcdguard_delta_segments_total{cluster="prod-eu1"} 0`)
 	})
 	textfile := filepath.Join(t.TempDir(), "etcdguard.prom")
 	if _, stderr, code := snapRun(t, env, "check", "--verify", "--textfile", textfile); code != 0 {
@@ -191,6 +210,11 @@ func TestDashboardQueriesExportedMetrics(t *testing.T) {
 			if !exported[name] {
 				t.Errorf("dashboard query names %s, which neither the agent nor etcdguard check exports:\n  %s", name, expr)
 			}
+		}
+	}
+	for _, name := range rpoMetrics {
+		if !named[name] {
+			t.Errorf("dashboard.json has no panel querying %s (the recovery point row)", name)
 		}
 	}
 	var names []string

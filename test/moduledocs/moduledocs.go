@@ -34,11 +34,29 @@ type output struct {
 	sensitive         bool
 }
 
-// Render returns the tables for the module in dir.
-func Render(dir string) (string, error) {
+// Validations returns, per variable of the module in dir that has any, the
+// number of its validation blocks (test/modules checks that each has as
+// many expect_failures runs in the module's tests/*.tftest.hcl).
+func Validations(dir string) (map[string]int, error) {
+	vars, _, err := parse(dir)
+	if err != nil {
+		return nil, err
+	}
+	n := map[string]int{}
+	for _, v := range vars {
+		if v.validations > 0 {
+			n[v.name] = v.validations
+		}
+	}
+	return n, nil
+}
+
+// parse reads the variables and outputs of the module in dir, in file
+// and then source order.
+func parse(dir string) ([]variable, []output, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.tf"))
 	if err != nil {
-		return "", err
+		return nil, nil, err
 	}
 	sort.Strings(files)
 	var vars []variable
@@ -46,11 +64,11 @@ func Render(dir string) (string, error) {
 	for _, f := range files {
 		src, err := os.ReadFile(f)
 		if err != nil {
-			return "", err
+			return nil, nil, err
 		}
 		file, diags := hclsyntax.ParseConfig(src, f, hcl.InitialPos)
 		if diags.HasErrors() {
-			return "", fmt.Errorf("parse %s: %s", f, diags.Error())
+			return nil, nil, fmt.Errorf("parse %s: %s", f, diags.Error())
 		}
 		for _, b := range file.Body.(*hclsyntax.Body).Blocks {
 			switch {
@@ -86,6 +104,15 @@ func Render(dir string) (string, error) {
 				outs = append(outs, o)
 			}
 		}
+	}
+	return vars, outs, nil
+}
+
+// Render returns the tables for the module in dir.
+func Render(dir string) (string, error) {
+	vars, outs, err := parse(dir)
+	if err != nil {
+		return "", err
 	}
 	var sb strings.Builder
 	sb.WriteString(Begin + "\n### Inputs\n\n| name | type | default | description |\n|---|---|---|---|\n")

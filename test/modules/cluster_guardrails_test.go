@@ -225,20 +225,25 @@ func TestClusterGuardrailsRefusesBadIntents(t *testing.T) {
 		namespaces map[string]any // nil: the valid ones
 		hooks      []map[string]any
 		want       string
+		admission  map[string]any // admission_guardrails; nil: the default
 	}{
-		"wildcard rule":            {nil, []map[string]any{wildcard}, `[WEBHOOK_WILDCARD_RULE] rule 0 matches every API group ("*"): a webhook that intercepts everything can block the control plane when its backend is down. Name the API groups and resources it needs. Prevents: OPA webhook outage (Jetstack, GKE upgrade).`},
-		"no opt-in":                {nil, []map[string]any{unscoped}, "Every webhook needs opt_in_labels: namespaces opt in with a label"},
-		"two backends":             {nil, []map[string]any{twoBackends}, "Every webhook needs exactly one backend: service or url."},
-		"wrong kind":               {nil, []map[string]any{wrongKind}, `Every webhook's kind must be "validating" or "mutating".`},
-		"no rules":                 {nil, []map[string]any{noRules}, "Every webhook needs at least one rule saying what it intercepts."},
-		"failure policy case":      {nil, []map[string]any{badPolicy}, `failure_policy must be "Ignore" or "Fail".`},
-		"reinvoked validating":     {nil, []map[string]any{validatingReinvoked}, "reinvocation_policy applies to mutating webhooks only."},
-		"duplicate names":          {nil, []map[string]any{ingressPolicy(), ingressPolicy()}, "Webhook names must be unique per kind (each becomes one webhook configuration object)."},
-		"namespace name":           {map[string]any{"Team_A": map[string]any{"pods": 10}}, nil, "Every key of namespaces must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63 characters)."},
-		"no pod cap":               {map[string]any{"team-a": map[string]any{"pods": 0}}, nil, "Every namespace needs a whole number of pods of at least 1"},
-		"jobs above pods":          {map[string]any{"team-a": map[string]any{"pods": 10, "jobs": 11}}, nil, "A namespace's jobs cap cannot exceed its pods cap (every Job runs at least one pod)."},
-		"admission action":         {nil, nil, "Every admission_guardrails action must be deny, warn or audit."},
-		"admission in kube-system": {nil, nil, "admission_guardrails.namespaces cannot name kube-system, kube-public or kube-node-lease"},
+		"wildcard rule":        {nil, []map[string]any{wildcard}, `[WEBHOOK_WILDCARD_RULE] rule 0 matches every API group ("*"): a webhook that intercepts everything can block the control plane when its backend is down. Name the API groups and resources it needs. Prevents: OPA webhook outage (Jetstack, GKE upgrade).`, nil},
+		"no opt-in":            {nil, []map[string]any{unscoped}, "Every webhook needs opt_in_labels: namespaces opt in with a label", nil},
+		"two backends":         {nil, []map[string]any{twoBackends}, "Every webhook needs exactly one backend: service or url.", nil},
+		"wrong kind":           {nil, []map[string]any{wrongKind}, `Every webhook's kind must be "validating" or "mutating".`, nil},
+		"no rules":             {nil, []map[string]any{noRules}, "Every webhook needs at least one rule saying what it intercepts.", nil},
+		"failure policy case":  {nil, []map[string]any{badPolicy}, `failure_policy must be "Ignore" or "Fail".`, nil},
+		"reinvoked validating": {nil, []map[string]any{validatingReinvoked}, "reinvocation_policy applies to mutating webhooks only.", nil},
+		"duplicate names":      {nil, []map[string]any{ingressPolicy(), ingressPolicy()}, "Webhook names must be unique per kind (each becomes one webhook configuration object).", nil},
+		"namespace name":       {map[string]any{"Team_A": map[string]any{"pods": 10}}, nil, "Every key of namespaces must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63 characters).", nil},
+		"no pod cap":           {map[string]any{"team-a": map[string]any{"pods": 0}}, nil, "Every namespace needs a whole number of pods of at least 1", nil},
+		"jobs above pods":      {map[string]any{"team-a": map[string]any{"pods": 10, "jobs": 11}}, nil, "A namespace's jobs cap cannot exceed its pods cap (every Job runs at least one pod).", nil},
+		"admission action": {want: "Every admission_guardrails action must be deny, warn or audit.",
+			admission: map[string]any{"actions": map[string]string{"WORKLOAD_NO_SPREAD": "block"}}},
+		"admission rule id": {want: "Every key of admission_guardrails.actions must be a rule ID such as WORKLOAD_NO_SPREAD (see the rules guide).",
+			admission: map[string]any{"actions": map[string]string{"workload-no-spread": "warn"}}},
+		"admission in kube-system": {want: "admission_guardrails.namespaces cannot name kube-system, kube-public or kube-node-lease: the guardrails never judge the control plane's own namespaces.",
+			admission: map[string]any{"namespaces": []string{"team-a", "kube-system"}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -246,11 +251,8 @@ func TestClusterGuardrailsRefusesBadIntents(t *testing.T) {
 			if tc.namespaces != nil {
 				vars["namespaces"] = tc.namespaces
 			}
-			switch name {
-			case "admission action":
-				vars["admission_guardrails"] = map[string]any{"actions": map[string]string{"WORKLOAD_NO_SPREAD": "block"}}
-			case "admission in kube-system":
-				vars["admission_guardrails"] = map[string]any{"namespaces": []string{"team-a", "kube-system"}}
+			if tc.admission != nil {
+				vars["admission_guardrails"] = tc.admission
 			}
 			// No cluster is contacted: the refusal comes before any call.
 			opts := infra.Terraform(t, guardrailsFixture, vars)

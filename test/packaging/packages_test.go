@@ -119,6 +119,11 @@ func TestDebInstallUpgradeRemove(t *testing.T) {
 	newer := nextPatch(t, version)
 	deb, rpm := buildPackages(t, version)
 	debNewer, _ := buildPackages(t, newer)
+	for _, p := range []string{deb, rpm, debNewer} {
+		if fi, err := os.Stat(p); err == nil {
+			t.Logf("built %s (%d bytes)", filepath.Base(p), fi.Size())
+		}
+	}
 
 	t.Run("lintian", func(t *testing.T) {
 		// Only the overrides shipped in the package (each with its reason)
@@ -184,6 +189,19 @@ func TestDebInstallUpgradeRemove(t *testing.T) {
 		t.Errorf("%s does not start /usr/bin/etcdguard:\n%s", agentUnit, unit)
 	}
 	run(t, "systemd-analyze", "verify", agentUnit, "/lib/systemd/system/etcdguard-snapshot.service", "/lib/systemd/system/etcdguard-snapshot.timer")
+	// A man page for etcdguard and each of its commands (etcdguard man, from
+	// --help), so lintian needs no no-manual-page override any more.
+	for _, cmd := range commands(t, run(t, "/usr/bin/etcdguard", "--help")) {
+		if page := "/usr/share/man/man1/etcdguard-" + cmd + ".1.gz"; !fileExists(page) {
+			t.Errorf("no man page %s for etcdguard %s", page, cmd)
+		}
+	}
+	if !fileExists("/usr/share/man/man1/etcdguard.1.gz") {
+		t.Error("no man page /usr/share/man/man1/etcdguard.1.gz")
+	}
+	if o := readFile(t, "/usr/share/lintian/overrides/etcdguard"); strings.Contains(o, "no-manual-page") {
+		t.Errorf("the lintian overrides still silence no-manual-page:\n%s", o)
+	}
 	// The example configuration decodes (strictly) as shipped.
 	run(t, "/usr/bin/etcdguard", "list", "--config", configFile, "--store-url", "file://"+t.TempDir())
 
@@ -204,6 +222,7 @@ func TestDebInstallUpgradeRemove(t *testing.T) {
 			t.Errorf("the upgrade left %s", leftover)
 		}
 	}
+	t.Logf("dpkg -i %s over %s kept the edited %s: %q", filepath.Base(debNewer), version, configFile, editedLine(edited))
 
 	// Remove (not purge): only the conffile stays, as edited.
 	run(t, "dpkg", "-r", pkg)
@@ -218,6 +237,7 @@ func TestDebInstallUpgradeRemove(t *testing.T) {
 	if st := run(t, "dpkg-query", "-W", "-f=${Status}", pkg); st != "deinstall ok config-files" {
 		t.Errorf("status after dpkg -r: %q", st)
 	}
+	t.Logf("dpkg -r removed the %d other files and left %s as edited (status deinstall ok config-files)", len(installed)-1, configFile)
 	run(t, "dpkg", "--purge", pkg)
 	if fileExists(configFile) || fileExists(filepath.Dir(configFile)) {
 		t.Errorf("dpkg --purge left %s", filepath.Dir(configFile))
@@ -231,4 +251,38 @@ func readFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// editedLine is the line of the config the test edited.
+func editedLine(config string) string {
+	for _, l := range strings.Split(config, "\n") {
+		if strings.Contains(l, "# edited on this node") {
+			return l
+		}
+	}
+	return ""
+}
+
+// commands are the command names of `etcdguard --help` (help itself has
+// no page of its own).
+func commands(t *testing.T, help string) []string {
+	t.Helper()
+	_, list, ok := strings.Cut(help, "Available Commands:\n")
+	if !ok {
+		t.Fatalf("etcdguard --help lists no commands:\n%s", help)
+	}
+	var names []string
+	for _, line := range strings.Split(list, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(line, "  ") {
+			break
+		}
+		if f[0] != "help" {
+			names = append(names, f[0])
+		}
+	}
+	if len(names) < 5 {
+		t.Fatalf("etcdguard --help lists only %v", names)
+	}
+	return names
 }

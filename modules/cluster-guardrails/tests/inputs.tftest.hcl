@@ -29,6 +29,38 @@ run "valid_inputs_plan" {
     condition     = length(k8sguard_validating_webhook.this) == 1 && length(k8sguard_mutating_webhook.this) == 0
     error_message = "One validating webhook, no mutating one."
   }
+  assert {
+    condition     = length(k8sguard_admission_guardrails.this) == 1
+    error_message = "The admission guardrails are installed by default."
+  }
+}
+
+run "admission_guardrails_with_actions_plan" {
+  command = plan
+  variables {
+    admission_guardrails = {
+      actions                 = { WORKLOAD_NO_SPREAD = "deny", WEBHOOK_WILDCARD_RULE = "audit" }
+      exempt_namespace_labels = { "k8sguard.io/exempt" = "true" }
+      namespaces              = ["team-a"]
+    }
+  }
+
+  assert {
+    condition     = k8sguard_admission_guardrails.this[0].actions["WORKLOAD_NO_SPREAD"] == "deny" && k8sguard_admission_guardrails.this[0].namespaces == tolist(["team-a"])
+    error_message = "The actions and namespaces reach the resource."
+  }
+}
+
+run "admission_guardrails_disabled" {
+  command = plan
+  variables {
+    admission_guardrails = { enabled = false }
+  }
+
+  assert {
+    condition     = length(k8sguard_admission_guardrails.this) == 0
+    error_message = "enabled = false installs no admission guardrails."
+  }
 }
 
 run "namespace_name_with_capitals" {
@@ -127,4 +159,28 @@ run "reinvocation_policy_on_a_validating_webhook" {
     }]
   }
   expect_failures = [var.webhooks]
+}
+
+run "unknown_admission_action" {
+  command = plan
+  variables {
+    admission_guardrails = { actions = { WORKLOAD_NO_SPREAD = "block" } }
+  }
+  expect_failures = [var.admission_guardrails]
+}
+
+run "admission_action_keyed_by_a_name_not_a_rule_id" {
+  command = plan
+  variables {
+    admission_guardrails = { actions = { "workload-no-spread" = "warn" } }
+  }
+  expect_failures = [var.admission_guardrails]
+}
+
+run "admission_guardrails_in_kube_system" {
+  command = plan
+  variables {
+    admission_guardrails = { namespaces = ["team-a", "kube-system"] }
+  }
+  expect_failures = [var.admission_guardrails]
 }
