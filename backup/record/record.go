@@ -31,7 +31,28 @@ func Key(cluster, name string) string { return Prefix(cluster) + name }
 // Put stores v as indented JSON in cluster's record name. Like every Put,
 // it is all or nothing: a reader sees the old record or the new one.
 func Put(ctx context.Context, st store.Store, cluster, name string, v any) error {
+	return WriteJSON(ctx, st, Key(cluster, name), v)
+}
+
+// Get decodes cluster's record name into v. found is false (and err nil)
+// when there is no such record.
+func Get(ctx context.Context, st store.Store, cluster, name string, v any) (found bool, err error) {
 	key := Key(cluster, name)
+	fromStore, err := readJSON(ctx, st, key, v)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case fromStore:
+		return false, fmt.Errorf("read %s: %w", key, err)
+	case err != nil:
+		return false, err
+	}
+	return true, nil
+}
+
+// WriteJSON stores v as indented JSON at key: how every record and every
+// manifest (the snapshot and delta commit markers) is written.
+func WriteJSON(ctx context.Context, st store.Store, key string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", key, err)
@@ -42,16 +63,20 @@ func Put(ctx context.Context, st store.Store, cluster, name string, v any) error
 	return nil
 }
 
-// Get decodes cluster's record name into v. found is false (and err nil)
-// when there is no such record.
-func Get(ctx context.Context, st store.Store, cluster, name string, v any) (found bool, err error) {
-	key := Key(cluster, name)
+// ReadJSON loads the JSON object at key (at most maxSize: records and
+// manifests are small, and a mangled object must not exhaust memory) into
+// v. The store's own error is returned as it is (store.ErrNotFound for a
+// missing key).
+func ReadJSON(ctx context.Context, st store.Store, key string, v any) error {
+	_, err := readJSON(ctx, st, key, v)
+	return err
+}
+
+// readJSON is ReadJSON; fromStore says the error is the store's Get's.
+func readJSON(ctx context.Context, st store.Store, key string, v any) (fromStore bool, err error) {
 	rc, err := st.Get(ctx, key)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
 	if err != nil {
-		return false, fmt.Errorf("read %s: %w", key, err)
+		return true, err
 	}
 	defer rc.Close()
 	b, err := io.ReadAll(io.LimitReader(rc, maxSize))
@@ -61,7 +86,7 @@ func Get(ctx context.Context, st store.Store, cluster, name string, v any) (foun
 	if err := json.Unmarshal(b, v); err != nil {
 		return false, fmt.Errorf("%s is not valid JSON: %w", key, err)
 	}
-	return true, nil
+	return false, nil
 }
 
 // List returns the names (relative to Prefix) of cluster's records under

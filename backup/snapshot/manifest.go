@@ -7,16 +7,15 @@ package snapshot
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"path"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/k8sguard/k8sguard/backup/record"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
 
@@ -214,31 +213,12 @@ func List(ctx context.Context, s store.Store, cluster string) (*Listing, error) 
 // WriteJSON stores v as indented JSON at key: how every manifest is
 // written (the commit marker of Write and Commit).
 func WriteJSON(ctx context.Context, s store.Store, key string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", key, err)
-	}
-	if _, err := s.Put(ctx, key, bytes.NewReader(append(b, '\n'))); err != nil {
-		return fmt.Errorf("write %s: %w", key, err)
-	}
-	return nil
+	return record.WriteJSON(ctx, s, key, v)
 }
 
-// ReadJSON loads the JSON object at key (at most 1 MiB: manifests are
-// small, and a mangled object must not exhaust memory) into v. A missing
-// key is store.ErrNotFound.
+// ReadJSON loads the JSON object at key into v (at most 1 MiB: manifests
+// are small, and a mangled object must not exhaust memory). A missing key
+// is store.ErrNotFound.
 func ReadJSON(ctx context.Context, s store.Store, key string, v any) error {
-	rc, err := s.Get(ctx, key)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
-	if err != nil {
-		return fmt.Errorf("read %s: %w", key, err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s is not valid JSON: %w", key, err)
-	}
-	return nil
+	return record.ReadJSON(ctx, s, key, v)
 }
