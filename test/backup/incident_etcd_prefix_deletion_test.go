@@ -55,10 +55,7 @@ func (o clusterObjects) count() int {
 // snapshot's revision held, prefix by prefix.
 func TestIncidentEtcdPrefixDeletion(t *testing.T) {
 	ctx := context.Background()
-	started := time.Now()
-	step := func(format string, args ...any) {
-		t.Logf("[%5.1fs] "+format, append([]any{time.Since(started).Seconds()}, args...)...)
-	}
+	step := stepLogger(t)
 
 	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{WithoutControllerManager: true})
 	bucket := infra.StartS3(t)

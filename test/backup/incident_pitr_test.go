@@ -32,10 +32,7 @@ import (
 // which a restore of the full snapshot alone loses (shown too).
 func TestIncidentPrefixDeletionPointInTime(t *testing.T) {
 	ctx := context.Background()
-	started := time.Now()
-	step := func(format string, args ...any) {
-		t.Logf("[%5.1fs] "+format, append([]any{time.Since(started).Seconds()}, args...)...)
-	}
+	step := stepLogger(t)
 	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{WithoutControllerManager: true})
 	bucket := infra.StartS3(t)
 	cfgPath := filepath.Join(t.TempDir(), "etcdguard.yaml")

@@ -119,10 +119,7 @@ type restoredCluster struct {
 // objects, informer, snapshot, changes after it, stop, restore with
 // restoreArgs, start etcd and kube-apiserver again at the same address.
 func disasterAndRestore(t *testing.T, restoreArgs ...string) *restoredCluster {
-	started := time.Now()
-	step := func(format string, args ...any) {
-		t.Logf("[%5.1fs] "+format, append([]any{time.Since(started).Seconds()}, args...)...)
-	}
+	step := stepLogger(t)
 	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{WithoutControllerManager: true})
 	d := &restoredCluster{cp: cp}
 	cfgPath := filepath.Join(t.TempDir(), "etcdguard.yaml")

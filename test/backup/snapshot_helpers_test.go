@@ -221,3 +221,13 @@ func fillEtcd(t *testing.T, e *infra.Etcd, mib int) {
 		}
 	}
 }
+
+// stepLogger returns a t.Logf that prefixes each line with the seconds
+// since the call: the incident tests' timeline.
+func stepLogger(t *testing.T) func(format string, args ...any) {
+	started := time.Now()
+	return func(format string, args ...any) {
+		t.Helper()
+		t.Logf("[%5.1fs] "+format, append([]any{time.Since(started).Seconds()}, args...)...)
+	}
+}
