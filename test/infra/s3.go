@@ -29,6 +29,9 @@ type S3 struct {
 type S3Options struct {
 	// ObjectLock creates the bucket with Object Lock enabled.
 	ObjectLock bool
+	// Dir holds the bucket's files (default a fresh temporary directory
+	// on the test's disk).
+	Dir string
 }
 
 // StartS3 starts versitygw and creates a versioned bucket.
@@ -37,7 +40,10 @@ func StartS3(t TB) *S3 { return StartS3With(t, S3Options{}) }
 // StartS3With starts versitygw with options.
 func StartS3With(t TB, opts S3Options) *S3 {
 	t.Helper()
-	dir := t.TempDir()
+	dir := opts.Dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	root := filepath.Join(dir, "root")
 	versions := filepath.Join(dir, "versions")
 	for _, d := range []string{root, versions} {
