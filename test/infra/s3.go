@@ -29,9 +29,6 @@ type S3 struct {
 type S3Options struct {
 	// ObjectLock creates the bucket with Object Lock enabled.
 	ObjectLock bool
-	// Dir holds the bucket's files (default a fresh temporary directory
-	// on the test's disk).
-	Dir string
 }
 
 // StartS3 starts versitygw and creates a versioned bucket.
@@ -40,10 +37,7 @@ func StartS3(t TB) *S3 { return StartS3With(t, S3Options{}) }
 // StartS3With starts versitygw with options.
 func StartS3With(t TB, opts S3Options) *S3 {
 	t.Helper()
-	dir := opts.Dir
-	if dir == "" {
-		dir = t.TempDir()
-	}
+	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
 	versions := filepath.Join(dir, "versions")
 	for _, d := range []string{root, versions} {
