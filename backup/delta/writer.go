@@ -21,10 +21,10 @@ import (
 // Why a chain broke: the reason label of etcdguard_delta_chain_breaks_total.
 // Each forces a new full snapshot, which starts a new chain.
 const (
-	// BreakCompacted: etcd compacted past the watch position, so the
+	// BreakCompacted: etcd compacted past the revision read up to, so the
 	// changes in between can no longer be read.
 	BreakCompacted = "compacted"
-	// BreakGap: a revision went missing from the watch stream.
+	// BreakGap: a revision went missing from what etcd sent.
 	BreakGap = "gap"
 	// BreakStore: segments could not be committed and the backlog held in
 	// memory reached delta.max_bytes; it is dropped rather than grown.
