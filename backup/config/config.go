@@ -114,8 +114,8 @@ type Drill struct {
 }
 
 // Delta is continuous backup between full snapshots (package delta):
-// the elected agent watches etcd from each full snapshot's revision and
-// commits what changed every Interval as a segment of that snapshot's
+// the elected agent reads etcd's changes from each full snapshot's
+// revision (in batches, every second) and commits what changed every Interval as a segment of that snapshot's
 // chain, which `restore --at`/`--revision` replays.
 type Delta struct {
 	// Interval between segments: the recovery point objective, plus the

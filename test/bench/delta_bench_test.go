@@ -61,6 +61,8 @@ type agentProc struct {
 	log string
 }
 
+// startAgent starts `etcdguard agent` at the CPU priority the shipped
+// systemd unit gives it (Nice=), as it runs on a control-plane node.
 func (d *deltaBench) startAgent(b *testing.B) *agentProc {
 	b.Helper()
 	logPath := filepath.Join(b.TempDir(), "agent.log")
@@ -68,7 +70,7 @@ func (d *deltaBench) startAgent(b *testing.B) *agentProc {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command(etcdguardBin(b), "agent")
+	cmd := exec.Command("nice", "-n", strconv.Itoa(unitNice(b)), etcdguardBin(b), "agent")
 	cmd.Env = append(os.Environ(), deltaProfiled(d.env, "agent")...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -85,6 +87,21 @@ func (d *deltaBench) startAgent(b *testing.B) *agentProc {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return a
+}
+
+// unitNice is the Nice= of the shipped etcdguard.service.
+func unitNice(b *testing.B) int {
+	b.Helper()
+	unit, err := os.ReadFile(filepath.Join("..", "..", "backup", "systemd", "etcdguard.service"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^Nice=(-?\d+)$`).FindSubmatch(unit)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
 }
 
 // deltaProfiled is profiled for this bench: with K8SGUARD_BENCH_PROFILE
@@ -156,7 +173,8 @@ func writeFlat(b *testing.B, cli *clientv3.Client, prefix string, workers int, d
 // BenchmarkDeltas measures continuous deltas against the targets of issue
 // 11, each beside its baseline from the same run, and prints a table:
 //   - etcd write throughput (16 writers, 2 KiB values) with the agent
-//     following it vs without, alternated, best of 2 each: ≥ 0.95×;
+//     (at the unit's Nice=) following it vs without, alternated, the
+//     median of 3 rounds' ratios: ≥ 0.95×;
 //   - RPO at the 99th percentile under a steady 500 writes/s of 2 KiB
 //     values (delta.interval 10s): the time from a write's commit to the
 //     moment an outside observer (polling the bucket every 100 ms) sees a
@@ -186,20 +204,27 @@ func (d *deltaBench) steadyState(b *testing.B) []row {
 	fillFlat := func() { writeFlat(b, d.cli, "warmup", 4, 2*time.Second) }
 	fillFlat()
 
-	// Throughput without and with the agent, alternated.
-	var without, with float64
+	// Throughput without and with the agent, alternated: the ratio of each
+	// round's pair, and the median of the rounds (a 2-core machine's
+	// scheduling noise moves single 10s runs by ±10%).
+	const rounds = 3
+	var ratios []float64
+	var perRound []string
 	var agent *agentProc
 	var peak int64
-	for round := range 2 {
-		without = max(without, writeFlat(b, d.cli, fmt.Sprintf("flat-off-%d", round), 16, 10*time.Second))
+	for round := range rounds {
+		without := writeFlat(b, d.cli, fmt.Sprintf("flat-off-%d", round), 16, 10*time.Second)
 		agent = d.startAgent(b)
-		with = max(with, writeFlat(b, d.cli, fmt.Sprintf("flat-on-%d", round), 16, 10*time.Second))
+		with := writeFlat(b, d.cli, fmt.Sprintf("flat-on-%d", round), 16, 10*time.Second)
 		peak = max(peak, agent.peak())
-		if round == 0 {
+		if round < rounds-1 {
 			agent.stop(b)
 		}
+		ratios = append(ratios, with/without)
+		perRound = append(perRound, fmt.Sprintf("%.0f/%.0f", with, without))
 	}
-	thrRatio := with / without
+	b.Logf("etcd writes/s with/without the agent, per round: %s", strings.Join(perRound, ", "))
+	thrRatio := slices.Sorted(slices.Values(ratios))[rounds/2]
 
 	// RPO under a steady 500 writes/s, with the agent still running.
 	snaps, err := snapshot.List(context.Background(), d.store, "bench")
@@ -289,7 +314,7 @@ func (d *deltaBench) steadyState(b *testing.B) []row {
 		b.Errorf("%d writes never appeared in a committed segment", missing)
 	}
 	return []row{
-		{"etcd writes/s, 16 writers of 2 KiB, agent on vs off", fmt.Sprintf("%.0f/s", with), fmt.Sprintf("%.0f/s", without), fmt.Sprintf("%.2f", thrRatio), ">= 0.95"},
+		{fmt.Sprintf("etcd writes/s, 16 writers of 2 KiB, agent (nice %d) on/off", unitNice(b)), "", "median of 3", fmt.Sprintf("%.2f", thrRatio), ">= 0.95 (" + strings.Join(perRound, ", ") + ")"},
 		{"RPO p99 at 500 writes/s of 2 KiB (p50, max)", fmt.Sprintf("%.2fs", p(0.99)), fmt.Sprintf("%.0fs interval", deltaInterval.Seconds()),
 			fmt.Sprintf("%.2f", p(0.99)/deltaInterval.Seconds()), fmt.Sprintf("<= %.0fs (p50 %.2fs, max %.2fs)", deltaInterval.Seconds()+2, p(0.5), rpos[len(rpos)-1])},
 		{"agent peak RSS (VmHWM), whole steady-state run", fmt.Sprintf("%d MiB", peak>>20), "", "", "<= 64 MiB"},
@@ -307,6 +332,14 @@ func (d *deltaBench) pointInTime(b *testing.B) []row {
 		mib, _ = strconv.Atoi(s)
 	}
 	const events = 100_000
+	// Compact first, as kube-apiserver does every 5 minutes: the full
+	// snapshot then holds the fill and the live keys, not the hundreds of
+	// thousands of revisions the throughput rounds superseded.
+	if r, err := d.cli.Get(context.Background(), "compact"); err != nil {
+		b.Fatal(err)
+	} else if _, err := d.cli.Compact(context.Background(), r.Header.Revision); err != nil {
+		b.Fatal(err)
+	}
 	kubeData.fill(b, d.cli, &fillState{}, mib, 0) // Kubernetes-shaped, 20% encrypted Secrets
 	agent := d.startAgent(b)                      // its full snapshot at start holds the fill
 	snaps, err := snapshot.List(context.Background(), d.store, "bench")
