@@ -54,9 +54,23 @@ func (c *clock) run(ctx context.Context, cli *clientv3.Client, now func() time.T
 	}
 }
 
+// maxSamples bounds the clock when nothing reads it for long (drains
+// failing while etcd still answers): 4096 samples are over 6 minutes of
+// a changing etcd. Dropping the oldest only dates those revisions later,
+// never earlier than their commit.
+const maxSamples = 4096
+
+// record keeps a sample only when etcd's revision moved: on an idle etcd
+// the first sample of a revision is the one that dates it.
 func (c *clock) record(at time.Time, rev int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if n := len(c.samples); n > 0 && c.samples[n-1].rev >= rev {
+		return
+	}
+	if len(c.samples) == maxSamples {
+		c.samples = append(c.samples[:0], c.samples[1:]...)
+	}
 	c.samples = append(c.samples, sample{at, rev})
 }
 

@@ -31,3 +31,22 @@ func TestClockDatesEachRevisionByTheFirstSampleThatIncludedIt(t *testing.T) {
 		t.Errorf("after revision 14 the clock keeps %v, want only the sample of revision 20", d.samples)
 	}
 }
+
+// An idle etcd adds no samples, and a clock nobody reads stays bounded,
+// dropping the oldest (which dates those revisions later, never earlier).
+func TestClockStaysBounded(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var c clock
+	for i := range 100 {
+		c.record(t0.Add(time.Duration(i)*clockEvery), 7)
+	}
+	if len(c.samples) != 1 || !c.samples[0].at.Equal(t0) {
+		t.Fatalf("idle etcd: %d samples, first at %v; want the first one only", len(c.samples), c.samples[0].at)
+	}
+	for i := range 2 * maxSamples {
+		c.record(t0.Add(time.Duration(i)*clockEvery), int64(8+i))
+	}
+	if len(c.samples) != maxSamples || c.samples[0].rev != int64(8+maxSamples) {
+		t.Fatalf("%d samples from revision %d; want the newest %d", len(c.samples), c.samples[0].rev, maxSamples)
+	}
+}
