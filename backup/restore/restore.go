@@ -1,7 +1,6 @@
 package restore
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -243,13 +242,13 @@ func Download(ctx context.Context, s store.Store, m *snapshot.Manifest, path str
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
 	defer f.Close()
-	w := bufio.NewWriterSize(f, 1<<20)
+	w := newAsyncWriter(f)
 	checked, err := Stream(ctx, s, m, w)
+	if cerr := w.Close(); err == nil && cerr != nil {
+		return checked, fmt.Errorf("write %s: %w", path, cerr)
+	}
 	if err != nil {
 		return checked, err
-	}
-	if err := w.Flush(); err != nil {
-		return checked, fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
 		return checked, fmt.Errorf("write %s: %w", path, err)

@@ -30,7 +30,7 @@ func stretch(random bool, n int) []byte {
 func encodeAdaptive(t *testing.T, data []byte) ([]byte, Encoding) {
 	t.Helper()
 	var out bytes.Buffer
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2),
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
 		zstd.WithWindowSize(1<<20), zstd.WithEncoderCRC(true))
 	if err != nil {
 		t.Fatal(err)

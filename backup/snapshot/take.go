@@ -244,8 +244,14 @@ func produce(snap *etcdStream, hash, w io.Writer, opts Options, res *Result) err
 	}
 	enc, err := zstd.NewWriter(w,
 		zstd.WithEncoderLevel(opts.ZstdLevel),
-		// Two goroutines: one compresses a block while the next is filled.
-		zstd.WithEncoderConcurrency(2),
+		// Synchronous: each block is compressed in this goroutine as it
+		// fills. The async mode (2) hands every 128 KiB block to a second
+		// goroutine and cost 8-10% more CPU for the same output (hash +
+		// compress of a 275 MiB Kubernetes-shaped snapshot, three runs:
+		// 1.43 s against 1.56 s), on a machine where etcd, the store and
+		// etcdguard already share two cores; the upload still overlaps
+		// the read through the store's own goroutine.
+		zstd.WithEncoderConcurrency(1),
 		// A 1 MiB window loses little ratio on a bbolt file (its pages are
 		// 4 KiB) and keeps the encoder's buffers small.
 		zstd.WithWindowSize(1<<20),
