@@ -114,8 +114,14 @@ func BenchmarkAdmissionGuardrailsCreateLatency(b *testing.B) {
 	}
 	fmt.Fprintf(&report, "  (ratio = with guardrails / without; target ≤ 1.1; %d policies installed)\n", len(policies))
 	fmt.Fprintf(&report, "  the API server's ValidatingAdmissionPolicy plugin, mean per create (apiserver_admission_controller_admission_duration_seconds): "+
-		"%s without (%d creates), %s with (%d creates)", plugin["without"].mean(), plugin["without"].count, plugin["with"].mean(), plugin["with"].count)
-	b.ReportMetric(float64(plugin["with"].mean().Microseconds()), "policy_plugin_us/create")
+		"%s without (%d creates), %s with (%d creates, half of them ConfigMaps)", plugin["without"].mean(), plugin["without"].count, plugin["with"].mean(), plugin["with"].count)
+	// The metric does not say which resource a create was for. No policy
+	// matches a ConfigMap, so one takes what any create takes without the
+	// guardrails; the rest of the time is the Deployments'.
+	deployments := plugin["with"].count / 2
+	perDeployment := time.Duration((plugin["with"].seconds - float64(deployments)*plugin["without"].mean().Seconds()) / float64(deployments) * float64(time.Second))
+	fmt.Fprintf(&report, "; so about %s per Deployment", perDeployment.Round(100*time.Nanosecond))
+	b.ReportMetric(float64(perDeployment.Microseconds()), "policy_plugin_us/deployment")
 	b.Log(report.String())
 }
 
