@@ -26,16 +26,19 @@ const benchNamespace = "bench"
 // BenchmarkAdmissionGuardrailsCreateLatency measures what the guardrails
 // cost every write: 1,000 ConfigMap and 1,000 Deployment creates without
 // them (the baseline) and 1,000 of each with every policy k8sguard_admission_guardrails
-// installs, on one control plane, in phases ordered without, with, with,
-// without, ... (ABBA, so a load that drifts during the run weighs on both
-// conditions alike). ConfigMaps match no policy; Deployments are judged by
+// installs, on one control plane, in 40 phases of 50 creates ordered
+// without, with, with, without, ... (ABBA, so a load that drifts during the
+// run weighs on both conditions alike; short phases, because on a shared
+// machine a burst of someone else's work lasts a few seconds, and in 250-
+// create phases it landed on one condition: the ConfigMap ratios, which no
+// policy judges, moved between 0.93 and 1.33). ConfigMaps match no policy; Deployments are judged by
 // the workload rules (and pass them). The figures are p50 and p99 ratios,
 // guarded / baseline (target ≤ 1.1). Alongside, the API server's own
 // metric says how long its ValidatingAdmissionPolicy plugin took per
 // create in each condition: the part of the latency the guardrails can
 // add, free of the machine's scheduling noise.
 func BenchmarkAdmissionGuardrailsCreateLatency(b *testing.B) {
-	const perPhase, phases, warmup = 250, 8, 100
+	const perPhase, phases, warmup = 50, 40, 100
 	cp := infra.StartControlPlane(b, infra.ControlPlaneOptions{})
 	cs := unthrottled(b, cp)
 	ctx := context.Background()
@@ -111,8 +114,14 @@ func BenchmarkAdmissionGuardrailsCreateLatency(b *testing.B) {
 	}
 	fmt.Fprintf(&report, "  (ratio = with guardrails / without; target ≤ 1.1; %d policies installed)\n", len(policies))
 	fmt.Fprintf(&report, "  the API server's ValidatingAdmissionPolicy plugin, mean per create (apiserver_admission_controller_admission_duration_seconds): "+
-		"%s without (%d creates), %s with (%d creates)", plugin["without"].mean(), plugin["without"].count, plugin["with"].mean(), plugin["with"].count)
-	b.ReportMetric(float64(plugin["with"].mean().Microseconds()), "policy_plugin_us/create")
+		"%s without (%d creates), %s with (%d creates, half of them ConfigMaps)", plugin["without"].mean(), plugin["without"].count, plugin["with"].mean(), plugin["with"].count)
+	// The metric does not say which resource a create was for. No policy
+	// matches a ConfigMap, so one takes what any create takes without the
+	// guardrails; the rest of the time is the Deployments'.
+	deployments := plugin["with"].count / 2
+	perDeployment := time.Duration((plugin["with"].seconds - float64(deployments)*plugin["without"].mean().Seconds()) / float64(deployments) * float64(time.Second))
+	fmt.Fprintf(&report, "; so about %s per Deployment", perDeployment.Round(100*time.Nanosecond))
+	b.ReportMetric(float64(perDeployment.Microseconds()), "policy_plugin_us/deployment")
 	b.Log(report.String())
 }
 

@@ -14,6 +14,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
 
@@ -47,58 +48,83 @@ func resourceOf(t *testing.T, obj any) (resource, kind, namespace string) {
 	return "", "", ""
 }
 
+// evaluator runs expressions on one object as the API server's CEL does,
+// and keeps the largest cost one expression took.
+type evaluator struct {
+	t       *testing.T
+	vars    map[string]any
+	maxCost uint64
+}
+
+func newEvaluator(t *testing.T, obj any) *evaluator {
+	t.Helper()
+	_, kind, _ := resourceOf(t, obj)
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u["kind"] = kind
+	return &evaluator{t: t, vars: map[string]any{"object": u}}
+}
+
+func (e *evaluator) eval(expr string, isMessage bool) any {
+	e.t.Helper()
+	prog, err := cachedProgram(expr, isMessage)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out, details, err := prog.Eval(e.vars)
+	if err != nil {
+		e.t.Fatalf("evaluate %.120s...: %v", expr, err)
+	}
+	if c := details.ActualCost(); c != nil && *c > e.maxCost {
+		e.maxCost = *c
+	}
+	return out.Value()
+}
+
+// applies is whether the API server sends obj to policy p at all: its
+// resource rule and the binding's namespace selector (protected
+// namespaces).
+func applies(t *testing.T, p Policy, obj any) bool {
+	resource, _, namespace := resourceOf(t, obj)
+	rule := p.Policy.Spec.MatchConstraints.ResourceRules[0]
+	if !slices.Contains(rule.Resources, resource) {
+		return false
+	}
+	sel := p.Binding.Spec.MatchResources.NamespaceSelector.MatchExpressions[0]
+	return namespace == "" || !slices.Contains(sel.Values, namespace) // NotIn the protected namespaces
+}
+
+// matches is whether every match condition of p holds for the object.
+func (e *evaluator) matches(p Policy) bool {
+	for _, m := range p.Policy.Spec.MatchConditions {
+		if e.eval(m.Expression, false) != true {
+			return false
+		}
+	}
+	return true
+}
+
 // admit evaluates the policies as the API server does for one object:
 // binding namespace selector (protected namespaces), match conditions,
 // then each validation; it returns the messages of the failing
 // validations by policy, and the largest cost one expression took.
 func admit(t *testing.T, policies []Policy, obj any) (map[string][]string, uint64) {
 	t.Helper()
-	resource, kind, namespace := resourceOf(t, obj)
-	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u["kind"] = kind
-	vars := map[string]any{"object": u}
-	var maxCost uint64
-	eval := func(expr string, isMessage bool) any {
-		prog, err := cachedProgram(expr, isMessage)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, details, err := prog.Eval(vars)
-		if err != nil {
-			t.Fatalf("evaluate %.120s...: %v", expr, err)
-		}
-		if c := details.ActualCost(); c != nil && *c > maxCost {
-			maxCost = *c
-		}
-		return out.Value()
-	}
+	e := newEvaluator(t, obj)
 	refused := map[string][]string{}
 	for _, p := range policies {
-		rule := p.Policy.Spec.MatchConstraints.ResourceRules[0]
-		if !slices.Contains(rule.Resources, resource) {
-			continue
-		}
-		sel := p.Binding.Spec.MatchResources.NamespaceSelector.MatchExpressions[0]
-		if namespace != "" && slices.Contains(sel.Values, namespace) {
-			continue // NotIn the protected namespaces
-		}
-		matched := true
-		for _, m := range p.Policy.Spec.MatchConditions {
-			matched = matched && eval(m.Expression, false) == true
-		}
-		if !matched {
+		if !applies(t, p, obj) || !e.matches(p) {
 			continue
 		}
 		for _, v := range p.Policy.Spec.Validations {
-			if eval(v.Expression, false) != true {
-				refused[p.Name] = append(refused[p.Name], eval(v.MessageExpression, true).(string))
+			if e.eval(v.Expression, false) != true {
+				refused[p.Name] = append(refused[p.Name], e.eval(v.MessageExpression, true).(string))
 			}
 		}
 	}
-	return refused, maxCost
+	return refused, e.maxCost
 }
 
 var programs sync.Map // expression → celgo.Program
@@ -169,6 +195,45 @@ func TestGuardrailsAgreeWithGuardOnEveryShape(t *testing.T) {
 					t.Errorf("an expression cost %d, above the API server's per-call limit %d", cost, celconfig.PerCallLimit)
 				}
 			})
+		}
+	}
+}
+
+// TestMatchConditionPassesOnlyWhatBreaksARule: a policy's match condition
+// holds exactly when guard finds one of the policy's rules broken (and not
+// waived) on the object. An object that breaks nothing, nearly every
+// write, must stop there: the API server then converts it for CEL once and
+// evaluates neither validations nor messages. An object that breaks a rule
+// must get through, or its denial or Warning would be lost.
+func TestMatchConditionPassesOnlyWhatBreaksARule(t *testing.T) {
+	for _, actions := range []map[string]Action{nil, everything(Warn), everything(Deny)} {
+		policies := Policies(Options{Name: "k8sguard", Actions: actions, ProtectedNamespaces: testSettings.ProtectedNamespaces, Settings: testSettings})
+		for _, s := range guardtest.Shapes() {
+			e := newEvaluator(t, s.Object)
+			for _, p := range policies {
+				if !applies(t, p, s.Object) {
+					continue
+				}
+				want := slices.ContainsFunc(s.Rules, func(id string) bool { return slices.Contains(p.RuleIDs, id) })
+				if got := e.matches(p); got != want {
+					t.Errorf("%s: policy %s: match condition %v, want %v (guard finds %v)", s.Name, p.Name, got, want, s.Rules)
+				}
+			}
+		}
+	}
+}
+
+// TestObjectsBeingDeletedAreNeverJudged: every shape, even one that breaks
+// rules, is admitted once it carries a deletionTimestamp, so a finalizer
+// can always be removed.
+func TestObjectsBeingDeletedAreNeverJudged(t *testing.T) {
+	policies := Policies(Options{Name: "k8sguard", Actions: everything(Deny), ProtectedNamespaces: testSettings.ProtectedNamespaces, Settings: testSettings})
+	now := metav1.Now()
+	for _, s := range guardtest.Shapes() {
+		obj := s.Object.(runtime.Object).DeepCopyObject()
+		obj.(metav1.Object).SetDeletionTimestamp(&now)
+		if got, _ := admit(t, policies, obj); len(got) > 0 {
+			t.Errorf("%s, being deleted: refused with %v", s.Name, got)
 		}
 	}
 }
