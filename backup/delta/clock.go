@@ -46,12 +46,20 @@ func (c *clock) run(ctx context.Context, cli *clientv3.Client, now func() time.T
 		case <-t.C:
 		}
 		rctx, cancel := context.WithTimeout(ctx, clockEvery)
-		r, err := cli.Get(rctx, clockKey, clientv3.WithSerializable(), clientv3.WithCountOnly())
+		c.ask(rctx, cli, now, clientv3.WithSerializable()) // a missed sample only dates later
 		cancel()
-		if err == nil {
-			c.record(now(), r.Header.Revision)
-		}
 	}
+}
+
+// ask reads etcd's revision (linearizable unless opts say otherwise),
+// records it and returns it.
+func (c *clock) ask(ctx context.Context, cli *clientv3.Client, now func() time.Time, opts ...clientv3.OpOption) (int64, error) {
+	r, err := cli.Get(ctx, clockKey, append(opts, clientv3.WithCountOnly())...)
+	if err != nil {
+		return 0, err
+	}
+	c.record(now(), r.Header.Revision)
+	return r.Header.Revision, nil
 }
 
 // maxSamples bounds the clock when nothing reads it for long (drains

@@ -201,12 +201,10 @@ func (w *writer) drain(ctx context.Context) error {
 	dctx, cancel := context.WithTimeout(ctx, max(w.o.Interval, 5*time.Second))
 	defer cancel()
 	asked := w.o.Now()
-	r, err := w.cli.Get(dctx, clockKey, clientv3.WithCountOnly())
+	target, err := w.clock.ask(dctx, w.cli, w.o.Now)
 	if err != nil {
 		return err
 	}
-	target := r.Header.Revision
-	w.clock.record(w.o.Now(), target)
 	if target > w.lastRev {
 		if err := w.read(dctx, target); err != nil {
 			return err
