@@ -121,10 +121,11 @@ type Delta struct {
 	// Interval between segments: the recovery point objective, plus the
 	// upload. 0 turns deltas off (full snapshots only).
 	Interval Duration `yaml:"interval"`
-	// MaxBytes cuts a segment early when its events reach this size, and
-	// caps what is held in memory while the store is unreachable (the
-	// chain then breaks and a full snapshot follows when the store is
-	// back).
+	// MaxBytes cuts a segment early when its events reach this size (a
+	// segment is also cut at 4 MiB compressed, to bound memory whatever
+	// the data), and caps what is held in memory while the store is
+	// unreachable (the chain then breaks and a full snapshot follows when
+	// the store is back).
 	MaxBytes ByteSize `yaml:"max_bytes"`
 }
 

@@ -72,7 +72,7 @@ var usage = map[string]string{
 	"check.max_rpo_warning":  "with deltas on, a recovery point older than this is a WARNING (the newest delta segment's coverage)",
 	"check.max_rpo_critical": "with deltas on, a recovery point older than this is CRITICAL; so is a broken delta chain",
 	"delta.interval":         "commit the changes etcd made as a delta segment this often: the recovery point (0: full snapshots only)",
-	"delta.max_bytes":        "cut a delta segment early at this size; also the most held in memory while the store is down (then a full snapshot follows)",
+	"delta.max_bytes":        "cut a delta segment early when its events reach this size (it is also cut at 4 MiB compressed); also the most held in memory while the store is down (then a full snapshot follows)",
 	"check.verify":           "re-read the newest data object and compare its sha256 with the manifest",
 	"check.format":           "report format: text (Nagios plugin), json or prometheus",
 	"check.textfile":         "also write the report in Prometheus format to this file (node_exporter textfile collector)",

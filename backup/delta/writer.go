@@ -93,7 +93,7 @@ func Follow(ctx context.Context, cli *clientv3.Client, st store.Store, snap *sna
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	w := &writer{cli: cli, st: st, snap: snap, o: o, log: o.Logger.With("chain", snap.Name()),
-		prevSHA: snap.StoredSHA256, nextFirst: from + 1, lastRev: from, enc: newEncoder(), lastCut: o.Now()}
+		prevSHA: snap.StoredSHA256, nextFirst: from + 1, lastRev: from, enc: newEncoder(nil), lastCut: o.Now()}
 	return w.run(ctx)
 }
 
@@ -121,6 +121,7 @@ type writer struct {
 
 	pending      []*cut // cut, not yet committed, oldest first
 	pendingBytes int64
+	spare        []byte // a committed segment's buffer, for the next one
 	// After a failed commit: the error, and when to try again (an
 	// interval later; ticks before then only cut).
 	commitErr error
@@ -205,9 +206,14 @@ func (w *writer) drain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if target > w.lastRev {
+	for w.lastRev < target {
 		if err := w.read(dctx, target); err != nil {
 			return err
+		}
+		if w.enc.full(w.o.MaxBytes) {
+			if err := w.commit(ctx); err != nil {
+				return err
+			}
 		}
 	}
 	// Linearizable: every change committed before asked is at or below
@@ -216,8 +222,13 @@ func (w *writer) drain(ctx context.Context) error {
 	return nil
 }
 
-// read consumes a watch from the next revision until target was read.
+// read consumes a watch from the next revision until target was read or
+// the open segment is full. The watch is closed before the segment is
+// committed: etcd's client would otherwise go on receiving and buffering
+// etcd's answers, without bound, while the upload runs.
 func (w *writer) read(ctx context.Context, target int64) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	wch := w.cli.Watch(ctx, "", clientv3.WithPrefix(), clientv3.WithRev(w.lastRev+1))
 	dates := w.clock.dates(w.lastRev)
 	for w.lastRev < target {
@@ -246,11 +257,10 @@ func (w *writer) read(ctx context.Context, target int64) error {
 		if err := w.add(resp.Events, dates, w.o.Now()); err != nil {
 			return err
 		}
-		if w.enc.raw >= w.o.MaxBytes {
-			if err := w.commit(ctx); err != nil {
-				return err
-			}
-		} else if err := w.checkHeld(); err != nil {
+		if w.enc.full(w.o.MaxBytes) {
+			return nil
+		}
+		if err := w.checkHeld(); err != nil {
 			return err
 		}
 	}
@@ -262,7 +272,9 @@ func (w *writer) read(ctx context.Context, target int64) error {
 // never splits a revision across responses, so the revisions must follow
 // each other without a hole.
 func (w *writer) add(events []*clientv3.Event, dates *dater, arrived time.Time) error {
-	for i := 0; i < len(events); {
+	// A full segment takes no more: read stops, and what this response
+	// holds past it is read again by the next watch, from lastRev+1.
+	for i := 0; i < len(events) && !w.enc.full(w.o.MaxBytes); {
 		rev := events[i].Kv.ModRevision
 		j := i
 		for j < len(events) && events[j].Kv.ModRevision == rev {
@@ -330,7 +342,8 @@ func (w *writer) cut() {
 	w.pending = append(w.pending, &cut{m: m, data: data})
 	w.pendingBytes += int64(len(data))
 	w.prevSHA, w.nextFirst = m.SHA256, w.lastRev+1
-	w.enc, w.events, w.revisions = newEncoder(), 0, 0
+	w.enc, w.events, w.revisions = newEncoder(w.spare), 0, 0
+	w.spare = nil
 	w.firstChange, w.lastChange = time.Time{}, time.Time{}
 	w.lastCut = w.heard
 }
@@ -381,6 +394,7 @@ func (w *writer) flush(ctx context.Context) error {
 		w.commitErr = nil
 		w.pending = w.pending[1:]
 		w.pendingBytes -= int64(len(c.data))
+		w.spare = c.data
 		w.log.Debug("delta segment committed", "segment", c.m.Name(), "events", c.m.Events, "bytes", c.m.StoredSize)
 		if w.o.OnCommit != nil {
 			w.o.OnCommit(c.m)

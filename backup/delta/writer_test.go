@@ -235,3 +235,69 @@ func TestIdleEtcdStillAdvancesCoverage(t *testing.T) {
 		}
 	}
 }
+
+// TestIncompressibleChangesAreCutIntoSegmentsOfOnePart: values that do
+// not compress (encrypted Secrets) fill segments as fast as etcd writes
+// them; a segment is cut at 4 MiB stored, not at delta.max_bytes, so the
+// agent never holds more than that per segment, each goes up in one PUT,
+// and no change is lost or reordered across the cuts (the watch is
+// reopened from the next revision after each).
+func TestIncompressibleChangesAreCutIntoSegmentsOfOnePart(t *testing.T) {
+	e := etcdtest.Start(t)
+	st := fileStore(t)
+	res := takeSnapshot(t, e, st)
+	want := map[int64]string{} // revision → value
+	var last int64
+	for i := range 200 { // 200 × 100 KiB = 20 MiB of random values
+		v := make([]byte, 100<<10)
+		rand.Read(v)
+		r, err := e.Client.Put(context.Background(), fmt.Sprintf("/registry/secrets/default/s-%d", i%50), string(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = r.Header.Revision
+		want[last] = string(v)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- delta.Follow(ctx, e.Client, st, res.Manifest, res.StatusRevision, delta.Options{Cluster: cluster, Interval: time.Second, MaxBytes: 64 << 20})
+	}()
+	c := waitChain(t, st, res.Manifest, last)
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	full := 0
+	for _, m := range c.Segments {
+		if m.StoredSize > store.DefaultPartSize {
+			t.Errorf("segment %s holds %d bytes stored, more than one part (%d)", m.Name(), m.StoredSize, store.DefaultPartSize)
+		}
+		if m.StoredSize >= 4<<20 {
+			full++
+		}
+		rc, err := st.Get(context.Background(), m.DataKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := delta.Decode(data, func(ch delta.Change) error {
+			for _, ev := range ch.Events {
+				if string(ev.Kv.Value) != want[ch.Revision] {
+					return fmt.Errorf("revision %d: value differs from what was written", ch.Revision)
+				}
+				delete(want, ch.Revision)
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("segment %s: %v", m.Name(), err)
+		}
+	}
+	if full < 4 || len(want) != 0 {
+		t.Fatalf("%d segments, %d of them cut at 4 MiB (want ≥ 4 of 20 MiB); %d revisions missing from the chain", len(c.Segments), full, len(want))
+	}
+}

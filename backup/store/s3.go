@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -154,8 +155,14 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Put streams r into key as one object (multipart above one part).
+// Put streams r into key as one object (multipart above one part). A
+// body already in memory that fits in one part (a delta segment, a
+// manifest) goes up in one PutObject, read where it is: the transfer
+// manager would copy it into a part buffer first.
 func (s *S3) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
+	if br, ok := r.(*bytes.Reader); ok && br.Len() <= int(s.opts.PartSize) {
+		return s.putOne(ctx, key, br)
+	}
 	cr := &countingReader{r: r}
 	in := &transfermanager.UploadObjectInput{
 		Bucket: aws.String(s.bucket),
@@ -175,6 +182,29 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
 		return cr.n, fmt.Errorf("put %s%s: %w", s, key, err)
 	}
 	return cr.n, nil
+}
+
+func (s *S3) putOne(ctx context.Context, key string, br *bytes.Reader) (int64, error) {
+	n := int64(br.Len())
+	in := &s3.PutObjectInput{
+		Bucket:        aws.String(s.bucket),
+		Key:           aws.String(s.key(key)),
+		Body:          br,
+		ContentLength: aws.Int64(n),
+	}
+	switch s.opts.SSE {
+	case "AES256":
+		in.ServerSideEncryption = types.ServerSideEncryptionAes256
+	case "aws:kms":
+		in.ServerSideEncryption = types.ServerSideEncryptionAwsKms
+		if s.opts.KMSKeyID != "" {
+			in.SSEKMSKeyId = aws.String(s.opts.KMSKeyID)
+		}
+	}
+	if _, err := s.client.PutObject(ctx, in); err != nil {
+		return 0, fmt.Errorf("put %s%s: %w", s, key, err)
+	}
+	return n, nil
 }
 
 func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, error) {

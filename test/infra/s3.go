@@ -29,6 +29,11 @@ type S3 struct {
 type S3Options struct {
 	// ObjectLock creates the bucket with Object Lock enabled.
 	ObjectLock bool
+	// Dir is where the gateway keeps its buckets (default a fresh
+	// temporary directory). Benchmarks that measure what a backup costs
+	// etcd put it on tmpfs: a real bucket is across the network, not on
+	// etcd's disk.
+	Dir string
 }
 
 // StartS3 starts versitygw and creates a versioned bucket.
@@ -37,7 +42,10 @@ func StartS3(t TB) *S3 { return StartS3With(t, S3Options{}) }
 // StartS3With starts versitygw with options.
 func StartS3With(t TB, opts S3Options) *S3 {
 	t.Helper()
-	dir := t.TempDir()
+	dir := opts.Dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	root := filepath.Join(dir, "root")
 	versions := filepath.Join(dir, "versions")
 	for _, d := range []string{root, versions} {
