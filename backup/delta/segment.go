@@ -23,7 +23,6 @@ import (
 	"io"
 	"path"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -174,28 +173,21 @@ func (e *encoder) write(p []byte) {
 	e.raw += int64(len(p))
 }
 
-// add encodes a change into scratch, reused from one change to the next,
-// and hands it to zstd in one write: at thousands of changes a second,
-// an allocation and a zstd call per field were most of the agent's CPU
-// besides compression itself.
-func (e *encoder) add(c Change) error {
-	b := binary.AppendUvarint(e.scratch[:0], uint64(c.Seen.UnixNano()))
-	b = binary.AppendUvarint(b, uint64(len(c.Events)))
-	for _, ev := range c.Events {
-		ev.PrevKv = nil // not needed to replay
-		n := ev.Size()
-		b = binary.AppendUvarint(b, uint64(n))
-		b = slices.Grow(b, n)
-		if _, err := ev.MarshalToSizedBuffer(b[len(b) : len(b)+n]); err != nil {
-			return fmt.Errorf("encode event at revision %d: %w", c.Revision, err)
-		}
-		b = b[:len(b)+n]
+// add encodes one change (a revision's events, in etcd's own encoding,
+// as the watch delivered them) into scratch, reused from one change to
+// the next, and hands it to zstd in one write: at thousands of changes a
+// second, a zstd call per field was a good part of the agent's CPU.
+func (e *encoder) add(seen time.Time, events []rawEvent) {
+	b := binary.AppendUvarint(e.scratch[:0], uint64(seen.UnixNano()))
+	b = binary.AppendUvarint(b, uint64(len(events)))
+	for _, ev := range events {
+		b = binary.AppendUvarint(b, uint64(len(ev.data)))
+		b = append(b, ev.data...)
 	}
 	e.write(b)
 	if cap(b) <= 1<<20 {
 		e.scratch = b // keep it, unless one big transaction grew it
 	}
-	return nil
 }
 
 // finish closes the stream and returns the compressed bytes.

@@ -1,6 +1,7 @@
 package delta
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,8 +10,6 @@ import (
 	"log/slog"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/mvccpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/k8sguard/k8sguard/backup/snapshot"
@@ -119,7 +118,9 @@ type writer struct {
 	failures                int // drains failed in a row
 	lastCut                 time.Time
 
-	pending      []*cut // cut, not yet committed, oldest first
+	recv         rawMessage // the watch's last answer
+	partial      []rawEvent // a revision begun in a fragment, not yet whole
+	pending      []*cut     // cut, not yet committed, oldest first
 	pendingBytes int64
 	spare        []byte // a committed segment's buffer, for the next one
 	// After a failed commit: the error, and when to try again (an
@@ -229,32 +230,28 @@ func (w *writer) drain(ctx context.Context) error {
 func (w *writer) read(ctx context.Context, target int64) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wch := w.cli.Watch(ctx, "", clientv3.WithPrefix(), clientv3.WithRev(w.lastRev+1))
+	defer w.recv.trim()
+	watch, err := openRawWatch(ctx, w.cli, w.lastRev+1, &w.recv)
+	if err != nil {
+		return err
+	}
 	dates := w.clock.dates(w.lastRev)
+	w.partial = nil
 	for w.lastRev < target {
-		var resp clientv3.WatchResponse
-		var ok bool
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case resp, ok = <-wch:
-		}
-		if !ok {
-			return errors.New("watch channel closed")
-		}
-		if resp.CompactRevision != 0 {
-			return &ChainBreak{BreakCompacted, fmt.Errorf("etcd compacted revision %d, past the chain's next revision %d", resp.CompactRevision, w.lastRev+1)}
-		}
-		if err := resp.Err(); err != nil {
-			if errors.Is(err, rpctypes.ErrCompacted) {
-				return &ChainBreak{BreakCompacted, err}
+		a, err := watch.next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
 			return err
 		}
-		if resp.Canceled {
-			return errors.New("watch cancelled by etcd")
+		if a.compactRevision != 0 {
+			return &ChainBreak{BreakCompacted, fmt.Errorf("etcd compacted revision %d, past the chain's next revision %d", a.compactRevision, w.lastRev+1)}
 		}
-		if err := w.add(resp.Events, dates, w.o.Now()); err != nil {
+		if a.canceled {
+			return fmt.Errorf("watch cancelled by etcd: %s", a.cancelReason)
+		}
+		if err := w.add(a.events, a.fragment, dates, w.o.Now()); err != nil {
 			return err
 		}
 		if w.enc.full(w.o.MaxBytes) {
@@ -267,17 +264,33 @@ func (w *writer) read(ctx context.Context, target int64) error {
 	return nil
 }
 
-// add appends one watch response's events, grouped by revision. etcd
-// bumps the revision only for a transaction that changed something, and
-// never splits a revision across responses, so the revisions must follow
-// each other without a hole.
-func (w *writer) add(events []*clientv3.Event, dates *dater, arrived time.Time) error {
-	// A full segment takes no more: read stops, and what this response
-	// holds past it is read again by the next watch, from lastRev+1.
+// add appends one watch answer's events, grouped by revision. etcd bumps
+// the revision only for a transaction that changed something, so the
+// revisions must follow each other without a hole. An answer that is a
+// fragment may end inside a revision: its last revision is kept aside
+// (copied: the answer's buffer is reused) until the next piece completes
+// it.
+func (w *writer) add(events []rawEvent, fragment bool, dates *dater, arrived time.Time) error {
+	if len(w.partial) > 0 {
+		events = append(w.partial, events...)
+		w.partial = nil
+	}
+	if fragment && len(events) > 0 {
+		last := len(events)
+		for last > 0 && events[last-1].revision == events[len(events)-1].revision {
+			last--
+		}
+		for _, ev := range events[last:] {
+			w.partial = append(w.partial, rawEvent{revision: ev.revision, data: bytes.Clone(ev.data)})
+		}
+		events = events[:last]
+	}
+	// A full segment takes no more: read stops, and what this answer holds
+	// past it is read again by the next watch, from lastRev+1.
 	for i := 0; i < len(events) && !w.enc.full(w.o.MaxBytes); {
-		rev := events[i].Kv.ModRevision
+		rev := events[i].revision
 		j := i
-		for j < len(events) && events[j].Kv.ModRevision == rev {
+		for j < len(events) && events[j].revision == rev {
 			j++
 		}
 		if rev <= w.lastRev {
@@ -287,14 +300,8 @@ func (w *writer) add(events []*clientv3.Event, dates *dater, arrived time.Time) 
 		if rev != w.lastRev+1 {
 			return &ChainBreak{BreakGap, fmt.Errorf("the watch delivered revision %d after %d", rev, w.lastRev)}
 		}
-		evs := make([]*mvccpb.Event, j-i)
-		for k := i; k < j; k++ {
-			evs[k-i] = (*mvccpb.Event)(events[k])
-		}
 		seen := dates.of(rev, arrived)
-		if err := w.enc.add(Change{Revision: rev, Seen: seen, Events: evs}); err != nil {
-			return err
-		}
+		w.enc.add(seen, events[i:j])
 		if w.revisions == 0 {
 			w.firstChange = seen
 		}

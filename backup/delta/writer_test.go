@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/k8sguard/k8sguard/backup/delta"
 	"github.com/k8sguard/k8sguard/backup/internal/etcdtest"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
@@ -299,5 +301,74 @@ func TestIncompressibleChangesAreCutIntoSegmentsOfOnePart(t *testing.T) {
 	}
 	if full < 4 || len(want) != 0 {
 		t.Fatalf("%d segments, %d of them cut at 4 MiB (want ≥ 4 of 20 MiB); %d revisions missing from the chain", len(c.Segments), full, len(want))
+	}
+}
+
+// TestTransactionsSplitAcrossWatchFragmentsStayWhole: the agent asks etcd
+// to fragment large watch answers (pieces of about its 1.5 MiB request
+// limit); a piece can end inside a transaction's revision. Every event of
+// every transaction must still land in the chain, in order, with its
+// value, and each revision once.
+func TestTransactionsSplitAcrossWatchFragmentsStayWhole(t *testing.T) {
+	e := etcdtest.Start(t)
+	st := fileStore(t)
+	res := takeSnapshot(t, e, st)
+	want := map[string]string{} // "revision/key" → value
+	var last int64
+	for i := range 30 {
+		var ops []clientv3.Op
+		for k := range 1 + i%9 { // 1 to 9 keys of 120 KiB: up to 1.08 MB a revision
+			v := make([]byte, 120<<10)
+			rand.Read(v)
+			ops = append(ops, clientv3.OpPut(fmt.Sprintf("/registry/configmaps/txn-%d/%d", i, k), string(v)))
+		}
+		r, err := e.Client.Txn(context.Background()).Then(ops...).Commit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = r.Header.Revision
+		for _, op := range ops {
+			want[fmt.Sprintf("%d/%s", last, op.KeyBytes())] = string(op.ValueBytes())
+		}
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- delta.Follow(ctx, e.Client, st, res.Manifest, res.StatusRevision, delta.Options{Cluster: cluster, Interval: time.Second})
+	}()
+	c := waitChain(t, st, res.Manifest, last)
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	revisions := 0
+	next := res.StatusRevision + 1
+	for _, m := range c.Segments {
+		rc, err := st.Get(context.Background(), m.DataKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(rc)
+		rc.Close()
+		if err := delta.Decode(data, func(ch delta.Change) error {
+			if ch.Revision != next {
+				return fmt.Errorf("revision %d follows %d", ch.Revision, next-1)
+			}
+			next++
+			revisions++
+			for _, ev := range ch.Events {
+				k := fmt.Sprintf("%d/%s", ch.Revision, ev.Kv.Key)
+				if v, ok := want[k]; !ok || v != string(ev.Kv.Value) {
+					return fmt.Errorf("event %s: not what the transaction wrote", k)
+				}
+				delete(want, k)
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("segment %s: %v", m.Name(), err)
+		}
+	}
+	if revisions != 30 || len(want) != 0 {
+		t.Fatalf("%d revisions in the chain (want 30), %d events missing", revisions, len(want))
 	}
 }
