@@ -169,15 +169,8 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
 		Key:    aws.String(s.key(key)),
 		Body:   cr,
 	}
-	switch s.opts.SSE {
-	case "AES256":
-		in.ServerSideEncryption = tmtypes.ServerSideEncryptionAes256
-	case "aws:kms":
-		in.ServerSideEncryption = tmtypes.ServerSideEncryptionAwsKms
-		if s.opts.KMSKeyID != "" {
-			in.SSEKMSKeyID = aws.String(s.opts.KMSKeyID)
-		}
-	}
+	alg, kmsKey := s.sse()
+	in.ServerSideEncryption, in.SSEKMSKeyID = tmtypes.ServerSideEncryption(alg), kmsKey
 	if _, err := s.uploader.UploadObject(ctx, in); err != nil {
 		return cr.n, fmt.Errorf("put %s%s: %w", s, key, err)
 	}
@@ -192,19 +185,25 @@ func (s *S3) putOne(ctx context.Context, key string, br *bytes.Reader) (int64, e
 		Body:          br,
 		ContentLength: aws.Int64(n),
 	}
-	switch s.opts.SSE {
-	case "AES256":
-		in.ServerSideEncryption = types.ServerSideEncryptionAes256
-	case "aws:kms":
-		in.ServerSideEncryption = types.ServerSideEncryptionAwsKms
-		if s.opts.KMSKeyID != "" {
-			in.SSEKMSKeyId = aws.String(s.opts.KMSKeyID)
-		}
-	}
+	alg, kmsKey := s.sse()
+	in.ServerSideEncryption, in.SSEKMSKeyId = types.ServerSideEncryption(alg), kmsKey
 	if _, err := s.client.PutObject(ctx, in); err != nil {
 		return 0, fmt.Errorf("put %s%s: %w", s, key, err)
 	}
 	return n, nil
+}
+
+// sse is the server-side encryption every upload asks for: the algorithm
+// ("" for the bucket's default, "AES256" or "aws:kms") and the KMS key
+// (nil: the bucket's or AWS's default key).
+func (s *S3) sse() (string, *string) {
+	if s.opts.SSE == "aws:kms" && s.opts.KMSKeyID != "" {
+		return s.opts.SSE, aws.String(s.opts.KMSKeyID)
+	}
+	if s.opts.SSE == "AES256" || s.opts.SSE == "aws:kms" {
+		return s.opts.SSE, nil
+	}
+	return "", nil
 }
 
 func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, error) {
