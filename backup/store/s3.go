@@ -184,6 +184,12 @@ func (s *S3) putOne(ctx context.Context, key string, br *bytes.Reader) (int64, e
 		Key:           aws.String(s.key(key)),
 		Body:          br,
 		ContentLength: aws.Int64(n),
+		// A checksum header on every PutObject, as the transfer manager
+		// sends on its path: S3 refuses a PutObject without Content-MD5 or
+		// a checksum into a bucket with Object Lock retention, which is how
+		// k8sguard_etcd_backup_bucket is made (400
+		// MissingUploadObjectWithObjectLockHeaders).
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
 	}
 	alg, kmsKey := s.sse()
 	in.ServerSideEncryption, in.SSEKMSKeyId = types.ServerSideEncryption(alg), kmsKey
