@@ -54,20 +54,29 @@ type Checked struct {
 // it. Any mismatch is an *IntegrityError; dst then holds garbage the caller
 // must discard.
 func Stream(ctx context.Context, s store.Store, m *snapshot.Manifest, dst io.Writer) (*Checked, error) {
-	var decode func(io.Reader) (io.ReadCloser, error)
-	switch m.Compression {
-	case snapshot.CompressionZstd:
-		decode = func(r io.Reader) (io.ReadCloser, error) {
-			// Two decoding goroutines overlap decompression with the hashes
-			// on two cores; the agent's 1 MiB window bounds their buffers.
-			dec, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(true))
-			if err != nil {
-				return nil, err
-			}
-			return dec.IOReadCloser(), nil
+	var decode func(src io.Reader, dst io.Writer) error
+	switch {
+	case m.Compression == snapshot.CompressionZstd && m.Encoding != nil && m.Encoding.ChunkBytes > 0:
+		chunk := m.Encoding.ChunkBytes
+		if chunk > maxChunkBytes {
+			return nil, &IntegrityError{Key: m.DataKey, Check: "the manifest's chunk size", Got: fmt.Sprint(chunk), Want: fmt.Sprintf("at most %d", maxChunkBytes)}
 		}
-	case snapshot.CompressionNone, "":
-		decode = func(r io.Reader) (io.ReadCloser, error) { return io.NopCloser(r), nil }
+		decode = func(src io.Reader, dst io.Writer) error { return decodeChunked(src, dst, int(chunk), decodeWorkers) }
+	case m.Compression == snapshot.CompressionZstd:
+		// Written by a single-goroutine encoder before 0.2: one frame per
+		// run, as long as the snapshot. Two decoding goroutines overlap
+		// decompression with the hashes; the 1 MiB window bounds them.
+		decode = func(src io.Reader, dst io.Writer) error {
+			dec, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(true))
+			if err != nil {
+				return err
+			}
+			defer dec.Close()
+			_, err = io.Copy(dst, dec)
+			return err
+		}
+	case m.Compression == snapshot.CompressionNone || m.Compression == "":
+		decode = func(src io.Reader, dst io.Writer) error { _, err := io.Copy(dst, src); return err }
 	default:
 		return nil, fmt.Errorf("snapshot %s: unknown compression %q", m.DataKey, m.Compression)
 	}
@@ -90,14 +99,7 @@ func Stream(ctx context.Context, s store.Store, m *snapshot.Manifest, dst io.Wri
 	}()
 
 	etcd := snapshot.NewEtcdHash()
-	dec, err := decode(pr)
-	var copyErr error
-	if err == nil {
-		_, copyErr = io.Copy(io.MultiWriter(destWriter{dst}, etcd), dec)
-		dec.Close()
-	} else {
-		copyErr = err
-	}
+	copyErr := decode(pr, io.MultiWriter(destWriter{dst}, etcd))
 	// Read what is left so a corrupt object is reported by its checksum,
 	// the clearest statement of what is wrong, rather than by whatever the
 	// decompressor tripped over first.
@@ -145,6 +147,15 @@ func Stream(ctx context.Context, s store.Store, m *snapshot.Manifest, dst io.Wri
 	c.EtcdHash = body
 	return c, nil
 }
+
+const (
+	// maxChunkBytes bounds what a manifest may ask decodeChunked to
+	// buffer per job: etcdguard writes 1 MiB chunks.
+	maxChunkBytes = 16 << 20
+	// decodeWorkers decompress chunks in parallel, beside the goroutines
+	// that download and hash the object and hash and write the .db.
+	decodeWorkers = 2
+)
 
 // countingHash is a sha256 that also counts bytes.
 type countingHash struct {

@@ -2,11 +2,9 @@ package snapshot
 
 import (
 	"encoding/binary"
-	"io"
 	"math"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/klauspost/compress/zstd"
 )
 
 // Encoding records how a zstd data object was written. The object is a
@@ -23,156 +21,86 @@ type Encoding struct {
 	// StoredRaw is the number of snapshot bytes written as raw blocks,
 	// uncompressed, because their sample did not compress.
 	StoredRaw int64 `json:"stored_raw_bytes"`
+	// ChunkBytes, when set, is the size of the pieces the snapshot was cut
+	// into and compressed in parallel: no frame holds more than that many
+	// snapshot bytes, and every frame records its content size.
+	ChunkBytes int64 `json:"chunk_bytes,omitempty"`
 }
 
-// adaptiveWriter writes what it is given as zstd frames into w, choosing
-// per write (etcd sends a snapshot in 32 KiB messages) between the
-// compressor and stored frames. It switches after switchAfter writes in a
-// row that call for the other kind.
-type adaptiveWriter struct {
-	w       io.Writer
-	enc     *zstd.Encoder
-	encUsed bool // enc has an open frame (written to since its last Close)
-	raw     bool // a stored frame is open
-	rawHash *xxhash.Digest
-	run     int // writes in a row that called for the other kind of frame
-	stats   Encoding
-	hdr     [8]byte
+// frameChooser decides, message by message (etcd sends a snapshot in
+// 32 KiB messages), whether the bytes go into a compressed frame or a
+// stored one. It switches after switchAfter messages in a row that call
+// for the other kind.
+type frameChooser struct {
+	raw bool // the current kind: stored
+	run int  // messages in a row that called for the other kind
 }
 
 const (
-	// switchAfter writes in a row (64 KiB of etcd messages) of the other
-	// kind switch the kind of frame: a lone random message among
-	// compressible ones (an encrypted Secret among ConfigMaps) is not
-	// worth ending a frame and its window for, nor is the half-empty last
-	// page of a large random value worth leaving a stored frame for.
+	// switchAfter messages in a row (64 KiB) of the other kind switch the
+	// kind of frame: a lone random message among compressible ones (an
+	// encrypted Secret among ConfigMaps) is not worth ending a frame and
+	// its matches for, nor is the half-empty last page of a large random
+	// value worth leaving a stored frame for.
 	switchAfter = 2
-	// sampleMin is the smallest write that is sampled; smaller ones follow
-	// the current choice.
+	// sampleMin is the smallest message that is sampled; smaller ones
+	// follow the current choice.
 	sampleMin = 4 << 10
-	// sampleSize is how many bytes of a write looksRandom reads.
+	// sampleSize is how many bytes of a message looksRandom reads.
 	sampleSize = 4 << 10
 	// maxRawBlock is zstd's largest block (128 KiB).
 	maxRawBlock = 128 << 10
 )
 
-func newAdaptiveWriter(w io.Writer, enc *zstd.Encoder, level zstd.EncoderLevel) *adaptiveWriter {
-	return &adaptiveWriter{w: w, enc: enc, rawHash: xxhash.New(), stats: Encoding{ZstdLevel: level.String()}}
-}
-
-func (a *adaptiveWriter) Write(p []byte) (int, error) {
+// stored reports whether the message p goes into a stored frame.
+func (c *frameChooser) stored(p []byte) bool {
 	if len(p) >= sampleMin {
-		if looksRandom(p) != a.raw {
-			a.run++
+		if looksRandom(p) != c.raw {
+			c.run++
 		} else {
-			a.run = 0
+			c.run = 0
 		}
 	}
-	if a.run >= switchAfter {
-		a.run = 0
-		if a.raw {
-			if err := a.endRaw(); err != nil {
-				return 0, err
-			}
-		} else {
-			if err := a.endZstd(); err != nil {
-				return 0, err
-			}
-			if err := a.beginRaw(); err != nil {
-				return 0, err
-			}
+	if c.run >= switchAfter {
+		c.run = 0
+		c.raw = !c.raw
+	}
+	return c.raw
+}
+
+// appendStoredFrame appends p to dst as one zstd frame of raw blocks,
+// written as libzstd writes one: a header with the content size, a
+// window of one raw block, and a content checksum, as the compressed
+// frames have; then the blocks; then the low 32 bits of the xxhash64 of
+// the content.
+func appendStoredFrame(dst, p []byte) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, zstdMagic)
+	// Frame_Header_Descriptor: Frame_Content_Size_flag 2 (4 bytes),
+	// Content_Checksum_flag; Window_Descriptor: 1 << (10+7) = 128 KiB.
+	dst = append(dst, 2<<6|1<<2, 7<<3)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(p)))
+	rest := p
+	for {
+		n := min(len(rest), maxRawBlock)
+		dst = appendBlockHeader(dst, n == len(rest), n)
+		dst = append(dst, rest[:n]...)
+		rest = rest[n:]
+		if len(rest) == 0 {
+			break
 		}
 	}
-	if a.raw {
-		return a.writeRaw(p)
-	}
-	if !a.encUsed {
-		a.enc.Reset(a.w)
-		a.encUsed = true
-		a.stats.Frames++
-	}
-	return a.enc.Write(p)
-}
-
-// Close ends the open frame. Nothing written is still one (empty) frame:
-// zero bytes are not a zstd stream.
-func (a *adaptiveWriter) Close() error {
-	if a.raw {
-		return a.endRaw()
-	}
-	if a.stats.Frames == 0 {
-		a.enc.Reset(a.w)
-		a.encUsed = true
-		a.stats.Frames++
-	}
-	return a.endZstd()
-}
-
-// Encoding is what was written, once closed.
-func (a *adaptiveWriter) Encoding() Encoding { return a.stats }
-
-func (a *adaptiveWriter) endZstd() error {
-	if !a.encUsed {
-		return nil
-	}
-	a.encUsed = false
-	return a.enc.Close()
-}
-
-// beginRaw writes a frame header: no content size (the length of the
-// stretch is not known yet), a 128 KiB window (one raw block), and a
-// content checksum, as the compressed frames have.
-func (a *adaptiveWriter) beginRaw() error {
-	a.raw = true
-	a.rawHash.Reset()
-	a.stats.Frames++
-	binary.LittleEndian.PutUint32(a.hdr[:4], zstdMagic)
-	a.hdr[4] = 1 << 2 // Frame_Header_Descriptor: Content_Checksum_flag
-	a.hdr[5] = 7 << 3 // Window_Descriptor: 1 << (10+7) = 128 KiB
-	_, err := a.w.Write(a.hdr[:6])
-	return err
-}
-
-// writeRaw writes p as raw blocks of the open stored frame, straight from
-// the caller's buffer.
-func (a *adaptiveWriter) writeRaw(p []byte) (int, error) {
-	written := 0
-	for len(p) > 0 {
-		n := min(len(p), maxRawBlock)
-		// Block_Header: Last_Block 0, Block_Type 0 (Raw_Block), Block_Size.
-		putBlockHeader(a.hdr[:3], false, n)
-		if _, err := a.w.Write(a.hdr[:3]); err != nil {
-			return written, err
-		}
-		if _, err := a.w.Write(p[:n]); err != nil {
-			return written, err
-		}
-		a.rawHash.Write(p[:n])
-		a.stats.StoredRaw += int64(n)
-		written += n
-		p = p[n:]
-	}
-	return written, nil
-}
-
-// endRaw closes the stored frame the way libzstd ends a stream: an empty
-// last raw block, then the low 32 bits of the xxhash64 of the content.
-func (a *adaptiveWriter) endRaw() error {
-	a.raw = false
-	putBlockHeader(a.hdr[:3], true, 0)
-	binary.LittleEndian.PutUint32(a.hdr[3:7], uint32(a.rawHash.Sum64()))
-	_, err := a.w.Write(a.hdr[:7])
-	return err
+	return binary.LittleEndian.AppendUint32(dst, uint32(xxhash.Sum64(p)))
 }
 
 const zstdMagic = 0xFD2FB528
 
-func putBlockHeader(b []byte, last bool, size int) {
-	h := uint32(size) << 3 // Block_Type 0: Raw_Block
+// appendBlockHeader appends a Raw_Block header (Block_Type 0).
+func appendBlockHeader(dst []byte, last bool, size int) []byte {
+	h := uint32(size) << 3
 	if last {
 		h |= 1
 	}
-	b[0], b[1], b[2] = byte(h), byte(h>>8), byte(h>>16)
+	return append(dst, byte(h), byte(h>>8), byte(h>>16))
 }
 
 // looksRandom reports whether p looks incompressible: the order-0 entropy

@@ -26,27 +26,26 @@ func stretch(random bool, n int) []byte {
 	return []byte(sb.String()[:n])
 }
 
-// encodeAdaptive writes data in 32 KiB writes, as etcd's messages arrive.
-func encodeAdaptive(t *testing.T, data []byte) ([]byte, Encoding) {
+// encodeAdaptive writes data in 32 KiB writes, as etcd's messages arrive,
+// through a chunkCompressor with chunks of chunk bytes.
+func encodeAdaptive(t *testing.T, data []byte, chunk int) ([]byte, Encoding) {
 	t.Helper()
 	var out bytes.Buffer
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
-		zstd.WithWindowSize(1<<20), zstd.WithEncoderCRC(true))
+	cc, err := newChunkCompressor(&out, zstd.SpeedFastest, chunk, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	aw := newAdaptiveWriter(&out, enc, zstd.SpeedFastest)
 	for p := data; len(p) > 0; {
 		n := min(len(p), 32<<10)
-		if _, err := aw.Write(p[:n]); err != nil {
+		if _, err := cc.Write(p[:n]); err != nil {
 			t.Fatal(err)
 		}
 		p = p[n:]
 	}
-	if err := aw.Close(); err != nil {
+	if err := cc.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return out.Bytes(), aw.Encoding()
+	return out.Bytes(), cc.Encoding()
 }
 
 // Every mix of random and compressible stretches decodes, with etcdguard's
@@ -62,20 +61,26 @@ func TestAdaptiveFramesDecodeWithStockZstd(t *testing.T) {
 		parts  []bool // true: a random stretch
 		sizes  []int
 		stored bool // some bytes stored raw
-		frames int
+		frames int  // in chunks larger than the data
+		chunk  int  // the chunk size: 8 MiB unless set
 	}{
-		{"compressible", []bool{false}, []int{3 << 20}, false, 1},
+		{"compressible", []bool{false}, []int{3 << 20}, false, 1, 0},
 		// The first message of a random stretch is compressed: it takes
 		// switchAfter random messages in a row to switch.
-		{"random", []bool{true}, []int{3<<20 + 77}, true, 2},
-		{"random then text", []bool{true, false}, []int{1 << 20, 1 << 20}, true, 3},
-		{"text, random, text", []bool{false, true, false}, []int{1 << 20, 700 << 10, 500 << 10}, true, 3},
+		{"random", []bool{true}, []int{3<<20 + 77}, true, 2, 0},
+		{"random then text", []bool{true, false}, []int{1 << 20, 1 << 20}, true, 3, 0},
+		{"text, random, text", []bool{false, true, false}, []int{1 << 20, 700 << 10, 500 << 10}, true, 3, 0},
 		// One random message inside text stays in the compressed frame.
-		{"one random message", []bool{false, true, false}, []int{256 << 10, 32 << 10, 256 << 10}, false, 1},
+		{"one random message", []bool{false, true, false}, []int{256 << 10, 32 << 10, 256 << 10}, false, 1, 0},
 		// And one text message among random ones stays stored.
-		{"one text message", []bool{true, false, true}, []int{256 << 10, 32 << 10, 256 << 10}, true, 2},
-		{"small random", []bool{true}, []int{1000}, false, 1},
-		{"empty", nil, nil, false, 1},
+		{"one text message", []bool{true, false, true}, []int{256 << 10, 32 << 10, 256 << 10}, true, 2, 0},
+		{"small random", []bool{true}, []int{1000}, false, 1, 0},
+		{"empty", nil, nil, false, 1, 0},
+		// Chunks end frames: 3 MiB of text in 1 MiB chunks is 3 frames; a
+		// random stretch cut by chunks is a stored frame in each.
+		{"text in chunks", []bool{false}, []int{3 << 20}, false, 3, 1 << 20},
+		{"random in chunks", []bool{true}, []int{3<<20 + 77}, true, 5, 1 << 20},
+		{"mixed in small chunks", []bool{false, true, false, true}, []int{320 << 10, 192 << 10, 96 << 10, 64 << 10}, true, 13, 64 << 10},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -83,8 +88,12 @@ func TestAdaptiveFramesDecodeWithStockZstd(t *testing.T) {
 			for i, random := range c.parts {
 				data = append(data, stretch(random, c.sizes[i])...)
 			}
-			obj, e := encodeAdaptive(t, data)
-			if (e.StoredRaw > 0) != c.stored || e.Frames != c.frames || e.ZstdLevel != "fastest" {
+			chunk := c.chunk
+			if chunk == 0 {
+				chunk = 8 << 20
+			}
+			obj, e := encodeAdaptive(t, data, chunk)
+			if (e.StoredRaw > 0) != c.stored || e.Frames != c.frames || e.ZstdLevel != "fastest" || e.ChunkBytes != int64(chunk) {
 				t.Errorf("encoding %+v, want stored bytes: %v, %d frames", e, c.stored, c.frames)
 			}
 			// As restore reads it (restore/stream.go).
@@ -121,7 +130,7 @@ func TestAdaptiveStoredFrameChecksumCatchesDamage(t *testing.T) {
 	if err != nil {
 		t.Fatal("stock zstd not on PATH (apt-get install zstd)")
 	}
-	obj, e := encodeAdaptive(t, stretch(true, 256<<10))
+	obj, e := encodeAdaptive(t, stretch(true, 256<<10), 1<<20)
 	if e.StoredRaw != 256<<10-32<<10 {
 		t.Fatalf("encoding %+v: want all but the first message stored", e)
 	}

@@ -234,43 +234,28 @@ func stream(ctx context.Context, snap *etcdStream, st store.Store, m *Manifest, 
 var errUploadStopped = errors.New("the upload stopped reading")
 
 // produce writes the snapshot into hash and, through zstd when configured,
-// into w: each message etcd sends is hashed and compressed (or, when it
-// looks random, stored in a raw zstd block: adaptiveWriter) where it was
-// received, without an intermediate copy.
+// into w. Each message etcd sends is hashed where it was received and
+// copied into a chunk that is compressed (or, where it looks random,
+// stored in raw zstd blocks) on other cores: chunkCompressor.
 func produce(snap *etcdStream, hash, w io.Writer, opts Options, res *Result) error {
 	if opts.Compression == CompressionNone {
 		_, err := snap.WriteTo(io.MultiWriter(hash, w))
 		return err
 	}
-	enc, err := zstd.NewWriter(w,
-		zstd.WithEncoderLevel(opts.ZstdLevel),
-		// Synchronous: each block is compressed in this goroutine as it
-		// fills. The async mode (2) hands every 128 KiB block to a second
-		// goroutine and cost 8-10% more CPU for the same output (hash +
-		// compress of a 275 MiB Kubernetes-shaped snapshot, three runs:
-		// 1.43 s against 1.56 s), on a machine where etcd, the store and
-		// etcdguard already share two cores; the upload still overlaps
-		// the read through the store's own goroutine.
-		zstd.WithEncoderConcurrency(1),
-		// A 1 MiB window loses little ratio on a bbolt file (its pages are
-		// 4 KiB) and keeps the encoder's buffers small.
-		zstd.WithWindowSize(1<<20),
-		zstd.WithEncoderCRC(true),
-	)
+	cc, err := newChunkCompressor(w, opts.ZstdLevel, compressChunk, compressWorkers)
 	if err != nil {
 		return err
 	}
-	aw := newAdaptiveWriter(w, enc, opts.ZstdLevel)
-	tw := &timedWriter{w: aw}
-	if _, err := snap.WriteTo(io.MultiWriter(hash, tw)); err != nil {
-		enc.Close()
-		return err
-	}
+	tw := &timedWriter{w: cc}
+	_, err = snap.WriteTo(io.MultiWriter(hash, tw))
 	res.CompressBusy = tw.busy
-	if err := aw.Close(); err != nil {
+	if cerr := cc.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return err
 	}
-	e := aw.Encoding()
+	e := cc.Encoding()
 	res.Encoding = &e
 	return nil
 }
