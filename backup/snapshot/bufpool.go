@@ -1,8 +1,6 @@
 package snapshot
 
 import (
-	"sync"
-
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/encoding/proto"
@@ -47,16 +45,27 @@ func (c joiningCodec) Unmarshal(data mem.BufferSlice, v any) error {
 // message, over exactly the length it asked for before anything reads it,
 // and the bytes of earlier messages are the same snapshot's, in the same
 // process.
+//
+// Its free lists are bounded channels, not sync.Pools: a sync.Pool is
+// emptied by every garbage collection, and under the snapshot's memory
+// limit collections are frequent, so each one made the pool allocate its
+// buffers again, which brought the next collection closer: 146 MB of a
+// 1 GiB snapshot's 212 MB of allocations, and 1,350 collections.
 type recvBufferPool struct {
 	classes []int // ascending
-	pools   []sync.Pool
+	free    []chan *[]byte
 }
 
 var _ mem.BufferPool = (*recvBufferPool)(nil)
 
 func newRecvBufferPool() *recvBufferPool {
+	// gRPC holds up to a flow-control window (1 MiB: dialMember) of 16 KiB
+	// frames before they are joined into one message at a time; the
+	// lists keep that many, about 2 MiB at most.
 	p := &recvBufferPool{classes: []int{4 << 10, 16 << 10, 36 << 10, 1 << 20}}
-	p.pools = make([]sync.Pool, len(p.classes))
+	for _, n := range []int{16, snapshotWindow / (16 << 10), 8, 1} {
+		p.free = append(p.free, make(chan *[]byte, n))
+	}
 	return p
 }
 
@@ -76,17 +85,23 @@ func (p *recvBufferPool) Get(n int) *[]byte {
 		b := make([]byte, n)
 		return &b
 	}
-	if b, ok := p.pools[i].Get().(*[]byte); ok {
+	select {
+	case b := <-p.free[i]:
 		*b = (*b)[:n]
 		return b
+	default:
+		b := make([]byte, n, p.classes[i])
+		return &b
 	}
-	b := make([]byte, n, p.classes[i])
-	return &b
 }
 
-// Put keeps a buffer for reuse if it has a class's exact capacity.
+// Put keeps a buffer for reuse if it has a class's exact capacity and the
+// class's list has room.
 func (p *recvBufferPool) Put(b *[]byte) {
 	if i := p.class(cap(*b)); i >= 0 && cap(*b) == p.classes[i] {
-		p.pools[i].Put(b)
+		select {
+		case p.free[i] <- b:
+		default:
+		}
 	}
 }

@@ -70,7 +70,8 @@ type Result struct {
 	StatusRevision int64
 	Duration       time.Duration
 	// Busy time of each stage of the overlapped pipeline: waiting on
-	// etcd's stream, compressing, and the store consuming the output.
+	// etcd's stream, compressing (the workers' time over their number),
+	// and the store consuming the output.
 	ReadBusy, CompressBusy, UploadWait time.Duration
 	// Encoding is how a zstd object was written (also in the manifest).
 	Encoding *Encoding
@@ -246,12 +247,11 @@ func produce(snap *etcdStream, hash, w io.Writer, opts Options, res *Result) err
 	if err != nil {
 		return err
 	}
-	tw := &timedWriter{w: cc}
-	_, err = snap.WriteTo(io.MultiWriter(hash, tw))
-	res.CompressBusy = tw.busy
+	_, err = snap.WriteTo(io.MultiWriter(hash, cc))
 	if cerr := cc.Close(); err == nil {
 		err = cerr
 	}
+	res.CompressBusy = cc.Busy()
 	if err != nil {
 		return err
 	}
@@ -324,17 +324,5 @@ func (t *timedReader) Read(p []byte) (int, error) {
 	n, err := t.r.Read(p)
 	t.busy += time.Since(start)
 	t.n += int64(n)
-	return n, err
-}
-
-type timedWriter struct {
-	w    io.Writer
-	busy time.Duration
-}
-
-func (t *timedWriter) Write(p []byte) (int, error) {
-	start := time.Now()
-	n, err := t.w.Write(p)
-	t.busy += time.Since(start)
 	return n, err
 }
