@@ -1,7 +1,10 @@
 package restore_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
@@ -190,6 +194,18 @@ func TestRestoreRefusesCorruptSnapshotAndLeavesDataDirUntouched(t *testing.T) {
 			check: "sha256 of the etcd snapshot",
 		},
 		{
+			// A manifest may not make restore buffer more than it can hold.
+			name:        "a manifest whose chunk size is absurd",
+			compression: snapshot.CompressionZstd,
+			corrupt: func(t *testing.T, s store.Store, m *snapshot.Manifest) {
+				m.Encoding.ChunkBytes = 1 << 40
+				if err := snapshot.Write(context.Background(), s, m); err != nil {
+					t.Fatal(err)
+				}
+			},
+			check: "the manifest's chunk size",
+		},
+		{
 			// The manifest agrees with the object (written after the damage),
 			// so only etcd's own trailing hash can tell.
 			name:        "damage inside the bbolt file that only etcd's hash catches",
@@ -229,6 +245,57 @@ func TestRestoreRefusesCorruptSnapshotAndLeavesDataDirUntouched(t *testing.T) {
 			assertNoWorkDirs(t, parent)
 		})
 	}
+}
+
+// Objects written before snapshots were compressed in chunks are one long
+// zstd frame per run, and their manifests have no chunk size: they are
+// read with the streaming decoder and restore as they always did.
+func TestRestoreReadsObjectsWrittenWithoutChunks(t *testing.T) {
+	sd := seed(t, snapshot.CompressionZstd)
+	m := sd.manifest
+	if m.Encoding == nil || m.Encoding.ChunkBytes != 512<<10 {
+		t.Fatalf("encoding %+v: want 512 KiB chunks recorded", m.Encoding)
+	}
+	raw, err := zstdDecode(readObject(t, sd.store, m.DataKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj bytes.Buffer
+	enc, err := zstd.NewWriter(&obj, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
+		zstd.WithWindowSize(1<<20), zstd.WithEncoderCRC(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc.Write(raw)
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	putObject(t, sd.store, m.DataKey, obj.Bytes())
+	sum := sha256.Sum256(obj.Bytes())
+	m.StoredSize, m.StoredSHA256 = int64(obj.Len()), hex.EncodeToString(sum[:])
+	m.Encoding = &snapshot.Encoding{ZstdLevel: "fastest", Frames: 1}
+	if err := snapshot.Write(context.Background(), sd.store, m); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := filepath.Join(t.TempDir(), "etcd")
+	if _, err := restore.Restore(context.Background(), sd.store, m, restore.Options{DataDir: dataDir}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := readBack(t, dataDir)
+	for k, v := range sd.keys {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+}
+
+func zstdDecode(b []byte) ([]byte, error) {
+	dec, err := zstd.NewReader(nil)
+	if err != nil {
+		return nil, err
+	}
+	defer dec.Close()
+	return dec.DecodeAll(b, nil)
 }
 
 func TestRestoreChecksFreeSpaceBeforeDownloading(t *testing.T) {

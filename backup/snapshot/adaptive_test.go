@@ -3,6 +3,7 @@ package snapshot
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"os/exec"
@@ -153,5 +154,45 @@ func TestLooksRandom(t *testing.T) {
 	// Half random, half text: compressible enough to compress.
 	if looksRandom(append(stretch(true, 16<<10), stretch(false, 16<<10)...)) {
 		t.Error("half-random message taken for random")
+	}
+}
+
+// errWriter fails every write after the first n bytes.
+type errWriter struct {
+	n   int
+	err error
+}
+
+func (w *errWriter) Write(p []byte) (int, error) {
+	if len(p) > w.n {
+		return 0, w.err
+	}
+	w.n -= len(p)
+	return len(p), nil
+}
+
+// When the store stops taking the output, the compressor stops too: the
+// next write or Close returns the store's error, and no goroutine is left
+// waiting for a chunk that will never be written.
+func TestChunkCompressorStopsOnWriteError(t *testing.T) {
+	stopped := errors.New("the upload stopped reading")
+	for _, after := range []int{0, 100 << 10, 1 << 20} {
+		cc, err := newChunkCompressor(&errWriter{n: after, err: stopped}, zstd.SpeedFastest, 64<<10, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := stretch(true, 8<<20) // stored: the output is as large as the input
+		var werr error
+		for p := data; len(p) > 0 && werr == nil; {
+			n := min(len(p), 32<<10)
+			_, werr = cc.Write(p[:n])
+			p = p[n:]
+		}
+		if werr != nil && !errors.Is(werr, stopped) {
+			t.Fatalf("after %d bytes: Write: %v", after, werr)
+		}
+		if err := cc.Close(); !errors.Is(err, stopped) {
+			t.Fatalf("after %d bytes: Close: %v, want the store's error", after, err)
+		}
 	}
 }
