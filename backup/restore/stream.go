@@ -63,7 +63,7 @@ func Stream(ctx context.Context, s store.Store, m *snapshot.Manifest, dst io.Wri
 		}
 		decode = func(src io.Reader, dst io.Writer) error { return decodeChunked(src, dst, int(chunk), decodeWorkers) }
 	case m.Compression == snapshot.CompressionZstd:
-		// Written by a single-goroutine encoder before 0.2: one frame per
+		// Written by earlier versions, one encoder goroutine: one frame per
 		// run, as long as the snapshot. Two decoding goroutines overlap
 		// decompression with the hashes; the 1 MiB window bounds them.
 		decode = func(src io.Reader, dst io.Writer) error {

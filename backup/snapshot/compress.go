@@ -50,11 +50,13 @@ type frameRun struct {
 	stored bool
 }
 
+// chunkJob is one chunk on its way: the bytes and their runs, filled by
+// Write; the frames, filled by a worker (EncodeAll cannot fail on a
+// configured encoder), then written and recycled.
 type chunkJob struct {
 	in   []byte
 	runs []frameRun
 	out  []byte
-	err  error
 	done chan struct{}
 	// Filled by the worker: frames written, bytes stored raw, time taken.
 	frames    int
