@@ -150,7 +150,7 @@ func Stream(ctx context.Context, s store.Store, m *snapshot.Manifest, dst io.Wri
 
 const (
 	// maxChunkBytes bounds what a manifest may ask decodeChunked to
-	// buffer per job: etcdguard writes 1 MiB chunks.
+	// buffer per job: etcdguard writes 512 KiB chunks (snapshot.compressChunk).
 	maxChunkBytes = 16 << 20
 	// decodeWorkers decompress chunks in parallel, beside the goroutines
 	// that download and hash the object and hash and write the .db.

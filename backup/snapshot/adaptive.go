@@ -1,10 +1,7 @@
 package snapshot
 
 import (
-	"encoding/binary"
 	"math"
-
-	"github.com/cespare/xxhash/v2"
 )
 
 // Encoding records how a zstd data object was written. The object is a
@@ -48,8 +45,6 @@ const (
 	sampleMin = 4 << 10
 	// sampleSize is how many bytes of a message looksRandom reads.
 	sampleSize = 4 << 10
-	// maxRawBlock is zstd's largest block (128 KiB).
-	maxRawBlock = 128 << 10
 )
 
 // stored reports whether the message p goes into a stored frame.
@@ -66,41 +61,6 @@ func (c *frameChooser) stored(p []byte) bool {
 		c.raw = !c.raw
 	}
 	return c.raw
-}
-
-// appendStoredFrame appends p to dst as one zstd frame of raw blocks,
-// written as libzstd writes one: a header with the content size, a
-// window of one raw block, and a content checksum, as the compressed
-// frames have; then the blocks; then the low 32 bits of the xxhash64 of
-// the content.
-func appendStoredFrame(dst, p []byte) []byte {
-	dst = binary.LittleEndian.AppendUint32(dst, zstdMagic)
-	// Frame_Header_Descriptor: Frame_Content_Size_flag 2 (4 bytes),
-	// Content_Checksum_flag; Window_Descriptor: 1 << (10+7) = 128 KiB.
-	dst = append(dst, 2<<6|1<<2, 7<<3)
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(p)))
-	rest := p
-	for {
-		n := min(len(rest), maxRawBlock)
-		dst = appendBlockHeader(dst, n == len(rest), n)
-		dst = append(dst, rest[:n]...)
-		rest = rest[n:]
-		if len(rest) == 0 {
-			break
-		}
-	}
-	return binary.LittleEndian.AppendUint32(dst, uint32(xxhash.Sum64(p)))
-}
-
-const zstdMagic = 0xFD2FB528
-
-// appendBlockHeader appends a Raw_Block header (Block_Type 0).
-func appendBlockHeader(dst []byte, last bool, size int) []byte {
-	h := uint32(size) << 3
-	if last {
-		h |= 1
-	}
-	return append(dst, byte(h), byte(h>>8), byte(h>>16))
 }
 
 // looksRandom reports whether p looks incompressible: the order-0 entropy

@@ -1,12 +1,13 @@
 package snapshot
 
 import (
-	"errors"
 	"io"
 	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/k8sguard/k8sguard/backup/internal/zstdframe"
 )
 
 // chunkCompressor writes a snapshot as zstd frames into w, compressing
@@ -193,7 +194,7 @@ func (c *chunkCompressor) compress() {
 		in := j.in
 		for _, r := range j.runs {
 			if r.stored {
-				j.out = appendStoredFrame(j.out, in[:r.n])
+				j.out = zstdframe.AppendStored(j.out, in[:r.n])
 				j.storedRaw += int64(r.n)
 			} else {
 				j.out = c.enc.EncodeAll(in[:r.n], j.out)
@@ -228,8 +229,5 @@ func (c *chunkCompressor) write(w io.Writer) {
 		}
 		j.in, j.runs = j.in[:0], j.runs[:0]
 		c.free <- j
-	}
-	if c.err == nil && c.stats.Frames == 0 {
-		c.err = errors.New("zstd: no frame written")
 	}
 }

@@ -16,10 +16,10 @@ const (
 	heapProfileEnv = "ETCDGUARD_HEAP_PROFILE" // a file for the allocation profile, written at exit
 )
 
-// withCPUProfile profiles every subcommand while ETCDGUARD_CPU_PROFILE or
+// withProfiles profiles every subcommand while ETCDGUARD_CPU_PROFILE or
 // ETCDGUARD_HEAP_PROFILE is set. Profiles are written when the command
 // returns, also on failure.
-func withCPUProfile(root *cobra.Command) {
+func withProfiles(root *cobra.Command) {
 	cpuPath, heapPath := os.Getenv(profileEnv), os.Getenv(heapProfileEnv)
 	if cpuPath == "" && heapPath == "" {
 		return

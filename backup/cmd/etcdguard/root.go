@@ -33,7 +33,7 @@ cluster's registry and there was no recent, monitored backup.`,
 	root.AddCommand(newDrillCommand())
 	root.AddCommand(newPreflightCommand())
 	root.AddCommand(newManCommand())
-	withCPUProfile(root)
+	withProfiles(root)
 	return root
 }
 
