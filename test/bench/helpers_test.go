@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -75,6 +76,14 @@ func mustRunIn(b *testing.B, dir string, env []string, bin string, args ...strin
 	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	return runResult{stdout: stdout.String(), out: out.String(), wall: wall, cpu: cpu, maxRSS: peak()}
 }
+
+// settle writes back what earlier programs left dirty in the page cache
+// before the next measured one starts: a 1 GiB snapshot file or upload is
+// otherwise still being written to disk, on the same two cores and disk,
+// during whatever runs next, and the cost lands on the wrong side of a
+// comparison. Each program still pays its own writes (etcdctl fsyncs its
+// file; the S3 server writes the upload), only not its predecessor's.
+func settle() { syscall.Sync() }
 
 // peakRSS follows a child's VmHWM (its own peak RSS) until it exits and
 // returns a function giving the last value seen. getrusage's ru_maxrss is

@@ -13,7 +13,9 @@ import (
 )
 
 // restoreVersusBaseline restores the section's last snapshot with
-// `etcdguard restore` and, alternating with it, the baseline: plains3
+// `etcdguard restore` and, alternating with it (which goes first
+// alternates from run to run, and every measured program starts after
+// settle), the baseline: plains3
 // downloads the object, stock `zstd -d` decompresses it (timed apart, not
 // part of the baseline, which is the stricter for it), `etcdutl snapshot
 // restore` restores the .db. Outputs are removed after each run so every
@@ -26,20 +28,32 @@ func restoreVersusBaseline(b *testing.B, t *tools, cfg benchConfig, bucket *infr
 	obj := filepath.Join(work, "object.db.zst")
 	db := filepath.Join(work, "snapshot.db")
 	var downloads, unzstds, utls, bases, ours []measured
-	for range cfg.runs {
-		dl := mustRun(b, bucket.Env(), t.plains3, "get", bucket.Endpoint, bucket.Bucket, "snapshots/"+m.DataKey, obj)
-		unz := mustRun(b, nil, t.zstd, "-q", "-d", obj, "-o", db)
-		utl := mustRun(b, nil, t.etcdutl, "snapshot", "restore", db, "--data-dir", filepath.Join(work, "baseline"),
-			"--bump-revision", restoreBump, "--mark-compacted")
-		removeAll(b, obj, db, filepath.Join(work, "baseline"))
-		downloads, unzstds, utls = append(downloads, dl.measured()), append(unzstds, unz.measured()), append(utls, utl.measured())
-		bases = append(bases, dl.measured().plus(utl.measured()))
+	for run := range cfg.runs {
+		baseline := func() {
+			settle()
+			dl := mustRun(b, bucket.Env(), t.plains3, "get", bucket.Endpoint, bucket.Bucket, "snapshots/"+m.DataKey, obj)
+			unz := mustRun(b, nil, t.zstd, "-q", "-d", obj, "-o", db)
+			settle()
+			utl := mustRun(b, nil, t.etcdutl, "snapshot", "restore", db, "--data-dir", filepath.Join(work, "baseline"),
+				"--bump-revision", restoreBump, "--mark-compacted")
+			removeAll(b, obj, db, filepath.Join(work, "baseline"))
+			downloads, unzstds, utls = append(downloads, dl.measured()), append(unzstds, unz.measured()), append(utls, utl.measured())
+			bases = append(bases, dl.measured().plus(utl.measured()))
+		}
+		if run%2 == 0 {
+			baseline()
+		}
 
+		settle()
 		r := mustRun(b, profiled(env, s, "restore"), t.etcdguard, "restore", "--snapshot", s.snapshot, "--data-dir", filepath.Join(work, "restored"),
 			"--bump-revision", restoreBump)
 		removeAll(b, filepath.Join(work, "restored"))
 		ours = append(ours, r.measured())
 		s.restoreOut = r.stdout
+
+		if run%2 == 1 {
+			baseline()
+		}
 	}
 	s.download, s.unzstd, s.utl = median(downloads), median(unzstds), median(utls)
 	s.restoreBase, s.restore = median(bases), median(ours)
