@@ -215,7 +215,9 @@ func writeFlat(b *testing.B, cli *clientv3.Client, prefix string, workers int, d
 // 11, each beside its baseline from the same run, and prints a table:
 //   - etcd write throughput (16 writers, 2 KiB values) with the agent
 //     (at the unit's Nice=) following it vs without, alternated, the
-//     median of 5 rounds' ratios: ≥ 0.95×;
+//     median of 5 rounds' ratios: ≥ 0.95×; and a control, the same agent
+//     stopped (SIGSTOP) vs without, which should be ≈ 1×: what the rig
+//     itself costs;
 //   - RPO at the 99th percentile under a steady 500 writes/s of 2 KiB
 //     values (delta.interval 10s): the time from a write's commit to the
 //     moment an outside observer (polling the bucket every 100 ms) sees a
@@ -254,8 +256,8 @@ func (d *deltaBench) steadyState(b *testing.B) []row {
 	if v, _ := strconv.Atoi(os.Getenv("K8SGUARD_BENCH_DELTA_ROUNDS")); v > 0 {
 		rounds = v
 	}
-	var ratios []float64
-	var perRound []string
+	var ratios, controls []float64
+	var perRound, perControl []string
 	var agent *agentProc
 	var peak int64
 	var agentCPU []float64 // µs of the agent's CPU per change, each round
@@ -278,6 +280,19 @@ func (d *deltaBench) steadyState(b *testing.B) []row {
 		with = writeFlat(b, d.cli, fmt.Sprintf("flat-on-%d", round), 16, 10*time.Second)
 		agentCPU = append(agentCPU, (agent.cpu()-cpu0).Seconds()*1e6/(with*10))
 		peak = max(peak, agent.peak())
+		// The control: the same agent, its full snapshot taken and its
+		// chain open, but stopped. What "with" loses and this does not is
+		// the agent's live work, not the rig (a snapshot's aftermath, the
+		// order of phases, the bucket).
+		if err := agent.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			b.Fatal(err)
+		}
+		syscall.Sync()
+		time.Sleep(2 * time.Second)
+		stopped := writeFlat(b, d.cli, fmt.Sprintf("flat-stopped-%d", round), 16, 10*time.Second)
+		if err := agent.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			b.Fatal(err)
+		}
 		if round < rounds-1 {
 			agent.stop(b)
 		}
@@ -288,11 +303,14 @@ func (d *deltaBench) steadyState(b *testing.B) []row {
 		}
 		ratios = append(ratios, with/without)
 		perRound = append(perRound, fmt.Sprintf("%.0f/%.0f", with, without))
+		controls = append(controls, stopped/without)
+		perControl = append(perControl, fmt.Sprintf("%.0f", stopped))
 	}
 	b.Logf("etcd writes/s with/without the agent, per round: %s", strings.Join(perRound, ", "))
 	b.Logf("agent CPU per change, per round (µs): %.1f", agentCPU)
 	cpuPerChange := slices.Sorted(slices.Values(agentCPU))[rounds/2]
 	thrRatio := slices.Sorted(slices.Values(ratios))[rounds/2]
+	controlRatio := slices.Sorted(slices.Values(controls))[rounds/2]
 
 	// RPO under a steady 500 writes/s, with the agent still running.
 	snaps, err := snapshot.List(context.Background(), d.store, "bench")
@@ -377,12 +395,14 @@ func (d *deltaBench) steadyState(b *testing.B) []row {
 		rate, steadyFor, len(written), missing, p(0.5), p(0.99), rpos[len(rpos)-1])
 	b.ReportMetric(p(0.99), "rpo-p99-s")
 	b.ReportMetric(thrRatio, "throughput-with/without")
+	b.ReportMetric(controlRatio, "control-stopped/without")
 	b.ReportMetric(float64(peak>>20), "agent-peak-MiB")
 	if missing > 0 {
 		b.Errorf("%d writes never appeared in a committed segment", missing)
 	}
 	return []row{
 		{fmt.Sprintf("etcd writes/s, 16 writers of 2 KiB, agent (nice %d) on/off", unitNice(b)), "", fmt.Sprintf("median of %d", rounds), fmt.Sprintf("%.2f", thrRatio), ">= 0.95 (" + strings.Join(perRound, ", ") + ")"},
+		{"control: the agent stopped (SIGSTOP) during \"with\"", "", fmt.Sprintf("median of %d", rounds), fmt.Sprintf("%.2f", controlRatio), "≈ 1: the rig alone (" + strings.Join(perControl, ", ") + ")"},
 		{"agent CPU per change, 16 writers of 2 KiB", fmt.Sprintf("%.1f µs", cpuPerChange), fmt.Sprintf("median of %d", rounds), "", "(what the agent takes from etcd's cores)"},
 		{"RPO p99 at 500 writes/s of 2 KiB (p50, max)", fmt.Sprintf("%.2fs", p(0.99)), fmt.Sprintf("%.0fs interval", deltaInterval.Seconds()),
 			fmt.Sprintf("%.2f", p(0.99)/deltaInterval.Seconds()), fmt.Sprintf("<= %.0fs (p50 %.2fs, max %.2fs)", deltaInterval.Seconds()+2, p(0.5), rpos[len(rpos)-1])},
