@@ -135,6 +135,23 @@ func deltaProfiled(env []string, what string) []string {
 
 var profiles int
 
+// signal sends sig to the agent: SIGSTOP and SIGCONT for the control
+// phase.
+func (a *agentProc) signal(b *testing.B, sig syscall.Signal) {
+	b.Helper()
+	if err := a.cmd.Process.Signal(sig); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// quiesce lets what a phase or the agent's full snapshot left dirty reach
+// the disk (settle), then leaves the machine 2 s to go quiet, before the
+// next phase is measured.
+func quiesce() {
+	settle()
+	time.Sleep(2 * time.Second)
+}
+
 func (a *agentProc) logText() string { s, _ := os.ReadFile(a.log); return string(s) }
 
 // peak is the agent's VmHWM so far (its own peak RSS).
@@ -274,8 +291,7 @@ func (d *deltaBench) steadyState(b *testing.B) []row {
 		// The agent's first act is a full snapshot: let that settle, so
 		// the round measures the agent following etcd, not the page cache
 		// writing back etcd's own pages the snapshot read.
-		syscall.Sync()
-		time.Sleep(2 * time.Second)
+		quiesce()
 		cpu0 := agent.cpu()
 		with = writeFlat(b, d.cli, fmt.Sprintf("flat-on-%d", round), 16, 10*time.Second)
 		agentCPU = append(agentCPU, (agent.cpu()-cpu0).Seconds()*1e6/(with*10))
@@ -284,21 +300,15 @@ func (d *deltaBench) steadyState(b *testing.B) []row {
 		// chain open, but stopped. What "with" loses and this does not is
 		// the agent's live work, not the rig (a snapshot's aftermath, the
 		// order of phases, the bucket).
-		if err := agent.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-			b.Fatal(err)
-		}
-		syscall.Sync()
-		time.Sleep(2 * time.Second)
+		agent.signal(b, syscall.SIGSTOP)
+		quiesce()
 		stopped := writeFlat(b, d.cli, fmt.Sprintf("flat-stopped-%d", round), 16, 10*time.Second)
-		if err := agent.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-			b.Fatal(err)
-		}
+		agent.signal(b, syscall.SIGCONT)
 		if round < rounds-1 {
 			agent.stop(b)
 		}
 		if round%2 == 1 {
-			syscall.Sync()
-			time.Sleep(2 * time.Second)
+			quiesce()
 			measureOff()
 		}
 		ratios = append(ratios, with/without)

@@ -85,6 +85,19 @@ func mustRunIn(b *testing.B, dir string, env []string, bin string, args ...strin
 // file; the S3 server writes the upload), only not its predecessor's.
 func settle() { syscall.Sync() }
 
+// inTurn runs ours and baseline, the baseline first on even runs and ours
+// first on odd ones: whatever one leaves behind (pages of etcd's database
+// in the cache, a warmer allocator) favours each side equally often.
+func inTurn(run int, baseline, ours func()) {
+	if run%2 == 0 {
+		baseline()
+		ours()
+		return
+	}
+	ours()
+	baseline()
+}
+
 // peakRSS follows a child's VmHWM (its own peak RSS) until it exits and
 // returns a function giving the last value seen. getrusage's ru_maxrss is
 // no good here: os/exec starts children with vfork, and exec keeps the

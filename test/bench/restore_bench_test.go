@@ -13,15 +13,14 @@ import (
 )
 
 // restoreVersusBaseline restores the section's last snapshot with
-// `etcdguard restore` and, alternating with it (which goes first
-// alternates from run to run, and every measured program starts after
-// settle), the baseline: plains3
-// downloads the object, stock `zstd -d` decompresses it (timed apart, not
-// part of the baseline, which is the stricter for it), `etcdutl snapshot
-// restore` restores the .db. Outputs are removed after each run so every
-// run starts with the same memory to write into. Both bump the revision by
-// the same amount and mark it compacted, etcdguard's default on restore
-// (etcdutl's --bump-revision --mark-compacted): the same work on each side.
+// `etcdguard restore` and, in turn with it (inTurn; every measured program
+// starts after settle), the baseline: plains3 downloads the object, stock
+// `zstd -d` decompresses it (timed apart, not part of the baseline, which
+// is the stricter for it), `etcdutl snapshot restore` restores the .db.
+// Outputs are removed after each run so every run starts with the same
+// memory to write into. Both bump the revision by the same amount and mark
+// it compacted, etcdguard's default on restore (etcdutl's --bump-revision
+// --mark-compacted): the same work on each side.
 func restoreVersusBaseline(b *testing.B, t *tools, cfg benchConfig, bucket *infra.S3, env []string, s *section) {
 	work := b.TempDir()
 	m := manifestOf(b, bucket, "snapshots/bench/"+s.snapshot+".json")
@@ -32,6 +31,7 @@ func restoreVersusBaseline(b *testing.B, t *tools, cfg benchConfig, bucket *infr
 		baseline := func() {
 			settle()
 			dl := mustRun(b, bucket.Env(), t.plains3, "get", bucket.Endpoint, bucket.Bucket, "snapshots/"+m.DataKey, obj)
+			settle()
 			unz := mustRun(b, nil, t.zstd, "-q", "-d", obj, "-o", db)
 			settle()
 			utl := mustRun(b, nil, t.etcdutl, "snapshot", "restore", db, "--data-dir", filepath.Join(work, "baseline"),
@@ -40,20 +40,15 @@ func restoreVersusBaseline(b *testing.B, t *tools, cfg benchConfig, bucket *infr
 			downloads, unzstds, utls = append(downloads, dl.measured()), append(unzstds, unz.measured()), append(utls, utl.measured())
 			bases = append(bases, dl.measured().plus(utl.measured()))
 		}
-		if run%2 == 0 {
-			baseline()
+		restore := func() {
+			settle()
+			r := mustRun(b, profiled(env, s, "restore"), t.etcdguard, "restore", "--snapshot", s.snapshot, "--data-dir", filepath.Join(work, "restored"),
+				"--bump-revision", restoreBump)
+			removeAll(b, filepath.Join(work, "restored"))
+			ours = append(ours, r.measured())
+			s.restoreOut = r.stdout
 		}
-
-		settle()
-		r := mustRun(b, profiled(env, s, "restore"), t.etcdguard, "restore", "--snapshot", s.snapshot, "--data-dir", filepath.Join(work, "restored"),
-			"--bump-revision", restoreBump)
-		removeAll(b, filepath.Join(work, "restored"))
-		ours = append(ours, r.measured())
-		s.restoreOut = r.stdout
-
-		if run%2 == 1 {
-			baseline()
-		}
+		inTurn(run, baseline, restore)
 	}
 	s.download, s.unzstd, s.utl = median(downloads), median(unzstds), median(utls)
 	s.restoreBase, s.restore = median(bases), median(ours)

@@ -192,9 +192,8 @@ func benchKind(b *testing.B, t *tools, cfg benchConfig, kind dataKind, sizes []i
 
 // snapshotVersusBaselines takes cfg.runs snapshots with each method:
 // etcdctl save to a file, the naive save + upload, and etcdguard snapshot
-// into the bucket, alternating which side goes first from run to run (the
-// database's pages cached by one run favour the next), each measured
-// program starting after settle.
+// into the bucket, the baselines and etcdguard in turn (inTurn), each
+// measured program starting after settle.
 func snapshotVersusBaselines(b *testing.B, t *tools, cfg benchConfig, etcd *infra.Etcd, bucket *infra.S3, env []string, s *section) {
 	dir := b.TempDir()
 	db := filepath.Join(dir, "snapshot.db")
@@ -212,29 +211,24 @@ func snapshotVersusBaselines(b *testing.B, t *tools, cfg benchConfig, etcd *infr
 			saves = append(saves, save.measured())
 			naives = append(naives, save.measured().plus(upload.measured()))
 		}
-		if run%2 == 0 {
-			baselines()
+		ours := func() {
+			settle()
+			eg := mustRun(b, profiled(env, s, "snapshot"), t.etcdguard, "snapshot")
+			stats := snapSummary.FindStringSubmatch(eg.stdout)
+			if stats == nil {
+				b.Fatalf("no summary line in:\n%s", eg.out)
+			}
+			s.storedMiB, _ = strconv.ParseFloat(stats[2], 64)
+			s.summary = strings.TrimSpace(eg.stdout)
+			s.snapshot = stats[1]
+			if run < cfg.runs-1 { // the last one stays for the restore
+				m := manifestOf(b, bucket, "snapshots/bench/"+stats[1]+".json")
+				purge(b, bucket, "snapshots/"+m.DataKey)
+				purge(b, bucket, "snapshots/bench/"+stats[1]+".json")
+			}
+			egs = append(egs, eg.measured())
 		}
-
-		settle()
-		eg := mustRun(b, profiled(env, s, "snapshot"), t.etcdguard, "snapshot")
-		stats := snapSummary.FindStringSubmatch(eg.stdout)
-		if stats == nil {
-			b.Fatalf("no summary line in:\n%s", eg.out)
-		}
-		s.storedMiB, _ = strconv.ParseFloat(stats[2], 64)
-		s.summary = strings.TrimSpace(eg.stdout)
-		s.snapshot = stats[1]
-		if run < cfg.runs-1 { // the last one stays for the restore
-			m := manifestOf(b, bucket, "snapshots/bench/"+stats[1]+".json")
-			purge(b, bucket, "snapshots/"+m.DataKey)
-			purge(b, bucket, "snapshots/bench/"+stats[1]+".json")
-		}
-		egs = append(egs, eg.measured())
-
-		if run%2 == 1 {
-			baselines()
-		}
+		inTurn(run, baselines, ours)
 	}
 	s.etcdctl, s.naive, s.eg = median(saves), median(naives), median(egs)
 }
