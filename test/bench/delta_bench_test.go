@@ -38,6 +38,7 @@ type deltaBench struct {
 
 const (
 	deltaInterval = 10 * time.Second // the default delta.interval
+	flatPhase     = 10 * time.Second // each phase of a throughput round
 	valueSize     = 2 << 10
 )
 
@@ -155,33 +156,10 @@ func quiesce() {
 func (a *agentProc) logText() string { s, _ := os.ReadFile(a.log); return string(s) }
 
 // peak is the agent's VmHWM so far (its own peak RSS).
-func (a *agentProc) peak() int64 {
-	s, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
-	for _, line := range strings.Split(string(s), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-			kib, _ := strconv.ParseInt(f[1], 10, 64)
-			return kib << 10
-		}
-	}
-	return 0
-}
+func (a *agentProc) peak() int64 { return vmHWM(a.cmd.Process.Pid) }
 
 // cpu is the CPU time the agent has used so far (user + system).
 func (a *agentProc) cpu() time.Duration { return processCPU(a.cmd.Process.Pid) }
-
-// processCPU is the CPU time process pid has used so far (user + system).
-func processCPU(pid int) time.Duration {
-	s, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	// The fields after the command name's closing parenthesis: utime and
-	// stime are the 12th and 13th, in clock ticks (100 a second).
-	f := strings.Fields(string(s[strings.LastIndexByte(string(s), ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	k, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+k) * 10 * time.Millisecond
-}
 
 func (a *agentProc) stop(b *testing.B) {
 	b.Helper()
@@ -287,10 +265,19 @@ func (d *deltaBench) steadyState(b *testing.B) []row {
 	// the agent's watch adds to etcd, apart from what the agent takes.
 	var etcdWith, etcdWithout, etcdStopped []float64
 	etcdPID := d.etcd.Process.Cmd.Process.Pid
-	flat := func(name string, perWrite *[]float64) float64 {
-		cpu0 := processCPU(etcdPID)
-		rate := writeFlat(b, d.cli, name, 16, 10*time.Second)
-		*perWrite = append(*perWrite, (processCPU(etcdPID)-cpu0).Seconds()*1e6/(rate*10))
+	// flat runs one phase and records etcd's CPU per write in perWrite
+	// and, when following is given, the agent's CPU per change in agentCPU.
+	flat := func(name string, perWrite *[]float64, following *agentProc) float64 {
+		etcd0, agent0 := processCPU(etcdPID), time.Duration(0)
+		if following != nil {
+			agent0 = following.cpu()
+		}
+		rate := writeFlat(b, d.cli, name, 16, flatPhase)
+		writes := rate * flatPhase.Seconds()
+		*perWrite = append(*perWrite, (processCPU(etcdPID)-etcd0).Seconds()*1e6/writes)
+		if following != nil {
+			agentCPU = append(agentCPU, (following.cpu()-agent0).Seconds()*1e6/writes)
+		}
 		return rate
 	}
 	for round := range rounds {
@@ -298,7 +285,7 @@ func (d *deltaBench) steadyState(b *testing.B) []row {
 		// run (etcd's database grows by ~100 MiB a phase) then cancels
 		// out in the median instead of always counting against "with".
 		var with, without float64
-		measureOff := func() { without = flat(fmt.Sprintf("flat-off-%d", round), &etcdWithout) }
+		measureOff := func() { without = flat(fmt.Sprintf("flat-off-%d", round), &etcdWithout, nil) }
 		if round%2 == 0 {
 			measureOff()
 		}
@@ -307,9 +294,7 @@ func (d *deltaBench) steadyState(b *testing.B) []row {
 		// the round measures the agent following etcd, not the page cache
 		// writing back etcd's own pages the snapshot read.
 		quiesce()
-		cpu0 := agent.cpu()
-		with = flat(fmt.Sprintf("flat-on-%d", round), &etcdWith)
-		agentCPU = append(agentCPU, (agent.cpu()-cpu0).Seconds()*1e6/(with*10))
+		with = flat(fmt.Sprintf("flat-on-%d", round), &etcdWith, agent)
 		peak = max(peak, agent.peak())
 		// The control: the same agent, its full snapshot taken and its
 		// chain open, but stopped. What "with" loses and this does not is
@@ -317,7 +302,7 @@ func (d *deltaBench) steadyState(b *testing.B) []row {
 		// order of phases, the bucket).
 		agent.signal(b, syscall.SIGSTOP)
 		quiesce()
-		stopped := flat(fmt.Sprintf("flat-stopped-%d", round), &etcdStopped)
+		stopped := flat(fmt.Sprintf("flat-stopped-%d", round), &etcdStopped, nil)
 		agent.signal(b, syscall.SIGCONT)
 		if round < rounds-1 {
 			agent.stop(b)

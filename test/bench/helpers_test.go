@@ -113,20 +113,11 @@ func peakRSS(pid int) func() int64 {
 	)
 	go func() {
 		defer close(done)
-		path := fmt.Sprintf("/proc/%d/status", pid)
 		for {
-			b, err := os.ReadFile(path)
-			if err == nil {
-				for _, line := range strings.Split(string(b), "\n") {
-					if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-						if kib, err := strconv.ParseInt(f[1], 10, 64); err == nil {
-							mu.Lock()
-							peak = max(peak, kib<<10)
-							mu.Unlock()
-						}
-					}
-				}
-			}
+			hwm := vmHWM(pid)
+			mu.Lock()
+			peak = max(peak, hwm)
+			mu.Unlock()
 			select {
 			case <-stop:
 				return
@@ -141,4 +132,32 @@ func peakRSS(pid int) func() int64 {
 		defer mu.Unlock()
 		return peak
 	}
+}
+
+// vmHWM is process pid's peak RSS so far (VmHWM, in bytes), or 0 when it
+// cannot be read (the process is gone).
+func vmHWM(pid int) int64 {
+	s, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(s), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kib, _ := strconv.ParseInt(f[1], 10, 64)
+			return kib << 10
+		}
+	}
+	return 0
+}
+
+// processCPU is the CPU time process pid has used so far (user + system),
+// or 0 when it cannot be read.
+func processCPU(pid int) time.Duration {
+	s, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	// The fields after the command name's closing parenthesis: utime and
+	// stime are the 12th and 13th, in clock ticks (100 a second).
+	f := strings.Fields(string(s[strings.LastIndexByte(string(s), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	k, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+k) * 10 * time.Millisecond
 }
