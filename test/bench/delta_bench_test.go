@@ -184,6 +184,40 @@ func randomValues(count, n int) []string {
 	return vs
 }
 
+// liveWatch runs measure while a live watch of every key (clientv3's, on
+// a connection of its own) is drained as fast as it arrives and nothing
+// is done with it: what a tool that follows etcd's watch, as gardener's
+// delta snapshots do, costs etcd before it does anything with the events
+// (etcd sends a message per revision). The agent does not follow a live
+// watch: it reads in batches (see delta.Follow), so this is the peer
+// design's floor, for comparison, not the agent's. The drain runs in
+// this process, beside the writers, as the agent runs beside etcd.
+func (d *deltaBench) liveWatch(b *testing.B, measure func() float64) float64 {
+	b.Helper()
+	cli := etcdClient(b, d.etcd)
+	defer cli.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := cli.Watch(clientv3.WithRequireLeader(ctx), "", clientv3.WithPrefix(), clientv3.WithCreatedNotify())
+	if r := <-w; r.Err() != nil {
+		b.Fatal(r.Err())
+	}
+	var events atomic.Int64
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for r := range w {
+			events.Add(int64(len(r.Events)))
+		}
+	}()
+	rate := measure()
+	cancel()
+	<-drained
+	if events.Load() == 0 {
+		b.Fatal("live watch: no event received while writing")
+	}
+	return rate
+}
+
 // writeFlat writes as fast as workers goroutines can for d and returns
 // the writes per second.
 func writeFlat(b *testing.B, cli *clientv3.Client, prefix string, workers int, d time.Duration) float64 {
@@ -215,7 +249,10 @@ func writeFlat(b *testing.B, cli *clientv3.Client, prefix string, workers int, d
 //     (at the unit's Nice=) following it vs without, alternated, the
 //     median of 5 rounds' ratios: ≥ 0.95×; and a control, the same agent
 //     stopped (SIGSTOP) vs without, which should be ≈ 1×: what the rig
-//     itself costs;
+//     itself costs; and, for comparison, a live watch of every key,
+//     drained and nothing kept, vs without: what a tool that follows
+//     etcd's watch pays before doing anything (the agent reads in batches
+//     instead);
 //   - RPO at the 99th percentile under a steady 500 writes/s of 2 KiB
 //     values (delta.interval 10s): the time from a write's commit to the
 //     moment an outside observer (polling the bucket every 100 ms) sees a
@@ -256,14 +293,14 @@ func (d *deltaBench) steadyState(b *testing.B) []row {
 	if v, _ := strconv.Atoi(os.Getenv("K8SGUARD_BENCH_DELTA_ROUNDS")); v > 0 {
 		rounds = v
 	}
-	var ratios, controls []float64
-	var perRound, perControl []string
+	var ratios, controls, peers []float64
+	var perRound, perControl, perPeer []string
 	var agent *agentProc
 	var peak int64
 	var agentCPU []float64 // µs of the agent's CPU per change, each round
 	// µs of etcd's own CPU per write, each round, by phase: what serving
 	// the agent's watch adds to etcd, apart from what the agent takes.
-	var etcdWith, etcdWithout, etcdStopped []float64
+	var etcdWith, etcdWithout, etcdStopped, etcdLive []float64
 	etcdPID := d.etcd.Process.Cmd.Process.Pid
 	// flat runs one phase and records etcd's CPU per write in perWrite
 	// and, when following is given, the agent's CPU per change in agentCPU.
@@ -284,8 +321,11 @@ func (d *deltaBench) steadyState(b *testing.B) []row {
 		// Odd rounds measure with the agent first: any drift over the
 		// run (etcd's database grows by ~100 MiB a phase) then cancels
 		// out in the median instead of always counting against "with".
-		var with, without float64
-		measureOff := func() { without = flat(fmt.Sprintf("flat-off-%d", round), &etcdWithout, nil) }
+		var with, without, live float64
+		measureOff := func() {
+			without = flat(fmt.Sprintf("flat-off-%d", round), &etcdWithout, nil)
+			live = d.liveWatch(b, func() float64 { return flat(fmt.Sprintf("flat-watch-%d", round), &etcdLive, nil) })
+		}
 		if round%2 == 0 {
 			measureOff()
 		}
@@ -315,14 +355,17 @@ func (d *deltaBench) steadyState(b *testing.B) []row {
 		perRound = append(perRound, fmt.Sprintf("%.0f/%.0f", with, without))
 		controls = append(controls, stopped/without)
 		perControl = append(perControl, fmt.Sprintf("%.0f", stopped))
+		peers = append(peers, live/without)
+		perPeer = append(perPeer, fmt.Sprintf("%.0f", live))
 	}
 	b.Logf("etcd writes/s with/without the agent, per round: %s", strings.Join(perRound, ", "))
 	b.Logf("agent CPU per change, per round (µs): %.1f", agentCPU)
-	b.Logf("etcd CPU per write, per round (µs): with the agent %.1f, without %.1f, agent stopped %.1f", etcdWith, etcdWithout, etcdStopped)
+	b.Logf("etcd CPU per write, per round (µs): with the agent %.1f, without %.1f, agent stopped %.1f, live watch %.1f", etcdWith, etcdWithout, etcdStopped, etcdLive)
 	mid := func(v []float64) float64 { return slices.Sorted(slices.Values(v))[len(v)/2] }
 	cpuPerChange := mid(agentCPU)
 	thrRatio := mid(ratios)
 	controlRatio := mid(controls)
+	peerRatio := mid(peers)
 
 	// RPO under a steady 500 writes/s, with the agent still running.
 	snaps, err := snapshot.List(context.Background(), d.store, "bench")
@@ -408,6 +451,7 @@ func (d *deltaBench) steadyState(b *testing.B) []row {
 	b.ReportMetric(p(0.99), "rpo-p99-s")
 	b.ReportMetric(thrRatio, "throughput-with/without")
 	b.ReportMetric(controlRatio, "control-stopped/without")
+	b.ReportMetric(peerRatio, "peer-live-watch/without")
 	b.ReportMetric(float64(peak>>20), "agent-peak-MiB")
 	if missing > 0 {
 		b.Errorf("%d writes never appeared in a committed segment", missing)
@@ -415,9 +459,10 @@ func (d *deltaBench) steadyState(b *testing.B) []row {
 	return []row{
 		{fmt.Sprintf("etcd writes/s, 16 writers of 2 KiB, agent (nice %d) on/off", unitNice(b)), "", fmt.Sprintf("median of %d", rounds), fmt.Sprintf("%.2f", thrRatio), ">= 0.95 (" + strings.Join(perRound, ", ") + ")"},
 		{"control: the agent stopped (SIGSTOP) during \"with\"", "", fmt.Sprintf("median of %d", rounds), fmt.Sprintf("%.2f", controlRatio), "≈ 1: the rig alone (" + strings.Join(perControl, ", ") + ")"},
+		{"peer: a live watch, drained, nothing kept", "", fmt.Sprintf("median of %d", rounds), fmt.Sprintf("%.2f", peerRatio), "what following etcd's watch costs it (" + strings.Join(perPeer, ", ") + ")"},
 		{"agent CPU per change, 16 writers of 2 KiB", fmt.Sprintf("%.1f µs", cpuPerChange), fmt.Sprintf("median of %d", rounds), "", "(what the agent takes from etcd's cores)"},
 		{"etcd CPU per write, agent on / off (stopped)", fmt.Sprintf("%.1f µs", mid(etcdWith)), fmt.Sprintf("%.1f µs", mid(etcdWithout)),
-			fmt.Sprintf("%.2f", mid(etcdWith)/mid(etcdWithout)), fmt.Sprintf("(what serving the watch adds to etcd; stopped %.1f µs)", mid(etcdStopped))},
+			fmt.Sprintf("%.2f", mid(etcdWith)/mid(etcdWithout)), fmt.Sprintf("(stopped %.1f µs, live watch %.1f µs)", mid(etcdStopped), mid(etcdLive))},
 		{"RPO p99 at 500 writes/s of 2 KiB (p50, max)", fmt.Sprintf("%.2fs", p(0.99)), fmt.Sprintf("%.0fs interval", deltaInterval.Seconds()),
 			fmt.Sprintf("%.2f", p(0.99)/deltaInterval.Seconds()), fmt.Sprintf("<= %.0fs (p50 %.2fs, max %.2fs)", deltaInterval.Seconds()+2, p(0.5), rpos[len(rpos)-1])},
 		{"agent peak RSS (VmHWM), whole steady-state run", fmt.Sprintf("%d MiB", peak>>20), "", "", "<= 64 MiB"},
