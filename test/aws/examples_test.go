@@ -45,7 +45,7 @@ func TestExamplesWithoutCloud(t *testing.T) {
 	}
 	t.Run("a burstable control-plane type fails the example's validation", func(t *testing.T) {
 		opts := infra.WithEnv(infra.Terraform(t, "examples/functions/is_burstable_instance_type", map[string]any{"control_plane_instance_type": "t3.large"}), noCredentials)
-		out, err := terraform.InitAndPlanContextE(t, context.Background(), opts)
+		out, err := infra.InitAndPlanE(t, context.Background(), opts)
 		if err == nil || !strings.Contains(infra.Unwrap(out), "Control-plane nodes need a fixed-performance instance type") {
 			t.Fatalf("plan with t3.large: err = %v\n%s", err, out)
 		}

@@ -123,7 +123,7 @@ func testControlPlaneLaunchTemplateRefusedAtPlan(t *testing.T, tg *fixture.Targe
 	}
 	t.Run("burstable allowed by the provider", func(t *testing.T) {
 		o := withVars(opts, map[string]any{"instance_type": "t3.large", "allow_burstable": true})
-		if _, err := terraform.PlanContextE(t, context.Background(), o); err != nil {
+		if _, err := infra.PlanE(t, context.Background(), o); err != nil {
 			t.Fatalf("t3.large with allow_burstable_control_plane = true was refused: %v", err)
 		}
 	})

@@ -124,7 +124,7 @@ func TestPodIPExhaustionReproducedAndPrevented(t *testing.T) {
 			"pod_cidr": podCIDR, "node_cidr_mask_size": nodeMask, "max_pods_per_node": maxPods, "max_size": nodes,
 			"cluster_name": "ipam", "subnet_ids": []string{"subnet-00000000"},
 		})
-		out, err := terraform.InitAndPlanContextE(t, context.Background(), opts)
+		out, err := infra.InitAndPlanE(t, context.Background(), opts)
 		if err == nil {
 			t.Fatalf("terraform plan of max_size %d succeeded:\n%s", nodes, out)
 		}

@@ -75,7 +75,7 @@ func TestInstanceLimitsAtPlan(t *testing.T) {
 	}
 
 	t.Run("c6in.32xlarge at 394 pods plans, with EKS's recommendation as a warning", func(t *testing.T) {
-		out, err := terraform.PlanContextE(t, context.Background(), plan("c6in.32xlarge", 394, "vpc_cni"))
+		out, err := infra.PlanE(t, context.Background(), plan("c6in.32xlarge", 394, "vpc_cni"))
 		if err != nil {
 			t.Fatalf("terraform plan failed: %v\n%s", err, out)
 		}
@@ -113,7 +113,7 @@ func TestInstanceLimitsAtPlan(t *testing.T) {
 		free := tg.FreeIPs(t, subnets)
 		// Our pool: m6i.large at 20 pods takes 18 + 2 ENIs + a warm ENI of 10 = 30.
 		want := (free - 2*100) / 30
-		out, err := terraform.PlanContextE(t, ctx, plan("m6i.large", 20, "vpc_cni"))
+		out, err := infra.PlanE(t, ctx, plan("m6i.large", 20, "vpc_cni"))
 		if err != nil {
 			t.Fatalf("terraform plan failed: %v\n%s", err, out)
 		}

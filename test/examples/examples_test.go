@@ -104,7 +104,7 @@ func TestQuickstartAppliesAndRefusesTheOutageWebhook(t *testing.T) {
 	refused := infra.Terraform(t, "examples/quickstart/refused", nil)
 	refused.EnvVars["KUBECONFIG"] = cp.Kubeconfig
 	terraform.InitContext(t, context.Background(), refused)
-	out, err := terraform.PlanContextE(t, context.Background(), refused)
+	out, err := infra.PlanE(t, context.Background(), refused)
 	if err == nil {
 		t.Fatalf("the outage webhook planned without error:\n%s", out)
 	}

@@ -15,11 +15,45 @@ var wrapAndBox = regexp.MustCompile(`[\s│╷╵]+`)
 // terminal) and its box drawing, so a diagnostic can be matched as one line.
 func Unwrap(s string) string { return wrapAndBox.ReplaceAllString(s, " ") }
 
+// PlanE is terratest's PlanContextE with terraform's error stream first
+// and its output after it, each whole. terratest's own interleaves the two
+// line by line as they arrive, and a plan's resource listing (stdout) once
+// landed in the middle of a wrapped diagnostic (stderr), which then did not
+// match.
+func PlanE(t *testing.T, ctx context.Context, opts *terraform.Options) (string, error) {
+	return runSeparated(t, ctx, opts, append([]string{"plan", "-input=false", "-lock=false"}, opts.ExtraArgs.Plan...)...)
+}
+
+// ApplyE is terratest's ApplyContextE, its output as PlanE's.
+func ApplyE(t *testing.T, ctx context.Context, opts *terraform.Options) (string, error) {
+	return runSeparated(t, ctx, opts, append([]string{"apply", "-input=false", "-auto-approve"}, opts.ExtraArgs.Apply...)...)
+}
+
+// InitAndPlanE and InitAndApplyE init first, as terratest's do.
+func InitAndPlanE(t *testing.T, ctx context.Context, opts *terraform.Options) (string, error) {
+	if out, err := terraform.InitContextE(t, ctx, opts); err != nil {
+		return out, err
+	}
+	return PlanE(t, ctx, opts)
+}
+
+func InitAndApplyE(t *testing.T, ctx context.Context, opts *terraform.Options) (string, error) {
+	if out, err := terraform.InitContextE(t, ctx, opts); err != nil {
+		return out, err
+	}
+	return ApplyE(t, ctx, opts)
+}
+
+func runSeparated(t *testing.T, ctx context.Context, opts *terraform.Options, args ...string) (string, error) {
+	stdout, stderr, _, err := terraform.RunTerraformCommandAndGetStdOutErrCodeContextE(t, ctx, opts, terraform.FormatArgs(opts, args...)...)
+	return stderr + "\n" + stdout, err
+}
+
 // ExpectPlanError runs `terraform plan` (after init) and requires it to fail
 // with pattern in its unwrapped output; it returns the matched text.
 func ExpectPlanError(t *testing.T, opts *terraform.Options, pattern string) string {
 	t.Helper()
-	out, err := terraform.PlanContextE(t, context.Background(), opts)
+	out, err := PlanE(t, context.Background(), opts)
 	if err == nil {
 		t.Fatalf("terraform plan succeeded, want an error matching %q:\n%s", pattern, out)
 	}
@@ -49,14 +83,14 @@ func ExpectNoChanges(t *testing.T, opts *terraform.Options, why string) {
 func ExpectApplyRefused(t *testing.T, opts *terraform.Options, ruleID string) string {
 	t.Helper()
 	ctx := context.Background()
-	plan, err := terraform.InitAndPlanContextE(t, ctx, opts)
+	plan, err := InitAndPlanE(t, ctx, opts)
 	if err != nil {
 		t.Fatalf("terraform plan failed; the value was meant to be unknown until apply:\n%s", plan)
 	}
 	if !strings.Contains(plan, "(known after apply)") || strings.Contains(plan, ruleID) {
 		t.Fatalf("plan does not show the guarded value as unknown, or already names %s:\n%s", ruleID, plan)
 	}
-	out, err := terraform.ApplyContextE(t, ctx, opts)
+	out, err := ApplyE(t, ctx, opts)
 	if err == nil {
 		t.Fatalf("terraform apply succeeded, want it refused with [%s] on the value known at apply:\n%s", ruleID, out)
 	}

@@ -93,7 +93,7 @@ func TestWebhookMatchConditionsOnTheAPIServer(t *testing.T) {
 			})
 			defer terraform.DestroyContext(t, context.Background(), opts)
 
-			out, err := terraform.InitAndPlanContextE(t, context.Background(), opts)
+			out, err := infra.InitAndPlanE(t, context.Background(), opts)
 			if err == nil {
 				t.Fatal("terraform plan accepted a match condition that does not compile")
 			}

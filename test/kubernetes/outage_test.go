@@ -135,7 +135,7 @@ func TestWebhookOutageReproducedAndPrevented(t *testing.T) {
 	wildcard := tf(t, cp, "test/kubernetes/testdata/outage", map[string]any{
 		"url": opa.URL, "ca_bundle": opa.CAPEM, "api_groups": []string{"*"}, "resources": []string{"*"},
 	})
-	out, err := terraform.InitAndPlanContextE(t, context.Background(), wildcard)
+	out, err := infra.InitAndPlanE(t, context.Background(), wildcard)
 	if err == nil {
 		t.Fatal("terraform plan accepted the wildcard webhook")
 	}

@@ -80,7 +80,7 @@ func TestPodQuotaLifecycle(t *testing.T) {
 	t.Log("pods raised to 1000 by hand: plan showed 1000 -> 12, apply restored it")
 
 	terraform.RunTerraformCommandContext(t, context.Background(), opts, "state", "rm", "k8sguard_pod_quota.this")
-	out, err = terraform.ApplyContextE(t, context.Background(), opts)
+	out, err = infra.ApplyE(t, context.Background(), opts)
 	if err == nil {
 		t.Fatal("apply over an existing quota succeeded: k8sguard must not adopt it")
 	}

@@ -135,7 +135,7 @@ func TestWebhookLifecycle(t *testing.T) {
 			// Forget the object, then try to create it again: k8sguard
 			// refuses to adopt it and points to import.
 			terraform.RunTerraformCommandContext(t, context.Background(), opts, "state", "rm", addr)
-			out, err = terraform.ApplyContextE(t, context.Background(), opts)
+			out, err = infra.ApplyE(t, context.Background(), opts)
 			if err == nil {
 				t.Fatal("apply over an existing object succeeded: k8sguard must not adopt it")
 			}
@@ -163,7 +163,7 @@ func TestWebhookWaitsForReadyBackend(t *testing.T) {
 	opts := tf(t, cp, "test/kubernetes/testdata/webhook_service", nil)
 	defer terraform.DestroyContext(t, context.Background(), opts)
 
-	out, err := terraform.InitAndApplyContextE(t, context.Background(), opts)
+	out, err := infra.InitAndApplyE(t, context.Background(), opts)
 	if err == nil {
 		t.Fatal("apply without the opa service succeeded")
 	}
@@ -185,7 +185,7 @@ func TestWebhookWaitsForReadyBackend(t *testing.T) {
 	if slice, err = cs.DiscoveryV1().EndpointSlices("opa").Create(ctx, slice, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	out, err = terraform.ApplyContextE(t, context.Background(), opts)
+	out, err = infra.ApplyE(t, context.Background(), opts)
 	if err == nil {
 		t.Fatal("apply with no ready endpoint succeeded")
 	}
