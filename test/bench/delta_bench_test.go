@@ -322,20 +322,15 @@ func (d *deltaBench) steadyState(b *testing.B) []row {
 		// run (etcd's database grows by ~100 MiB a phase) then cancels
 		// out in the median instead of always counting against "with".
 		var with, without, live float64
-		// The live watch runs beside "without", before it in odd rounds
-		// and after it in even ones, for the same reason.
-		measureOff := func() {
-			off := func() { without = flat(fmt.Sprintf("flat-off-%d", round), &etcdWithout, nil) }
-			if round%2 == 0 {
-				off()
-			}
+		measureOff := func() { without = flat(fmt.Sprintf("flat-off-%d", round), &etcdWithout, nil) }
+		// The live watch runs beside "without": even rounds measure off,
+		// live watch, agent; odd rounds the mirror, agent, live watch, off.
+		measureLive := func() {
 			live = d.liveWatch(b, func() float64 { return flat(fmt.Sprintf("flat-watch-%d", round), &etcdLive, nil) })
-			if round%2 == 1 {
-				off()
-			}
 		}
 		if round%2 == 0 {
 			measureOff()
+			measureLive()
 		}
 		agent = d.startAgent(b)
 		// The agent's first act is a full snapshot: let that settle, so
@@ -357,6 +352,7 @@ func (d *deltaBench) steadyState(b *testing.B) []row {
 		}
 		if round%2 == 1 {
 			quiesce()
+			measureLive()
 			measureOff()
 		}
 		ratios = append(ratios, with/without)
