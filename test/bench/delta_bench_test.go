@@ -178,7 +178,7 @@ func (d *deltaBench) pauseBetweenReads(b *testing.B, a *agentProc) {
 
 // etcdGauge reads one unlabelled gauge from etcd's /metrics.
 func etcdGauge(endpoint, name string) (float64, error) {
-	resp, err := http.Get(endpoint + "/metrics")
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(endpoint + "/metrics")
 	if err != nil {
 		return 0, err
 	}
