@@ -92,7 +92,7 @@ func Follow(ctx context.Context, cli *clientv3.Client, st store.Store, snap *sna
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	w := &writer{cli: cli, st: st, snap: snap, o: o, log: o.Logger.With("chain", snap.Name()),
-		prevSHA: snap.StoredSHA256, nextFirst: from + 1, lastRev: from, enc: newEncoder(nil), lastCut: o.Now()}
+		prevSHA: snap.StoredSHA256, nextFirst: from + 1, lastRev: from, enc: newEncoder(nil, nil), lastCut: o.Now()}
 	return w.run(ctx)
 }
 
@@ -349,7 +349,7 @@ func (w *writer) cut() {
 	w.pending = append(w.pending, &cut{m: m, data: data})
 	w.pendingBytes += int64(len(data))
 	w.prevSHA, w.nextFirst = m.SHA256, w.lastRev+1
-	w.enc, w.events, w.revisions = newEncoder(w.spare), 0, 0
+	w.enc, w.events, w.revisions = newEncoder(w.spare, w.enc.zw), 0, 0
 	w.spare = nil
 	w.firstChange, w.lastChange = time.Time{}, time.Time{}
 	w.lastCut = w.heard
