@@ -92,7 +92,7 @@ func Follow(ctx context.Context, cli *clientv3.Client, st store.Store, snap *sna
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	w := &writer{cli: cli, st: st, snap: snap, o: o, log: o.Logger.With("chain", snap.Name()),
-		prevSHA: snap.StoredSHA256, nextFirst: from + 1, lastRev: from, enc: newEncoder(nil, nil), lastCut: o.Now()}
+		prevSHA: snap.StoredSHA256, nextFirst: from + 1, lastRev: from, enc: newEncoder(nil, segmentZstd()), lastCut: o.Now()}
 	return w.run(ctx)
 }
 
