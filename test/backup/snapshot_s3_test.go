@@ -113,3 +113,31 @@ func TestSnapshotStreamsToS3AndEtcdutlReadsIt(t *testing.T) {
 		}
 	}
 }
+
+// A node-local agent can reach etcd over a unix socket that etcd serves
+// beside its TCP listener (etcd.endpoints: [unix:///path]): the whole
+// snapshot (status, stream, key counts) goes over it and the manifest
+// describes that etcd.
+func TestSnapshotOverEtcdUnixSocket(t *testing.T) {
+	e := infra.StartEtcdWith(t, infra.EtcdOptions{UnixSocket: true})
+	s := infra.StartS3(t)
+	fillEtcd(t, e, 2)
+
+	// Only the socket: the TCP endpoint is not in the agent's environment.
+	env := append(snapEnv(e, s, ""), "ETCDGUARD_ETCD_ENDPOINTS="+e.UnixEndpoint)
+	out, stderr, code := snapRun(t, env, "snapshot")
+	if code != 0 {
+		t.Fatalf("snapshot over %s: exit %d\n%s\n%s", e.UnixEndpoint, code, out, stderr)
+	}
+	// The log names the endpoint the snapshot was read from.
+	if !strings.Contains(stderr, `endpoint=`+e.UnixEndpoint) {
+		t.Fatalf("the log does not name %s as the endpoint:\n%s", e.UnixEndpoint, stderr)
+	}
+	l := snapList(t, s)
+	if len(l.Snapshots) != 1 {
+		t.Fatalf("listing %+v", l)
+	}
+	if m := l.Snapshots[0]; m.Keys != 62 || m.Revision < 62 {
+		t.Fatalf("manifest %+v: want the 62 keys fillEtcd wrote", m)
+	}
+}

@@ -11,8 +11,11 @@ import (
 // Etcd is a single-member etcd started from the built binary.
 type Etcd struct {
 	Endpoints []string // client URLs, http://127.0.0.1:<port>
-	DataDir   string
-	Process   *Process
+	// UnixEndpoint is the client URL of etcd's unix socket listener
+	// (unix:///<dir>/etcd.sock), when EtcdOptions.UnixSocket asked for one.
+	UnixEndpoint string
+	DataDir      string
+	Process      *Process
 }
 
 // EtcdOptions tune StartEtcd.
@@ -22,6 +25,9 @@ type EtcdOptions struct {
 	DataDir string
 	// QuotaBackendBytes raises etcd's 2 GiB default for large benchmarks.
 	QuotaBackendBytes int64
+	// UnixSocket adds a client listener on a unix socket beside the TCP
+	// one, as a node-local client (etcdguard's agent) can use.
+	UnixSocket bool
 }
 
 // StartEtcd starts etcd on free loopback ports and waits for /health.
@@ -37,10 +43,15 @@ func StartEtcdWith(t TB, opts EtcdOptions) *Etcd {
 	}
 	client := fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
 	peer := fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
+	listen, unix := client, ""
+	if opts.UnixSocket {
+		unix = "unix://" + filepath.Join(dir, "etcd.sock")
+		listen += "," + unix
+	}
 	args := []string{
 		"--name", "default",
 		"--data-dir", dataDir,
-		"--listen-client-urls", client, "--advertise-client-urls", client,
+		"--listen-client-urls", listen, "--advertise-client-urls", client,
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
 		"--initial-cluster", "default=" + peer,
 		"--log-level", "warn",
@@ -50,7 +61,7 @@ func StartEtcdWith(t TB, opts EtcdOptions) *Etcd {
 	}
 	p := start(t, "etcd", dir, Tool(t, "etcd"), args, nil)
 	waitFor(t, p, "etcd", 30*time.Second, func() error { return httpOK(client + "/health") })
-	return &Etcd{Endpoints: []string{client}, DataDir: dataDir, Process: p}
+	return &Etcd{Endpoints: []string{client}, UnixEndpoint: unix, DataDir: dataDir, Process: p}
 }
 
 // Stop stops etcd (SIGTERM); its data dir stays for inspection or reuse.
