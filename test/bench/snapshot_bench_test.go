@@ -152,18 +152,22 @@ func median(rs []measured) measured {
 
 func (r runResult) measured() measured { return measured{wall: r.wall, cpu: r.cpu, rss: r.maxRSS} }
 
-// peerCPU is a function that returns the CPU etcd and the S3 server
-// have spent since it was made.
-func peerCPU(etcd *infra.Etcd, bucket *infra.S3) func() time.Duration {
-	pids := []int{etcd.Process.Cmd.Process.Pid, bucket.Process.Cmd.Process.Pid}
-	total := func() (d time.Duration) {
-		for _, pid := range pids {
-			d += processCPU(pid)
-		}
-		return d
+// mustRunBeside is mustRun that also measures the CPU the processes
+// peers (etcd and the S3 server) spent while bin ran.
+func mustRunBeside(b *testing.B, peers []int, env []string, bin string, args ...string) (runResult, measured) {
+	b.Helper()
+	before := cpuOf(peers)
+	r := mustRun(b, env, bin, args...)
+	m := r.measured()
+	m.peers = cpuOf(peers) - before
+	return r, m
+}
+
+func cpuOf(pids []int) (d time.Duration) {
+	for _, pid := range pids {
+		d += processCPU(pid)
 	}
-	start := total()
-	return func() time.Duration { return total() - start }
+	return d
 }
 
 // plus is two steps run one after the other: times add, the peak is the
@@ -221,18 +225,15 @@ func snapshotVersusBaselines(b *testing.B, t *tools, cfg benchConfig, etcd *infr
 	dir := b.TempDir()
 	db := filepath.Join(dir, "snapshot.db")
 	var saves, naives, egs []measured
+	peers := []int{etcd.Process.Cmd.Process.Pid, bucket.Process.Cmd.Process.Pid}
 	for run := range cfg.runs {
 		baselines := func() {
 			settle()
-			peers := peerCPU(etcd, bucket)
-			save := mustRun(b, nil, t.etcdctl, "--endpoints", etcd.Endpoints[0], "snapshot", "save", db).measured()
-			save.peers = peers()
+			_, save := mustRunBeside(b, peers, nil, t.etcdctl, "--endpoints", etcd.Endpoints[0], "snapshot", "save", db)
 			s.rawMiB = float64(snapFileSize(db)) / (1 << 20)
 			key := fmt.Sprintf("naive/%d.db", run)
 			settle()
-			peers = peerCPU(etcd, bucket)
-			upload := mustRun(b, bucket.Env(), t.plains3, "put", bucket.Endpoint, bucket.Bucket, key, db).measured()
-			upload.peers = peers()
+			_, upload := mustRunBeside(b, peers, bucket.Env(), t.plains3, "put", bucket.Endpoint, bucket.Bucket, key, db)
 			removeAll(b, db)
 			purge(b, bucket, key)
 			saves = append(saves, save)
@@ -240,9 +241,7 @@ func snapshotVersusBaselines(b *testing.B, t *tools, cfg benchConfig, etcd *infr
 		}
 		ours := func() {
 			settle()
-			peers := peerCPU(etcd, bucket)
-			eg := mustRun(b, profiled(env, s, "snapshot"), t.etcdguard, "snapshot")
-			egPeers := peers()
+			eg, fig := mustRunBeside(b, peers, profiled(env, s, "snapshot"), t.etcdguard, "snapshot")
 			stats := snapSummary.FindStringSubmatch(eg.stdout)
 			if stats == nil {
 				b.Fatalf("no summary line in:\n%s", eg.out)
@@ -255,9 +254,7 @@ func snapshotVersusBaselines(b *testing.B, t *tools, cfg benchConfig, etcd *infr
 				purge(b, bucket, "snapshots/"+m.DataKey)
 				purge(b, bucket, "snapshots/bench/"+stats[1]+".json")
 			}
-			m := eg.measured()
-			m.peers = egPeers
-			egs = append(egs, m)
+			egs = append(egs, fig)
 		}
 		inTurn(run, baselines, ours)
 	}
@@ -311,7 +308,7 @@ func formatTable(sections []section, runs int) string {
 	fmt.Fprintf(&sb, "\netcdguard snapshot and restore, medians of %d runs (wall and CPU seconds, peak RSS MiB; etcd + S3 CPU: what etcd and the S3 server spent meanwhile, snapshots only)\n\n", runs)
 	sb.WriteString("| data | snapshot | method | wall s | CPU s | RSS MiB | etcd + S3 CPU s | wall ratio | CPU ratio |\n|---|---|---|---|---|---|---|---|---|\n")
 	row := func(s section, method string, m measured, ratios string) {
-		peers := "–"
+		peers := "–" // restore rows: not measured
 		if m.peers > 0 {
 			peers = fmt.Sprintf("%.2f", m.peers.Seconds())
 		}

@@ -45,7 +45,13 @@ func StartEtcdWith(t TB, opts EtcdOptions) *Etcd {
 	peer := fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
 	listen, unix := client, ""
 	if opts.UnixSocket {
-		unix = "unix://" + filepath.Join(dir, "etcd.sock")
+		sock := filepath.Join(dir, "etcd.sock")
+		// Linux's limit on a socket path (sun_path, 108 bytes with its
+		// NUL); past it etcd exits with a bind error that names no cause.
+		if len(sock) > 107 {
+			t.Fatalf("etcd's unix socket path %s is %d bytes, over the 107 a socket allows: set a shorter TMPDIR", sock, len(sock))
+		}
+		unix = "unix://" + sock
 		listen += "," + unix
 	}
 	args := []string{
