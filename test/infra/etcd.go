@@ -36,13 +36,20 @@ func StartEtcd(t TB) *Etcd { return StartEtcdWith(t, EtcdOptions{}) }
 // StartEtcdWith starts etcd with options.
 func StartEtcdWith(t TB, opts EtcdOptions) *Etcd {
 	t.Helper()
+	return startOnFreePorts(t, "etcd", func() (*Etcd, error) { return startEtcd(t, opts, FreePort(t), FreePort(t)) })
+}
+
+// startEtcd is one try of StartEtcdWith. etcd binds its listeners before
+// it opens the data dir, so a try that lost a port left the dir untouched.
+func startEtcd(t TB, opts EtcdOptions, clientPort, peerPort int) (*Etcd, error) {
+	t.Helper()
 	dir := t.TempDir()
 	dataDir := opts.DataDir
 	if dataDir == "" {
 		dataDir = filepath.Join(dir, "data")
 	}
-	client := fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
-	peer := fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
+	client := fmt.Sprintf("http://127.0.0.1:%d", clientPort)
+	peer := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
 	listen, unix := client, ""
 	if opts.UnixSocket {
 		sock := filepath.Join(dir, "etcd.sock")
@@ -66,8 +73,10 @@ func StartEtcdWith(t TB, opts EtcdOptions) *Etcd {
 		args = append(args, "--quota-backend-bytes", fmt.Sprint(opts.QuotaBackendBytes))
 	}
 	p := start(t, "etcd", dir, Tool(t, "etcd"), args, nil)
-	waitFor(t, p, "etcd", 30*time.Second, func() error { return httpOK(client + "/health") })
-	return &Etcd{Endpoints: []string{client}, UnixEndpoint: unix, DataDir: dataDir, Process: p}
+	if err := waitReady(p, "etcd", 30*time.Second, func() error { return httpOK(client + "/health") }); err != nil {
+		return nil, err
+	}
+	return &Etcd{Endpoints: []string{client}, UnixEndpoint: unix, DataDir: dataDir, Process: p}, nil
 }
 
 // Stop stops etcd (SIGTERM); its data dir stays for inspection or reuse.

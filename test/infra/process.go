@@ -2,12 +2,15 @@ package infra
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -117,32 +120,109 @@ func Tail(path string, n int) string {
 }
 
 // FreePort returns a loopback port that was free a moment ago.
+//
+// It is drawn from below the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range), never from it: a port the kernel picked
+// for a listener (":0") can be handed out again as the source port of any
+// outgoing connection (a test's client, a proxy, the agent) in the moment
+// before the program meant to listen on it does, and the program then dies
+// with "address already in use" (seen in CI, an etcd restarted mid-test).
+// Below the range only another listener can take it.
 func FreePort(t TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	low := ephemeralLow()
+	for range 200 {
+		port := freePortFloor + rand.IntN(low-freePortFloor)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue // a listener holds it: draw again
+		}
+		l.Close()
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("free port: no free loopback port in %d-%d after 200 draws", freePortFloor, low-1)
+	return 0
+}
+
+// freePortFloor keeps FreePort off the well-known and registered ports
+// other services on a machine tend to hold.
+const freePortFloor = 10000
+
+// ephemeralLow is the first port of the kernel's ephemeral range, 32768
+// (Linux's default) when it cannot be read or leaves too little below it.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	low, err := strconv.Atoi(f[0])
+	if err != nil || low < freePortFloor+1000 {
+		return 32768
+	}
+	return low
 }
 
 // waitFor polls ready until it returns nil or timeout passes; it fails fast
 // when the process exits.
 func waitFor(t TB, p *Process, what string, timeout time.Duration, ready func() error) {
 	t.Helper()
+	if err := waitReady(p, what, timeout, ready); err != nil {
+		t.Fatalf("%v", err)
+	}
+}
+
+// exitedEarly: the process exited before it was ready.
+type exitedEarly struct {
+	p   *Process
+	err error
+}
+
+func (e *exitedEarly) Error() string {
+	return fmt.Sprintf("%s exited before it was ready (%v); log %s:\n%s", e.p.Name, e.err, e.p.LogPath, Tail(e.p.LogPath, 40))
+}
+
+// waitReady is waitFor returning its failure: an *exitedEarly when the
+// process exited, else the readiness check's last error at the timeout.
+func waitReady(p *Process, what string, timeout time.Duration, ready func() error) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
 		if exited, err := p.Exited(); exited {
-			t.Fatalf("%s exited before it was ready (%v); log %s:\n%s", p.Name, err, p.LogPath, Tail(p.LogPath, 40))
+			return &exitedEarly{p: p, err: err}
 		}
 		if last = ready(); last == nil {
-			return
+			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("%s not ready after %s: %v; log %s:\n%s", what, timeout, last, p.LogPath, Tail(p.LogPath, 40))
+	return fmt.Errorf("%s not ready after %s: %v; log %s:\n%s", what, timeout, last, p.LogPath, Tail(p.LogPath, 40))
+}
+
+// startOnFreePorts runs launch (which starts a program on FreePort ports
+// and waits for it) and, when the program exited because some other
+// process bound one of those ports first, runs it again on new ones: a
+// port free when drawn can still be taken by another test's listener
+// before the program binds it. Three tries, each logged; any other
+// failure fails the test at once.
+func startOnFreePorts[T any](t TB, name string, launch func() (T, error)) T {
+	t.Helper()
+	const tries = 3
+	for try := 1; ; try++ {
+		v, err := launch()
+		if err == nil {
+			return v
+		}
+		var early *exitedEarly
+		if try < tries && errors.As(err, &early) && strings.Contains(Tail(early.p.LogPath, 40), "address already in use") {
+			t.Logf("%s: a port was taken before it could bind it (try %d of %d); starting it again on new ports", name, try, tries)
+			continue
+		}
+		t.Fatalf("%v", err)
+	}
 }
 
 // RepoRoot is the k8sguard checkout (the directory holding GNUmakefile).

@@ -54,18 +54,20 @@ func StartS3With(t TB, opts S3Options) *S3 {
 		}
 	}
 	s := &S3{
-		Endpoint:  fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
 		Region:    "us-east-1",
 		AccessKey: "k8sguard" + randomHex(t, 4),
 		SecretKey: randomHex(t, 20),
 		Bucket:    "etcd-backups-" + randomHex(t, 4),
 		RootDir:   root,
 	}
-	healthPort := s.Endpoint[len("http://"):]
-	s.Process = start(t, "versitygw", dir, Tool(t, "versitygw"),
-		[]string{"--port", healthPort, "--health", "/health", "posix", "--versioning-dir", versions, root},
-		[]string{"ROOT_ACCESS_KEY=" + s.AccessKey, "ROOT_SECRET_KEY=" + s.SecretKey})
-	waitFor(t, s.Process, "versitygw", 30*time.Second, func() error { return httpOK(s.Endpoint + "/health") })
+	s.Process = startOnFreePorts(t, "versitygw", func() (*Process, error) {
+		addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		s.Endpoint = "http://" + addr
+		p := start(t, "versitygw", dir, Tool(t, "versitygw"),
+			[]string{"--port", addr, "--health", "/health", "posix", "--versioning-dir", versions, root},
+			[]string{"ROOT_ACCESS_KEY=" + s.AccessKey, "ROOT_SECRET_KEY=" + s.SecretKey})
+		return p, waitReady(p, "versitygw", 30*time.Second, func() error { return httpOK(s.Endpoint + "/health") })
+	})
 
 	s.Client = s.NewClient()
 	ctx := context.Background()
