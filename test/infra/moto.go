@@ -31,11 +31,12 @@ func StartMoto(t TB) *Moto {
 			"%s=1 (the run then reports what it skipped)", err, SkipAWSEnv)
 	}
 	dir := t.TempDir()
-	port := FreePort(t)
-	m := &Moto{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), Region: "us-east-1"}
-	m.Process = start(t, "moto_server", dir, bin, []string{"-H", "127.0.0.1", "-p", fmt.Sprint(port)}, nil)
-	waitFor(t, m.Process, "moto_server", 60*time.Second, func() error { return httpOK(m.Endpoint + "/moto-api/") })
-	return m
+	return startOnFreePorts(t, "moto_server", func() (*Moto, error) {
+		port := FreePort(t)
+		m := &Moto{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), Region: "us-east-1"}
+		m.Process = start(t, "moto_server", dir, bin, []string{"-H", "127.0.0.1", "-p", fmt.Sprint(port)}, nil)
+		return m, waitReady(m.Process, "moto_server", 60*time.Second, func() error { return httpOK(m.Endpoint + "/moto-api/") })
+	})
 }
 
 // Env returns the AWS_* variables a child process needs to reach moto.

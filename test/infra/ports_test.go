@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // FreePort's ports lie below the kernel's ephemeral range, where no
@@ -88,4 +89,48 @@ func (f *fatalTB) Fatalf(format string, args ...any) {
 	f.fatal = fmt.Sprintf(format, args...)
 	f.mu.Unlock()
 	runtime.Goexit()
+}
+
+// Each program startOnFreePorts restarts says its port was taken in words
+// portTaken knows: run each on a port the test holds and read its log.
+func TestPortTakenReadsEachProgramsBindError(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	addr := held.Addr().String()
+	port := fmt.Sprint(held.Addr().(*net.TCPAddr).Port)
+	dir := t.TempDir()
+	programs := []struct {
+		name string
+		bin  func() string
+		args []string
+		env  []string
+	}{
+		{"versitygw", func() string { return Tool(t, "versitygw") },
+			[]string{"--port", addr, "posix", "--versioning-dir", t.TempDir(), t.TempDir()},
+			[]string{"ROOT_ACCESS_KEY=k8sguardtest", "ROOT_SECRET_KEY=k8sguardtestsecret"}},
+		{"moto_server", func() string {
+			if SkipAWS() {
+				Skip(t, ReasonSkipAWS, "this test runs moto_server")
+			}
+			bin, err := findMoto()
+			if err != nil {
+				t.Fatalf("moto_server not found: %v", err)
+			}
+			return bin
+		}, []string{"-H", "127.0.0.1", "-p", port}, nil},
+	}
+	for _, p := range programs {
+		proc := start(t, p.name, dir, p.bin(), p.args, p.env)
+		err := waitReady(proc, p.name, 60*time.Second, func() error { return errors.New("never ready: it should exit") })
+		var early *exitedEarly
+		if !errors.As(err, &early) {
+			t.Fatalf("%s on a held port: %v, want it to exit", p.name, err)
+		}
+		if !portTaken(Tail(proc.LogPath, 40)) {
+			t.Fatalf("%s exited on a held port, but portTaken does not see why in its log:\n%s", p.name, Tail(proc.LogPath, 40))
+		}
+	}
 }

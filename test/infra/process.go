@@ -217,12 +217,19 @@ func startOnFreePorts[T any](t TB, name string, launch func() (T, error)) T {
 			return v
 		}
 		var early *exitedEarly
-		if try < tries && errors.As(err, &early) && strings.Contains(Tail(early.p.LogPath, 40), "address already in use") {
+		if try < tries && errors.As(err, &early) && portTaken(Tail(early.p.LogPath, 40)) {
 			t.Logf("%s: a port was taken before it could bind it (try %d of %d); starting it again on new ports", name, try, tries)
 			continue
 		}
 		t.Fatalf("%v", err)
 	}
+}
+
+// portTaken: a log saying the program could not bind its port, in Go's
+// words ("bind: address already in use") or Python's ("[Errno 98] Address
+// already in use").
+func portTaken(log string) bool {
+	return strings.Contains(strings.ToLower(log), "address already in use")
 }
 
 // RepoRoot is the k8sguard checkout (the directory holding GNUmakefile).
