@@ -32,12 +32,7 @@ func TestFreePortIsBelowTheEphemeralRange(t *testing.T) {
 // already in use"; startOnFreePorts starts it again on new ports, and the
 // etcd it returns serves.
 func TestStartOnFreePortsRetriesAPortTakenBeforeBind(t *testing.T) {
-	held, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Close()
-	heldPort := held.Addr().(*net.TCPAddr).Port
+	heldPort := holdPort(t).Port
 	var tries []error
 	e := startOnFreePorts(t, "etcd", func() (*Etcd, error) {
 		port := FreePort(t)
@@ -94,13 +89,8 @@ func (f *fatalTB) Fatalf(format string, args ...any) {
 // Each program startOnFreePorts restarts says its port was taken in words
 // portTaken knows: run each on a port the test holds and read its log.
 func TestPortTakenReadsEachProgramsBindError(t *testing.T) {
-	held, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Close()
-	addr := held.Addr().String()
-	port := fmt.Sprint(held.Addr().(*net.TCPAddr).Port)
+	held := holdPort(t)
+	addr, port := held.String(), fmt.Sprint(held.Port)
 	dir := t.TempDir()
 	programs := []struct {
 		name string
@@ -133,4 +123,16 @@ func TestPortTakenReadsEachProgramsBindError(t *testing.T) {
 			t.Fatalf("%s exited on a held port, but portTaken does not see why in its log:\n%s", p.name, Tail(proc.LogPath, 40))
 		}
 	}
+}
+
+// holdPort listens on a loopback port until the test ends, as another
+// program that got there first would.
+func holdPort(t *testing.T) *net.TCPAddr {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l.Addr().(*net.TCPAddr)
 }
