@@ -21,6 +21,20 @@ type Moto struct {
 // K8SGUARD_SKIP_AWS=1 skips (and the skip is counted, see Skip).
 func StartMoto(t TB) *Moto {
 	t.Helper()
+	bin := motoBin(t)
+	dir := t.TempDir()
+	return startOnFreePorts(t, "moto_server", func() (*Moto, error) {
+		port := FreePort(t)
+		m := &Moto{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), Region: "us-east-1"}
+		m.Process = start(t, "moto_server", dir, bin, []string{"-H", "127.0.0.1", "-p", fmt.Sprint(port)}, nil)
+		return m, waitReady(m.Process, "moto_server", 60*time.Second, func() error { return httpOK(m.Endpoint + "/moto-api/") })
+	})
+}
+
+// motoBin finds moto_server, or fails the test saying where it looked and
+// how to install it; only K8SGUARD_SKIP_AWS=1 makes it a (counted) skip.
+func motoBin(t TB) string {
+	t.Helper()
 	if SkipAWS() {
 		Skip(t, ReasonSkipAWS, "this test runs AWS APIs on moto_server")
 	}
@@ -30,13 +44,7 @@ func StartMoto(t TB) *Moto {
 			"(into the Python on PATH, or pyenv's), or point MOTO_SERVER at the executable; to skip the AWS tests instead, set "+
 			"%s=1 (the run then reports what it skipped)", err, SkipAWSEnv)
 	}
-	dir := t.TempDir()
-	return startOnFreePorts(t, "moto_server", func() (*Moto, error) {
-		port := FreePort(t)
-		m := &Moto{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), Region: "us-east-1"}
-		m.Process = start(t, "moto_server", dir, bin, []string{"-H", "127.0.0.1", "-p", fmt.Sprint(port)}, nil)
-		return m, waitReady(m.Process, "moto_server", 60*time.Second, func() error { return httpOK(m.Endpoint + "/moto-api/") })
-	})
+	return bin
 }
 
 // Env returns the AWS_* variables a child process needs to reach moto.

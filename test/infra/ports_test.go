@@ -101,16 +101,7 @@ func TestPortTakenReadsEachProgramsBindError(t *testing.T) {
 		{"versitygw", func() string { return Tool(t, "versitygw") },
 			[]string{"--port", addr, "posix", "--versioning-dir", t.TempDir(), t.TempDir()},
 			[]string{"ROOT_ACCESS_KEY=k8sguardtest", "ROOT_SECRET_KEY=k8sguardtestsecret"}},
-		{"moto_server", func() string {
-			if SkipAWS() {
-				Skip(t, ReasonSkipAWS, "this test runs moto_server")
-			}
-			bin, err := findMoto()
-			if err != nil {
-				t.Fatalf("moto_server not found: %v", err)
-			}
-			return bin
-		}, []string{"-H", "127.0.0.1", "-p", port}, nil},
+		{"moto_server", func() string { return motoBin(t) }, []string{"-H", "127.0.0.1", "-p", port}, nil},
 	}
 	for _, p := range programs {
 		proc := start(t, p.name, dir, p.bin(), p.args, p.env)

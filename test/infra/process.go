@@ -149,8 +149,9 @@ func FreePort(t TB) int {
 const freePortFloor = 10000
 
 // ephemeralLow is the first port of the kernel's ephemeral range, 32768
-// (Linux's default) when it cannot be read or leaves too little below it.
-func ephemeralLow() int {
+// (Linux's default) when it cannot be read or leaves too little below it;
+// read once per test binary.
+var ephemeralLow = sync.OnceValue(func() int {
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
 	if err != nil {
 		return 32768
@@ -164,7 +165,7 @@ func ephemeralLow() int {
 		return 32768
 	}
 	return low
-}
+})
 
 // waitFor polls ready until it returns nil or timeout passes; it fails fast
 // when the process exits.
@@ -175,14 +176,16 @@ func waitFor(t TB, p *Process, what string, timeout time.Duration, ready func() 
 	}
 }
 
-// exitedEarly: the process exited before it was ready.
+// exitedEarly: the process exited before it was ready; tail is its
+// log's end, read once when the exit was seen.
 type exitedEarly struct {
-	p   *Process
-	err error
+	p    *Process
+	err  error
+	tail string
 }
 
 func (e *exitedEarly) Error() string {
-	return fmt.Sprintf("%s exited before it was ready (%v); log %s:\n%s", e.p.Name, e.err, e.p.LogPath, Tail(e.p.LogPath, 40))
+	return fmt.Sprintf("%s exited before it was ready (%v); log %s:\n%s", e.p.Name, e.err, e.p.LogPath, e.tail)
 }
 
 // waitReady is waitFor returning its failure: an *exitedEarly when the
@@ -192,7 +195,7 @@ func waitReady(p *Process, what string, timeout time.Duration, ready func() erro
 	var last error
 	for time.Now().Before(deadline) {
 		if exited, err := p.Exited(); exited {
-			return &exitedEarly{p: p, err: err}
+			return &exitedEarly{p: p, err: err, tail: Tail(p.LogPath, 40)}
 		}
 		if last = ready(); last == nil {
 			return nil
@@ -217,7 +220,7 @@ func startOnFreePorts[T any](t TB, name string, launch func() (T, error)) T {
 			return v
 		}
 		var early *exitedEarly
-		if try < tries && errors.As(err, &early) && portTaken(Tail(early.p.LogPath, 40)) {
+		if try < tries && errors.As(err, &early) && portTaken(early.tail) {
 			t.Logf("%s: a port was taken before it could bind it (try %d of %d); starting it again on new ports", name, try, tries)
 			continue
 		}
