@@ -62,7 +62,8 @@ var _ = register(
 		Checks: "the namespace selector does not pick a protected namespace or the backend's own namespace; " +
 			"the provider always adds `kubernetes.io/metadata.name NotIn [...]` for them"},
 	Rule{ID: RuleWebhookFailUnscoped, Family: "webhook", Enforced: AtPlan | AtAPIServer | AtAudit, Severity: Error, Waivable: true, Story: storyJetstack,
-		Checks: "`failure_policy = \"Fail\"` only with an opt-in namespace selector (match_labels, or an In/Exists expression) or an object selector"},
+		Checks: "`failure_policy = \"Fail\"` only with an opt-in namespace selector (match_labels, or an In/Exists expression; " +
+			"`Exists` on `kubernetes.io/metadata.name` is not opt-in, since every namespace carries that label) or an object selector"},
 	Rule{ID: RuleWebhookClusterScopedFail, Family: "webhook", Enforced: AtPlan | AtAPIServer | AtAudit, Severity: Error, Waivable: true, Story: storyJetstack,
 		Checks: "`failure_policy = \"Fail\"` on rules with scope `*` or `Cluster` only with an object selector or a match condition"},
 	Rule{ID: RuleWebhookTimeout, Family: "webhook", Enforced: AtPlan | AtAPIServer | AtAudit, Severity: Error, Waivable: true, Story: storyJetstack, UsesSettings: true,
@@ -126,13 +127,15 @@ func (s Selector) Empty() bool {
 
 // OptIn reports whether objects must carry something to be selected: a
 // required label value, or an In/Exists expression. A selector made only of
-// NotIn/DoesNotExist matches every new namespace by default.
+// NotIn/DoesNotExist matches every new namespace by default, and so does
+// Exists on kubernetes.io/metadata.name: the API server puts that label on
+// every namespace, so it selects them all.
 func (s Selector) OptIn() bool {
 	if len(s.MatchLabels) > 0 {
 		return true
 	}
 	for _, r := range s.MatchExpressions {
-		if r.Operator == "In" || r.Operator == "Exists" {
+		if r.Operator == "In" || r.Operator == "Exists" && r.Key != NamespaceNameLabel {
 			return true
 		}
 	}

@@ -133,6 +133,10 @@ func TestWebhookRules(t *testing.T) {
 			w.NamespaceSelector = Selector{MatchExpressions: []Requirement{{Key: "opa-policy", Operator: "NotIn", Values: []string{"disabled"}}}}
 		}, []expectedFinding{{RuleWebhookFailUnscoped, "webhook[0].failure_policy",
 			`webhook ` + name + ` has failure_policy "Fail" but no opt-in scope: with its backend down it rejects matching writes in every namespace. Opt namespaces in with a namespace_selector (match_labels, or an In/Exists expression) or add an object_selector, or use failure_policy "Ignore".`}}},
+		{"Fail with Exists on the name label every namespace carries", func(w *Webhook) {
+			w.NamespaceSelector = Selector{MatchExpressions: []Requirement{{Key: NamespaceNameLabel, Operator: "Exists"}}}
+		}, []expectedFinding{{RuleWebhookFailUnscoped, "webhook[0].failure_policy",
+			`webhook ` + name + ` has failure_policy "Fail" but no opt-in scope: with its backend down it rejects matching writes in every namespace. Opt namespaces in with a namespace_selector (match_labels, or an In/Exists expression) or add an object_selector, or use failure_policy "Ignore".`}}},
 		{"Fail with an Exists expression is opt-in", func(w *Webhook) {
 			w.NamespaceSelector = Selector{MatchExpressions: []Requirement{{Key: "opa-policy", Operator: "Exists"}}}
 		}, nil},

@@ -220,7 +220,7 @@ func clusterScopedMessage(_, r, index string) string {
 // selector (guard.Selector.OptIn) and no object selector.
 func failUnscoped(w string) string {
 	ns := w + ".?namespaceSelector"
-	optIn := "size(" + ns + ".?matchLabels.orValue({})) > 0 || " + ns + `.?matchExpressions.orValue([]).exists(e, e.operator in ["In", "Exists"])`
+	optIn := "size(" + ns + ".?matchLabels.orValue({})) > 0 || " + ns + `.?matchExpressions.orValue([]).exists(e, e.operator == "In" || e.operator == "Exists" && e.key != ` + lit(guard.NamespaceNameLabel) + ")"
 	return failing(w) + " && !(" + optIn + ") && " + objectSelectorEmpty(w)
 }
 

@@ -166,6 +166,9 @@ func webhookShapes() []Shape {
 		{"held in: Fail with an Exists selector", with("exists", func(w *admv1.ValidatingWebhook) {
 			w.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "opa", Operator: metav1.LabelSelectorOpExists}}}
 		}), nil},
+		{"Fail with Exists on the name label every namespace carries", with("exists-name", func(w *admv1.ValidatingWebhook) {
+			w.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: guard.NamespaceNameLabel, Operator: metav1.LabelSelectorOpExists}}}
+		}), []string{guard.RuleWebhookFailUnscoped}},
 		{"Fail on scope * without object selector", with("scope-all", func(w *admv1.ValidatingWebhook) {
 			w.Rules = []admv1.RuleWithOperations{Rule([]string{"networking.k8s.io"}, []string{"ingresses"}, admv1.AllScopes)}
 		}), []string{guard.RuleWebhookClusterScopedFail}},
