@@ -102,8 +102,8 @@ func (r *nodePoolResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 			"pod_ip_mode": schema.StringAttribute{
 				Optional: true, Computed: true, Default: stringdefault.StaticString(guard.ModeVPCCNI),
 				Validators: []validator.String{stringvalidator.OneOf(guard.PodIPModes...)},
-				MarkdownDescription: "Where pods get addresses: `vpc_cni` (secondary IPs from the subnets: `max_pods_per_node` + one primary IP per ENI " +
-					"+ a warm ENI per node), `vpc_cni_prefix` (prefix delegation, Nitro instance types only: whole /28 prefixes plus a warm one), or `node_cidr` " +
+				MarkdownDescription: "Where pods get addresses: `vpc_cni` (secondary IPs from the subnets: as the CNI's default `WARM_ENI_TARGET=1` does, " +
+					"every ENI the pods need plus a warm one, each with all its addresses), `vpc_cni_prefix` (prefix delegation, Nitro instance types only: whole /28 prefixes plus a warm one), or `node_cidr` " +
 					"(every node takes a block of `pod_cidr`, kube-controller-manager IPAM or an overlay). Default `vpc_cni`.",
 			},
 			"pod_cidr": schema.StringAttribute{

@@ -208,10 +208,14 @@ func (n InstanceNetwork) validate() error {
 }
 
 // VPCCNIIPsPerNode is how many subnet addresses one node takes in vpc_cni
-// mode at maxPods: the pods' secondary IPs (maxPods − 2 host-network pods),
-// one primary IP per ENI needed to carry them, and the warm pool: one more
-// ENI's worth of addresses (the CNI's default WARM_ENI_TARGET=1) when the
-// instance has an ENI to spare.
+// mode at maxPods. With the CNI's default WARM_ENI_TARGET=1, ipamd fills
+// every ENI it attaches with all its secondary IPs, and attaches ENIs until
+// a whole ENI's worth of secondary IPs is free: the maxPods − 2 pods'
+// addresses need ceil(pods / (IPv4 per ENI − 1)) ENIs, one more is warm, up
+// to the ENIs the instance has, and each attached ENI holds all its IPv4
+// addresses (its primary too). This is the table of the CNI's
+// docs/eni-and-ip-target.md: a t3.small with 5 pods holds 3 ENIs and 9
+// secondary IPs; a p3dn.24xlarge with 3 pods holds 2 ENIs and 98.
 func VPCCNIIPsPerNode(maxPods int64, n InstanceNetwork) (int64, error) {
 	if err := n.validate(); err != nil {
 		return 0, err
@@ -222,13 +226,14 @@ func VPCCNIIPsPerNode(maxPods int64, n InstanceNetwork) (int64, error) {
 	if maxPods > n.MaxPods() {
 		return 0, fmt.Errorf("%d pods exceed the %d %s can address in vpc_cni mode", maxPods, n.MaxPods(), n.InstanceType)
 	}
-	podIPs := max(maxPods-hostNetworkPods, 0)
-	enis := max(ceilDiv(podIPs, n.IPv4PerENI-1), 1)
-	warm := int64(0)
-	if enis < n.PodENIs() {
-		warm = n.IPv4PerENI
-	}
-	return podIPs + enis + warm, nil
+	return vpcCNIAttachedENIs(max(maxPods-hostNetworkPods, 0), n) * n.IPv4PerENI, nil
+}
+
+// vpcCNIAttachedENIs is how many ENIs ipamd keeps attached (WARM_ENI_TARGET=1)
+// while pods pods use secondary IPs: the ENIs they fill, and one whole ENI
+// of free addresses, up to the instance's pod ENIs.
+func vpcCNIAttachedENIs(pods int64, n InstanceNetwork) int64 {
+	return min(n.PodENIs(), ceilDiv(pods, n.IPv4PerENI-1)+1)
 }
 
 // VPCCNIPrefixIPsPerNode is how many subnet addresses one node takes with

@@ -193,16 +193,45 @@ func TestVPCCNIIPsPerNode(t *testing.T) {
 		{name: "m6i.large at its limit", maxPods: 29, n: m6iLarge, want: 27 + 3},
 		// 18 pod IPs on 2 ENIs, the third ENI is warm with 10 addresses.
 		{name: "m6i.large at 20 pods keeps a warm ENI", maxPods: 20, n: m6iLarge, want: 18 + 2 + 10},
-		// Host-network pods only: the primary ENI plus a warm one.
-		{name: "only host-network pods", maxPods: 2, n: m6iLarge, want: 0 + 1 + 10},
+		// 10 pod IPs: the first ENI is full and the second holds one, so
+		// its 8 free secondaries are not a whole ENI's worth: a third is
+		// attached, and every attached ENI holds all its addresses.
+		{name: "a partly used ENI holds all its addresses", maxPods: 12, n: m6iLarge, want: 3 * 10},
+		// Host-network pods only: the primary ENI with all its secondaries
+		// free is the warm ENI.
+		{name: "only host-network pods", maxPods: 2, n: m6iLarge, want: 10},
 		{name: "above the ENI limit", maxPods: 30, n: m6iLarge, wantErr: "30 pods exceed the 29 m6i.large can address in vpc_cni mode"},
 		// Multi-card: only card 0's 2 ENIs carry pods, so both full is the end.
 		{name: "p5.48xlarge at its limit fills card 0", maxPods: 100, n: p5x48, want: 98 + 2},
-		{name: "p5.48xlarge at 50 pods keeps card 0's second ENI warm", maxPods: 50, n: p5x48, want: 48 + 1 + 50},
+		{name: "p5.48xlarge at 50 pods keeps card 0's second ENI warm", maxPods: 50, n: p5x48, want: 2 * 50},
 		{name: "p5.48xlarge beyond card 0", maxPods: 101, n: p5x48, wantErr: "101 pods exceed the 100 p5.48xlarge can address in vpc_cni mode"},
 		{name: "zero pods", maxPods: 0, n: m6iLarge, wantErr: "at least 1"},
 		{name: "no ENIs", maxPods: 10, n: InstanceNetwork{InstanceType: "x.y"}, wantErr: "cannot host pods"},
 	})
+}
+
+// TestVPCCNIIPsPerNodeAgreesWithTheCNIsTable checks the WARM_ENI_TARGET=1
+// rows of the VPC CNI's own table (aws/amazon-vpc-cni-k8s,
+// docs/eni-and-ip-target.md): attached ENIs and secondary IPs for a number
+// of pods. A node takes its attached ENIs' secondary IPs plus each ENI's
+// primary address; the table's pods are the ones with secondary IPs, so
+// max pods is that plus the two host-network pods.
+func TestVPCCNIIPsPerNodeAgreesWithTheCNIsTable(t *testing.T) {
+	t3Small := InstanceNetwork{InstanceType: "t3.small", MaxENIs: 3, IPv4PerENI: 4}
+	p3dn := InstanceNetwork{InstanceType: "p3dn.24xlarge", MaxENIs: 15, IPv4PerENI: 50}
+	for _, row := range []struct {
+		n                      InstanceNetwork
+		pods, enis, secondarys int64
+	}{
+		{t3Small, 0, 1, 3}, {t3Small, 5, 3, 9}, {t3Small, 9, 3, 9},
+		{p3dn, 0, 1, 49}, {p3dn, 3, 2, 98}, {p3dn, 95, 3, 147},
+	} {
+		got, err := VPCCNIIPsPerNode(row.pods+hostNetworkPods, row.n)
+		if want := row.secondarys + row.enis; err != nil || got != want {
+			t.Errorf("%s with %d pods: %d addresses, %v; the CNI's table says %d ENIs and %d secondary IPs, %d addresses",
+				row.n.InstanceType, row.pods, got, err, row.enis, row.secondarys, want)
+		}
+	}
 }
 
 func TestVPCCNIPrefixIPsPerNodeRoundsToWholePrefixes(t *testing.T) {
