@@ -16,6 +16,7 @@ import (
 
 	"github.com/k8sguard/k8sguard/backup/internal/etcdtest"
 	"github.com/k8sguard/k8sguard/backup/preflight"
+	"github.com/k8sguard/k8sguard/backup/restore"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
@@ -181,6 +182,45 @@ func TestStaleRevisionAgainstTheNewestBackup(t *testing.T) {
 	if _, err := preflight.Run(context.Background(), o); err != nil {
 		t.Fatalf("empty data dir with AllowEmpty: %v", err)
 	}
+}
+
+// A restore with the revision bump (etcdguard's default) holds the record
+// etcdutl writes at the bumped revision, an empty value with no key: the
+// preflight must pass it, before etcd ever started on the dir and after it
+// has served writes, and see the member ahead of the backup it came from.
+func TestABumpedRestorePasses(t *testing.T) {
+	st, err := store.NewFile(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := etcdtest.Start(t)
+	for i := range 20 {
+		e.Put(t, map[string]string{fmt.Sprintf("/registry/pods/team-a/p%d", i): "spec"})
+	}
+	backup := e.Snapshot(t, st, cluster, time.Now(), snapshot.CompressionZstd)
+	e.Stop()
+
+	const bump = 1000
+	dir := filepath.Join(t.TempDir(), "restored")
+	if _, err := restore.Restore(context.Background(), st, backup, restore.Options{DataDir: dir, RevisionBump: bump}); err != nil {
+		t.Fatal(err)
+	}
+	o := preflight.Options{DataDir: dir, Store: st, Cluster: cluster, MaxRevisionLag: preflight.DefaultMaxRevisionLag}
+	r, err := preflight.Run(context.Background(), o)
+	if err != nil {
+		t.Fatalf("preflight of a restore bumped by %d: %v", bump, err)
+	}
+	if r.Revision != backup.Revision+bump {
+		t.Errorf("restored revision %d, want the backup's %d + %d", r.Revision, backup.Revision, bump)
+	}
+
+	after := etcdtest.StartIn(t, dir)
+	after.Put(t, map[string]string{"/registry/pods/team-a/after": "spec"})
+	after.Stop()
+	if r, err = preflight.Run(context.Background(), o); err != nil {
+		t.Fatalf("preflight after etcd served the restored dir: %v", err)
+	}
+	t.Logf("bumped restore passes: revision %d, backup %d", r.Revision, backup.Revision)
 }
 
 func flipByte(t *testing.T, path string, off int64) {
