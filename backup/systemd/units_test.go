@@ -170,3 +170,36 @@ func TestEtcdPreflightDropIn(t *testing.T) {
 	}
 	t.Logf("after truncating the db: exit %d\n%s", pre.ProcessState.ExitCode(), out)
 }
+
+// TestGuidesNameTheShippedUnits: every etcdguard unit a guide or the README
+// tells an operator to start or stop is one this package ships (the restore
+// runbook once said `systemctl stop etcdguard-agent`, a unit that does not
+// exist, on the day the agent must stop snapshotting the broken state).
+func TestGuidesNameTheShippedUnits(t *testing.T) {
+	shipped := map[string]bool{Agent: true, Snapshot: true, SnapshotTimer: true}
+	unit := regexp.MustCompile(`\betcdguard[a-z-]*\.(service|timer)\b|\bsystemctl [a-z-]+(?: --now)? (etcdguard[a-z-]*)\b`)
+	docs, err := filepath.Glob("../../docs/guides/*.md")
+	if err != nil || len(docs) == 0 {
+		t.Fatalf("no guides found: %v", err)
+	}
+	var named int
+	for _, path := range append(docs, "../../README.md") {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range unit.FindAllStringSubmatch(string(b), -1) {
+			name := m[0]
+			if m[2] != "" {
+				name = m[2] + ".service" // systemctl's default suffix
+			}
+			named++
+			if !shipped[name] {
+				t.Errorf("%s names %s, which is not a shipped unit (%s, %s, %s)", path, name, Agent, Snapshot, SnapshotTimer)
+			}
+		}
+	}
+	if named == 0 {
+		t.Fatal("no unit named in the guides: the pattern is wrong")
+	}
+}
