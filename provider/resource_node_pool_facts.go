@@ -123,6 +123,9 @@ func siblingPools(ctx context.Context, c *ec2.Client, m *nodePoolModel, groups m
 				continue
 			}
 			sib.Foreign = !managed
+			if mask, err := strconv.Atoi(g.Tags[tagNodeCIDRMask]); managed && err == nil {
+				sib.NodeCIDRMaskSize = mask
+			}
 			out = append(out, sib)
 			continue
 		}

@@ -2,6 +2,7 @@ package guard
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 )
@@ -83,8 +84,11 @@ type PoolCloudFacts struct {
 type SiblingPool struct {
 	Name          string
 	PodIPsPerNode int64 // addresses one of its nodes takes (vpc_cni modes)
-	CurrentSize   int64
-	MaxSize       int64
+	// NodeCIDRMaskSize is its node block (node_cidr mode); 0 when unknown
+	// (a pool k8sguard did not make), which counts as the pool's own.
+	NodeCIDRMaskSize int
+	CurrentSize      int64
+	MaxSize          int64
 	// Foreign: not made by k8sguard, sized at its instance type's maximum.
 	Foreign bool
 }
@@ -134,13 +138,20 @@ func checkNodeCIDRPool(p NodePool) (PoolCapacity, []Finding, error) {
 			32-bitsFor(p.MaxPodsPerNode+2)))
 	}
 
-	// Every node of every pool on this range takes one block.
+	// Every node of every pool on this range takes one block, of its own
+	// pool's size: counted here in blocks of ours.
 	var siblingNodes int64
 	var held []string
 	if p.Cloud != nil {
 		for _, s := range sortedSiblings(p.Cloud.Siblings) {
-			siblingNodes += s.MaxSize
-			held = append(held, fmt.Sprintf("%s (%d)", s.Name, s.MaxSize))
+			blocks := siblingBlocks(s, c.NodeCIDRMaskSize)
+			// Saturate: past the range is past it (and no sum overflows).
+			siblingNodes = min(siblingNodes+min(blocks, c.MaxNodes+1), c.MaxNodes+1)
+			if s.NodeCIDRMaskSize == 0 || s.NodeCIDRMaskSize == c.NodeCIDRMaskSize {
+				held = append(held, fmt.Sprintf("%s (%d)", s.Name, s.MaxSize))
+			} else {
+				held = append(held, fmt.Sprintf("%s (%d of /%d, the room of %d of /%d)", s.Name, s.MaxSize, s.NodeCIDRMaskSize, blocks, c.NodeCIDRMaskSize))
+			}
 		}
 	}
 	fit := max(c.MaxNodes-siblingNodes, 0)
@@ -158,6 +169,24 @@ func checkNodeCIDRPool(p NodePool) (PoolCapacity, []Finding, error) {
 		fs = append(fs, finding(RulePoolExceedsPodRange, Path{"max_size"}, "%s", msg))
 	}
 	return out, fs, nil
+}
+
+// siblingBlocks is the room a sibling's nodes take on the range at its
+// max_size, in node blocks of /ours: a larger block is 2^(ours - its) of
+// ours, smaller ones pack 2^(its - ours) to one of ours.
+func siblingBlocks(s SiblingPool, ours int) int64 {
+	its := s.NodeCIDRMaskSize
+	switch {
+	case its == 0 || its == ours:
+		return s.MaxSize
+	case its < ours:
+		if ours-its >= 32 || s.MaxSize > math.MaxInt64>>(ours-its) {
+			return math.MaxInt64
+		}
+		return s.MaxSize << (ours - its)
+	default:
+		return ceilDiv(s.MaxSize, int64(1)<<(its-ours))
+	}
 }
 
 func checkVPCPool(p NodePool) (PoolCapacity, []Finding, error) {

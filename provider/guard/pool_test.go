@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -70,6 +71,35 @@ func TestCheckNodePoolNodeCIDRMode(t *testing.T) {
 				"at most 9 nodes fit in this pool, the rest would get no pod CIDR and their pods stay Pending. " +
 				"Use a larger pod_cidr, a lower max_pods_per_node (smaller blocks) or a lower max_size." + podIPStory},
 			wantMaxNodes: 9,
+		},
+		{
+			// 200 nodes of /24 are the room of 3,200 /28 blocks: 4,096 − 3,200.
+			name: "a sibling with larger blocks holds more of ours",
+			pool: NodePool{Name: "small", Mode: ModeNodeCIDR, MaxPodsPerNode: 8, MaxSize: 1000, PodCIDR: "10.64.0.0/16",
+				Cloud: &PoolCloudFacts{Siblings: []SiblingPool{{Name: "general", MaxSize: 200, NodeCIDRMaskSize: 24}}}},
+			want: []string{"max_size: [POOL_EXCEEDS_POD_RANGE] max_size 1000 needs 1000 node blocks of /28, but 10.64.0.0/16 holds 4096 (2^(28-16)) " +
+				"and the other pools on it hold 3200 at their max_size: general (200 of /24, the room of 3200 of /28): " +
+				"at most 896 nodes fit in this pool, the rest would get no pod CIDR and their pods stay Pending. " +
+				"Use a larger pod_cidr, a lower max_pods_per_node (smaller blocks) or a lower max_size." + podIPStory},
+			wantMaxNodes: 896,
+		},
+		{
+			// 5 nodes of /28 pack into one /24; 7 siblings' blocks of ours and 1: 16 − 1 − 3.
+			name: "siblings with smaller blocks pack into ours",
+			pool: NodePool{Name: "general", Mode: ModeNodeCIDR, MaxPodsPerNode: 110, MaxSize: 12, PodCIDR: "10.64.0.0/20",
+				Cloud: &PoolCloudFacts{Siblings: []SiblingPool{{Name: "edge", MaxSize: 5, NodeCIDRMaskSize: 28}, {Name: "gpu", MaxSize: 3, NodeCIDRMaskSize: 24}}}},
+			wantMaxNodes: 12,
+		},
+		{
+			name: "a sibling larger than the range saturates",
+			pool: NodePool{Name: "general", Mode: ModeNodeCIDR, MaxPodsPerNode: 110, MaxSize: 1, PodCIDR: "10.64.0.0/20",
+				Cloud: &PoolCloudFacts{Siblings: []SiblingPool{{Name: "huge", MaxSize: 1 << 30, NodeCIDRMaskSize: 1}, {Name: "more", MaxSize: 1 << 30, NodeCIDRMaskSize: 1}}}},
+			want: []string{"max_size: [POOL_EXCEEDS_POD_RANGE] max_size 1 needs 1 node blocks of /24, but 10.64.0.0/20 holds 16 (2^(24-20)) " +
+				"and the other pools on it hold 17 at their max_size: huge (1073741824 of /1, the room of 9007199254740992 of /24), " +
+				"more (1073741824 of /1, the room of 9007199254740992 of /24): " +
+				"at most 0 nodes fit in this pool, the rest would get no pod CIDR and their pods stay Pending. " +
+				"Use a larger pod_cidr, a lower max_pods_per_node (smaller blocks) or a lower max_size." + podIPStory},
+			wantMaxNodes: 0,
 		},
 		{
 			name: "explicit block too small for max pods",
@@ -289,5 +319,14 @@ func TestPoolExceedsPodRangeCanBeWaived(t *testing.T) {
 	out = ApplyWaivers(fs, map[string]string{RulePoolMaxPodsAboveNodeBlock: "no"}, "waivers")
 	if !HasErrors(out) || out[0].RuleID != RuleWaiverInvalid {
 		t.Fatalf("waiver of a non-waivable rule accepted: %+v", out)
+	}
+}
+
+func TestSiblingBlocksSaturatesInsteadOfOverflowing(t *testing.T) {
+	if got := siblingBlocks(SiblingPool{MaxSize: 1 << 40, NodeCIDRMaskSize: 1}, 32); got != math.MaxInt64 {
+		t.Errorf("2^40 nodes of /1 in /32 blocks = %d, want MaxInt64", got)
+	}
+	if got := siblingBlocks(SiblingPool{MaxSize: 17, NodeCIDRMaskSize: 28}, 24); got != 2 {
+		t.Errorf("17 nodes of /28 in /24 blocks = %d, want 2 (16 pack in one)", got)
 	}
 }

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eks"
+	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
 	"github.com/gruntwork-io/terratest/modules/terraform"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -149,6 +152,34 @@ func TestPodIPExhaustionReproducedAndPrevented(t *testing.T) {
 			t.Fatalf("plan does not show max_nodes_by_pod_ips = 16:\n%s", out)
 		}
 		t.Logf("terraform plan of max_size = %d succeeds: max_nodes_by_pod_ips = 16, pod_ip_headroom = 0", nodes-1)
+	})
+
+	// A pool of larger blocks on the same range (tagged as a k8sguard pool
+	// with /22 blocks, max 2 nodes) holds the room of 8 of our /24 blocks.
+	t.Run("a sibling pool of /22 blocks leaves room for 8 /24 nodes", func(t *testing.T) {
+		tg := fixture.Moto(t)
+		subnets := tg.Network(t, "10.0.0.0/16", "10.0.1.0/24")
+		tg.Cluster(t, "ipam", subnets)
+		if _, err := tg.EKS.CreateNodegroup(context.Background(), &eks.CreateNodegroupInput{
+			ClusterName: aws.String("ipam"), NodegroupName: aws.String("wide"), NodeRole: aws.String("arn:aws:iam::123456789012:role/nodes"),
+			Subnets: subnets, InstanceTypes: []string{"m6i.large"},
+			ScalingConfig: &ekstypes.NodegroupScalingConfig{MinSize: aws.Int32(1), DesiredSize: aws.Int32(1), MaxSize: aws.Int32(2)},
+			Tags: map[string]string{"k8sguard:managed-by": "k8sguard_node_pool", "k8sguard:pod-ip-mode": "node_cidr",
+				"k8sguard:pod-cidr": podCIDR, "k8sguard:node-cidr-mask-size": "22"},
+		}); err != nil {
+			t.Fatalf("create the sibling node group: %v", err)
+		}
+		opts := tg.Terraform(t, "test/capacity/testdata/pool", map[string]any{
+			"pod_cidr": podCIDR, "node_cidr_mask_size": nodeMask, "max_pods_per_node": maxPods, "max_size": 9,
+			"cluster_name": "ipam", "subnet_ids": subnets,
+		})
+		out, err := infra.InitAndPlanE(t, context.Background(), opts)
+		want := "max_size 9 needs 9 node blocks of /24, but 10.64.0.0/20 holds 16 (2^(24-20)) and the other pools on it hold 8 at their max_size: " +
+			"wide (2 of /22, the room of 8 of /24): at most 8 nodes fit in this pool"
+		if err == nil || !strings.Contains(infra.Unwrap(out), want) {
+			t.Fatalf("plan of max_size 9 beside a /22 pool of 2: want %q, got err %v:\n%s", want, err, out)
+		}
+		t.Logf("terraform plan refused max_size = 9 beside the /22 pool: %s", excerpt(infra.Unwrap(out), "[POOL_EXCEEDS_POD_RANGE]", "Prevents:"))
 	})
 }
 
