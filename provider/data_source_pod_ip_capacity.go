@@ -57,7 +57,8 @@ func (d *podIPCapacityDataSource) Schema(_ context.Context, _ datasource.SchemaR
 				Computed:   true,
 				Validators: []validator.Int64{int64validator.Between(1, 32)},
 				MarkdownDescription: "The node block's mask (kube-controller-manager `--node-cidr-mask-size`). Default: from `max_pods_per_node` " +
-					"as above. An explicit block must hold `max_pods_per_node + 2` addresses (rule `POOL_MAX_PODS_ABOVE_NODE_BLOCK`).",
+					"as above, as GKE sizes node pools; kube-controller-manager uses its flag for every node (default /24 whatever " +
+					"`maxPods` is), so on a self-managed cluster set this to the flag's value. An explicit block must hold `max_pods_per_node + 2` addresses (rule `POOL_MAX_PODS_ABOVE_NODE_BLOCK`).",
 			},
 			"reserved_nodes": schema.Int64Attribute{
 				Optional:            true,

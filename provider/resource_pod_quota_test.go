@@ -57,7 +57,7 @@ func TestPodQuotaWarningsAndWaiversLandInFindings(t *testing.T) {
   waivers = { QUOTA_PODS_ABOVE_CLUSTER_MAX = "system namespace of a 5000-node cluster" }`), nil,
 		plancheck.ExpectKnownValue("k8sguard_pod_quota.team_a", tfjsonpath.New("findings"), knownvalue.ListExact([]knownvalue.Check{
 			knownvalue.StringExact(`[QUOTA_PODS_ABOVE_CLUSTER_MAX] pods = 2000 is above the provider's max_pods_per_namespace (1500): one namespace this large can still flood the API server and etcd. Lower it, or raise max_pods_per_namespace for the cluster. Prevents: CronJob pod explosion (Zalando incident 2). Waived: "system namespace of a 5000-node cluster".`),
-			knownvalue.StringExact(`[QUOTA_JOBS_ABOVE_PODS] jobs = 3000 is above pods = 2000: every running Job needs at least one pod, so the pod cap binds first and this job cap has no effect. Set jobs to at most pods. Prevents: CronJob pod explosion (Zalando incident 2).`),
+			knownvalue.StringExact(`[QUOTA_JOBS_ABOVE_PODS] jobs = 3000 is above pods = 2000: every running Job needs a pod, so the pod cap binds first on running Jobs, and this cap (it counts every Job object) binds only on finished Jobs kept as CronJob history. Set jobs to at most pods for a job cap that binds on running Jobs too. Prevents: CronJob pod explosion (Zalando incident 2).`),
 			knownvalue.StringExact(`[QUOTA_PROTECTED_NAMESPACE] namespace "kube-system" is protected: when a quota there is full, the control plane's own pods (DNS, CNI, proxies) cannot be created either. Leave generous headroom, or quota the teams' namespaces instead. Prevents: CronJob pod explosion (Zalando incident 2).`),
 		})),
 		plancheck.ExpectKnownValue("k8sguard_pod_quota.team_a", tfjsonpath.New("name"), knownvalue.StringExact("k8sguard-pods")),

@@ -29,10 +29,12 @@ const hostNetworkPods = 2
 // prefixSize is the number of addresses in one delegated /28 prefix.
 const prefixSize = 16
 
-// DefaultNodeCIDRMaskSize is the node block GKE and kube-controller-manager
-// sizing would pick for maxPods: the largest mask whose block holds at least
-// twice the pods (110 → /24, 64 → /25, 32 → /26, 16 → /27, 8 → /28). Twice,
-// so addresses freed by terminating pods are not reused at once.
+// DefaultNodeCIDRMaskSize is the node block GKE picks for a node pool's
+// maxPods: the largest mask whose block holds at least twice the pods
+// (110 → /24, 64 → /25, 32 → /26, 16 → /27, 8 → /28). Twice, so addresses
+// freed by terminating pods are not reused at once. kube-controller-manager
+// does not size by maxPods: every node gets its --node-cidr-mask-size
+// (default /24), which users of such clusters pass explicitly.
 func DefaultNodeCIDRMaskSize(maxPods int64) (int, error) {
 	if maxPods < 1 {
 		return 0, fmt.Errorf("max pods per node must be at least 1, got %d", maxPods)

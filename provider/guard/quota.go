@@ -28,7 +28,7 @@ var _ = register(
 	Rule{ID: RuleQuotaPodsAboveMax, Family: "quota", Severity: Error, Waivable: true, Story: storyZalandoCronJob, UsesSettings: true,
 		Checks: "`pods` is at most the provider's `max_pods_per_namespace`"},
 	Rule{ID: RuleQuotaJobsAbovePods, Family: "quota", Severity: Warning, Waivable: false, Story: storyZalandoCronJob,
-		Checks: "`jobs` is not above `pods` (every running Job needs a pod, so a larger job cap has no effect)"},
+		Checks: "`jobs` is not above `pods` (every running Job needs a pod, so a larger job cap binds only on finished Jobs)"},
 	Rule{ID: RuleQuotaInvalidQuantity, Family: "quota", Severity: Error, Waivable: false, Story: storyZalandoCronJob,
 		Checks: "every CPU and memory amount is a valid, non-negative Kubernetes quantity"},
 	Rule{ID: RuleQuotaProtectedNamespace, Family: "quota", Severity: Warning, Waivable: false, Story: storyZalandoCronJob, UsesSettings: true,
@@ -66,8 +66,9 @@ func CheckPodQuota(q PodQuota, s Settings) []Finding {
 	}
 	if q.Pods != nil && q.Jobs != nil && *q.Jobs > *q.Pods {
 		out = append(out, finding(RuleQuotaJobsAbovePods, Path{"jobs"},
-			"jobs = %d is above pods = %d: every running Job needs at least one pod, so the pod cap binds first and this job cap "+
-				"has no effect. Set jobs to at most pods.", *q.Jobs, *q.Pods))
+			"jobs = %d is above pods = %d: every running Job needs a pod, so the pod cap binds first on running Jobs, and this cap "+
+				"(it counts every Job object) binds only on finished Jobs kept as CronJob history. Set jobs to at most pods for a job cap "+
+				"that binds on running Jobs too.", *q.Jobs, *q.Pods))
 	}
 	for _, v := range q.Quantities {
 		if v.Value == "" {

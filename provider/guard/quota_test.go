@@ -30,7 +30,7 @@ func TestPodQuotaRules(t *testing.T) {
 			`pods = 5000 is above the provider's max_pods_per_namespace (1500): one namespace this large can still flood the API server and etcd. Lower it, or raise max_pods_per_namespace for the cluster.`}}},
 		{"at the cluster maximum", func(q *PodQuota) { q.Pods = quotaCount(1500) }, nil},
 		{"jobs above pods", func(q *PodQuota) { q.Pods = quotaCount(10) }, []expectedFinding{{RuleQuotaJobsAbovePods, "jobs",
-			`jobs = 50 is above pods = 10: every running Job needs at least one pod, so the pod cap binds first and this job cap has no effect. Set jobs to at most pods.`}}},
+			`jobs = 50 is above pods = 10: every running Job needs a pod, so the pod cap binds first on running Jobs, and this cap (it counts every Job object) binds only on finished Jobs kept as CronJob history. Set jobs to at most pods for a job cap that binds on running Jobs too.`}}},
 		{"malformed memory", func(q *PodQuota) { q.Quantities[1].Value = "64GB" }, []expectedFinding{{RuleQuotaInvalidQuantity, "requests_memory",
 			`requests_memory = "64GB" is not a Kubernetes quantity: write a number with an optional suffix, like "500m" or "2" for CPU and "512Mi" or "64Gi" for memory (binary suffixes Ki, Mi, Gi; decimal k, M, G).`}}},
 		{"malformed default in a block", func(q *PodQuota) { q.Quantities[3].Value = "0.1 cores" }, []expectedFinding{{RuleQuotaInvalidQuantity, "default_container_requests[0].cpu",
