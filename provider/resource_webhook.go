@@ -103,7 +103,7 @@ func (r *webhookResource[W, P]) Schema(_ context.Context, _ resource.SchemaReque
 		Blocks: map[string]schema.Block{
 			"webhook": schema.ListNestedBlock{
 				MarkdownDescription: "One webhook of the configuration (at least one).",
-				Validators:          []validator.List{listvalidator.SizeAtLeast(1)},
+				Validators:          []validator.List{listvalidator.IsRequired(), listvalidator.SizeAtLeast(1)},
 				NestedObject: schema.NestedBlockObject{
 					Attributes: webhookAttrs,
 					Blocks: map[string]schema.Block{
@@ -123,7 +123,7 @@ func (r *webhookResource[W, P]) Schema(_ context.Context, _ resource.SchemaReque
 								"(leases, events, node status, token and access reviews, certificate requests) are refused, matched as the API server matches " +
 								"rules, in every API version (rules `WEBHOOK_WILDCARD_RULE`, `WEBHOOK_CRITICAL_RESOURCE`; the table is in the rules guide). " +
 								"Webhook configurations and admission policies are never sent to webhooks (`WEBHOOK_NO_EFFECT`).",
-							Validators: []validator.List{listvalidator.SizeAtLeast(1)},
+							Validators: []validator.List{listvalidator.IsRequired(), listvalidator.SizeAtLeast(1)},
 							NestedObject: schema.NestedBlockObject{Attributes: map[string]schema.Attribute{
 								"api_groups":   schema.ListAttribute{ElementType: types.StringType, Required: true, MarkdownDescription: "API groups, `\"\"` for the core group."},
 								"api_versions": schema.ListAttribute{ElementType: types.StringType, Required: true, MarkdownDescription: "API versions, for example `[\"v1\"]`."},

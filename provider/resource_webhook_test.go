@@ -221,3 +221,27 @@ func TestWebhookPlanAcceptsMatchConditions(t *testing.T) {
 		plancheck.ExpectKnownValue("k8sguard_validating_webhook.opa", tfjsonpath.New("findings"), knownvalue.ListExact(nil)),
 	)
 }
+
+// A configuration with no webhook, or a webhook with no rule, registers
+// nothing that ever fires: refused at plan like a list of zero (an absent
+// block is null, which SizeAtLeast alone lets through).
+func TestWebhookWithoutWebhookOrRuleIsRefused(t *testing.T) {
+	for _, kind := range []string{"k8sguard_validating_webhook", "k8sguard_mutating_webhook"} {
+		t.Run(kind+"/no webhook", func(t *testing.T) {
+			planOnly(t, fmt.Sprintf(`resource %q "w" { name = "empty" }`, kind), regexp.MustCompile(`(?s)Invalid Block.*webhook.*must have a configuration value`))
+		})
+		t.Run(kind+"/no rule", func(t *testing.T) {
+			planOnly(t, fmt.Sprintf(`resource %q "w" {
+  name = "norule"
+  webhook {
+    name = "norule.example.org"
+    url  = "https://norule.example.org"
+    ca_bundle = "x"
+    namespace_selector {
+      match_labels = { team = "a" }
+    }
+  }
+}`, kind), regexp.MustCompile(`(?s)Invalid Block.*rule.*must have a configuration value`))
+		})
+	}
+}
