@@ -158,6 +158,11 @@ func Restore(ctx context.Context, s store.Store, m *snapshot.Manifest, o Options
 		return nil, fmt.Errorf("data dir %s is not empty (%s); refusing to overwrite it: restore into an empty or new directory, or pass --force to move it aside to %s.etcdguard-moved-<time> (nothing is deleted)",
 			target, state.summary(), target)
 	}
+	if state.nonEmpty {
+		if err := refuseLiveMember(target); err != nil {
+			return nil, err
+		}
+	}
 	if state.nonEmpty && state.mountPoint {
 		return nil, fmt.Errorf("data dir %s is a mount point and not empty (%s), so it cannot be moved aside: move its contents elsewhere on that volume, then restore again", target, state.summary())
 	}
@@ -328,6 +333,23 @@ func inspectTarget(dir string) (targetState, error) {
 		st.mountPoint = device(fi) != device(pfi)
 	}
 	return st, nil
+}
+
+// refuseLiveMember refuses a data dir an etcd is running on: etcd holds an
+// exclusive flock on its bbolt database for as long as it runs, so a
+// shared one that cannot be taken means --force would move the dir out
+// from under a live member (which goes on writing into the moved dir).
+func refuseLiveMember(dir string) error {
+	db := filepath.Join(dir, "member", "snap", "db")
+	f, err := os.Open(db)
+	if err != nil {
+		return nil // no database: nothing runs on it
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); errors.Is(err, syscall.EWOULDBLOCK) {
+		return fmt.Errorf("data dir %s is in use: %s is locked, so an etcd is running on it; stop etcd (every member) before restoring, then restore again", dir, db)
+	}
+	return nil // closing f releases the lock
 }
 
 func device(fi fs.FileInfo) uint64 {

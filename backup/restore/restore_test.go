@@ -139,6 +139,29 @@ func TestRestoreForceMovesOldDataDirAside(t *testing.T) {
 	}
 }
 
+// --force never moves aside the data dir of a running etcd: it would go on
+// writing into the moved dir while the restored one takes its place.
+func TestRestoreForceRefusesARunningMembersDataDir(t *testing.T) {
+	sd := seed(t, snapshot.CompressionZstd)
+	live := etcdtest.Start(t)
+	live.Put(t, map[string]string{"/registry/namespaces/live": "still here"})
+
+	_, err := restore.Restore(context.Background(), sd.store, sd.manifest, restore.Options{DataDir: live.DataDir, Force: true})
+	want := fmt.Sprintf("data dir %s is in use: %s is locked, so an etcd is running on it; stop etcd (every member) before restoring, then restore again",
+		live.DataDir, filepath.Join(live.DataDir, "member", "snap", "db"))
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v\nwant   %s", err, want)
+	}
+	if moved, _ := filepath.Glob(live.DataDir + ".etcdguard-moved-*"); len(moved) > 0 {
+		t.Fatalf("the live data dir was moved aside: %v", moved)
+	}
+	live.Put(t, map[string]string{"/registry/namespaces/after": "written"})
+	live.Stop()
+	if _, err := restore.Restore(context.Background(), sd.store, sd.manifest, restore.Options{DataDir: live.DataDir, Force: true}); err != nil {
+		t.Fatalf("once etcd stopped, --force restores: %v", err)
+	}
+}
+
 // An existing empty directory (typically the mount point of a dedicated
 // etcd volume, with lost+found) is filled in place, not replaced.
 func TestRestoreFillsAnEmptyExistingDataDirInPlace(t *testing.T) {
