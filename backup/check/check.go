@@ -195,7 +195,10 @@ func (r *Report) checkDrill(ctx context.Context, st store.Store, o Options) {
 }
 
 // checkChain judges the recovery point: the newest full snapshot's delta
-// chain, from a listing and its newest segment's manifest.
+// chain, from a listing and its newest segment's manifest. A snapshot taken
+// by hand while the agent runs starts no chain, and the agent's chain, from
+// its own older snapshot, goes on past it: that chain is then the one
+// judged.
 func (r *Report) checkChain(ctx context.Context, st store.Store, o Options, snaps []*snapshot.Manifest) {
 	out, err := delta.OutlineOf(ctx, st, r.Newest)
 	if err != nil {
@@ -203,32 +206,37 @@ func (r *Report) checkChain(ctx context.Context, st store.Store, o Options, snap
 		return
 	}
 	if out.Segments == 0 {
-		// No segment yet: a chain that is just starting, or no deltas at
-		// all (the snapshot timer instead of the agent). The snapshot
-		// before tells them apart.
-		inUse := false
-		if len(snaps) > 1 {
-			prev, err := delta.OutlineOf(ctx, st, snaps[1])
-			if err != nil {
-				r.add(Unknown, "rpo", "cannot read the delta chain of %s: %v", snaps[1].Name(), err)
+		// No segment yet: a chain that is just starting, snapshots taken by
+		// hand after the agent's, or no deltas at all (the snapshot timer
+		// instead of the agent). The newest older chain tells them apart.
+		var prev *delta.Outline
+		for _, m := range snaps[1:] {
+			if prev, err = delta.OutlineOf(ctx, st, m); err != nil {
+				r.add(Unknown, "rpo", "cannot read the delta chain of %s: %v", m.Name(), err)
 				return
 			}
-			inUse = prev.Segments > 0
+			if prev.Segments > 0 {
+				break
+			}
 		}
-		if !inUse {
+		switch {
+		case prev == nil || prev.Segments == 0:
 			r.add(OK, "rpo", "no delta segments after %s: point-in-time restore is not in use (delta.interval 0, or snapshots from the timer, not the agent); the recovery point is the newest snapshot", r.Newest.Name())
 			return
+		case prev.Gap == "" && prev.LastRevision >= r.Newest.Revision:
+			out = prev // the agent's chain goes on past the newer snapshots
 		}
 	}
-	r.Chain = &ChainReport{Snapshot: r.Newest.Name(), Segments: out.Segments, LastRevision: out.LastRevision, CoveredAt: out.CoveredAt, Broken: out.Gap}
+	chainOf := out.Snapshot
+	r.Chain = &ChainReport{Snapshot: chainOf.Name(), Segments: out.Segments, LastRevision: out.LastRevision, CoveredAt: out.CoveredAt, Broken: out.Gap}
 	if out.Gap != "" {
-		r.RPOSeconds = o.Now.Sub(r.Newest.CreatedAt).Seconds()
-		r.add(Critical, "chain", "the delta chain of %s is broken: %s; point-in-time restores reach only revision %d", r.Newest.Name(), out.Gap, out.GapRevision)
+		r.RPOSeconds = o.Now.Sub(chainOf.CreatedAt).Seconds()
+		r.add(Critical, "chain", "the delta chain of %s is broken: %s; point-in-time restores reach only revision %d", chainOf.Name(), out.Gap, out.GapRevision)
 		return
 	}
 	rpo := o.Now.Sub(out.CoveredAt)
 	r.RPOSeconds = max(rpo.Seconds(), 0)
-	what := fmt.Sprintf("recovery point %s old: the delta chain of %s, %d segment(s) up to revision %d", roundAge(max(rpo, 0)), r.Newest.Name(), out.Segments, out.LastRevision)
+	what := fmt.Sprintf("recovery point %s old: the delta chain of %s, %d segment(s) up to revision %d", roundAge(max(rpo, 0)), chainOf.Name(), out.Segments, out.LastRevision)
 	switch {
 	case rpo > o.MaxRPOCritical:
 		r.add(Critical, "rpo", "%s (max_rpo_critical %s)", what, o.MaxRPOCritical)

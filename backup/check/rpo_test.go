@@ -87,3 +87,76 @@ func TestRPOAndBrokenChain(t *testing.T) {
 	}
 	t.Logf("%s %s", f.Status, f.Message)
 }
+
+// A snapshot taken by hand while the agent runs (the guides advise one
+// before a risky change) starts no chain; the agent's chain, from its own
+// older snapshot, goes on past it and is the recovery point check judges,
+// not the hand-taken snapshot's age.
+func TestRPOFollowsTheAgentsChainPastASnapshotTakenByHand(t *testing.T) {
+	const cluster = "prod-eu1"
+	ctx := context.Background()
+	st, err := store.NewFile(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := etcdtest.Start(t)
+	e.Put(t, map[string]string{"/registry/namespaces/default": "ns"})
+	agents, err := snapshot.Take(ctx, e.Config(), st, snapshot.Options{Cluster: cluster})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- delta.Follow(fctx, e.Client, st, agents.Manifest, agents.StatusRevision, delta.Options{Cluster: cluster, Interval: 50 * time.Millisecond})
+	}()
+	e.Put(t, map[string]string{"/registry/configmaps/default/before": "v"})
+	byHand, err := snapshot.Take(ctx, e.Config(), st, snapshot.Options{Cluster: cluster})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last int64
+	for i := range 3 {
+		time.Sleep(120 * time.Millisecond)
+		r, err := e.Client.Put(ctx, fmt.Sprintf("/registry/configmaps/default/after-%d", i), "v")
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = r.Header.Revision
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := delta.Load(ctx, st, agents.Manifest, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.LastRevision() >= last {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent's chain reached revision %d, etcd is at %d", c.LastRevision(), last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	c, err := delta.Load(ctx, st, agents.Manifest, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := check.Run(ctx, st, check.Options{Cluster: cluster, MaxAge: time.Hour, ShrinkRatio: 0.5, Now: c.CoveredAt().Add(10 * time.Second),
+		Deltas: true, MaxRPOWarning: time.Minute, MaxRPOCritical: 5 * time.Minute})
+	want := fmt.Sprintf("recovery point 10s old: the delta chain of %s, %d segment(s) up to revision %d", agents.Manifest.Name(), len(c.Segments), last)
+	var rpo check.Finding
+	for _, f := range r.Findings {
+		if f.Check == "rpo" {
+			rpo = f
+		}
+	}
+	if rpo.Status != check.OK || rpo.Message != want || r.Chain == nil || r.Chain.Snapshot != agents.Manifest.Name() {
+		t.Fatalf("rpo after %s (by hand, revision %d): %+v, chain %+v\nwant OK %q", byHand.Manifest.Name(), byHand.Manifest.Revision, rpo, r.Chain, want)
+	}
+	t.Logf("%s %s (newest snapshot %s, taken by hand)", rpo.Status, rpo.Message, byHand.Manifest.Name())
+}

@@ -71,6 +71,11 @@ type Plan struct {
 // snapshot at or before p, and its chain's segments up to p, every link
 // checked. It refuses, naming the link, when the chain breaks before p,
 // and says where the restorable window ends when p is past it.
+//
+// When the newest snapshot's chain does not reach p, an older snapshot's
+// chain may: a snapshot taken by hand (`etcdguard snapshot`) while the agent
+// runs starts no chain of its own, and the agent's chain, from its own older
+// snapshot, goes on past it. Such a chain, whole up to p, is used instead.
 func PlanPoint(ctx context.Context, s store.Store, cluster string, p Point) (*Plan, error) {
 	if (p.Revision > 0) == !p.At.IsZero() {
 		return nil, errors.New("a point in time is a revision or a time, not both")
@@ -80,6 +85,9 @@ func PlanPoint(ctx context.Context, s store.Store, cluster string, p Point) (*Pl
 		return nil, fmt.Errorf("list snapshots of %q in %s: %w", cluster, s, err)
 	}
 	var newer *snapshot.Manifest    // the next full snapshot after the chosen one
+	var refusal error               // why the newest snapshot before p does not reach it
+	var refusedEnd int64            // where that snapshot's chain ends
+	var further *delta.Outline      // an older, whole chain that ends later, short of p too
 	for _, m := range l.Snapshots { // newest first
 		if p.Revision > 0 && m.Revision > p.Revision || !p.At.IsZero() && m.CreatedAt.After(p.At) {
 			newer = m
@@ -89,6 +97,20 @@ func PlanPoint(ctx context.Context, s store.Store, cluster string, p Point) (*Pl
 		if p.Revision == m.Revision {
 			return plan, nil // the full snapshot alone
 		}
+		if refusal != nil {
+			// An older chain: its outline (a listing and one manifest)
+			// says whether it can reach p before every link is read.
+			o, err := delta.OutlineOf(ctx, s, m)
+			if err != nil {
+				return nil, err
+			}
+			if !p.mayReach(o) {
+				if o.Gap == "" && o.LastRevision > refusedEnd && (further == nil || o.LastRevision > further.LastRevision) {
+					further = o
+				}
+				continue
+			}
+		}
 		c, err := delta.Load(ctx, s, m, p.reached)
 		if err != nil {
 			return nil, err
@@ -97,16 +119,16 @@ func PlanPoint(ctx context.Context, s store.Store, cluster string, p Point) (*Pl
 			plan.Segments = c.Segments
 			return plan, nil
 		}
-		if c.Broken != nil {
-			return nil, fmt.Errorf("cannot restore to %s: %w; the chain restores up to revision %d (%s)",
-				p, c.Broken, c.LastRevision(), c.CoveredAt().UTC().Format(time.RFC3339))
+		if refusal == nil {
+			refusal, refusedEnd = p.notReached(m, c, newer), c.LastRevision()
 		}
-		end := fmt.Sprintf("the chain of %s ends at revision %d (%s)", m.Name(), c.LastRevision(), c.CoveredAt().UTC().Format(time.RFC3339))
-		if newer == nil {
-			return nil, fmt.Errorf("cannot restore to %s: it is past the newest restorable point: %s", p, end)
-		}
-		return nil, fmt.Errorf("cannot restore to %s: %s and the next full snapshot %s starts at revision %d (%s): the chain broke in between",
-			p, end, newer.Name(), newer.Revision, newer.CreatedAt.UTC().Format(time.RFC3339))
+	}
+	if further != nil && newer == nil {
+		return nil, fmt.Errorf("cannot restore to %s: it is past the newest restorable point: the chain of %s ends at revision %d (%s)",
+			p, further.Snapshot.Name(), further.LastRevision, further.CoveredAt.UTC().Format(time.RFC3339))
+	}
+	if refusal != nil {
+		return nil, refusal
 	}
 	if len(l.Snapshots) == 0 {
 		return nil, fmt.Errorf("no complete snapshot of cluster %q in %s", cluster, s)
@@ -114,6 +136,36 @@ func PlanPoint(ctx context.Context, s store.Store, cluster string, p Point) (*Pl
 	oldest := l.Snapshots[len(l.Snapshots)-1]
 	return nil, fmt.Errorf("cannot restore to %s: it is before the oldest snapshot %s (revision %d, %s)",
 		p, oldest.Name(), oldest.Revision, oldest.CreatedAt.UTC().Format(time.RFC3339))
+}
+
+// mayReach reports whether a chain with outline o can reach p: a whole
+// chain by its newest segment; a broken one is read link by link.
+func (p Point) mayReach(o *delta.Outline) bool {
+	switch {
+	case o.Segments == 0:
+		return false
+	case o.Gap != "":
+		return p.Revision == 0 || o.GapRevision >= p.Revision
+	case p.Revision > 0:
+		return o.LastRevision >= p.Revision
+	default:
+		return !o.CoveredAt.Before(p.At)
+	}
+}
+
+// notReached says why the chain c of snapshot m (the newest at or before
+// p) does not reach p; newer is the next full snapshot, nil when none.
+func (p Point) notReached(m *snapshot.Manifest, c *delta.Chain, newer *snapshot.Manifest) error {
+	if c.Broken != nil {
+		return fmt.Errorf("cannot restore to %s: %w; the chain restores up to revision %d (%s)",
+			p, c.Broken, c.LastRevision(), c.CoveredAt().UTC().Format(time.RFC3339))
+	}
+	end := fmt.Sprintf("the chain of %s ends at revision %d (%s)", m.Name(), c.LastRevision(), c.CoveredAt().UTC().Format(time.RFC3339))
+	if newer == nil {
+		return fmt.Errorf("cannot restore to %s: it is past the newest restorable point: %s", p, end)
+	}
+	return fmt.Errorf("cannot restore to %s: %s and the next full snapshot %s starts at revision %d (%s): the chain broke in between",
+		p, end, newer.Name(), newer.Revision, newer.CreatedAt.UTC().Format(time.RFC3339))
 }
 
 // Replayed is what Replay did.

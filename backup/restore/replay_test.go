@@ -41,6 +41,13 @@ type chained struct {
 // transactions and puts with leases, and waits until the chain holds it.
 func followRandomHistory(t *testing.T, ops int, seed uint64) *chained {
 	t.Helper()
+	return followRandomHistoryWith(t, ops, seed, nil)
+}
+
+// followRandomHistoryWith is followRandomHistory calling atPause (when not
+// nil) in the middle of the pause, while the chain is being followed.
+func followRandomHistoryWith(t *testing.T, ops int, seed uint64, atPause func(*chained)) *chained {
+	t.Helper()
 	ctx := context.Background()
 	st, err := store.NewFile(filepath.Join(t.TempDir(), "store"))
 	if err != nil {
@@ -80,6 +87,9 @@ func followRandomHistory(t *testing.T, ops int, seed uint64) *chained {
 		if i == ops/2 {
 			time.Sleep(300 * time.Millisecond)
 			c.pausedAt, c.pausedRev = time.Now(), c.lastRev
+			if atPause != nil {
+				atPause(c)
+			}
 			time.Sleep(300 * time.Millisecond)
 		}
 		if i%10 == 0 {
@@ -247,6 +257,58 @@ func TestPointInTimeRestoreByTime(t *testing.T) {
 		}
 	}
 	t.Logf("--at %s (mid-pause) restored revision %d: %d keys as etcd had them", c.pausedAt.Format(time.RFC3339Nano), res.Replayed.ToRevision, len(got))
+}
+
+// TestAChainGoesOnPastASnapshotTakenByHand: a full snapshot taken by hand
+// (`etcdguard snapshot`, as the guides advise before a risky change) while
+// the agent follows its own snapshot's chain starts no chain; points after
+// it are restored from the agent's chain, which goes on past it.
+func TestAChainGoesOnPastASnapshotTakenByHand(t *testing.T) {
+	var byHand *snapshot.Manifest
+	var afterHand time.Time // in the pause, after the snapshot by hand
+	c := followRandomHistoryWith(t, 200, 13, func(c *chained) {
+		res, err := snapshot.Take(context.Background(), c.etcd.Config(), c.store, snapshot.Options{Cluster: cluster})
+		if err != nil {
+			t.Fatal(err)
+		}
+		byHand, afterHand = res.Manifest, time.Now().Add(50*time.Millisecond)
+	})
+	if byHand.Revision <= c.snap.Revision || byHand.Revision >= c.lastRev {
+		t.Fatalf("the snapshot by hand is at revision %d, not between the agent's %d and the last write %d", byHand.Revision, c.snap.Revision, c.lastRev)
+	}
+	for _, p := range []restore.Point{{Revision: c.lastRev}, {Revision: byHand.Revision + 1}, {At: afterHand}} {
+		plan, err := restore.PlanPoint(context.Background(), c.store, cluster, p)
+		if err != nil {
+			t.Fatalf("restore to %s, after the snapshot by hand %s: %v", p, byHand.Name(), err)
+		}
+		if plan.Snapshot.Name() != c.snap.Name() {
+			t.Fatalf("restore to %s planned from %s, want the agent's %s, whose chain reaches it", p, plan.Snapshot.Name(), c.snap.Name())
+		}
+	}
+	res, err := restorePoint(t, c.store, restore.Point{Revision: c.lastRev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := keyspace(t, c.etcd.Client, c.lastRev)
+	got, _ := keyspace(t, etcdtest.StartIn(t, res.DataDir).Client, 0)
+	if len(got) != len(want) {
+		t.Fatalf("revision %d: %d keys restored, etcd had %d", c.lastRev, len(got), len(want))
+	}
+	for k, w := range want {
+		if got[k].value != w.value || got[k].mod != w.mod {
+			t.Errorf("%s restored as %+v, etcd had %+v", k, got[k], w)
+		}
+	}
+	_, err = restore.PlanPoint(context.Background(), c.store, cluster, restore.Point{Revision: c.lastRev + 1})
+	if want := fmt.Sprintf("it is past the newest restorable point: the chain of %s ends at revision %d", c.snap.Name(), c.lastRev); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("restore past the end: %v, want %q", err, want)
+	}
+	plan, err := restore.PlanPoint(context.Background(), c.store, cluster, restore.Point{Revision: byHand.Revision})
+	if err != nil || plan.Snapshot.Name() != byHand.Name() || len(plan.Segments) != 0 {
+		t.Fatalf("restore to the snapshot by hand's own revision %d: %+v, %v; want that snapshot alone", byHand.Revision, plan, err)
+	}
+	t.Logf("snapshot by hand %s (revision %d) between the agent's %s and revision %d: revision %d restored from the agent's chain, %d keys equal",
+		byHand.Name(), byHand.Revision, c.snap.Name(), c.lastRev, c.lastRev, len(got))
 }
 
 // TestReplayRefusesABrokenLinkAndRestoresBeforeIt corrupts one segment

@@ -140,9 +140,11 @@ they are counted on stderr.`,
 }
 
 // printWindow says which points `restore --at`/`--revision` reaches: from
-// the oldest snapshot to the newest chain's end, and the holes between
+// the oldest snapshot to the furthest chain's end, and the holes between
 // chains (a chain broke, and the points before the next snapshot are
-// lost).
+// lost). A chain can go on past newer snapshots (one taken by hand while
+// the agent ran starts no chain), so each hole is judged against every
+// older chain, as restore plans its replay.
 func printWindow(w io.Writer, entries []listEntry) {
 	chains := false
 	for _, e := range entries {
@@ -160,17 +162,28 @@ func printWindow(w io.Writer, entries []listEntry) {
 		}
 		return e.Chain.LastRevision, e.Chain.CoveredAt
 	}
-	oldest := entries[len(entries)-1]
-	newestRev, newestAt := end(entries[0])
-	fmt.Fprintf(w, "restorable (--at, --revision): from revision %d (%s) to revision %d (%s)\n",
-		oldest.Revision, oldest.CreatedAt.UTC().Format(time.RFC3339), newestRev, formatTime(newestAt))
-	for i := len(entries) - 1; i > 0; i-- { // oldest first
-		rev, at := end(entries[i])
-		next := entries[i-1]
-		if next.Revision > rev+1 {
-			fmt.Fprintf(w, "  not restorable: revisions %d-%d (after %s, before %s): the chain of %s ends there\n",
-				rev+1, next.Revision-1, formatTime(at), next.CreatedAt.UTC().Format(time.RFC3339), entries[i].Name)
+	// reach: how far the chains of entries[i:] go, and whose it is.
+	type reach struct {
+		rev  int64
+		at   time.Time
+		name string
+	}
+	var holes []string
+	var far reach
+	for i := len(entries) - 1; i >= 0; i-- { // oldest first
+		if i < len(entries)-1 && entries[i].Revision > far.rev+1 {
+			holes = append(holes, fmt.Sprintf("  not restorable: revisions %d-%d (after %s, before %s): the chain of %s ends there\n",
+				far.rev+1, entries[i].Revision-1, formatTime(far.at), entries[i].CreatedAt.UTC().Format(time.RFC3339), far.name))
 		}
+		if rev, at := end(entries[i]); rev > far.rev {
+			far = reach{rev, at, entries[i].Name}
+		}
+	}
+	oldest := entries[len(entries)-1]
+	fmt.Fprintf(w, "restorable (--at, --revision): from revision %d (%s) to revision %d (%s)\n",
+		oldest.Revision, oldest.CreatedAt.UTC().Format(time.RFC3339), far.rev, formatTime(far.at))
+	for _, h := range holes {
+		fmt.Fprint(w, h)
 	}
 	if c := entries[0].Chain; c != nil && c.Gap != "" {
 		fmt.Fprintf(w, "  the newest chain is BROKEN: %s\n", c.Gap)

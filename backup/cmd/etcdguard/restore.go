@@ -39,9 +39,11 @@ plus the WAL). A snapshot that fails verification is refused (exit status 2)
 and the data dir is left untouched.
 
 Point in time: --at TIME or --revision N restores the newest full snapshot
-before that point and replays its delta chain (what the agent commits every
-delta.interval) up to it, offline, with etcd's own storage code, before
-etcdutl restores the result. Each segment is checked against its manifest
+before that point whose delta chain reaches it (a snapshot taken by hand
+while the agent runs starts none; the agent's older chain goes on past it)
+and replays that chain (what the agent commits every delta.interval) up to
+it, offline, with etcd's own storage code, before etcdutl restores the
+result. Each segment is checked against its manifest
 (sha256) and the one before it (the chain); a missing or altered segment is
 refused by name (exit status 2), and nothing past it is ever replayed: a
 point before it still restores. Revisions come out as in the original etcd.

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/k8sguard/k8sguard/backup/snapshot"
+)
+
+// The restorable window reaches as far as any chain goes: the agent's
+// chain goes on past a snapshot taken by hand (which starts none), and a
+// hole is only where no older chain reaches the next snapshot.
+func TestPrintWindowCountsChainsThatGoOnPastNewerSnapshots(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	entry := func(rev int64, at time.Duration, chain *chainMark) listEntry {
+		m := &snapshot.Manifest{Revision: rev, CreatedAt: t0.Add(at)}
+		return listEntry{Manifest: m, Name: m.Name(), Chain: chain}
+	}
+	entries := []listEntry{ // newest first, as list shows them
+		entry(900, 50*time.Minute, &chainMark{Segments: 2, LastRevision: 950, CoveredAt: t0.Add(51 * time.Minute)}),
+		entry(700, 40*time.Minute, nil), // by hand, while the chain below went on
+		entry(500, 30*time.Minute, &chainMark{Segments: 9, LastRevision: 800, CoveredAt: t0.Add(45 * time.Minute)}),
+		entry(100, 0, &chainMark{Segments: 5, LastRevision: 300, CoveredAt: t0.Add(10 * time.Minute)}),
+	}
+	var b strings.Builder
+	printWindow(&b, entries)
+	want := "restorable (--at, --revision): from revision 100 (2026-12-06T10:00:00Z) to revision 950 (2026-12-06T10:51:00Z)\n" +
+		"  not restorable: revisions 301-499 (after 2026-12-06T10:10:00Z, before 2026-12-06T10:30:00Z): the chain of " + entries[3].Name + " ends there\n" +
+		"  not restorable: revisions 801-899 (after 2026-12-06T10:45:00Z, before 2026-12-06T10:50:00Z): the chain of " + entries[2].Name + " ends there\n\n"
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	}
+
+	// The hand-taken snapshot is the newest: the window still ends where
+	// the agent's chain does.
+	b.Reset()
+	printWindow(&b, entries[1:])
+	if want := "to revision 800 (2026-12-06T10:45:00Z)\n"; !strings.Contains(b.String(), want) || strings.Contains(b.String(), "501-699") {
+		t.Fatalf("got\n%s\nwant the window to end at %q and no hole before the snapshot by hand", b.String(), want)
+	}
+}
