@@ -148,6 +148,15 @@ func (a *Agent) applyRetention(ctx context.Context) error {
 		KeepDaily:  a.Config.Retention.KeepDaily,
 		KeepWeekly: a.Config.Retention.KeepWeekly,
 	}, shrinks)
+	if len(plan.Delete) > 0 && a.Config.Delta.Interval.Duration > 0 {
+		live, err := retention.NewestChain(ctx, a.Store, l.Snapshots)
+		if err != nil {
+			return fmt.Errorf("find the newest delta chain: %w", err)
+		}
+		if live != nil {
+			plan.Protect(live, "its delta chain is the newest (the agent may still be extending it)")
+		}
+	}
 	r := retention.Apply(ctx, a.Store, plan, a.Log)
 	if a.Metrics != nil {
 		a.Metrics.RetentionDeleted.Add(float64(r.Deleted))

@@ -63,6 +63,38 @@ func Decide(snaps []*snapshot.Manifest, p Policy, shrinks []Shrink) Plan {
 	return plan
 }
 
+// Protect keeps m whatever the policy decided, for why.
+func (p *Plan) Protect(m *snapshot.Manifest, why string) {
+	if _, ok := p.Keep[m.Name()]; ok {
+		return
+	}
+	p.Keep[m.Name()] = why
+	for i, d := range p.Delete {
+		if d.Name() == m.Name() {
+			p.Delete = append(p.Delete[:i], p.Delete[i+1:]...)
+			return
+		}
+	}
+}
+
+// NewestChain is the newest of snaps (newest first) with a delta chain:
+// the chain the agent is writing, or wrote last. A snapshot taken by hand
+// starts no chain, so this can be older than the newest snapshot, and a
+// policy that counts snapshots (keep_last) alone could delete the chain
+// the agent is still extending; nil when no snapshot has one.
+func NewestChain(ctx context.Context, st store.Store, snaps []*snapshot.Manifest) (*snapshot.Manifest, error) {
+	for _, m := range snaps {
+		o, err := delta.OutlineOf(ctx, st, m)
+		if err != nil {
+			return nil, err
+		}
+		if o.Segments > 0 || o.Orphans > 0 {
+			return m, nil
+		}
+	}
+	return nil, nil
+}
+
 // keepPeriodic keeps the newest snapshot of each of the newest n periods.
 func keepPeriodic(snaps []*snapshot.Manifest, n int, rule string, period func(*snapshot.Manifest) string, keep func(*snapshot.Manifest, string)) {
 	seen := map[string]bool{}

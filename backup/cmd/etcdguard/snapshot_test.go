@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/k8sguard/k8sguard/backup/delta"
+	"github.com/k8sguard/k8sguard/backup/internal/etcdtest"
+	"github.com/k8sguard/k8sguard/backup/snapshot"
+	"github.com/k8sguard/k8sguard/backup/store"
+)
+
+// A snapshot taken by hand while the agent extends its own snapshot's
+// delta chain applies retention; even at keep_last 1 it must not delete
+// the agent's snapshot and the chain it is still writing.
+func TestSnapshotByHandKeepsTheAgentsLiveChain(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "store")
+	st, err := store.NewFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := etcdtest.Start(t)
+	e.Put(t, map[string]string{"/registry/namespaces/default": "ns"})
+	agents, err := snapshot.Take(ctx, e.Config(), st, snapshot.Options{Cluster: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- delta.Follow(fctx, e.Client, st, agents.Manifest, agents.StatusRevision, delta.Options{Cluster: "prod", Interval: 50 * time.Millisecond})
+	}()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Follow: %v", err)
+		}
+	}()
+	for i := range 3 {
+		e.Put(t, map[string]string{fmt.Sprintf("/registry/configmaps/default/cm-%d", i): "v"})
+		time.Sleep(80 * time.Millisecond)
+	}
+
+	time.Sleep(1100 * time.Millisecond) // snapshot names have one-second resolution
+	out, err := run(t, "snapshot", "--store-url", "file://"+dir, "--cluster-name", "prod", "--etcd-endpoints", strings.Join(e.Endpoints, ","),
+		"--retention-keep-last", "1", "--retention-keep-daily", "0", "--retention-keep-weekly", "0")
+	if err != nil {
+		t.Fatalf("etcdguard snapshot: %v\n%s", err, out)
+	}
+	l, err := snapshot.List(ctx, st, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Snapshots) != 2 || l.Snapshots[1].Name() != agents.Manifest.Name() {
+		t.Fatalf("after a snapshot by hand at keep_last 1: %d snapshots (newest %s), want the new one and the agent's %s\n%s",
+			len(l.Snapshots), l.Snapshots[0].Name(), agents.Manifest.Name(), out)
+	}
+	c, err := delta.Load(ctx, st, agents.Manifest, nil)
+	if err != nil || c.Broken != nil || len(c.Segments) == 0 {
+		t.Fatalf("the agent's chain after the snapshot by hand: %v, broken %v, %d segments", err, c.Broken, len(c.Segments))
+	}
+	t.Logf("kept %s and its %d segments beside %s", agents.Manifest.Name(), len(c.Segments), l.Snapshots[0].Name())
+}
