@@ -27,7 +27,6 @@ import (
 const (
 	DefaultName         = "default"
 	DefaultPeerURL      = "http://localhost:2380"
-	DefaultClusterToken = "etcd-cluster"
 )
 
 // walReserve is what etcd writes next to the .db on restore: a
@@ -60,6 +59,14 @@ type Options struct {
 	// before etcdutl restores it. Its Snapshot must be the one restored.
 	Replay *Plan
 }
+
+// DefaultClusterToken is the restored cluster's --initial-cluster-token
+// when none is given: etcd derives the cluster and member IDs from it, so
+// it is new for every snapshot (members of the old cluster, or of a restore
+// of another snapshot, cannot join) and the same on every member that
+// restores this snapshot. etcd's own default, "etcd-cluster", is what most
+// clusters already run with.
+func DefaultClusterToken(m *snapshot.Manifest) string { return "etcdguard-restore-" + m.Name() }
 
 // Member is one entry of --initial-cluster.
 type Member struct {
@@ -94,9 +101,6 @@ func (o *Options) Normalize() ([]Member, error) {
 	}
 	if o.RevisionBump > MaxBump {
 		return nil, fmt.Errorf("a revision bump of %d is more than %d: it could overflow etcd's int64 revisions", o.RevisionBump, MaxBump)
-	}
-	if o.InitialClusterToken == "" {
-		o.InitialClusterToken = DefaultClusterToken
 	}
 	if o.InitialCluster == "" {
 		peers := o.PeerURLs
@@ -147,6 +151,9 @@ func Restore(ctx context.Context, s store.Store, m *snapshot.Manifest, o Options
 	target, err := filepath.Abs(o.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", o.DataDir, err)
+	}
+	if o.InitialClusterToken == "" {
+		o.InitialClusterToken = DefaultClusterToken(m)
 	}
 	res := &Result{Manifest: m, DataDir: target, Members: members, Options: o}
 

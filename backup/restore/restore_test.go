@@ -343,7 +343,7 @@ func TestOptionsNormalize(t *testing.T) {
 		{
 			name: "single member defaults like etcdutl",
 			in:   restore.Options{DataDir: "/var/lib/etcd"},
-			want: restore.Options{DataDir: "/var/lib/etcd", Name: "default", InitialCluster: "default=http://localhost:2380", PeerURLs: []string{"http://localhost:2380"}, InitialClusterToken: "etcd-cluster"},
+			want: restore.Options{DataDir: "/var/lib/etcd", Name: "default", InitialCluster: "default=http://localhost:2380", PeerURLs: []string{"http://localhost:2380"}},
 		},
 		{
 			name: "peer URLs come from the member's entry",

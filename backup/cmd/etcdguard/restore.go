@@ -80,7 +80,7 @@ prints the other members' commands with --bump-revision set.`,
 	fs.StringVar(&o.Name, "name", restore.DefaultName, "this member's name, as etcd's --name")
 	fs.StringVar(&o.InitialCluster, "initial-cluster", "", "every member as name=peer-url,… (default NAME=the peer URLs)")
 	fs.StringSliceVar(&o.PeerURLs, "initial-advertise-peer-urls", nil, "this member's peer URLs (default: its entry in --initial-cluster, else "+restore.DefaultPeerURL+")")
-	fs.StringVar(&o.InitialClusterToken, "initial-cluster-token", restore.DefaultClusterToken, "token of the restored cluster; use a new one so old members cannot join it")
+	fs.StringVar(&o.InitialClusterToken, "initial-cluster-token", "", "token of the restored cluster (default etcdguard-restore-<snapshot name>: new for every snapshot, so old members cannot join, and the same on every member restoring it)")
 	fs.BoolVar(&o.Force, "force", false, "move a non-empty data dir aside to DIR.etcdguard-moved-<time> (never deleted)")
 	bump := bindBumpFlags(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -97,6 +97,9 @@ prints the other members' commands with --bump-revision set.`,
 			return err
 		}
 		o.Replay = plan
+		if o.InitialClusterToken == "" {
+			o.InitialClusterToken = restore.DefaultClusterToken(m)
+		}
 		// Derived from the full snapshot's revision: with a replay the
 		// base is higher, so the bump only errs on the large side.
 		if o.RevisionBump, err = bump.resolve(ctx, cmd.ErrOrStderr(), st, cfg.ClusterName, m, time.Now()); err != nil {

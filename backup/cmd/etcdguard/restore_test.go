@@ -154,6 +154,15 @@ func TestRestorePrintsTheCommandForEveryOtherMember(t *testing.T) {
 		t.Errorf("restored data dir: %v", err)
 	}
 
+	// Without --initial-cluster-token: one derived from the snapshot, not
+	// etcd's own default, which the old cluster most likely ran with.
+	other := filepath.Join(t.TempDir(), "etcd")
+	out, err = run(t, f.args("restore", "--before", "2026-11-22T09:10:00Z", "--data-dir", other, "--name", "a", "--initial-cluster", cluster)...)
+	token := "etcdguard-restore-" + f.healthy.Name()
+	if err != nil || strings.Count(out, "--initial-cluster-token "+token) != 3 {
+		t.Errorf("restore without a token: %v; want the etcd command and both other members' with --initial-cluster-token %s:\n%s", err, token, out)
+	}
+
 	// Twice into the same dir: refused, nothing touched.
 	_, err = run(t, f.args("restore", "--data-dir", dataDir)...)
 	if err == nil || !strings.Contains(err.Error(), "data dir "+dataDir+" is not empty (holds member); refusing to overwrite it") {
