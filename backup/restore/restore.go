@@ -25,8 +25,8 @@ import (
 
 // etcdutl's defaults, so a single-member restore needs only a data dir.
 const (
-	DefaultName         = "default"
-	DefaultPeerURL      = "http://localhost:2380"
+	DefaultName    = "default"
+	DefaultPeerURL = "http://localhost:2380"
 )
 
 // walReserve is what etcd writes next to the .db on restore: a
