@@ -13,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/k8sguard/k8sguard/backup/snapshot"
+	"github.com/k8sguard/k8sguard/backup/store"
 )
 
 // snapshotTimeout bounds one snapshot, so that a hung stream cannot stall
@@ -76,6 +77,10 @@ func (l *loop) waitForContact(ctx context.Context) error {
 		err := l.contact(ctx)
 		if err == nil {
 			return nil
+		}
+		if what := store.Misconfigured(err); what != "" {
+			// Waiting would only hide it: fail the start, visibly.
+			return fmt.Errorf("%s, so no snapshot can be stored: fix the configuration and start again: %w", what, err)
 		}
 		l.Log.Warn("waiting for etcd and the store", "attempt", attempt, "err", err)
 		l.notify("STATUS=waiting for etcd and the store: " + err.Error())

@@ -286,6 +286,28 @@ func (s *S3) CleanupIncomplete(ctx context.Context, olderThan time.Time) (int, e
 	}
 }
 
+// misconfigured are S3's answers that waiting does not change: the bucket
+// or the credentials are wrong, and someone has to fix the configuration.
+var misconfigured = map[string]string{
+	"NoSuchBucket":                 "the bucket does not exist",
+	"InvalidBucketName":            "the bucket name is invalid",
+	"InvalidAccessKeyId":           "the access key is not known to the store",
+	"SignatureDoesNotMatch":        "the secret key does not match the access key",
+	"PermanentRedirect":            "the bucket is in another region (set store.region)",
+	"AuthorizationHeaderMalformed": "the request's region is not the bucket's (set store.region)",
+}
+
+// Misconfigured says what is wrong when err is one of S3's answers that
+// no retry fixes (a missing bucket, unknown credentials, the wrong
+// region), or "" for anything else, such as the store being unreachable.
+func Misconfigured(err error) string {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return misconfigured[api.ErrorCode()]
+	}
+	return ""
+}
+
 // notFound maps S3's missing-object errors onto ErrNotFound.
 func notFound(err error) error {
 	var nsk *types.NoSuchKey

@@ -80,7 +80,7 @@ locals {
     )
     runcmd = concat(local.download, local.key_access_cmd, [
       ["systemctl", "daemon-reload"],
-      ["systemctl", "enable", "--now", local.enable_unit],
+      ["systemctl", "enable", "--now", "--no-block", local.enable_unit], # never hold up the boot: etcd may come up later
     ])
   })}"
 }

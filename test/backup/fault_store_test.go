@@ -31,6 +31,20 @@ func TestFaultS3(t *testing.T) {
 		assertNothingHalfVisible(t, s, snapshots)
 	})
 
+	// The agent waits for an unreachable store (it may come up after the
+	// node), but a bucket that does not exist is a configuration to fix:
+	// the start fails at once, so systemd shows it.
+	t.Run("agent fails its start on a missing bucket", func(t *testing.T) {
+		env := append(snapEnv(e, s, ""), "ETCDGUARD_STORE_URL=s3://no-such-bucket-"+snapCluster+"/backups")
+		start := time.Now()
+		_, stderr, code := snapRun(t, env, "agent")
+		if code != 1 || !strings.Contains(stderr, "the bucket does not exist, so no snapshot can be stored: fix the configuration and start again") ||
+			!strings.Contains(stderr, "NoSuchBucket") {
+			t.Fatalf("exit %d after %s\n%s", code, time.Since(start), stderr)
+		}
+		t.Logf("agent exited %d after %s: %s", code, time.Since(start).Round(time.Millisecond), lastLineOf(stderr))
+	})
+
 	t.Run("transient 5xx on parts is retried", func(t *testing.T) {
 		var failed atomic.Int64
 		proxy.SetFail(func(r *http.Request) int {

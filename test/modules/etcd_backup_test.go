@@ -126,7 +126,7 @@ func TestEtcdBackupModuleConfigDrivesEtcdguard(t *testing.T) {
 	if len(files) != 2 {
 		t.Errorf("cloud-init (agent mode) writes %d files, want the config and etcdguard.service: %v", len(files), slices.Collect(maps.Keys(files)))
 	}
-	ci.requireRun(t, "sha256sum -c", "systemctl enable --now etcdguard.service")
+	ci.requireRun(t, "sha256sum -c", "systemctl enable --now --no-block etcdguard.service")
 
 	// Timer mode: the one-shot service and its timer instead of the agent.
 	opts.Vars["mode"] = "timer"
@@ -142,7 +142,7 @@ func TestEtcdBackupModuleConfigDrivesEtcdguard(t *testing.T) {
 	if _, ok := files["/etc/systemd/system/etcdguard.service"]; ok {
 		t.Errorf("cloud-init (timer mode) also installs the agent: run one or the other")
 	}
-	ci.requireRun(t, "systemctl enable --now etcdguard-snapshot.timer")
+	ci.requireRun(t, "systemctl enable --now --no-block etcdguard-snapshot.timer")
 
 	// kubeadm's TLS files: the agent unit plus the drop-in that lets its
 	// dynamic user read the root-only client key, verified by systemd.
@@ -151,7 +151,7 @@ func TestEtcdBackupModuleConfigDrivesEtcdguard(t *testing.T) {
 	terraform.ApplyContext(t, t.Context(), opts)
 	ci = parseCloudInit(t, terraform.OutputContext(t, t.Context(), opts, "cloud_init"))
 	const key = "/etc/kubernetes/pki/etcd/healthcheck-client.key"
-	ci.requireRun(t, "groupadd --system etcd-backup; chgrp etcd-backup "+key+" && chmod 0640 "+key, "systemctl enable --now etcdguard.service")
+	ci.requireRun(t, "groupadd --system etcd-backup; chgrp etcd-backup "+key+" && chmod 0640 "+key, "systemctl enable --now --no-block etcdguard.service")
 	verifyUnits(t, etcdguard, ci.files(), systemd.Agent)
 }
 
