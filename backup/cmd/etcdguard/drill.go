@@ -59,10 +59,10 @@ Exit status: 0 passed, 1 failed (the report says which phase or check).`,
 	sel := bindSelector(cmd.Flags())
 	pt := bindPoint(cmd.Flags())
 	fs := cmd.Flags()
-	fs.StringArrayVar(&o.ExpectPrefixes, "expect-prefix", nil, "a key prefix that must hold keys in the restored etcd (repeatable), e.g. /registry/namespaces/kube-system")
+	fs.StringArrayVar(&o.ExpectPrefixes, "expect-prefix", nil, "a key prefix that must hold keys in the restored etcd (repeatable), e.g. /registry/namespaces/kube-system (default: the configuration's drill.expect_prefixes)")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	fs.StringVar(&textfile, "textfile", "", "also write the drill's metrics to this file (Prometheus text format, written atomically)")
-	fs.StringVar(&o.WorkDir, "work-dir", "", "where the temp dir goes (default $TMPDIR); needs twice the snapshot's size free")
+	fs.StringVar(&o.WorkDir, "work-dir", "", "where the temp dir goes (default: the configuration's drill.work_dir, else $TMPDIR); needs twice the snapshot's size free")
 	fs.BoolVar(&noRecord, "no-record", false, "do not record a successful drill in the store (for read-only credentials)")
 	bump := bindBumpFlags(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -71,6 +71,14 @@ Exit status: 0 passed, 1 failed (the report says which phase or check).`,
 		cfg, st, m, plan, err := findTarget(ctx, flags, sel, pt)
 		if err != nil {
 			return err
+		}
+		// The configuration's drill section, as the agent's scheduled
+		// drills use it; the flags override it.
+		if !cmd.Flags().Changed("expect-prefix") {
+			o.ExpectPrefixes = cfg.Drill.ExpectPrefixes
+		}
+		if !cmd.Flags().Changed("work-dir") {
+			o.WorkDir = cfg.Drill.WorkDir
 		}
 		if o.RevisionBump, err = bump.resolve(ctx, cmd.ErrOrStderr(), st, cfg.ClusterName, m, time.Now()); err != nil {
 			return err

@@ -236,4 +236,26 @@ func TestDrillCommandReportsAndWritesTheTextfile(t *testing.T) {
 		!strings.HasSuffix(err.Error(), "check expect /registry/certificatesigningrequests/ failed: 0 keys") {
 		t.Errorf("exit %d, err %v:\n%s", exitCode(err), err, out)
 	}
+
+	// The same expectation from the configuration's drill section, as the
+	// agent's scheduled drills read it; its work_dir is used too.
+	workDir := filepath.Join(t.TempDir(), "missing")
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(cfg, []byte("drill:\n  expect_prefixes: [/registry/certificatesigningrequests/]\n  work_dir: "+workDir+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, f.args("drill", "--config", cfg)...)
+	if exitCode(err) != 1 || !strings.Contains(fmt.Sprint(err)+out, workDir) {
+		t.Errorf("drill with the configuration's work_dir %s (missing): exit %d, err %v:\n%s", workDir, exitCode(err), err, out)
+	}
+	if err := os.Mkdir(workDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, f.args("drill", "--config", cfg)...)
+	if exitCode(err) != 1 || !strings.HasSuffix(fmt.Sprint(err), "check expect /registry/certificatesigningrequests/ failed: 0 keys") {
+		t.Errorf("drill with the configuration's expect_prefixes: exit %d, err %v:\n%s", exitCode(err), err, out)
+	}
+	if out, err = run(t, f.args("drill", "--config", cfg, "--work-dir", t.TempDir(), "--expect-prefix", "/registry/namespaces/kube-system")...); err != nil {
+		t.Errorf("flags override the configuration's drill section: %v\n%s", err, out)
+	}
 }
