@@ -43,7 +43,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Agent, err
 	if err != nil {
 		return nil, err
 	}
-	st, err := cfg.OpenStore(ctx)
+	st, err := cfg.OpenStoreToWrite(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -305,7 +305,15 @@ func (c *Config) StoreOptions() store.Options {
 	}
 }
 
-// OpenStore opens the configured store.
+// OpenStore opens the configured store, which must exist.
 func (c *Config) OpenStore(ctx context.Context) (store.Store, error) {
 	return store.Open(ctx, c.Store.URL, c.StoreOptions())
+}
+
+// OpenStoreToWrite opens the configured store for taking snapshots: a file
+// store's directory is created when missing.
+func (c *Config) OpenStoreToWrite(ctx context.Context) (store.Store, error) {
+	o := c.StoreOptions()
+	o.Create = true
+	return store.Open(ctx, c.Store.URL, o)
 }

@@ -57,6 +57,10 @@ type Options struct {
 	// skips it (the report says so).
 	Store   store.Store
 	Cluster string
+	// StoreError is why the configured store could not be opened (a file
+	// store's missing directory): the lag check fails open, as for a store
+	// that does not answer, with a warning.
+	StoreError error
 	// MaxRevisionLag is the allowed lag behind the newest backup.
 	MaxRevisionLag int64
 	// AllowEmpty accepts a data dir without a member (a member's first
@@ -146,6 +150,10 @@ func (r *Report) checkLag(ctx context.Context, o Options) error {
 // newestBackup is the newest committed snapshot, or nil with a note when
 // there is no store, no snapshot, or the store does not answer.
 func (r *Report) newestBackup(ctx context.Context, o Options) (*snapshot.Manifest, error) {
+	if o.StoreError != nil {
+		r.Notes = append(r.Notes, fmt.Sprintf("WARNING: lag check skipped: %v", o.StoreError))
+		return nil, nil
+	}
 	if o.Store == nil {
 		r.Notes = append(r.Notes, "lag check skipped: no store configured (--config, ETCDGUARD_CONFIG or --store-url)")
 		return nil, nil

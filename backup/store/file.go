@@ -33,6 +33,24 @@ func NewFile(dir string) (*File, error) {
 	return &File{dir: filepath.Clean(dir)}, nil
 }
 
+// existingFile returns a File store rooted at dir, which must exist.
+func existingFile(dir string) (*File, error) {
+	if !filepath.IsAbs(dir) {
+		return nil, fmt.Errorf("file store %q: path must be absolute", dir)
+	}
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("file store file://%s: the directory does not exist (a typo in store.url? the agent and 'etcdguard snapshot' create it with the first snapshot)", dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("file store: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("file store file://%s: not a directory", dir)
+	}
+	return &File{dir: filepath.Clean(dir)}, nil
+}
+
 func (f *File) String() string { return "file://" + f.dir }
 
 func (f *File) path(key string) (string, error) {

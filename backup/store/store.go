@@ -45,8 +45,14 @@ type Store interface {
 	String() string
 }
 
-// Options configure Open for S3 stores (ignored by file stores).
+// Options configure Open: all but Create are for S3 stores.
 type Options struct {
+	// Create makes a file store's directory when it does not exist (the
+	// agent and snapshot, which write the first snapshot into it); without
+	// it a missing directory is an error, so a mistyped store.url is not
+	// reported as an empty store (and not created) by commands that read.
+	Create bool
+
 	Region   string
 	Endpoint string // S3-compatible endpoint; path-style addressing when set
 	SSE      string // "", "AES256" or "aws:kms"
@@ -67,6 +73,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
 	case "file":
 		if u.Host != "" && u.Host != "localhost" {
 			return nil, fmt.Errorf("store url %q: file URLs take an absolute path, file:///var/lib/etcdguard/snapshots", rawURL)
+		}
+		if !opts.Create {
+			return existingFile(u.Path)
 		}
 		return NewFile(u.Path)
 	case "s3":

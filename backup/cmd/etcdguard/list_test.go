@@ -1,6 +1,10 @@
 package main
 
 import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,5 +42,22 @@ func TestPrintWindowCountsChainsThatGoOnPastNewerSnapshots(t *testing.T) {
 	printWindow(&b, entries[1:])
 	if want := "to revision 800 (2026-12-06T10:45:00Z)\n"; !strings.Contains(b.String(), want) || strings.Contains(b.String(), "501-699") {
 		t.Fatalf("got\n%s\nwant the window to end at %q and no hole before the snapshot by hand", b.String(), want)
+	}
+}
+
+// A mistyped file store is an error for the commands that read, not an
+// empty store, and they create nothing; the first snapshot creates it.
+func TestReadCommandsRefuseAMissingFileStore(t *testing.T) {
+	t.Setenv("ETCDGUARD_CONFIG", "")
+	dir := filepath.Join(t.TempDir(), "typo", "snapshots")
+	for _, args := range [][]string{{"list"}, {"check"}, {"verify"}, {"restore", "--data-dir", filepath.Join(t.TempDir(), "data")}} {
+		out, err := run(t, append(args, "--store-url", "file://"+dir, "--cluster-name", "prod")...)
+		want := "file store file://" + dir + ": the directory does not exist (a typo in store.url?"
+		if err == nil || !strings.Contains(err.Error()+out, want) {
+			t.Errorf("%v on a missing file store: %v\n%s\nwant %q", args, err, out, want)
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%v created the store directory: %v", args, err)
+		}
 	}
 }

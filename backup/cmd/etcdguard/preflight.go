@@ -83,11 +83,8 @@ flags, database locked by a running etcd, I/O error).`,
 		ctx, cancel := context.WithTimeout(cmd.Context(), preflightStoreTimeout)
 		defer cancel()
 		if !noLagCheck && cfg.IsSet("store.url") {
-			st, err := cfg.OpenStore(ctx)
-			if err != nil {
-				return err
-			}
-			o.Store, o.Cluster = st, cfg.ClusterName
+			o.Store, o.StoreError = cfg.OpenStore(ctx)
+			o.Cluster = cfg.ClusterName
 		}
 		r, err := preflight.Run(ctx, o)
 		if noLagCheck {

@@ -50,6 +50,16 @@ func TestPreflightCommandExitCodes(t *testing.T) {
 	if err != nil || !strings.Contains(out, fmt.Sprintf("of the newest backup %s (revision %d)", backup.Name(), backup.Revision)) {
 		t.Errorf("healthy, with store: err %v\n%s", err, out)
 	}
+	// A file store whose directory does not exist fails open, like a
+	// store that does not answer, and is not created.
+	missing := filepath.Join(t.TempDir(), "no-such-store")
+	out, err = run(t, "preflight", "--data-dir", e.DataDir, "--store-url", "file://"+missing, "--cluster-name", "prod")
+	if err != nil || !strings.Contains(out, "WARNING: lag check skipped: file store file://"+missing+": the directory does not exist") {
+		t.Errorf("healthy, missing file store: err %v\n%s", err, out)
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Errorf("preflight created the missing store directory %s", missing)
+	}
 	out, err = run(t, append([]string{"preflight", "--data-dir", old, "--max-revision-lag", "5"}, withStore...)...)
 	if exitCode(err) != exitStale || !strings.HasPrefix(err.Error(), "refusing to start etcd: database "+filepath.Join(old, "member", "snap", "db")+" is at revision ") {
 		t.Errorf("old disk: exit %d, err %v\n%s", exitCode(err), err, out)
