@@ -407,7 +407,8 @@ func (r *podQuotaResource) Read(ctx context.Context, req resource.ReadRequest, r
 			}
 		}
 	}
-	state.DefaultContainerRequests = containerBlocksFromAPI(state.DefaultContainerRequests, defaults.DefaultRequest)
+	state.DefaultContainerRequests = containerBlocksFromAPI(state.DefaultContainerRequests,
+		withoutFilledRequests(defaults.DefaultRequest, defaults.Default, state.DefaultContainerRequests))
 	state.DefaultContainerLimits = containerBlocksFromAPI(state.DefaultContainerLimits, defaults.Default)
 	state.ID = types.StringValue(ns + "/" + name)
 	if state.Findings.IsNull() {
@@ -430,6 +431,35 @@ func keepSpelling(prior types.String, live apiresource.Quantity, present bool) t
 		}
 	}
 	return types.StringValue(live.String())
+}
+
+// withoutFilledRequests drops the default requests the API server filled
+// in itself: a LimitRange given only a default limit for a resource gets a
+// default request equal to it (SetDefaults_LimitRangeItem). Those were not
+// written by the configuration, and reading them back would show a diff
+// on every plan; a request the prior state holds is kept.
+func withoutFilledRequests(requests, limits corev1.ResourceList, prior []containerAmountModel) corev1.ResourceList {
+	out := corev1.ResourceList{}
+	for name, q := range requests {
+		if l, ok := limits[name]; ok && l.Cmp(q) == 0 && !priorSetsAmount(prior, name) {
+			continue
+		}
+		out[name] = q
+	}
+	return out
+}
+
+func priorSetsAmount(prior []containerAmountModel, name corev1.ResourceName) bool {
+	if len(prior) == 0 {
+		return false
+	}
+	switch name {
+	case corev1.ResourceCPU:
+		return !prior[0].CPU.IsNull()
+	case corev1.ResourceMemory:
+		return !prior[0].Memory.IsNull()
+	}
+	return false
 }
 
 func containerBlocksFromAPI(prior []containerAmountModel, live corev1.ResourceList) []containerAmountModel {

@@ -14,7 +14,7 @@ resource "k8sguard_pod_quota" "team" {
   waivers         = each.value.waivers
 
   dynamic "default_container_requests" {
-    for_each = each.value.default_requests == null ? [] : [each.value.default_requests]
+    for_each = local.default_requests[each.key] == null ? [] : [local.default_requests[each.key]]
     content {
       cpu    = default_container_requests.value.cpu
       memory = default_container_requests.value.memory
@@ -30,6 +30,15 @@ resource "k8sguard_pod_quota" "team" {
 }
 
 locals {
+  # The module's default requests (100m CPU, 128Mi memory), each only where
+  # no default limit is given for it: Kubernetes then makes the request the
+  # limit, and a larger request would make the API server refuse the
+  # LimitRange. Explicit default_requests are passed as given.
+  default_requests = { for ns, q in var.namespaces : ns => (q.default_requests != null ? q.default_requests :
+    try(q.default_limits.cpu, null) != null && try(q.default_limits.memory, null) != null ? null : {
+      cpu    = try(q.default_limits.cpu, null) == null ? "100m" : null
+      memory = try(q.default_limits.memory, null) == null ? "128Mi" : null
+  }) }
   validating = { for w in var.webhooks : w.name => w if w.kind == "validating" }
   mutating   = { for w in var.webhooks : w.name => w if w.kind == "mutating" }
 }

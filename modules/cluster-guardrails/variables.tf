@@ -5,7 +5,11 @@ variable "namespaces" {
     `requests_cpu`, `requests_memory` and `limits_memory` are optional totals
     (Kubernetes quantities); `default_requests`/`default_limits` are given to
     containers that set none (a LimitRange), so the CPU and memory totals can
-    count every pod.
+    count every pod. Without `default_requests`, containers get requests of
+    100m CPU and 128Mi memory, each only where `default_limits` gives no limit
+    for it (Kubernetes then makes the request the limit). A default request
+    above its default limit is refused at plan (the API server would refuse
+    the LimitRange).
   EOT
   type = map(object({
     pods            = number
@@ -17,7 +21,7 @@ variable "namespaces" {
     default_requests = optional(object({
       cpu    = optional(string)
       memory = optional(string)
-    }), { cpu = "100m", memory = "128Mi" })
+    }))
     default_limits = optional(object({
       cpu    = optional(string)
       memory = optional(string)
@@ -48,8 +52,11 @@ variable "webhooks" {
     (default `<name>.k8sguard.io`). The backend is exactly one of `service`
     and `url`. `rules` say what the hook intercepts (wildcards and the
     control plane's own resources are refused at plan). `failure_policy`
-    `Fail` is allowed because the hook is always scoped; it also waits for
-    the backend's ready endpoints unless `require_ready_backend = false`.
+    `Fail` is allowed because the hook is always scoped to the namespaces
+    that opt in; on rules with `scope` `*` or `Cluster`, which namespace
+    selectors do not reach, it also needs `object_labels`
+    (`WEBHOOK_CLUSTER_SCOPED_FAIL` at plan). A `Fail` hook waits for the
+    backend's ready endpoints unless `require_ready_backend = false`.
     `reinvocation_policy` applies to mutating hooks only.
   EOT
   type = list(object({

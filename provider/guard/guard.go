@@ -49,18 +49,19 @@ const (
 	AtPlan      Place = 1 << iota // a k8sguard resource refuses it at terraform plan
 	AtAPIServer                   // k8sguard_admission_guardrails: a ValidatingAdmissionPolicy in the API server
 	AtAudit                       // the k8sguard_cluster_audit data source reports live objects
+	AtApply                       // a k8sguard resource refuses it at terraform apply (it needs the live cluster)
 )
 
 // Has reports whether p includes q.
 func (p Place) Has(q Place) bool { return p&q != 0 }
 
-// Names lists the places, in the order plan, API server, audit.
+// Names lists the places, in the order plan, apply, API server, audit.
 func (p Place) Names() []string {
 	var out []string
 	for _, n := range []struct {
 		q    Place
 		name string
-	}{{AtPlan, "plan"}, {AtAPIServer, "API server"}, {AtAudit, "audit"}} {
+	}{{AtPlan, "plan"}, {AtApply, "apply"}, {AtAPIServer, "API server"}, {AtAudit, "audit"}} {
 		if p.Has(n.q) {
 			out = append(out, n.name)
 		}

@@ -2,6 +2,7 @@ package guard
 
 import (
 	"slices"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 )
@@ -30,7 +31,8 @@ var _ = register(
 	Rule{ID: RuleQuotaJobsAbovePods, Family: "quota", Severity: Warning, Waivable: false, Story: storyZalandoCronJob,
 		Checks: "`jobs` is not above `pods` (every running Job needs a pod, so a larger job cap binds only on finished Jobs)"},
 	Rule{ID: RuleQuotaInvalidQuantity, Family: "quota", Severity: Error, Waivable: false, Story: storyZalandoCronJob,
-		Checks: "every CPU and memory amount is a valid, non-negative Kubernetes quantity"},
+		Checks: "every CPU and memory amount is a valid, non-negative Kubernetes quantity, and no default request is above its default limit " +
+			"(the API server refuses such a LimitRange)"},
 	Rule{ID: RuleQuotaProtectedNamespace, Family: "quota", Severity: Warning, Waivable: false, Story: storyZalandoCronJob, UsesSettings: true,
 		Checks: "the quota is not in a protected namespace, where a full quota stops the control plane's own pods"},
 )
@@ -70,11 +72,15 @@ func CheckPodQuota(q PodQuota, s Settings) []Finding {
 				"(it counts every Job object) binds only on finished Jobs kept as CronJob history. Set jobs to at most pods for a job cap "+
 				"that binds on running Jobs too.", *q.Jobs, *q.Pods))
 	}
+	parsed := map[string]resource.Quantity{} // by attrName, the valid ones
 	for _, v := range q.Quantities {
 		if v.Value == "" {
 			continue
 		}
 		qty, err := resource.ParseQuantity(v.Value)
+		if err == nil && qty.Sign() >= 0 {
+			parsed[attrName(v.Path)] = qty
+		}
 		switch {
 		case err != nil:
 			out = append(out, finding(RuleQuotaInvalidQuantity, v.Path,
@@ -83,6 +89,20 @@ func CheckPodQuota(q PodQuota, s Settings) []Finding {
 		case qty.Sign() < 0:
 			out = append(out, finding(RuleQuotaInvalidQuantity, v.Path,
 				"%s = %q is negative: a quota or default amount must be zero or more.", attrName(v.Path), v.Value))
+		}
+	}
+	for _, v := range q.Quantities {
+		name := attrName(v.Path)
+		res, ok := strings.CutPrefix(name, "default_container_requests.")
+		if !ok {
+			continue
+		}
+		req, okReq := parsed[name]
+		lim, okLim := parsed["default_container_limits."+res]
+		if okReq && okLim && req.Cmp(lim) > 0 {
+			out = append(out, finding(RuleQuotaInvalidQuantity, v.Path,
+				"%s = %q is above default_container_limits.%s = %q: the API server refuses a LimitRange whose default request "+
+					"exceeds its default limit, so the apply would fail. Lower the request or raise the limit.", name, v.Value, res, lim.String()))
 		}
 	}
 	if !q.NamespaceUnknown && slices.Contains(s.ProtectedNamespaces, q.Namespace) {

@@ -37,6 +37,14 @@ func TestPodQuotaRules(t *testing.T) {
 			`default_container_requests.cpu = "0.1 cores" is not a Kubernetes quantity: write a number with an optional suffix, like "500m" or "2" for CPU and "512Mi" or "64Gi" for memory (binary suffixes Ki, Mi, Gi; decimal k, M, G).`}}},
 		{"negative quantity", func(q *PodQuota) { q.Quantities[0].Value = "-2" }, []expectedFinding{{RuleQuotaInvalidQuantity, "requests_cpu",
 			`requests_cpu = "-2" is negative: a quota or default amount must be zero or more.`}}},
+		{"default request above the default limit", func(q *PodQuota) {
+			q.Quantities = append(q.Quantities, Quantity{Path{"default_container_requests", 0, "memory"}, "128Mi"},
+				Quantity{Path{"default_container_limits", 0, "memory"}, "64Mi"}, Quantity{Path{"default_container_limits", 0, "cpu"}, "1"})
+		}, []expectedFinding{{RuleQuotaInvalidQuantity, "default_container_requests[0].memory",
+			`default_container_requests.memory = "128Mi" is above default_container_limits.memory = "64Mi": the API server refuses a LimitRange whose default request exceeds its default limit, so the apply would fail. Lower the request or raise the limit.`}}},
+		{"default request equal to the default limit, in other units", func(q *PodQuota) {
+			q.Quantities = append(q.Quantities, Quantity{Path{"default_container_limits", 0, "cpu"}, "0.1"})
+		}, nil},
 		{"kube-system", func(q *PodQuota) { q.Namespace = "kube-system" }, []expectedFinding{{RuleQuotaProtectedNamespace, "namespace",
 			`namespace "kube-system" is protected: when a quota there is full, the control plane's own pods (DNS, CNI, proxies) cannot be created either. Leave generous headroom, or quota the teams' namespaces instead.`}}},
 		{"values not known until apply are not judged", func(q *PodQuota) {

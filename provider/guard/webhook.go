@@ -72,7 +72,7 @@ var _ = register(
 		Checks: "`side_effects` is `None` or `NoneOnDryRun`"},
 	Rule{ID: RuleWebhookNoCA, Family: "webhook", Severity: Warning, Waivable: false, Story: storyJetstack,
 		Checks: "a webhook called by `url` pins its backend's CA with `ca_bundle`"},
-	Rule{ID: RuleWebhookBackendNotReady, Family: "webhook", Severity: Error, Waivable: false, Story: storyJetstack,
+	Rule{ID: RuleWebhookBackendNotReady, Family: "webhook", Enforced: AtApply, Severity: Error, Waivable: false, Story: storyJetstack,
 		Checks: "at apply, with `require_ready_backend`, the backend service exists and has ready endpoints (EndpointSlices) before the hook is registered"},
 	Rule{ID: RuleWebhookNoEffect, Family: "webhook", Severity: Warning, Waivable: false, Story: storyJetstack,
 		Checks: "no rule names webhook configurations, admission policies or their bindings: the API server never calls webhooks for these"},

@@ -3,6 +3,7 @@ package kubernetes_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/k8sguard/k8sguard/provider/guard"
 	"github.com/k8sguard/k8sguard/test/infra"
 )
 
@@ -55,6 +57,7 @@ func TestPodQuotaLifecycle(t *testing.T) {
 		t.Fatalf("LimitRange default CPU request = %s", got.String())
 	}
 	t.Logf("created ResourceQuota team-a/k8sguard-pods %v (enforced) and its LimitRange", created.Spec.Hard)
+	defaultRequestAgreesWithTheAPIServer(t, cs)
 	infra.ExpectNoChanges(t, opts, "after create")
 
 	opts.Vars["pods"] = 12
@@ -323,3 +326,52 @@ func requireRefusal(t *testing.T, events []string, want string) {
 	}
 	t.Fatalf("no refusal event contains %q; events:\n%s", want, strings.Join(events, "\n"))
 }
+
+// defaultRequestAgreesWithTheAPIServer: QUOTA_INVALID_QUANTITY's "default
+// request above the default limit" is what the API server refuses in a
+// LimitRange, judged on generated pairs of CPU and memory amounts in mixed
+// units (a dry-run create of each; nothing is stored).
+func defaultRequestAgreesWithTheAPIServer(t *testing.T, cs kubernetes.Interface) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(3, 4))
+	amount := func(res string) string {
+		if res == "cpu" {
+			if rng.IntN(2) == 0 {
+				return fmt.Sprintf("%dm", 50*(1+rng.IntN(8)))
+			}
+			return fmt.Sprintf("0.%d", 1+rng.IntN(4))
+		}
+		return []string{"64Mi", "128Mi", "134217728", "100M", "0.125Gi", "96Mi"}[rng.IntN(6)]
+	}
+	refused := 0
+	for i := range 24 {
+		res := []string{"cpu", "memory"}[i%2]
+		req, lim := amount(res), amount(res)
+		findings := guard.CheckPodQuota(guard.PodQuota{Namespace: "team-a", Pods: ptrTo[int64](10), Quantities: []guard.Quantity{
+			{Path: guard.Path{"default_container_requests", 0, res}, Value: req},
+			{Path: guard.Path{"default_container_limits", 0, res}, Value: lim},
+		}}, guard.Settings{})
+		lr := &corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("probe-%d", i)}, Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{
+			Type:           corev1.LimitTypeContainer,
+			DefaultRequest: corev1.ResourceList{corev1.ResourceName(res): resource.MustParse(req)},
+			Default:        corev1.ResourceList{corev1.ResourceName(res): resource.MustParse(lim)},
+		}}}}
+		_, err := cs.CoreV1().LimitRanges("team-a").Create(context.Background(), lr, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		apiRefuses := apierrors.IsInvalid(err)
+		if err != nil && !apiRefuses {
+			t.Fatalf("dry-run LimitRange %s request %s limit %s: %v", res, req, lim, err)
+		}
+		if guardRefuses := len(findings) > 0; guardRefuses != apiRefuses {
+			t.Errorf("%s request %s, limit %s: guard refuses %v (%v), the API server refuses %v (%v)", res, req, lim, guardRefuses, findings, apiRefuses, err)
+		}
+		if apiRefuses {
+			refused++
+		}
+	}
+	if refused == 0 || refused == 24 {
+		t.Fatalf("%d of 24 generated pairs refused: the inputs do not exercise both sides", refused)
+	}
+	t.Logf("default request vs limit: guard and the API server agree on 24 generated pairs (%d refused)", refused)
+}
+
+func ptrTo[T any](v T) *T { return &v }

@@ -184,3 +184,32 @@ run "admission_guardrails_in_kube_system" {
   }
   expect_failures = [var.admission_guardrails]
 }
+
+run "default_requests_only_without_limits_plan" {
+  command = plan
+  variables {
+    namespaces = {
+      plain       = { pods = 10 }
+      limits-only = { pods = 10, default_limits = { memory = "64Mi" } }
+      both-limits = { pods = 10, default_limits = { cpu = "1", memory = "64Mi" } }
+      explicit    = { pods = 10, default_requests = { cpu = "50m" }, default_limits = { memory = "64Mi" } }
+    }
+  }
+
+  assert {
+    condition     = k8sguard_pod_quota.team["plain"].default_container_requests[0].cpu == "100m" && k8sguard_pod_quota.team["plain"].default_container_requests[0].memory == "128Mi"
+    error_message = "Without default_requests or default_limits, containers get the module's 100m / 128Mi requests."
+  }
+  assert {
+    condition     = k8sguard_pod_quota.team["limits-only"].default_container_requests[0].cpu == "100m" && k8sguard_pod_quota.team["limits-only"].default_container_requests[0].memory == null
+    error_message = "With a default memory limit alone, the CPU request is the module's and the memory request is left to Kubernetes (the limit; 128Mi would exceed a 64Mi limit)."
+  }
+  assert {
+    condition     = length(k8sguard_pod_quota.team["both-limits"].default_container_requests) == 0
+    error_message = "With both default limits, no default requests are set: Kubernetes makes them the limits."
+  }
+  assert {
+    condition     = k8sguard_pod_quota.team["explicit"].default_container_requests[0].cpu == "50m"
+    error_message = "Explicit default_requests are passed as given."
+  }
+}
