@@ -146,7 +146,7 @@ func (v *volumeModel) volumeType() string {
 }
 
 func (v *volumeModel) known() bool {
-	return v == nil || !v.SizeGiB.IsUnknown() && !v.Type.IsUnknown() && !v.IOPS.IsUnknown()
+	return v == nil || !v.SizeGiB.IsUnknown() && !v.Type.IsUnknown() && !v.IOPS.IsUnknown() && !v.ThroughputMiBps.IsUnknown()
 }
 
 // check runs the instance rules; info is nil without AWS, settings nil
@@ -163,6 +163,21 @@ func (m *controlPlaneLaunchTemplateModel) check(ctx context.Context, info *guard
 		diags.AddAttributeError(path.Root("instance_type"), "Invalid instance type", err.Error())
 		return nil, false
 	}
+	valid := true
+	for _, v := range []struct {
+		block string
+		vol   *volumeModel
+	}{{"root_volume", m.RootVolume}, {"etcd_volume", m.EtcdVolume}} {
+		if gv := v.vol.guardVolume(); gv != nil {
+			if field, problem := guard.CheckVolume(*gv, v.block == "root_volume"); problem != "" {
+				diags.AddAttributeError(path.Root(v.block).AtName(field), "Invalid EBS volume", problem+".")
+				valid = false
+			}
+		}
+	}
+	if !valid {
+		return nil, false
+	}
 	if settings == nil {
 		fs = guard.WithoutSettingsRules(fs)
 	}
@@ -170,7 +185,7 @@ func (m *controlPlaneLaunchTemplateModel) check(ctx context.Context, info *guard
 }
 
 func (m *controlPlaneLaunchTemplateModel) checkable() bool {
-	return !m.InstanceType.IsUnknown() && m.EtcdVolume.known() && !m.Waivers.IsUnknown()
+	return !m.InstanceType.IsUnknown() && m.EtcdVolume.known() && m.RootVolume.known() && !m.Waivers.IsUnknown()
 }
 
 // ValidateConfig reports the errors that need neither AWS nor the

@@ -27,6 +27,10 @@ func TestControlPlaneLaunchTemplateRefusedWithoutAWS(t *testing.T) {
 		{"st1 etcd volume", "m6i.large", `type = "st1"`, `\[ETCD_VOLUME_SLOW\] etcd volume type st1 is a magnetic/HDD volume`},
 		{"small gp2 etcd volume", "m6i.large", `type = "gp2"`, `\[ETCD_VOLUME_SLOW\] etcd volume gp2 of 100 GiB gets 300 IOPS, below 3000`},
 		{"malformed type", "m6ilarge", "", `instance type "m6ilarge" is not of the form family.size`},
+		{"throughput on io2", "m6i.large", `type = "io2"
+    iops = 10000
+    throughput_mibps = 250`, `throughput_mibps applies to gp3 volumes only; EC2 refuses it on io2`},
+		{"io1 without iops", "m6i.large", `type = "io1"`, `io1 volumes need iops`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -40,9 +40,18 @@ resource "k8sguard_control_plane_launch_template" "this" {
   etcd_volume {
     size_gib         = var.control_plane.etcd_volume.size_gib
     type             = var.control_plane.etcd_volume.type
-    iops             = var.control_plane.etcd_volume.iops
-    throughput_mibps = var.control_plane.etcd_volume.throughput_mibps
+    iops             = local.etcd_volume.iops
+    throughput_mibps = local.etcd_volume.throughput_mibps
     device_name      = var.control_plane.etcd_volume.device_name
+  }
+}
+
+locals {
+  # gp3 gets 6000 IOPS and 250 MiB/s unless told otherwise; the other types
+  # only what is given (EC2 refuses throughput on them, and IOPS on gp2).
+  etcd_volume = {
+    iops             = var.control_plane.etcd_volume.iops != null ? var.control_plane.etcd_volume.iops : (var.control_plane.etcd_volume.type == "gp3" ? 6000 : null)
+    throughput_mibps = var.control_plane.etcd_volume.throughput_mibps != null ? var.control_plane.etcd_volume.throughput_mibps : (var.control_plane.etcd_volume.type == "gp3" ? 250 : null)
   }
 }
 

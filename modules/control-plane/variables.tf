@@ -13,7 +13,10 @@ variable "control_plane" {
     The control-plane nodes' launch template. `instance_type` must be a
     fixed-performance type (T2 and burstable families are refused at plan:
     etcd on T2 lost the network during maintenance, Zalando incident 5).
-    `etcd_volume` is the dedicated etcd disk (an SSD with at least 3000 IOPS).
+    `etcd_volume` is the dedicated etcd disk (an SSD with at least 3000 IOPS):
+    gp3 by default, with 6000 IOPS and 250 MiB/s unless `iops` and
+    `throughput_mibps` say otherwise; io1/io2 need `iops`, and throughput is
+    a gp3 setting.
     IMDSv2 only, encrypted volumes and no public IP are always set.
   EOT
   type = object({
@@ -25,8 +28,8 @@ variable "control_plane" {
     etcd_volume = optional(object({
       size_gib         = optional(number, 100)
       type             = optional(string, "gp3")
-      iops             = optional(number, 6000)
-      throughput_mibps = optional(number, 250)
+      iops             = optional(number)
+      throughput_mibps = optional(number)
       device_name      = optional(string, "/dev/sdf")
     }), {})
     tags    = optional(map(string), {})

@@ -102,6 +102,29 @@ func (v Volume) EffectiveIOPS() int64 {
 	return v.IOPS
 }
 
+// CheckVolume refuses what EC2 refuses in a launch template's EBS volume,
+// which it only does when an instance launches ("launch template
+// parameters are not fully validated"): a control-plane group that cannot
+// replace a node. Throughput is a gp3 setting; IOPS are provisioned only on
+// gp3 (3000 at least, its baseline), io1 and io2, and io1/io2 need them; a
+// volume that is not the root (which the AMI's snapshot sizes) needs a size.
+// Upper bounds are left to EC2: they have grown over the years.
+func CheckVolume(v Volume, root bool) (field, problem string) {
+	switch {
+	case v.Throughput != 0 && v.Type != "gp3":
+		return "throughput_mibps", fmt.Sprintf("throughput_mibps applies to gp3 volumes only; EC2 refuses it on %s", v.Type)
+	case v.IOPS != 0 && v.Type != "gp3" && v.Type != "io1" && v.Type != "io2":
+		return "iops", fmt.Sprintf("iops applies to gp3, io1 and io2 volumes only; EC2 refuses it on %s", v.Type)
+	case v.IOPS == 0 && (v.Type == "io1" || v.Type == "io2"):
+		return "iops", fmt.Sprintf("%s volumes need iops: their performance is what is provisioned", v.Type)
+	case v.IOPS != 0 && v.IOPS < MinEtcdIOPS && v.Type == "gp3":
+		return "iops", fmt.Sprintf("gp3 volumes have at least %d IOPS (their baseline); EC2 refuses iops = %d", MinEtcdIOPS, v.IOPS)
+	case !root && v.SizeGiB == 0:
+		return "size_gib", "a volume that is not the root needs size_gib: there is no snapshot to size it"
+	}
+	return "", ""
+}
+
 // ControlPlaneInstance is a k8sguard_control_plane_launch_template's shape.
 type ControlPlaneInstance struct {
 	InstanceType string
@@ -137,6 +160,10 @@ func CheckControlPlaneInstance(in ControlPlaneInstance, s Settings) ([]Finding, 
 		case v.Type == "st1" || v.Type == "sc1" || v.Type == "standard":
 			fs = append(fs, finding(RuleEtcdVolumeSlow, Path{"etcd_volume", "type"},
 				"etcd volume type %s is a magnetic/HDD volume: etcd fsyncs every write and its leader elections time out on slow disks. Use gp3 (3000 IOPS or more) or io2.", v.Type))
+		case v.Type != "gp2" && v.Type != "gp3" && v.IOPS > 0 && v.EffectiveIOPS() < MinEtcdIOPS:
+			fs = append(fs, finding(RuleEtcdVolumeSlow, Path{"etcd_volume", "iops"},
+				"etcd volume %s with %d provisioned IOPS is below %d: etcd fsyncs every write and misses heartbeats on slow disks. Set iops to at least %d.",
+				v.Type, v.IOPS, MinEtcdIOPS, MinEtcdIOPS))
 		case (v.Type == "gp2" || v.Type == "gp3") && v.EffectiveIOPS() < MinEtcdIOPS:
 			p := Path{"etcd_volume", "iops"}
 			how := fmt.Sprintf("Set iops to at least %d", MinEtcdIOPS)

@@ -70,6 +70,12 @@ func TestCheckControlPlaneInstance(t *testing.T) {
 		},
 		{name: "gp2 of 1000 GiB", in: ControlPlaneInstance{InstanceType: "m6i.large", EtcdVolume: &Volume{Type: "gp2", SizeGiB: 1000}}},
 		{name: "io2", in: ControlPlaneInstance{InstanceType: "m6i.large", EtcdVolume: &Volume{Type: "io2", SizeGiB: 50, IOPS: 5000}}},
+		{
+			name: "io1 provisioned below 3000 IOPS",
+			in:   ControlPlaneInstance{InstanceType: "m6i.large", EtcdVolume: &Volume{Type: "io1", SizeGiB: 100, IOPS: 100}},
+			want: []string{"etcd_volume.iops: [ETCD_VOLUME_SLOW] etcd volume io1 with 100 provisioned IOPS is below 3000: etcd fsyncs every write and " +
+				"misses heartbeats on slow disks. Set iops to at least 3000." + slowStory},
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -110,6 +116,33 @@ func TestIsBurstableInstanceType(t *testing.T) {
 		_, err := IsBurstableInstanceType(bad)
 		if err == nil || !strings.Contains(err.Error(), "is not of the form family.size") {
 			t.Errorf("IsBurstableInstanceType(%q) err = %v, want a form error", bad, err)
+		}
+	}
+}
+
+// CheckVolume refuses the EBS settings EC2 refuses (API reference,
+// LaunchTemplateEbsBlockDeviceRequest: Iops "supported for io1, io2, and
+// gp3 volumes only", "required for io1 and io2"; Throughput "valid only for
+// gp3"; gp3 "3,000" IOPS at least).
+func TestCheckVolume(t *testing.T) {
+	for _, c := range []struct {
+		v              Volume
+		root           bool
+		field, problem string
+	}{
+		{Volume{Type: "gp3", SizeGiB: 100}, false, "", ""},
+		{Volume{Type: "gp3", SizeGiB: 100, IOPS: 6000, Throughput: 250}, false, "", ""},
+		{Volume{Type: "io2", SizeGiB: 100, IOPS: 10000}, false, "", ""},
+		{Volume{Type: "gp3"}, true, "", ""}, // the root: the AMI's snapshot sizes it
+		{Volume{Type: "io2", SizeGiB: 100, IOPS: 10000, Throughput: 250}, false, "throughput_mibps", "throughput_mibps applies to gp3 volumes only; EC2 refuses it on io2"},
+		{Volume{Type: "gp2", SizeGiB: 1000, IOPS: 6000}, false, "iops", "iops applies to gp3, io1 and io2 volumes only; EC2 refuses it on gp2"},
+		{Volume{Type: "io1", SizeGiB: 100}, false, "iops", "io1 volumes need iops: their performance is what is provisioned"},
+		{Volume{Type: "gp3", SizeGiB: 100, IOPS: 2000}, false, "iops", "gp3 volumes have at least 3000 IOPS (their baseline); EC2 refuses iops = 2000"},
+		{Volume{Type: "gp3"}, false, "size_gib", "a volume that is not the root needs size_gib: there is no snapshot to size it"},
+	} {
+		field, problem := CheckVolume(c.v, c.root)
+		if field != c.field || problem != c.problem {
+			t.Errorf("%+v (root %v): %q %q, want %q %q", c.v, c.root, field, problem, c.field, c.problem)
 		}
 	}
 }

@@ -27,6 +27,31 @@ run "valid_inputs_plan" {
   }
 }
 
+run "gp3_etcd_volume_gets_its_defaults" {
+  command = plan
+
+  assert {
+    condition     = k8sguard_control_plane_launch_template.this.etcd_volume.iops == 6000 && k8sguard_control_plane_launch_template.this.etcd_volume.throughput_mibps == 250
+    error_message = "A gp3 etcd volume gets 6000 IOPS and 250 MiB/s by default."
+  }
+}
+
+run "io2_etcd_volume_gets_no_gp3_settings" {
+  command = plan
+  variables {
+    control_plane = {
+      instance_type = "m6i.large"
+      image_id      = "ami-12c6146b"
+      etcd_volume   = { type = "io2", iops = 10000 }
+    }
+  }
+
+  assert {
+    condition     = k8sguard_control_plane_launch_template.this.etcd_volume.iops == 10000 && k8sguard_control_plane_launch_template.this.etcd_volume.throughput_mibps == null
+    error_message = "An io2 etcd volume gets its iops and no throughput (a gp3-only setting EC2 refuses elsewhere)."
+  }
+}
+
 # node_cidr mode: the module checks its pools together against the pod
 # range. The data source is mocked to a /22 at 110 pods per node (4 node
 # blocks); the pools' max_size add up to 10.
