@@ -68,7 +68,10 @@ func (r *guardrailsResource) Schema(_ context.Context, _ resource.SchemaRequest,
 			"the story it prevents. CEL runs inside the API server: there is no webhook backend to fail. Needs Kubernetes 1.30 or later.\n\n" +
 			"Rules enforced: " + backquoted(guard.APIServerRules()) + ". Control-plane safety rules (webhook configurations, " +
 			"CronJobs, exposed dashboards) deny by default; workload hygiene (spread, graceful shutdown, CPU limits) warns. A denied request " +
-			"lists every rule the object breaks in one message; each warning is its own Warning header.\n\n" +
+			"lists every rule the object breaks in one message; each warning is its own Warning header. Creates are judged whole; an update " +
+			"only by the rules the object kept before it (the API server's own ratcheting): an object that already broke a rule, made " +
+			"before the guardrails, can still be changed (a CronJob suspended, a webhook's CA rotated, an owner reference removed by the " +
+			"garbage collector) and shows in `k8sguard_cluster_audit` until it is fixed.\n\n" +
 			"How the object rules decide: a CronJob is unbounded when `concurrencyPolicy` is `Allow` (the default) and neither " +
 			"`startingDeadlineSeconds` nor the job template's `activeDeadlineSeconds` is set. A Service exposes a dashboard when it is a " +
 			"`NodePort` (source ranges do not restrict node ports), or a `LoadBalancer` without `loadBalancerSourceRanges`, and it either " +

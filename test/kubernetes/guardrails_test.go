@@ -11,6 +11,7 @@ import (
 
 	"github.com/gruntwork-io/terratest/modules/terraform"
 	admv1 "k8s.io/api/admissionregistration/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -249,19 +250,34 @@ func TestAdmissionGuardrailsIncidentsAndAudit(t *testing.T) {
 		}
 	})
 
-	t.Run("Admission never blocks a finalizer's removal", func(t *testing.T) {
-		// An update of the legacy CronJob is judged like a create...
+	t.Run("Admission refuses only the updates that break a rule, and never a finalizer's removal", func(t *testing.T) {
+		// The legacy CronJob broke its rule before the guardrails: it can
+		// still be changed (suspended, in the incident), as the API server
+		// ratchets its own validation...
 		cron, err := cs.BatchV1().CronJobs("legacy").Get(ctx, "foobar", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		labelled := cron.DeepCopy()
-		labelled.Labels = map[string]string{"touched": "yes"}
-		if _, err := cs.BatchV1().CronJobs("legacy").Update(ctx, labelled, metav1.UpdateOptions{}); err == nil ||
-			!strings.Contains(err.Error(), "[CRONJOB_UNBOUNDED_CONCURRENCY]") {
-			t.Fatalf("an update of the unbounded CronJob was not denied: %v", err)
+		cron.Labels, cron.Spec.Suspend = map[string]string{"touched": "yes"}, ptr(true)
+		if cron, err = cs.BatchV1().CronJobs("legacy").Update(ctx, cron, metav1.UpdateOptions{}); err != nil {
+			t.Fatalf("suspending the unbounded CronJob made before the guardrails was refused: %v", err)
 		}
-		// ...but once it is being deleted, its operator can always let it go.
+		// ...while an update that breaks a rule the object kept is refused.
+		bounded := guardtest.ZalandoCronJob("legacy")
+		bounded.Name, bounded.Spec.ConcurrencyPolicy = "bounded", batchv1.ForbidConcurrent
+		if err := create(ctx, cs, bounded); err != nil {
+			t.Fatalf("create a bounded CronJob: %v", err)
+		}
+		unbound, err := cs.BatchV1().CronJobs("legacy").Get(ctx, "bounded", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		unbound.Spec.ConcurrencyPolicy = batchv1.AllowConcurrent
+		if _, err := cs.BatchV1().CronJobs("legacy").Update(ctx, unbound, metav1.UpdateOptions{}); err == nil ||
+			!strings.Contains(err.Error(), "[CRONJOB_UNBOUNDED_CONCURRENCY]") {
+			t.Fatalf("an update that made a bounded CronJob unbounded was not denied: %v", err)
+		}
+		// Once the legacy CronJob is being deleted, its operator can always let it go.
 		if err := cs.BatchV1().CronJobs("legacy").Delete(ctx, "foobar", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}

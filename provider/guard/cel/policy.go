@@ -2,6 +2,7 @@ package cel
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -128,15 +129,31 @@ func WaivedExpression(id string) string {
 	return fmt.Sprintf(`object.metadata.?annotations.orValue({})[?%s].orValue("").trim() != ""`, lit(guard.WaiverAnnotationPrefix+id))
 }
 
-// holds is the condition that rule g holds for the object: it passes, or
-// a waivable rule is waived by its annotation. The check comes first: CEL
-// stops at the first true operand of ||, so an object that passes never
-// looks up its waiver.
+// holds is the condition that rule g holds for the request: the object
+// passes, or a waivable rule is waived by its annotation; or, on an UPDATE,
+// the object already broke the rule before it. That is ratcheting, as the
+// API server does for its own validation when it tightens a field: an
+// object made before the guardrails (or before a rule was tightened) can
+// still be changed, its certificate rotated, a CronJob suspended, an owner
+// reference removed by the garbage collector, and only a change that breaks
+// a rule the object kept is refused. The check of the object comes first:
+// CEL stops at the first true operand of ||, so an object that passes never
+// looks up its waiver or its old self.
 func holds(g Guardrail) string {
+	return "(" + passes(g, "object") + ` || request.operation == "UPDATE" && !` + passes(g, "oldObject") + ")"
+}
+
+// objectVariable is the CEL variable the rules judge, as a whole word.
+var objectVariable = regexp.MustCompile(`\bobject\b`)
+
+// passes is rule g's check (or its waiver) on the object in variable v
+// ("object", or "oldObject" on an UPDATE).
+func passes(g Guardrail, v string) string {
+	expr := g.Check.Expression
 	if r, _ := guard.Lookup(g.RuleID); r.Waivable {
-		return "(" + g.Check.Expression + " || " + WaivedExpression(g.RuleID) + ")"
+		expr += " || " + WaivedExpression(g.RuleID)
 	}
-	return "(" + g.Check.Expression + ")"
+	return "(" + objectVariable.ReplaceAllString(expr, v) + ")"
 }
 
 // policy renders one policy. Its match condition judges every rule first,

@@ -64,7 +64,16 @@ func newEvaluator(t *testing.T, obj any) *evaluator {
 		t.Fatal(err)
 	}
 	u["kind"] = kind
-	return &evaluator{t: t, vars: map[string]any{"object": u}}
+	return &evaluator{t: t, vars: map[string]any{"object": u, "oldObject": nil, "request": map[string]any{"operation": "CREATE"}}}
+}
+
+// newUpdateEvaluator is newEvaluator for an UPDATE of old to obj.
+func newUpdateEvaluator(t *testing.T, old, obj any) *evaluator {
+	t.Helper()
+	e, before := newEvaluator(t, obj), newEvaluator(t, old)
+	e.vars["oldObject"] = before.vars["object"]
+	e.vars["request"] = map[string]any{"operation": "UPDATE"}
+	return e
 }
 
 func (e *evaluator) eval(expr string, isMessage bool) any {
@@ -112,7 +121,12 @@ func (e *evaluator) matches(p Policy) bool {
 // validations by policy, and the largest cost one expression took.
 func admit(t *testing.T, policies []Policy, obj any) (map[string][]string, uint64) {
 	t.Helper()
-	e := newEvaluator(t, obj)
+	return admitWith(t, newEvaluator(t, obj), policies, obj)
+}
+
+// admitWith is admit with the evaluator of the request (an UPDATE's).
+func admitWith(t *testing.T, e *evaluator, policies []Policy, obj any) (map[string][]string, uint64) {
+	t.Helper()
 	refused := map[string][]string{}
 	for _, p := range policies {
 		if !applies(t, p, obj) || !e.matches(p) {
@@ -352,3 +366,46 @@ func render(m map[string][]string) string {
 	}
 	return b.String()
 }
+
+// An UPDATE is refused only when it breaks a rule the object kept: an
+// object that broke it before (made before the guardrails) can still be
+// changed, as the API server ratchets its own validation. Otherwise a
+// Zalando-shaped CronJob could not be suspended, a webhook's CA not
+// rotated, and the garbage collector could not remove an owner reference.
+func TestUpdatesRefuseOnlyWhatTheyBreak(t *testing.T) {
+	policies := Policies(Options{Name: "k8sguard", Settings: testSettings})
+	zalando := guardtest.ZalandoCronJob(guardtest.Namespace)
+	suspended := zalando.DeepCopy()
+	suspended.Spec.Suspend = ptrTo(true)
+	fixed := zalando.DeepCopy()
+	fixed.Spec.ConcurrencyPolicy, fixed.Spec.JobTemplate.Spec.ActiveDeadlineSeconds = batchv1.ForbidConcurrent, ptrTo[int64](120)
+	hook := guardtest.JetstackWebhook()
+	rotated := hook.DeepCopy()
+	rotated.Webhooks[0].ClientConfig.CABundle = []byte("a new CA")
+	scoped := hook.DeepCopy()
+	scoped.Webhooks[0].Rules = []admv1.RuleWithOperations{guardtest.Rule([]string{"networking.k8s.io"}, []string{"ingresses"}, admv1.NamespacedScope)}
+	scoped.Webhooks[0].FailurePolicy = ptrTo(admv1.Ignore)
+	scoped.Webhooks[0].TimeoutSeconds = ptrTo[int32](5)
+	for _, c := range []struct {
+		name         string
+		old, new     any
+		wantRefusal  bool
+		wantOnCreate bool // what a CREATE of new gets, for contrast
+	}{
+		{"suspend the incident's CronJob", zalando, suspended, false, true},
+		{"rotate the Jetstack webhook's CA", hook, rotated, false, true},
+		{"unfix a fixed CronJob", fixed, zalando, true, true},
+		{"break a scoped webhook", scoped, hook, true, true},
+		{"fix the incident's CronJob", zalando, fixed, false, false},
+	} {
+		got, _ := admitWith(t, newUpdateEvaluator(t, c.old, c.new), policies, c.new)
+		if refused := len(got) > 0; refused != c.wantRefusal {
+			t.Errorf("%s: UPDATE refused %v (%v), want %v", c.name, refused, got, c.wantRefusal)
+		}
+		if created, _ := admit(t, policies, c.new); (len(created) > 0) != c.wantOnCreate {
+			t.Errorf("%s: CREATE of the new object refused %v, want %v", c.name, created, c.wantOnCreate)
+		}
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
