@@ -2,11 +2,17 @@ package provider
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	admv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/k8sguard/k8sguard/provider/guard"
+	guardcel "github.com/k8sguard/k8sguard/provider/guard/cel"
 )
 
 func guardrailsConfig(provider, body string) string {
@@ -63,4 +69,49 @@ func TestAdmissionGuardrailsPlanShowsActionsAndPolicies(t *testing.T) {
 		})),
 		plancheck.ExpectKnownValue("k8sguard_admission_guardrails.this", tfjsonpath.New("name"), knownvalue.StringExact("k8sguard")),
 	)
+}
+
+// Drift is every change that switches a rule off, not only the CEL: an
+// operation taken out of a policy's match, an object selector or an
+// exclusion on a binding. The fields the API server defaults are not drift.
+func TestGuardrailsDriftSeesMatchChanges(t *testing.T) {
+	want := guardcel.Policies(guardcel.Options{Name: "k8sguard", Settings: guard.Settings{ProtectedNamespaces: []string{"kube-system"}, MaxWebhookTimeoutSeconds: 5}})
+	live := func() (map[string]*admv1.ValidatingAdmissionPolicy, map[string]*admv1.ValidatingAdmissionPolicyBinding) {
+		ps, bs := map[string]*admv1.ValidatingAdmissionPolicy{}, map[string]*admv1.ValidatingAdmissionPolicyBinding{}
+		equivalent := admv1.Equivalent
+		for _, p := range want {
+			lp, lb := p.Policy.DeepCopy(), p.Binding.DeepCopy()
+			// What the API server fills in.
+			lp.Spec.MatchConstraints.NamespaceSelector, lp.Spec.MatchConstraints.ObjectSelector = &metav1.LabelSelector{}, &metav1.LabelSelector{}
+			lp.Spec.MatchConstraints.MatchPolicy = &equivalent
+			lb.Spec.MatchResources.ObjectSelector, lb.Spec.MatchResources.MatchPolicy = &metav1.LabelSelector{}, &equivalent
+			ps[lp.Name], bs[lb.Name] = lp, lb
+		}
+		return ps, bs
+	}
+	ps, bs := live()
+	if d := guardrailsDrift(want, ps, bs); len(d) != 0 {
+		t.Fatalf("as the API server stores them: drift %q", d)
+	}
+	name, binding := want[0].Policy.Name, want[0].Binding.Name
+	for what, change := range map[string]func(map[string]*admv1.ValidatingAdmissionPolicy, map[string]*admv1.ValidatingAdmissionPolicyBinding){
+		"operations DELETE only": func(ps map[string]*admv1.ValidatingAdmissionPolicy, _ map[string]*admv1.ValidatingAdmissionPolicyBinding) {
+			ps[name].Spec.MatchConstraints.ResourceRules[0].Operations = []admv1.OperationType{admv1.Delete}
+		},
+		"a policy namespace selector": func(ps map[string]*admv1.ValidatingAdmissionPolicy, _ map[string]*admv1.ValidatingAdmissionPolicyBinding) {
+			ps[name].Spec.MatchConstraints.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"never": "x"}}
+		},
+		"a binding object selector": func(_ map[string]*admv1.ValidatingAdmissionPolicy, bs map[string]*admv1.ValidatingAdmissionPolicyBinding) {
+			bs[binding].Spec.MatchResources.ObjectSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"never": "x"}}
+		},
+		"a binding exclusion": func(_ map[string]*admv1.ValidatingAdmissionPolicy, bs map[string]*admv1.ValidatingAdmissionPolicyBinding) {
+			bs[binding].Spec.MatchResources.ExcludeResourceRules = want[0].Policy.Spec.MatchConstraints.ResourceRules
+		},
+	} {
+		ps, bs := live()
+		change(ps, bs)
+		if d := guardrailsDrift(want, ps, bs); len(d) != 1 || !strings.Contains(d[0], "was changed outside Terraform") {
+			t.Errorf("%s: drift %q, want one change", what, d)
+		}
+	}
 }

@@ -58,12 +58,17 @@ func Check(obj any, s guard.Settings) ([]Finding, error) {
 	if meta.Namespace != "" && slices.Contains(s.ProtectedNamespaces, meta.Namespace) {
 		return nil, nil // the guardrails never act in a protected namespace
 	}
+	// One finding per rule and object, as the API server names each rule
+	// once: the plan's rules find a wildcard in every field and webhook
+	// they look at, and counting each would inflate the audit's errors.
 	var out []Finding
+	seen := map[string]bool{}
 	for _, f := range fs {
 		r, _ := guard.Lookup(f.RuleID)
-		if !r.Enforced.Has(guard.AtAPIServer) || guard.WaivedByAnnotation(f.RuleID, meta.Annotations) {
+		if seen[f.RuleID] || !r.Enforced.Has(guard.AtAPIServer) || guard.WaivedByAnnotation(f.RuleID, meta.Annotations) {
 			continue
 		}
+		seen[f.RuleID] = true
 		out = append(out, Finding{Finding: f, Object: ref})
 	}
 	return out, nil
