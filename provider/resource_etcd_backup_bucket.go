@@ -113,7 +113,9 @@ func (r *etcdBackupBucketResource) Schema(_ context.Context, _ resource.SchemaRe
 				Computed: true,
 				MarkdownDescription: "Least-privilege IAM policy document for `etcdguard`: list, put, get, `DeleteObject` and `AbortMultipartUpload` under " +
 					"`agent_prefix`. On this versioned, locked bucket `DeleteObject` only adds a delete marker, so retention pruning works while " +
-					"the versions survive; `DeleteObjectVersion`, `BypassGovernanceRetention` and every bucket-level write are never granted.",
+					"the versions survive; `DeleteObjectVersion`, `BypassGovernanceRetention` and every bucket-level write are never granted. " +
+					"With `kms_key_id`, also `kms:GenerateDataKey` and `kms:Decrypt` through S3 only, which SSE-KMS uploads and reads need " +
+					"(on the key when it is given as an ARN; IAM cannot name a key by ID or alias, so then on any key).",
 			},
 		},
 	}

@@ -132,11 +132,19 @@ func (b BackupBucket) BucketPolicy() string {
 // purpose. AbortMultipartUpload cleans up a failed streaming upload.
 var AgentActions = []string{"s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
 
+// AgentKMSActions are what SSE-KMS needs of the agent on the bucket's key:
+// a data key for every upload (multipart too) and decryption to read a
+// snapshot back or complete a multipart upload.
+var AgentKMSActions = []string{"kms:GenerateDataKey", "kms:Decrypt"}
+
 // AgentPolicy is the least-privilege IAM policy document for etcdguard:
-// object access under its prefix, listing limited to that prefix.
+// object access under its prefix, listing limited to that prefix, and with
+// SSE-KMS the use of the key through S3 only. A key given by ARN is named;
+// a key ID or alias cannot be (IAM names keys by ARN), so the statement
+// then allows any key, used through S3 only.
 func (b BackupBucket) AgentPolicy() string {
 	prefix := strings.TrimPrefix(b.AgentPrefix, "/")
-	return renderPolicy(policyDocument{Version: "2012-10-17", Statement: []policyStatement{
+	stmts := []policyStatement{
 		{
 			Sid: "ListSnapshots", Effect: "Allow", Action: "s3:ListBucket",
 			Resource:  b.ARN(),
@@ -146,5 +154,16 @@ func (b BackupBucket) AgentPolicy() string {
 			Sid: "ReadWriteSnapshots", Effect: "Allow", Action: AgentActions,
 			Resource: b.ARN() + "/" + prefix + "*",
 		},
-	}})
+	}
+	if b.KMSKeyID != "" {
+		key := "*"
+		if strings.HasPrefix(b.KMSKeyID, "arn:") && strings.Contains(b.KMSKeyID, ":key/") {
+			key = b.KMSKeyID
+		}
+		stmts = append(stmts, policyStatement{
+			Sid: "UseBackupKeyThroughS3", Effect: "Allow", Action: AgentKMSActions, Resource: key,
+			Condition: map[string]map[string]string{"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}},
+		})
+	}
+	return renderPolicy(policyDocument{Version: "2012-10-17", Statement: stmts})
 }

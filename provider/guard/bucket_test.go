@@ -127,3 +127,33 @@ func TestBucketPolicyDeniesPlainTextAndUnencryptedUploads(t *testing.T) {
 		}
 	}
 }
+
+// With SSE-KMS every upload needs a data key and every read (and the
+// completion of a multipart upload) needs Decrypt on the bucket's key
+// (AWS: "Why can't I upload a large file to Amazon S3 with encryption
+// using an AWS KMS key?"): without them etcdguard's uploads are denied.
+func TestAgentPolicyMayUseTheBucketsKMSKey(t *testing.T) {
+	for _, c := range []struct{ key, resource string }{
+		{"arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+		{"alias/etcd-backups", "*"},
+		{"", ""},
+	} {
+		b := BackupBucket{Name: "prod-etcd-backups", KMSKeyID: c.key}
+		var kms *statement
+		for _, s := range parsePolicy(t, b.AgentPolicy()) {
+			if s.Sid == "UseBackupKeyThroughS3" {
+				kms = &s
+			}
+		}
+		switch {
+		case c.key == "" && kms != nil:
+			t.Errorf("SSE-S3 bucket: the agent policy grants KMS: %+v", kms)
+		case c.key == "":
+		case kms == nil:
+			t.Errorf("key %q: no KMS statement", c.key)
+		case strings.Join(actions(*kms), ",") != "kms:GenerateDataKey,kms:Decrypt" || kms.Resource != c.resource ||
+			kms.Condition["StringLike"]["kms:ViaService"] != "s3.*.amazonaws.com":
+			t.Errorf("key %q: KMS statement %+v", c.key, kms)
+		}
+	}
+}
