@@ -330,7 +330,7 @@ func readBucketProtections(ctx context.Context, c *s3.Client, m *etcdBackupBucke
 	lock, err := c.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: name})
 	switch {
 	case missing(err, "ObjectLockConfigurationNotFoundError"):
-		drift = append(drift, "Object Lock is not enabled: the bucket must be recreated (it can only be enabled at creation)")
+		drift = append(drift, "Object Lock is not enabled: apply turns it on with the default retention (S3 allows that on an existing versioned bucket; it can never be turned off)")
 	case err != nil:
 		return nil, fmt.Errorf("GetObjectLockConfiguration: %w", err)
 	case lock.ObjectLockConfiguration.Rule == nil || lock.ObjectLockConfiguration.Rule.DefaultRetention == nil:
@@ -391,6 +391,12 @@ func readBucketProtections(ctx context.Context, c *s3.Client, m *etcdBackupBucke
 		found := false
 		for _, rule := range lc.Rules {
 			if aws.ToString(rule.ID) != lifecycleRuleID {
+				// Any other rule can expire snapshots behind the agent's
+				// retention (a bucket policy cannot stop a lifecycle
+				// deletion): apply puts back k8sguard's rule alone.
+				if rule.Status == s3types.ExpirationStatusEnabled {
+					drift = append(drift, fmt.Sprintf("a lifecycle rule %q was added: it can expire snapshots behind etcdguard's retention", aws.ToString(rule.ID)))
+				}
 				continue
 			}
 			found = true
@@ -398,7 +404,8 @@ func readBucketProtections(ctx context.Context, c *s3.Client, m *etcdBackupBucke
 				m.NoncurrentDays = types.Int64Value(int64(aws.ToInt32(rule.NoncurrentVersionExpiration.NoncurrentDays)))
 			}
 			if rule.Status != s3types.ExpirationStatusEnabled || rule.AbortIncompleteMultipartUpload == nil ||
-				aws.ToInt32(rule.AbortIncompleteMultipartUpload.DaysAfterInitiation) != 1 || rule.NoncurrentVersionExpiration == nil {
+				aws.ToInt32(rule.AbortIncompleteMultipartUpload.DaysAfterInitiation) != 1 || rule.NoncurrentVersionExpiration == nil ||
+				expires(rule.Expiration) || len(rule.Transitions) > 0 || len(rule.NoncurrentVersionTransitions) > 0 {
 				drift = append(drift, "the lifecycle rule was changed")
 			}
 		}
@@ -407,6 +414,12 @@ func readBucketProtections(ctx context.Context, c *s3.Client, m *etcdBackupBucke
 		}
 	}
 	return drift, nil
+}
+
+// expires reports whether a lifecycle rule's Expiration deletes anything
+// (S3 may send an empty one).
+func expires(e *s3types.LifecycleExpiration) bool {
+	return e != nil && (aws.ToInt32(e.Days) > 0 || e.Date != nil || aws.ToBool(e.ExpiredObjectDeleteMarker))
 }
 
 // sameJSON compares two JSON documents by value (S3 may reformat policies).

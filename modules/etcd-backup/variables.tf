@@ -9,7 +9,7 @@ variable "cluster_name" {
 }
 
 variable "bucket_name" {
-  description = "Name of the S3 bucket to create for the snapshots. Object Lock can only be turned on at creation, so the bucket is always new."
+  description = "Name of the S3 bucket to create for the snapshots, with versioning and Object Lock from the start (the bucket is always new)."
   type        = string
 
   validation {

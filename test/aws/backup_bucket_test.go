@@ -78,6 +78,25 @@ func testEtcdBackupBucket(t *testing.T, tg *fixture.Target) {
 	infra.ExpectNoChanges(t, opts, "after repairing drift")
 	t.Logf("drift (policy, public access block, lifecycle deleted) shown in plan and repaired by apply")
 
+	// A lifecycle rule added beside k8sguard's expires snapshots behind
+	// etcdguard's retention, and no bucket policy stops it.
+	if _, err := tg.S3.PutBucketLifecycleConfiguration(ctx, &s3.PutBucketLifecycleConfigurationInput{Bucket: name,
+		LifecycleConfiguration: &s3types.BucketLifecycleConfiguration{Rules: []s3types.LifecycleRule{
+			{ID: aws.String("k8sguard-etcd-backups"), Status: s3types.ExpirationStatusEnabled, Filter: &s3types.LifecycleRuleFilter{Prefix: aws.String("")},
+				NoncurrentVersionExpiration:    &s3types.NoncurrentVersionExpiration{NoncurrentDays: aws.Int32(30)},
+				AbortIncompleteMultipartUpload: &s3types.AbortIncompleteMultipartUpload{DaysAfterInitiation: aws.Int32(1)}},
+			{ID: aws.String("cleanup"), Status: s3types.ExpirationStatusEnabled, Filter: &s3types.LifecycleRuleFilter{Prefix: aws.String("")},
+				Expiration: &s3types.LifecycleExpiration{Days: aws.Int32(1)}},
+		}}}); err != nil {
+		t.Fatalf("add a lifecycle rule: %v", err)
+	}
+	if plan := infra.Unwrap(terraform.PlanContext(t, context.Background(), opts)); !strings.Contains(plan, `a lifecycle rule \"cleanup\" was added: it can expire snapshots behind etcdguard's retention`) {
+		t.Errorf("plan does not show the added lifecycle rule:\n%s", plan)
+	}
+	terraform.ApplyContext(t, context.Background(), opts)
+	assertLockedDown(t, tg, bucket)
+	infra.ExpectNoChanges(t, opts, "after removing the added lifecycle rule")
+
 	importInto(t, opts, "k8sguard_etcd_backup_bucket.backups", bucket)
 	infra.ExpectNoChanges(t, opts, "after import")
 
