@@ -97,7 +97,7 @@ func (r *controlPlaneLaunchTemplateResource) Schema(_ context.Context, _ resourc
 			"(`INSTANCE_T2`, the instances whose network AWS maintenance cut in Zalando's incident 5), every other burstable type " +
 			"unless the provider sets `allow_burstable_control_plane` (`INSTANCE_BURSTABLE`, from a static table and " +
 			"`DescribeInstanceTypes`), types the region does not have (`INSTANCE_UNKNOWN_TYPE`) and slow etcd volumes " +
-			"(`ETCD_VOLUME_SLOW`). Always hardened, not optional: IMDSv2 only with hop limit 1, encrypted volumes, no public IP. " +
+			"(`ETCD_VOLUME_SLOW`). Always hardened, not optional: IMDSv2 only with hop limit 1, the volumes it defines encrypted, no public IP. " +
 			"A change creates a new version and makes it the default.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{Computed: true, MarkdownDescription: "The launch template ID (`lt-...`), also the import ID.", PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
@@ -121,7 +121,9 @@ func (r *controlPlaneLaunchTemplateResource) Schema(_ context.Context, _ resourc
 			"latest_version": schema.Int64Attribute{Computed: true, MarkdownDescription: "The newest version, which is the default."},
 		},
 		Blocks: map[string]schema.Block{
-			"root_volume": volumeBlock("The root volume.", "/dev/xvda"),
+			"root_volume": volumeBlock("The root volume. Set it: without it the root keeps the AMI's settings, and is encrypted only if the AMI's "+
+				"snapshot or the account's EBS encryption by default is. `device_name` must be the AMI's root device (`/dev/xvda` on Amazon Linux, "+
+				"`/dev/sda1` on Ubuntu), or the block adds a second volume instead.", "/dev/xvda"),
 			"etcd_volume": func() schema.SingleNestedBlock {
 				b := volumeBlock("The dedicated etcd volume (required): an SSD with at least 3000 IOPS (`ETCD_VOLUME_SLOW`).", "/dev/sdf")
 				b.Validators = []validator.Object{objectvalidator.IsRequired()}
