@@ -23,12 +23,14 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.Status == OK {
 		summary = fmt.Sprintf("%d snapshot(s) of %s in %s", r.Snapshots, r.Cluster, r.Store)
 	}
-	keys := int64(0)
+	// Without a snapshot the age is unknown ("U" in the plugin format),
+	// not 0s, which a graph would show as fresh.
+	keys, age := int64(0), "U"
 	if r.Newest != nil {
-		keys = r.Newest.Keys
+		keys, age = r.Newest.Keys, fmt.Sprintf("%.0fs", r.AgeSeconds)
 	}
-	fmt.Fprintf(w, "ETCDGUARD %s - %s | age=%.0fs snapshots=%d keys=%d orphans=%d open_shrinks=%d\n",
-		r.Status, summary, r.AgeSeconds, r.Snapshots, keys, r.Orphans, r.OpenShrinks)
+	fmt.Fprintf(w, "ETCDGUARD %s - %s | age=%s snapshots=%d keys=%d orphans=%d open_shrinks=%d\n",
+		r.Status, summary, age, r.Snapshots, keys, r.Orphans, r.OpenShrinks)
 	for _, f := range r.Findings {
 		if _, err := fmt.Fprintf(w, "%s %s: %s\n", f.Status, f.Check, f.Message); err != nil {
 			return err

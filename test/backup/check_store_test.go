@@ -35,8 +35,9 @@ func TestCheckThroughAnAccident(t *testing.T) {
 	}
 
 	out, _, code := snapRun(t, env, "check")
-	if code != 2 || !strings.HasPrefix(out, `ETCDGUARD CRITICAL - no complete snapshot of cluster "prod-eu1" in s3://`) {
-		t.Fatalf("empty store: exit %d\n%s", code, out)
+	if code != 2 || !strings.HasPrefix(out, `ETCDGUARD CRITICAL - no complete snapshot of cluster "prod-eu1" in s3://`) ||
+		!strings.Contains(out, "| age=U snapshots=0 ") {
+		t.Fatalf("empty store: exit %d (want 2, and the age unknown, not 0s)\n%s", code, out)
 	}
 
 	snap()
