@@ -297,6 +297,31 @@ var misconfigured = map[string]string{
 	"AuthorizationHeaderMalformed": "the request's region is not the bucket's (set store.region)",
 }
 
+// deniedCodes are S3's refusals of the credentials' rights, which a retry
+// may outlast (a role just attached), so they are described, not fatal.
+var deniedCodes = map[string]string{
+	"AccessDenied":         "access was denied (the credentials' policy, the bucket policy or the KMS key)",
+	"AllAccessDisabled":    "all access to the bucket is disabled",
+	"InvalidToken":         "the session token is invalid",
+	"ExpiredToken":         "the credentials have expired",
+	"KMS.AccessDenied":     "the KMS key refused the credentials",
+	"RequestTimeTooSkewed": "this machine's clock is too far from the store's",
+}
+
+// Explain says in words what S3's answer in err means, for the first line
+// of an error a person reads ("" when it is not one of the answers a
+// configuration causes).
+func Explain(err error) string {
+	if what := Misconfigured(err); what != "" {
+		return what
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return deniedCodes[api.ErrorCode()]
+	}
+	return ""
+}
+
 // Misconfigured says what is wrong when err is one of S3's answers that
 // no retry fixes (a missing bucket, unknown credentials, the wrong
 // region), or "" for anything else, such as the store being unreachable.

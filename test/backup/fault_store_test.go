@@ -45,6 +45,22 @@ func TestFaultS3(t *testing.T) {
 		t.Logf("agent exited %d after %s: %s", code, time.Since(start).Round(time.Millisecond), lastLineOf(stderr))
 	})
 
+	// Wrong credentials: S3's own text leads with request IDs; the first
+	// words say what it means, and the secret is never printed.
+	t.Run("a wrong secret key is named, not echoed", func(t *testing.T) {
+		env := append(snapEnv(e, s, ""), "AWS_SECRET_ACCESS_KEY=not-the-secret-k8sguard")
+		_, stderr, code := snapRun(t, env, "list")
+		if code != 1 || !strings.Contains(stderr, "etcdguard: the store answered that the secret key does not match the access key") ||
+			strings.Contains(stderr, "not-the-secret-k8sguard") || strings.Contains(stderr, s.SecretKey) {
+			t.Fatalf("exit %d\n%s", code, stderr)
+		}
+		_, stderr, code = snapRun(t, env, "agent")
+		if code != 1 || !strings.Contains(stderr, "the secret key does not match the access key, so no snapshot can be stored") {
+			t.Fatalf("agent with a wrong secret: exit %d\n%s", code, stderr)
+		}
+		t.Logf("list: %s", lastLineOf(stderr))
+	})
+
 	t.Run("transient 5xx on parts is retried", func(t *testing.T) {
 		var failed atomic.Int64
 		proxy.SetFail(func(r *http.Request) int {

@@ -6,8 +6,10 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/k8sguard/k8sguard/backup/preflight"
+	"github.com/k8sguard/k8sguard/backup/store"
 )
 
 func main() {
@@ -15,7 +17,12 @@ func main() {
 	err := newRootCommand().Execute()
 	stopProfile()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "etcdguard:", err)
+		if what := store.Explain(err); what != "" && !strings.Contains(err.Error(), what) {
+			// S3's own text leads with request IDs; say first what it means.
+			fmt.Fprintf(os.Stderr, "etcdguard: the store answered that %s: %v\n", what, err)
+		} else {
+			fmt.Fprintln(os.Stderr, "etcdguard:", err)
+		}
 		os.Exit(exitCode(err))
 	}
 }
