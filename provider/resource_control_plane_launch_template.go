@@ -165,7 +165,8 @@ func (m *controlPlaneLaunchTemplateModel) check(ctx context.Context, info *guard
 		diags.AddAttributeError(path.Root("instance_type"), "Invalid instance type", err.Error())
 		return nil, false
 	}
-	valid := true
+	// Beside the rules' findings (an st1 etcd volume is both slow and
+	// given a throughput EC2 refuses): both are said.
 	for _, v := range []struct {
 		block string
 		vol   *volumeModel
@@ -173,12 +174,8 @@ func (m *controlPlaneLaunchTemplateModel) check(ctx context.Context, info *guard
 		if gv := v.vol.guardVolume(); gv != nil {
 			if field, problem := guard.CheckVolume(*gv, v.block == "root_volume"); problem != "" {
 				diags.AddAttributeError(path.Root(v.block).AtName(field), "Invalid EBS volume", problem+".")
-				valid = false
 			}
 		}
-	}
-	if !valid {
-		return nil, false
 	}
 	if settings == nil {
 		fs = guard.WithoutSettingsRules(fs)
