@@ -259,7 +259,7 @@ func TestAdmissionGuardrailsIncidentsAndAudit(t *testing.T) {
 			t.Fatal(err)
 		}
 		cron.Labels, cron.Spec.Suspend = map[string]string{"touched": "yes"}, ptr(true)
-		if cron, err = cs.BatchV1().CronJobs("legacy").Update(ctx, cron, metav1.UpdateOptions{}); err != nil {
+		if _, err := cs.BatchV1().CronJobs("legacy").Update(ctx, cron, metav1.UpdateOptions{}); err != nil {
 			t.Fatalf("suspending the unbounded CronJob made before the guardrails was refused: %v", err)
 		}
 		// ...while an update that breaks a rule the object kept is refused.
