@@ -22,12 +22,7 @@ import (
 func TestRPOAndBrokenChain(t *testing.T) {
 	const cluster = "prod-eu1"
 	ctx := context.Background()
-	st, err := store.NewFile(filepath.Join(t.TempDir(), "store"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := etcdtest.Start(t)
-	e.Put(t, map[string]string{"/registry/namespaces/default": "ns"})
+	st, e := storeAndEtcd(t)
 	res, err := snapshot.Take(ctx, e.Config(), st, snapshot.Options{Cluster: cluster})
 	if err != nil {
 		t.Fatal(err)
@@ -95,21 +90,8 @@ func TestRPOAndBrokenChain(t *testing.T) {
 func TestRPOFollowsTheAgentsChainPastASnapshotTakenByHand(t *testing.T) {
 	const cluster = "prod-eu1"
 	ctx := context.Background()
-	st, err := store.NewFile(filepath.Join(t.TempDir(), "store"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := etcdtest.Start(t)
-	e.Put(t, map[string]string{"/registry/namespaces/default": "ns"})
-	agents, err := snapshot.Take(ctx, e.Config(), st, snapshot.Options{Cluster: cluster})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- delta.Follow(fctx, e.Client, st, agents.Manifest, agents.StatusRevision, delta.Options{Cluster: cluster, Interval: 50 * time.Millisecond})
-	}()
+	st, e := storeAndEtcd(t)
+	agents, stop := e.Follow(t, st, cluster, 50*time.Millisecond)
 	e.Put(t, map[string]string{"/registry/configmaps/default/before": "v"})
 	byHand, err := snapshot.Take(ctx, e.Config(), st, snapshot.Options{Cluster: cluster})
 	if err != nil {
@@ -138,8 +120,7 @@ func TestRPOFollowsTheAgentsChainPastASnapshotTakenByHand(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	stop()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	c, err := delta.Load(ctx, st, agents.Manifest, nil)
@@ -159,4 +140,16 @@ func TestRPOFollowsTheAgentsChainPastASnapshotTakenByHand(t *testing.T) {
 		t.Fatalf("rpo after %s (by hand, revision %d): %+v, chain %+v\nwant OK %q", byHand.Manifest.Name(), byHand.Manifest.Revision, rpo, r.Chain, want)
 	}
 	t.Logf("%s %s (newest snapshot %s, taken by hand)", rpo.Status, rpo.Message, byHand.Manifest.Name())
+}
+
+// storeAndEtcd is a file store and an embedded etcd holding one namespace.
+func storeAndEtcd(t *testing.T) (store.Store, *etcdtest.Etcd) {
+	t.Helper()
+	st, err := store.NewFile(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := etcdtest.Start(t)
+	e.Put(t, map[string]string{"/registry/namespaces/default": "ns"})
+	return st, e
 }

@@ -26,18 +26,9 @@ func TestSnapshotByHandKeepsTheAgentsLiveChain(t *testing.T) {
 	}
 	e := etcdtest.Start(t)
 	e.Put(t, map[string]string{"/registry/namespaces/default": "ns"})
-	agents, err := snapshot.Take(ctx, e.Config(), st, snapshot.Options{Cluster: "prod"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- delta.Follow(fctx, e.Client, st, agents.Manifest, agents.StatusRevision, delta.Options{Cluster: "prod", Interval: 50 * time.Millisecond})
-	}()
+	agents, stop := e.Follow(t, st, "prod", 50*time.Millisecond)
 	defer func() {
-		stop()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("Follow: %v", err)
 		}
 	}()

@@ -18,6 +18,7 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 
+	"github.com/k8sguard/k8sguard/backup/delta"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
@@ -123,4 +124,24 @@ func freeURL(t testing.TB) url.URL {
 	}
 	defer l.Close()
 	return url.URL{Scheme: "http", Host: l.Addr().String()}
+}
+
+// Follow takes a full snapshot of e into s for cluster and follows it with
+// a delta chain, as the agent does (delta.Follow, a segment every
+// interval), until stop is called; stop returns what Follow returned.
+func (e *Etcd) Follow(t testing.TB, s store.Store, cluster string, interval time.Duration) (res *snapshot.Result, stop func() error) {
+	t.Helper()
+	res, err := snapshot.Take(context.Background(), e.Config(), s, snapshot.Options{Cluster: cluster})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- delta.Follow(ctx, e.Client, s, res.Manifest, res.StatusRevision, delta.Options{Cluster: cluster, Interval: interval})
+	}()
+	return res, func() error {
+		cancel()
+		return <-done
+	}
 }
