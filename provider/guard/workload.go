@@ -53,7 +53,7 @@ var _ = register(
 	Rule{ID: RuleServiceDashboardPublic, Family: "workload", Severity: Error, Waivable: true, Story: storyWeaveScope,
 		Enforced: AtAPIServer | AtAudit,
 		Checks: "a LoadBalancer or NodePort Service that selects a known dashboard (a selector value in the dashboard list) or carries a " +
-			"dashboard port (4040, or a port name containing `dashboard`) has `loadBalancerSourceRanges`; NodePort never does"},
+			"dashboard port (4040, or a port name containing `dashboard`) has `loadBalancerSourceRanges` other than `0.0.0.0/0` or `::/0`; NodePort never does"},
 	Rule{ID: RuleWorkloadNoSpread, Family: "workload", Severity: Warning, Waivable: true, Story: storyMoonlight,
 		Enforced: AtAPIServer | AtAudit,
 		Checks:   "a Deployment or StatefulSet with `replicas` ≥ 2 has pod anti-affinity or `topologySpreadConstraints`"},
@@ -174,13 +174,23 @@ func CheckCronJob(c CronJob) []Finding {
 	return []Finding{finding(RuleCronJobUnbounded, Path{"spec", "concurrencyPolicy"}, MsgCronJobUnbounded)}
 }
 
+// OpenSourceRanges are the source ranges that admit every address: a
+// load balancer restricted to one of them is not restricted.
+var OpenSourceRanges = []string{"0.0.0.0/0", "::/0"}
+
+// restrictsSources reports whether loadBalancerSourceRanges keep anyone
+// out: some range is given, and none of them is everywhere.
+func restrictsSources(ranges []string) bool {
+	return len(ranges) > 0 && !slices.ContainsFunc(ranges, func(r string) bool { return slices.Contains(OpenSourceRanges, strings.TrimSpace(r)) })
+}
+
 // CheckService is SERVICE_DASHBOARD_EXPOSED.
 func CheckService(s Service) []Finding {
 	var reach string
 	switch {
 	case s.Type == "NodePort":
 		reach = "any node's address"
-	case s.Type == "LoadBalancer" && len(s.LoadBalancerSourceRanges) == 0:
+	case s.Type == "LoadBalancer" && !restrictsSources(s.LoadBalancerSourceRanges):
 		reach = "the load balancer"
 	default:
 		return nil

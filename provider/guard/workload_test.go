@@ -42,6 +42,8 @@ func TestServiceDashboardRule(t *testing.T) {
 		{"NodePort with source ranges is still open (they apply to load balancers only)", Service{Type: "NodePort", Selector: scope, LoadBalancerSourceRanges: []string{"10.0.0.0/8"}},
 			[]expectedFinding{{RuleServiceDashboardPublic, "spec.type", `NodePort Service exposes a dashboard (selector app=weave-scope) to anyone who can reach any node's address` + tail}}},
 		{"restricted to the admin network", Service{Type: "LoadBalancer", Selector: scope, LoadBalancerSourceRanges: []string{"10.0.0.0/8"}}, nil},
+		{"a source range of everywhere restricts nothing", Service{Type: "LoadBalancer", Selector: scope, LoadBalancerSourceRanges: []string{"10.0.0.0/8", "::/0"}},
+			[]expectedFinding{{RuleServiceDashboardPublic, "spec.type", `LoadBalancer Service exposes a dashboard (selector app=weave-scope) to anyone who can reach the load balancer` + tail}}},
 		{"ClusterIP", Service{Type: "ClusterIP", Selector: scope}, nil},
 		{"an unknown app on port 4040", Service{Type: "LoadBalancer", Selector: map[string]string{"app": "shop"}, Ports: web},
 			[]expectedFinding{{RuleServiceDashboardPublic, "spec.type", `LoadBalancer Service exposes a dashboard (port 80) to anyone who can reach the load balancer` + tail}}},

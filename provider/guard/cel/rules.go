@@ -232,7 +232,9 @@ func serviceGuardrail() Guardrail {
 	const ports = "object.spec.?ports.orValue([])"
 	names := list(guard.DashboardNames)
 	port := fmt.Sprint(guard.DashboardPort)
-	exposed := fmt.Sprintf(`(%s == "NodePort" || %s == "LoadBalancer" && size(object.spec.?loadBalancerSourceRanges.orValue([])) == 0)`, typ, typ)
+	const ranges = "object.spec.?loadBalancerSourceRanges.orValue([])"
+	exposed := fmt.Sprintf(`(%s == "NodePort" || %s == "LoadBalancer" && (size(%s) == 0 || %s.exists(r, r.trim() in %s)))`,
+		typ, typ, ranges, ranges, list(guard.OpenSourceRanges))
 	bySelector := fmt.Sprintf("%s.exists(k, %s[k] in %s)", selector, selector, names)
 	dashPort := fmt.Sprintf(`(p.port == %s || p.?targetPort.orValue("") == %s || p.?name.orValue("").contains(%q) || string(p.?targetPort.orValue("")).contains(%q))`,
 		port, port, guard.DashboardPortName, guard.DashboardPortName)

@@ -245,6 +245,8 @@ func WeaveScopeService(namespace string) *corev1.Service {
 func serviceShapes() []Shape {
 	ranged := WeaveScopeService(Namespace)
 	ranged.Name, ranged.Spec.LoadBalancerSourceRanges = "scope-admin-only", []string{"10.0.0.0/8"}
+	everywhere := WeaveScopeService(Namespace)
+	everywhere.Name, everywhere.Spec.LoadBalancerSourceRanges = "scope-everywhere", []string{"10.0.0.0/8", "0.0.0.0/0"}
 	nodePort := WeaveScopeService(Namespace)
 	nodePort.Name, nodePort.Spec.Type = "scope-nodeport", corev1.ServiceTypeNodePort
 	clusterIP := WeaveScopeService(Namespace)
@@ -258,6 +260,7 @@ func serviceShapes() []Shape {
 	return []Shape{
 		{"Weave Scope on a public load balancer", WeaveScopeService(Namespace), []string{guard.RuleServiceDashboardPublic}},
 		{"Weave Scope behind source ranges", ranged, nil},
+		{"Weave Scope behind a source range of everywhere", everywhere, []string{guard.RuleServiceDashboardPublic}},
 		{"Weave Scope on a node port", nodePort, []string{guard.RuleServiceDashboardPublic}},
 		{"Weave Scope inside the cluster", clusterIP, nil},
 		{"Grafana by its chart's name label", grafana, []string{guard.RuleServiceDashboardPublic}},
