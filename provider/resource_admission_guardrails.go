@@ -74,12 +74,15 @@ func (r *guardrailsResource) Schema(_ context.Context, _ resource.SchemaRequest,
 			"garbage collector) and shows in `k8sguard_cluster_audit` until it is fixed.\n\n" +
 			"How the object rules decide: a CronJob is unbounded when `concurrencyPolicy` is `Allow` (the default) and neither " +
 			"`startingDeadlineSeconds` nor the job template's `activeDeadlineSeconds` is set. A Service exposes a dashboard when it is a " +
-			"`NodePort` (source ranges do not restrict node ports), or a `LoadBalancer` without `loadBalancerSourceRanges`, and it either " +
+			"`NodePort` (source ranges do not restrict node ports), or a `LoadBalancer` without `loadBalancerSourceRanges` (or with `0.0.0.0/0` or " +
+			"`::/0` among them), and it either " +
 			"selects a known dashboard (any selector value in: " + strings.Join(guard.DashboardNames, ", ") + ") or has a dashboard " +
 			"port (port or target port 4040, Weave Scope's, or a port name containing `dashboard`). A Deployment or StatefulSet has no " +
 			"spread with `replicas` ≥ 2 and neither pod anti-affinity terms nor `topologySpreadConstraints`; no graceful shutdown when a " +
 			"container that declares a port has no `preStop` hook, or a `preStop` `sleep` at least as long as " +
-			"`terminationGracePeriodSeconds` (default 30); a CPU limit when any container sets `resources.limits.cpu`.\n\n" +
+			"`terminationGracePeriodSeconds` (default 30); a CPU limit when any container sets `resources.limits.cpu`. The `scale` subresource " +
+			"(`kubectl scale`, a HorizontalPodAutoscaler) is not judged: a Scale carries no pod template, so `WORKLOAD_NO_SPREAD` cannot be " +
+			"decided there; `k8sguard_cluster_audit` reports the result.\n\n" +
 			"Exemptions: the provider's `protected_namespaces` are never matched; `exempt_namespace_labels` exempts namespaces by label; " +
 			"one object is exempted from one waivable rule by the annotation `" + guard.WaiverAnnotationPrefix + "<RULE_ID>: \"<reason>\"` " +
 			"(the reason is required). Objects being deleted are never judged, so a finalizer can always be removed.\n\n" +
