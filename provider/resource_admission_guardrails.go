@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -293,6 +294,14 @@ func put[T admissionObject](ctx context.Context, api objectAPI[T], kind string, 
 		return alreadyExists(kind, want.GetName())
 	}
 	live.SetLabels(want.GetLabels())
+	// Our annotations (the rules a policy holds, which import reads back)
+	// follow the configuration; anyone else's stay.
+	annotations := live.GetAnnotations()
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	maps.Copy(annotations, want.GetAnnotations())
+	live.SetAnnotations(annotations)
 	copySpec(live, want)
 	_, err = api.Update(ctx, live, metav1.UpdateOptions{})
 	return err

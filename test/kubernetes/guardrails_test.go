@@ -307,6 +307,16 @@ func TestAdmissionGuardrailsIncidentsAndAudit(t *testing.T) {
 		if _, err := cs.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Get(ctx, "k8sguard-cronjobs-deny", metav1.GetOptions{}); err != nil {
 			t.Fatalf("apply did not restore the binding: %v", err)
 		}
+		// A rule moved to another action leaves its old policy: the rules
+		// annotation (what import reads back) follows it.
+		opts.Vars = map[string]any{"actions": map[string]string{guard.RuleWorkloadNoSpread: "deny"}}
+		terraform.ApplyContext(t, t.Context(), opts)
+		warn, err := cs.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Get(ctx, "k8sguard-workloads-warn", metav1.GetOptions{})
+		if err != nil || strings.Contains(warn.Annotations["k8sguard.io/rules"], guard.RuleWorkloadNoSpread) {
+			t.Fatalf("after moving %s to deny, k8sguard-workloads-warn still lists it: %v %v", guard.RuleWorkloadNoSpread, err, warn.Annotations)
+		}
+		opts.Vars = nil // back to the defaults for the subtests below
+		terraform.ApplyContext(t, t.Context(), opts)
 	})
 
 	t.Run("Guardrails import plans no changes", func(t *testing.T) {
