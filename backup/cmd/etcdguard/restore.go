@@ -43,10 +43,10 @@ before that point whose delta chain reaches it (a snapshot taken by hand
 while the agent runs starts none; the agent's older chain goes on past it)
 and replays that chain (what the agent commits every delta.interval) up to
 it, offline, with etcd's own storage code, before etcdutl restores the
-result. Each segment is checked against its manifest
-(sha256) and the one before it (the chain); a missing or altered segment is
-refused by name (exit status 2), and nothing past it is ever replayed: a
-point before it still restores. Revisions come out as in the original etcd.
+result. Each segment is checked against its manifest (sha256) and the one
+before it (the chain); a missing or altered segment is refused by name
+(exit status 2), and nothing past it is ever replayed: a point before it
+still restores. Revisions come out as in the original etcd.
 Keys whose lease was granted after the full snapshot are restored without a
 lease. 'etcdguard list' shows the restorable window.
 
