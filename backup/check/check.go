@@ -209,8 +209,15 @@ func (r *Report) checkChain(ctx context.Context, st store.Store, o Options, snap
 		// No segment yet: a chain that is just starting, snapshots taken by
 		// hand after the agent's, or no deltas at all (the snapshot timer
 		// instead of the agent). The newest older chain tells them apart.
+		// Only the chains of the last max_age are looked at (the one before
+		// the newest always): an older chain cannot hold the recovery point
+		// of a healthy cluster, and with the snapshot timer instead of the
+		// agent no snapshot has one, so the walk must not read them all.
 		var prev *delta.Outline
-		for _, m := range snaps[1:] {
+		for i, m := range snaps[1:] {
+			if i > 0 && o.MaxAge > 0 && o.Now.Sub(m.CreatedAt) > o.MaxAge {
+				break
+			}
 			if prev, err = delta.OutlineOf(ctx, st, m); err != nil {
 				r.add(Unknown, "rpo", "cannot read the delta chain of %s: %v", m.Name(), err)
 				return
