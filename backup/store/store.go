@@ -74,10 +74,15 @@ func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
 		if u.Host != "" && u.Host != "localhost" {
 			return nil, fmt.Errorf("store url %q: file URLs take an absolute path, file:///var/lib/etcdguard/snapshots", rawURL)
 		}
+		open := NewFile
 		if !opts.Create {
-			return existingFile(u.Path)
+			open = existingFile
 		}
-		return NewFile(u.Path)
+		f, err := open(u.Path)
+		if err != nil {
+			return nil, err // not a Store holding a nil *File
+		}
+		return f, nil
 	case "s3":
 		return openS3(ctx, u, opts)
 	default:
