@@ -490,7 +490,7 @@ func guardrailsDrift(want []guardcel.Policy, policies map[string]*admv1.Validati
 		case !equality.Semantic.DeepEqual(lp.Spec.Validations, p.Policy.Spec.Validations) ||
 			!equality.Semantic.DeepEqual(lp.Spec.MatchConditions, p.Policy.Spec.MatchConditions) ||
 			!equality.Semantic.DeepEqual(lp.Spec.FailurePolicy, p.Policy.Spec.FailurePolicy) ||
-			!sameMatch(lp.Spec.MatchConstraints, p.Policy.Spec.MatchConstraints) || !emptySelector(lp.Spec.MatchConstraints.NamespaceSelector) ||
+			!sameMatch(lp.Spec.MatchConstraints, p.Policy.Spec.MatchConstraints) ||
 			lp.Spec.ParamKind != nil || len(lp.Spec.Variables) > 0 || len(lp.Spec.AuditAnnotations) > 0:
 			drift = append(drift, fmt.Sprintf("ValidatingAdmissionPolicy %s (%s) was changed outside Terraform", p.Policy.Name, strings.Join(p.RuleIDs, ", ")))
 		}
@@ -499,10 +499,7 @@ func guardrailsDrift(want []guardcel.Policy, policies map[string]*admv1.Validati
 			drift = append(drift, fmt.Sprintf("ValidatingAdmissionPolicyBinding %s (%s) is missing", p.Binding.Name, strings.Join(p.RuleIDs, ", ")))
 		case lb.Spec.PolicyName != p.Binding.Spec.PolicyName ||
 			!slices.Equal(lb.Spec.ValidationActions, p.Binding.Spec.ValidationActions) ||
-			lb.Spec.MatchResources == nil || lb.Spec.ParamRef != nil ||
-			!equality.Semantic.DeepEqual(lb.Spec.MatchResources.NamespaceSelector, p.Binding.Spec.MatchResources.NamespaceSelector) ||
-			!sameMatch(&admv1.MatchResources{ResourceRules: lb.Spec.MatchResources.ResourceRules, ExcludeResourceRules: lb.Spec.MatchResources.ExcludeResourceRules,
-				ObjectSelector: lb.Spec.MatchResources.ObjectSelector}, &admv1.MatchResources{ResourceRules: p.Binding.Spec.MatchResources.ResourceRules}):
+			lb.Spec.ParamRef != nil || !sameMatch(lb.Spec.MatchResources, p.Binding.Spec.MatchResources):
 			drift = append(drift, fmt.Sprintf("ValidatingAdmissionPolicyBinding %s (%s) was changed outside Terraform (action %s)",
 				p.Binding.Name, strings.Join(p.RuleIDs, ", "), actionOf(lb.Spec.ValidationActions)))
 		}
@@ -518,22 +515,27 @@ func guardrailsDrift(want []guardcel.Policy, policies map[string]*admv1.Validati
 }
 
 // sameMatch reports whether live matches what want renders: the same
-// resource rules, nothing excluded and no object selector. The namespace
-// selector is compared by the caller (bindings carry it), and the fields
-// the API server defaults (an empty selector, matchPolicy Equivalent) are
-// not drift. An operation or resource taken out, an exclusion or an object
-// selector that matches nothing would switch a rule off without a word.
+// namespace selector and resource rules, nothing excluded and no object
+// selector. What the API server fills in (empty selectors, matchPolicy
+// Equivalent) is not drift; an operation or resource taken out, an
+// exclusion or a selector that matches nothing would switch a rule off
+// without a word.
 func sameMatch(live, want *admv1.MatchResources) bool {
 	if live == nil || want == nil {
 		return live == want
 	}
-	return equality.Semantic.DeepEqual(live.ResourceRules, want.ResourceRules) &&
-		len(live.ExcludeResourceRules) == 0 && emptySelector(live.ObjectSelector) &&
+	return sameSelector(live.NamespaceSelector, want.NamespaceSelector) && sameSelector(live.ObjectSelector, want.ObjectSelector) &&
+		equality.Semantic.DeepEqual(live.ResourceRules, want.ResourceRules) &&
+		equality.Semantic.DeepEqual(live.ExcludeResourceRules, want.ExcludeResourceRules) &&
 		(live.MatchPolicy == nil || *live.MatchPolicy == admv1.Equivalent)
 }
 
-func emptySelector(s *metav1.LabelSelector) bool {
-	return s == nil || len(s.MatchLabels) == 0 && len(s.MatchExpressions) == 0
+// sameSelector compares label selectors, an empty one and none alike.
+func sameSelector(a, b *metav1.LabelSelector) bool {
+	empty := func(s *metav1.LabelSelector) bool {
+		return s == nil || len(s.MatchLabels) == 0 && len(s.MatchExpressions) == 0
+	}
+	return empty(a) && empty(b) || equality.Semantic.DeepEqual(a, b)
 }
 
 // adoptFromBindings fills an imported state's actions (those that differ

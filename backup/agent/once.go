@@ -149,12 +149,14 @@ func (a *Agent) applyRetention(ctx context.Context) error {
 		KeepWeekly: a.Config.Retention.KeepWeekly,
 	}, shrinks)
 	if len(plan.Delete) > 0 && a.Config.Delta.Interval.Duration > 0 {
-		live, err := retention.NewestChain(ctx, a.Store, l.Snapshots)
+		// A snapshot by hand starts no chain: keep_last alone could delete
+		// the one the agent is still extending.
+		live, err := delta.NewestChain(ctx, a.Store, l.Snapshots, nil)
 		if err != nil {
 			return fmt.Errorf("find the newest delta chain: %w", err)
 		}
 		if live != nil {
-			plan.Protect(live, "its delta chain is the newest (the agent may still be extending it)")
+			plan.Protect(live.Snapshot, "its delta chain is the newest (the agent may still be extending it)")
 		}
 	}
 	r := retention.Apply(ctx, a.Store, plan, a.Log)

@@ -213,21 +213,16 @@ func (r *Report) checkChain(ctx context.Context, st store.Store, o Options, snap
 		// the newest always): an older chain cannot hold the recovery point
 		// of a healthy cluster, and with the snapshot timer instead of the
 		// agent no snapshot has one, so the walk must not read them all.
-		var prev *delta.Outline
-		for i, m := range snaps[1:] {
-			if i > 0 && o.MaxAge > 0 && o.Now.Sub(m.CreatedAt) > o.MaxAge {
-				break
-			}
-			if prev, err = delta.OutlineOf(ctx, st, m); err != nil {
-				r.add(Unknown, "rpo", "cannot read the delta chain of %s: %v", m.Name(), err)
-				return
-			}
-			if prev.Segments > 0 {
-				break
-			}
+		older := snaps[1:]
+		prev, err := delta.NewestChain(ctx, st, older, func(m *snapshot.Manifest) bool {
+			return m == older[0] || o.MaxAge <= 0 || o.Now.Sub(m.CreatedAt) <= o.MaxAge
+		})
+		if err != nil {
+			r.add(Unknown, "rpo", "cannot read %v", err)
+			return
 		}
 		switch {
-		case prev == nil || prev.Segments == 0:
+		case prev == nil:
 			r.add(OK, "rpo", "no delta segments after %s: point-in-time restore is not in use (delta.interval 0, or snapshots from the timer, not the agent); the recovery point is the newest snapshot", r.Newest.Name())
 			return
 		case prev.Gap == "" && prev.LastRevision >= r.Newest.Revision:

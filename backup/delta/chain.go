@@ -253,6 +253,28 @@ func OutlineOf(ctx context.Context, st store.Store, snap *snapshot.Manifest) (*O
 	return o, nil
 }
 
+// NewestChain is the outline of the newest of snaps (newest first) that
+// has a delta chain (committed segments, or a first one being written),
+// looking at snapshots only while more(m) holds (nil: all of them); nil
+// when none has one. A snapshot taken by hand while the agent runs starts
+// no chain, so this can be older than the newest snapshot: the agent's
+// chain, which goes on past it.
+func NewestChain(ctx context.Context, st store.Store, snaps []*snapshot.Manifest, more func(*snapshot.Manifest) bool) (*Outline, error) {
+	for _, m := range snaps {
+		if more != nil && !more(m) {
+			break
+		}
+		o, err := OutlineOf(ctx, st, m)
+		if err != nil {
+			return nil, fmt.Errorf("the delta chain of %s: %w", m.Name(), err)
+		}
+		if o.Segments > 0 || o.Orphans > 0 {
+			return o, nil
+		}
+	}
+	return nil, nil
+}
+
 // Delete removes a chain: every manifest first (so that an interruption
 // never leaves a manifest without its data), then the data objects.
 func Delete(ctx context.Context, st store.Store, snap *snapshot.Manifest) (int, error) {

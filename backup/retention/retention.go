@@ -77,24 +77,6 @@ func (p *Plan) Protect(m *snapshot.Manifest, why string) {
 	}
 }
 
-// NewestChain is the newest of snaps (newest first) with a delta chain:
-// the chain the agent is writing, or wrote last. A snapshot taken by hand
-// starts no chain, so this can be older than the newest snapshot, and a
-// policy that counts snapshots (keep_last) alone could delete the chain
-// the agent is still extending; nil when no snapshot has one.
-func NewestChain(ctx context.Context, st store.Store, snaps []*snapshot.Manifest) (*snapshot.Manifest, error) {
-	for _, m := range snaps {
-		o, err := delta.OutlineOf(ctx, st, m)
-		if err != nil {
-			return nil, err
-		}
-		if o.Segments > 0 || o.Orphans > 0 {
-			return m, nil
-		}
-	}
-	return nil, nil
-}
-
 // keepPeriodic keeps the newest snapshot of each of the newest n periods.
 func keepPeriodic(snaps []*snapshot.Manifest, n int, rule string, period func(*snapshot.Manifest) string, keep func(*snapshot.Manifest, string)) {
 	seen := map[string]bool{}

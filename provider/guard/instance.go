@@ -160,11 +160,9 @@ func CheckControlPlaneInstance(in ControlPlaneInstance, s Settings) ([]Finding, 
 		case v.Type == "st1" || v.Type == "sc1" || v.Type == "standard":
 			fs = append(fs, finding(RuleEtcdVolumeSlow, Path{"etcd_volume", "type"},
 				"etcd volume type %s is a magnetic/HDD volume: etcd fsyncs every write and its leader elections time out on slow disks. Use gp3 (3000 IOPS or more) or io2.", v.Type))
-		case v.Type != "gp2" && v.Type != "gp3" && v.IOPS > 0 && v.EffectiveIOPS() < MinEtcdIOPS:
-			fs = append(fs, finding(RuleEtcdVolumeSlow, Path{"etcd_volume", "iops"},
-				"etcd volume %s with %d provisioned IOPS is below %d: etcd fsyncs every write and misses heartbeats on slow disks. Set iops to at least %d.",
-				v.Type, v.IOPS, MinEtcdIOPS, MinEtcdIOPS))
-		case (v.Type == "gp2" || v.Type == "gp3") && v.EffectiveIOPS() < MinEtcdIOPS:
+		// gp2 earns its IOPS by size; the others are what is provisioned
+		// (io1/io2 without iops are refused by CheckVolume instead).
+		case v.EffectiveIOPS() < MinEtcdIOPS && (v.Type == "gp2" || v.IOPS > 0):
 			p := Path{"etcd_volume", "iops"}
 			how := fmt.Sprintf("Set iops to at least %d", MinEtcdIOPS)
 			if v.Type == "gp2" {

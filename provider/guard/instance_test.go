@@ -73,7 +73,7 @@ func TestCheckControlPlaneInstance(t *testing.T) {
 		{
 			name: "io1 provisioned below 3000 IOPS",
 			in:   ControlPlaneInstance{InstanceType: "m6i.large", EtcdVolume: &Volume{Type: "io1", SizeGiB: 100, IOPS: 100}},
-			want: []string{"etcd_volume.iops: [ETCD_VOLUME_SLOW] etcd volume io1 with 100 provisioned IOPS is below 3000: etcd fsyncs every write and " +
+			want: []string{"etcd_volume.iops: [ETCD_VOLUME_SLOW] etcd volume io1 of 100 GiB gets 100 IOPS, below 3000: etcd fsyncs every write and " +
 				"misses heartbeats on slow disks. Set iops to at least 3000." + slowStory},
 		},
 	}
