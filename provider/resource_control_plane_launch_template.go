@@ -83,11 +83,26 @@ func volumeBlock(desc, defaultDevice string) schema.SingleNestedBlock {
 			},
 			"iops":             schema.Int64Attribute{Optional: true, Validators: []validator.Int64{int64validator.AtLeast(100)}, MarkdownDescription: "Provisioned IOPS (gp3, io1, io2). gp3 defaults to 3000."},
 			"throughput_mibps": schema.Int64Attribute{Optional: true, Validators: []validator.Int64{int64validator.Between(125, 2000)}, MarkdownDescription: "gp3 throughput in MiB/s."},
-			"device_name": schema.StringAttribute{
-				Optional: true, Computed: true, Default: stringdefault.StaticString(defaultDevice),
-				MarkdownDescription: fmt.Sprintf("Device name. Default `%s`.", defaultDevice),
-			},
+			"device_name": deviceNameAttribute(defaultDevice),
 		},
+	}
+}
+
+// deviceNameAttribute: a fixed default, or (defaultDevice "") the AMI's
+// root device, which only DescribeImages knows: /dev/xvda on Amazon Linux,
+// /dev/sda1 on Ubuntu, RHEL and Windows. A root block on any other device
+// adds a second disk and leaves the root as the AMI has it.
+func deviceNameAttribute(defaultDevice string) schema.StringAttribute {
+	if defaultDevice == "" {
+		return schema.StringAttribute{
+			Optional: true, Computed: true,
+			MarkdownDescription: "Device name. Default: the AMI's root device (its `RootDeviceName`, from `DescribeImages` at plan). " +
+				"Any other device is refused: the block would add a second volume and leave the root as the AMI has it.",
+		}
+	}
+	return schema.StringAttribute{
+		Optional: true, Computed: true, Default: stringdefault.StaticString(defaultDevice),
+		MarkdownDescription: fmt.Sprintf("Device name. Default `%s`. The AMI's root device is refused: etcd would share the root volume.", defaultDevice),
 	}
 }
 
@@ -97,7 +112,9 @@ func (r *controlPlaneLaunchTemplateResource) Schema(_ context.Context, _ resourc
 			"(`INSTANCE_T2`, the instances whose network AWS maintenance cut in Zalando's incident 5), every other burstable type " +
 			"unless the provider sets `allow_burstable_control_plane` (`INSTANCE_BURSTABLE`, from a static table and " +
 			"`DescribeInstanceTypes`), types the region does not have (`INSTANCE_UNKNOWN_TYPE`) and slow etcd volumes " +
-			"(`ETCD_VOLUME_SLOW`). Always hardened, not optional: IMDSv2 only with hop limit 1, the volumes it defines encrypted, no public IP. " +
+			"(`ETCD_VOLUME_SLOW`). Always hardened, not optional: IMDSv2 only with hop limit 1, no public IP, and both volumes encrypted: " +
+			"the root on the AMI's own root device (looked up with `DescribeImages`, so an AMI that does not exist fails the plan), " +
+			"with or without a `root_volume` block. " +
 			"A change creates a new version and makes it the default.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{Computed: true, MarkdownDescription: "The launch template ID (`lt-...`), also the import ID.", PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
@@ -121,9 +138,8 @@ func (r *controlPlaneLaunchTemplateResource) Schema(_ context.Context, _ resourc
 			"latest_version": schema.Int64Attribute{Computed: true, MarkdownDescription: "The newest version, which is the default."},
 		},
 		Blocks: map[string]schema.Block{
-			"root_volume": volumeBlock("The root volume. Set it: without it the root keeps the AMI's settings, and is encrypted only if the AMI's "+
-				"snapshot or the account's EBS encryption by default is. `device_name` must be the AMI's root device (`/dev/xvda` on Amazon Linux, "+
-				"`/dev/sda1` on Ubuntu), or the block adds a second volume instead.", "/dev/xvda"),
+			"root_volume": volumeBlock("The root volume, on the AMI's root device. Without the block the root keeps the AMI's size and type "+
+				"and is still encrypted (the template maps the AMI's root device with encryption only).", ""),
 			"etcd_volume": func() schema.SingleNestedBlock {
 				b := volumeBlock("The dedicated etcd volume (required): an SSD with at least 3000 IOPS (`ETCD_VOLUME_SLOW`).", "/dev/sdf")
 				b.Validators = []validator.Object{objectvalidator.IsRequired()}
@@ -208,6 +224,9 @@ func (r *controlPlaneLaunchTemplateResource) ModifyPlan(ctx context.Context, req
 		return
 	}
 	plan.Drift = emptyStringList()
+	if r.planDevices(ctx, req.Config, &plan, &resp.Diagnostics); resp.Diagnostics.HasError() {
+		return
+	}
 	if !req.State.Raw.IsNull() {
 		var state controlPlaneLaunchTemplateModel
 		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
@@ -267,11 +286,7 @@ func volumesEqual(a, b *volumeModel) bool {
 	return a.SizeGiB.Equal(b.SizeGiB) && a.Type.Equal(b.Type) && a.IOPS.Equal(b.IOPS) && a.ThroughputMiBps.Equal(b.ThroughputMiBps) && a.DeviceName.Equal(b.DeviceName)
 }
 
-func (v *volumeModel) mapping(defaultDevice string) ec2types.LaunchTemplateBlockDeviceMappingRequest {
-	device := defaultDevice
-	if !v.DeviceName.IsNull() {
-		device = v.DeviceName.ValueString()
-	}
+func (v *volumeModel) mapping() ec2types.LaunchTemplateBlockDeviceMappingRequest {
 	ebs := &ec2types.LaunchTemplateEbsBlockDeviceRequest{
 		Encrypted: aws.Bool(true), DeleteOnTermination: aws.Bool(true), VolumeType: ec2types.VolumeType(v.volumeType()),
 	}
@@ -284,11 +299,12 @@ func (v *volumeModel) mapping(defaultDevice string) ec2types.LaunchTemplateBlock
 	if !v.ThroughputMiBps.IsNull() {
 		ebs.Throughput = aws.Int32(int32(v.ThroughputMiBps.ValueInt64()))
 	}
-	return ec2types.LaunchTemplateBlockDeviceMappingRequest{DeviceName: aws.String(device), Ebs: ebs}
+	return ec2types.LaunchTemplateBlockDeviceMappingRequest{DeviceName: aws.String(v.DeviceName.ValueString()), Ebs: ebs}
 }
 
-// data is the launch template data with the hardening that is not optional.
-func (m *controlPlaneLaunchTemplateModel) data(ctx context.Context) *ec2types.RequestLaunchTemplateData {
+// data is the launch template data with the hardening that is not optional;
+// root is the AMI's root device.
+func (m *controlPlaneLaunchTemplateModel) data(ctx context.Context, root string) *ec2types.RequestLaunchTemplateData {
 	d := &ec2types.RequestLaunchTemplateData{
 		InstanceType: ec2types.InstanceType(m.InstanceType.ValueString()),
 		ImageId:      m.ImageID.ValueStringPointer(),
@@ -308,11 +324,9 @@ func (m *controlPlaneLaunchTemplateModel) data(ctx context.Context) *ec2types.Re
 	if !m.UserData.IsNull() {
 		d.UserData = aws.String(base64.StdEncoding.EncodeToString([]byte(m.UserData.ValueString())))
 	}
-	if m.RootVolume != nil {
-		d.BlockDeviceMappings = append(d.BlockDeviceMappings, m.RootVolume.mapping("/dev/xvda"))
-	}
+	d.BlockDeviceMappings = append(d.BlockDeviceMappings, m.rootMapping(root))
 	if m.EtcdVolume != nil {
-		d.BlockDeviceMappings = append(d.BlockDeviceMappings, m.EtcdVolume.mapping("/dev/sdf"))
+		d.BlockDeviceMappings = append(d.BlockDeviceMappings, m.EtcdVolume.mapping())
 	}
 	return d
 }
@@ -343,7 +357,11 @@ func (r *controlPlaneLaunchTemplateResource) Create(ctx context.Context, req res
 		}
 		m.Findings = warningStrings(fs)
 	}
-	in := &ec2.CreateLaunchTemplateInput{LaunchTemplateName: m.Name.ValueStringPointer(), LaunchTemplateData: m.data(ctx)}
+	root, ok := m.applyDevices(ctx, c, &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	in := &ec2.CreateLaunchTemplateInput{LaunchTemplateName: m.Name.ValueStringPointer(), LaunchTemplateData: m.data(ctx, root)}
 	if tags := awsStringMap(ctx, m.Tags); len(tags) > 0 {
 		in.TagSpecifications = []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeLaunchTemplate, Tags: ec2Tags(tags)}}
 	}
@@ -392,7 +410,7 @@ func (r *controlPlaneLaunchTemplateResource) Read(ctx context.Context, req resou
 	if def := aws.ToInt64(lt.DefaultVersionNumber); def != aws.ToInt64(lt.LatestVersionNumber) {
 		drift = append(drift, fmt.Sprintf("default version is %d, not the latest %d", def, aws.ToInt64(lt.LatestVersionNumber)))
 	}
-	drift = append(drift, m.fromData(ctx, vs.LaunchTemplateVersions[0].LaunchTemplateData)...)
+	drift = append(drift, m.fromData(ctx, c, vs.LaunchTemplateVersions[0].LaunchTemplateData)...)
 	m.Drift = driftList(ctx, drift)
 	if m.Findings.IsNull() {
 		m.Findings = emptyStringList()
@@ -401,8 +419,9 @@ func (r *controlPlaneLaunchTemplateResource) Read(ctx context.Context, req resou
 }
 
 // fromData copies the version's data into the model and returns the
-// hardening it lacks.
-func (m *controlPlaneLaunchTemplateModel) fromData(ctx context.Context, d *ec2types.ResponseLaunchTemplateData) []string {
+// hardening it lacks; c looks up the AMI's root device when the state
+// does not name it.
+func (m *controlPlaneLaunchTemplateModel) fromData(ctx context.Context, c *ec2.Client, d *ec2types.ResponseLaunchTemplateData) []string {
 	var drift []string
 	if d == nil {
 		return []string{"the default version has no data"}
@@ -447,17 +466,25 @@ func (m *controlPlaneLaunchTemplateModel) fromData(ctx context.Context, d *ec2ty
 			drift = append(drift, fmt.Sprintf("volume %s is not encrypted", aws.ToString(b.DeviceName)))
 		}
 	}
-	m.RootVolume = volumeFrom(m.RootVolume, devices, "/dev/xvda")
-	m.EtcdVolume = volumeFrom(m.EtcdVolume, devices, "/dev/sdf")
+	root := readRootDevice(ctx, c, m.RootVolume, aws.ToString(d.ImageId), devices)
+	if b, ok := devices[root]; root != "" && (!ok || b.Ebs == nil) {
+		drift = append(drift, fmt.Sprintf("the root device %s is not mapped, so the template does not encrypt the root volume", root))
+	}
+	if b, ok := devices[root]; m.RootVolume == nil && ok && encryptionOnly(b) {
+		m.RootVolume = nil // the mapping this resource writes without a root block
+	} else {
+		m.RootVolume = volumeFrom(devices, root)
+	}
+	etcd := defaultEtcdDevice
+	if v := m.EtcdVolume; v != nil && !v.DeviceName.IsNull() && !v.DeviceName.IsUnknown() {
+		etcd = v.DeviceName.ValueString()
+	}
+	m.EtcdVolume = volumeFrom(devices, etcd)
 	return drift
 }
 
 // volumeFrom reads a block device back; unset optional numbers stay null.
-func volumeFrom(prior *volumeModel, devices map[string]ec2types.LaunchTemplateBlockDeviceMapping, defaultDevice string) *volumeModel {
-	device := defaultDevice
-	if prior != nil && !prior.DeviceName.IsNull() && !prior.DeviceName.IsUnknown() {
-		device = prior.DeviceName.ValueString()
-	}
+func volumeFrom(devices map[string]ec2types.LaunchTemplateBlockDeviceMapping, device string) *volumeModel {
 	b, ok := devices[device]
 	if !ok || b.Ebs == nil {
 		return nil
@@ -492,7 +519,11 @@ func (r *controlPlaneLaunchTemplateResource) Update(ctx context.Context, req res
 	plan.ID = state.ID
 	plan.LatestVersion = state.LatestVersion
 	if !state.launchTemplateEqual(&plan) || len(state.Drift.Elements()) > 0 || plan.LatestVersion.IsUnknown() {
-		v, err := c.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{LaunchTemplateId: aws.String(id), LaunchTemplateData: plan.data(ctx)})
+		root, ok := plan.applyDevices(ctx, c, &resp.Diagnostics)
+		if !ok {
+			return
+		}
+		v, err := c.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{LaunchTemplateId: aws.String(id), LaunchTemplateData: plan.data(ctx, root)})
 		if err != nil {
 			resp.Diagnostics.AddError("Cannot create a launch template version", fmt.Sprintf("%s: %v", id, err))
 			return

@@ -9,7 +9,7 @@ const launchTemplate = `
 resource "k8sguard_control_plane_launch_template" "masters" {
   name          = "prod-control-plane"
   instance_type = "%s"
-  image_id      = "ami-12c6146b"
+  image_id      = "ami-785db401"
   etcd_volume {
     size_gib = 100
     %s
@@ -43,7 +43,7 @@ func TestControlPlaneLaunchTemplateRefusedWithoutAWS(t *testing.T) {
 resource "k8sguard_control_plane_launch_template" "masters" {
   name          = "prod-control-plane"
   instance_type = "m6i.large"
-  image_id      = "ami-12c6146b"
+  image_id      = "ami-785db401"
 }
 `, wrapped(`etcd_volume`))
 	})

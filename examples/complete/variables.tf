@@ -48,9 +48,9 @@ variable "force_destroy_backups" {
 }
 
 variable "control_plane_image_id" {
-  description = "AMI of the control-plane nodes."
+  description = "AMI of the control-plane nodes. The default is the Ubuntu 16.04 image in moto's AMI list (root device /dev/sda1); use your region's."
   type        = string
-  default     = "ami-12c6146b"
+  default     = "ami-785db401"
 }
 
 variable "control_plane_instance_profile" {

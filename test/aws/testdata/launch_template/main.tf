@@ -8,6 +8,22 @@ variable "region" { type = string }
 variable "endpoints" { type = map(string) }
 variable "name" { type = string }
 variable "instance_type" { type = string }
+variable "image_id" {
+  type    = string
+  default = "ami-785db401" # Ubuntu 16.04 in moto's AMI list: root device /dev/sda1
+}
+variable "root_volume" {
+  type    = bool
+  default = true
+}
+variable "root_device_name" {
+  type    = string
+  default = null # the AMI's root device
+}
+variable "etcd_device_name" {
+  type    = string
+  default = "/dev/sdf"
+}
 variable "etcd_volume_type" {
   type    = string
   default = "gp3"
@@ -36,15 +52,20 @@ provider "k8sguard" {
 resource "k8sguard_control_plane_launch_template" "masters" {
   name                 = var.name
   instance_type        = var.instance_type
-  image_id             = "ami-12c6146b"
+  image_id             = var.image_id
   security_group_ids   = ["sg-0123456789abcdef0"]
   iam_instance_profile = "control-plane"
   user_data            = "#!/bin/sh\necho bootstrap etcd\n"
 
-  root_volume {
-    size_gib = 50
+  dynamic "root_volume" {
+    for_each = var.root_volume ? [1] : []
+    content {
+      size_gib    = 50
+      device_name = var.root_device_name
+    }
   }
   etcd_volume {
+    device_name      = var.etcd_device_name
     size_gib         = 100
     type             = var.etcd_volume_type
     iops             = var.etcd_iops

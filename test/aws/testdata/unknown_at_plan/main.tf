@@ -44,7 +44,7 @@ resource "k8sguard_control_plane_launch_template" "this" {
   count                = var.resource == "control_plane_launch_template" ? 1 : 0
   name                 = var.name
   instance_type        = terraform_data.instance_type.output
-  image_id             = "ami-12c6146b"
+  image_id             = "ami-785db401"
   security_group_ids   = ["sg-0123456789abcdef0"]
   iam_instance_profile = "control-plane"
   root_volume {

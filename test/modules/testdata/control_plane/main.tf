@@ -40,7 +40,7 @@ module "control_plane" {
   cluster_name = var.cluster_name
   control_plane = {
     instance_type      = var.instance_type
-    image_id           = "ami-12c6146b"
+    image_id           = "ami-785db401"
     security_group_ids = []
   }
   etcd_backup_cloud_init = module.etcd_backup.cloud_init

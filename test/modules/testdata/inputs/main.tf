@@ -51,7 +51,7 @@ variable "etcdguard_download" {
 }
 variable "image_id" {
   type    = string
-  default = "ami-12c6146b"
+  default = "ami-785db401"
 }
 variable "bootstrap_script" {
   type    = string

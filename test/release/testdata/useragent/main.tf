@@ -22,7 +22,7 @@ data "k8sguard_kubernetes_cluster" "this" {}
 resource "k8sguard_control_plane_launch_template" "masters" {
   name          = "ua-check"
   instance_type = "m5.large"
-  image_id      = "ami-12c6146b"
+  image_id      = "ami-785db401"
 
   etcd_volume {
     size_gib = 100
