@@ -83,7 +83,7 @@ func volumeBlock(desc, defaultDevice string) schema.SingleNestedBlock {
 			},
 			"iops":             schema.Int64Attribute{Optional: true, Validators: []validator.Int64{int64validator.AtLeast(100)}, MarkdownDescription: "Provisioned IOPS (gp3, io1, io2). gp3 defaults to 3000."},
 			"throughput_mibps": schema.Int64Attribute{Optional: true, Validators: []validator.Int64{int64validator.Between(125, 2000)}, MarkdownDescription: "gp3 throughput in MiB/s."},
-			"device_name": deviceNameAttribute(defaultDevice),
+			"device_name":      deviceNameAttribute(defaultDevice),
 		},
 	}
 }
