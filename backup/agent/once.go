@@ -58,13 +58,10 @@ func (a *Agent) now() time.Time {
 	return a.Now()
 }
 
-// Cleanup removes what interrupted snapshots left before olderThan.
+// Cleanup removes what interrupted snapshots and delta chains left before
+// olderThan: the elected agent's, the one writer of delta chains.
 func (a *Agent) Cleanup(ctx context.Context, olderThan time.Time) error {
-	r, err := snapshot.Cleanup(ctx, a.Store, a.Config.ClusterName, olderThan)
-	if r.IncompleteUploads > 0 || r.Orphans > 0 {
-		a.Log.Info("cleaned up after interrupted snapshots", "incomplete_uploads", r.IncompleteUploads, "orphaned_data_objects", r.Orphans)
-	}
-	if err != nil {
+	if err := a.CleanupSnapshots(ctx, olderThan); err != nil {
 		return err
 	}
 	l, err := snapshot.List(ctx, a.Store, a.Config.ClusterName)
@@ -74,6 +71,18 @@ func (a *Agent) Cleanup(ctx context.Context, olderThan time.Time) error {
 	n, err := delta.Cleanup(ctx, a.Store, a.Config.ClusterName, l.Snapshots, olderThan)
 	if n > 0 {
 		a.Log.Info("cleaned up after interrupted delta chains", "objects", n)
+	}
+	return err
+}
+
+// CleanupSnapshots removes what interrupted snapshots left before
+// olderThan (see snapshot.Cleanup), and leaves delta chains alone: what
+// `etcdguard snapshot` cleans, which may run beside the agent while it
+// commits a segment.
+func (a *Agent) CleanupSnapshots(ctx context.Context, olderThan time.Time) error {
+	r, err := snapshot.Cleanup(ctx, a.Store, a.Config.ClusterName, olderThan)
+	if r.IncompleteUploads > 0 || r.Orphans > 0 {
+		a.Log.Info("cleaned up after interrupted snapshots", "incomplete_uploads", r.IncompleteUploads, "orphaned_data_objects", r.Orphans)
 	}
 	return err
 }
@@ -162,6 +171,12 @@ func (a *Agent) applyRetention(ctx context.Context) error {
 	r := retention.Apply(ctx, a.Store, plan, a.Log)
 	if a.Metrics != nil {
 		a.Metrics.RetentionDeleted.Add(float64(r.Deleted))
+	}
+	// A data object left without a manifest younger than CommitGrace at
+	// the last cleanup (start) goes once it is older: the agent runs for
+	// weeks between starts.
+	if n, err := snapshot.RemoveOrphans(ctx, a.Store, l.Orphans, a.now()); n > 0 || err != nil {
+		a.Log.Info("removed data objects of interrupted snapshots", "orphaned_data_objects", n, "err", err)
 	}
 	return nil
 }

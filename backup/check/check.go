@@ -140,7 +140,7 @@ func Run(ctx context.Context, st store.Store, o Options) *Report {
 		for _, o := range l.Orphans {
 			keys = append(keys, o.Key)
 		}
-		r.add(Warning, "orphans", "%d data object(s) without a manifest (interrupted snapshots; the agent removes them at start): %s", len(keys), strings.Join(keys, ", "))
+		r.add(Warning, "orphans", "%d data object(s) without a manifest (interrupted snapshots; the agent and 'etcdguard snapshot' remove them once an hour old): %s", len(keys), strings.Join(keys, ", "))
 	}
 	for _, err := range l.Broken {
 		r.add(Warning, "manifests", "unreadable manifest: %v", err)

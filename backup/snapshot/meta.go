@@ -71,10 +71,20 @@ type CleanupResult struct {
 	Orphans           int
 }
 
+// CommitGrace is how long a data object without a manifest may still be a
+// live writer's, its manifest yet to come: the agent bounds a snapshot by
+// an hour, and S3 dates a multipart object by the start of its upload. A
+// snapshot taken by hand runs beside the agent (and the agent may restart
+// beside it), so whichever cleans up must not take the other's data object
+// for an interrupted one: the manifest written a moment later would name
+// an object that is gone, a snapshot that looks complete and does not
+// restore.
+const CommitGrace = time.Hour
+
 // Cleanup removes what interrupted snapshots left behind before olderThan:
-// incomplete uploads (stale multipart uploads, partial files) and data
-// objects that never got a manifest. Call it only where this process is the
-// cluster's single writer (the elected agent, at start).
+// incomplete uploads (stale multipart uploads, partial files; a live
+// writer's fails, it never looks complete) and data objects that never got
+// a manifest, those only once they are older than CommitGrace too.
 func Cleanup(ctx context.Context, st store.Store, cluster string, olderThan time.Time) (CleanupResult, error) {
 	var r CleanupResult
 	n, err := st.CleanupIncomplete(ctx, olderThan)
@@ -86,14 +96,26 @@ func Cleanup(ctx context.Context, st store.Store, cluster string, olderThan time
 	if err != nil {
 		return r, fmt.Errorf("clean up orphans: %w", err)
 	}
-	for _, o := range l.Orphans {
-		if !o.LastModified.Before(olderThan) {
+	r.Orphans, err = RemoveOrphans(ctx, st, l.Orphans, olderThan)
+	return r, err
+}
+
+// RemoveOrphans deletes the data objects without a manifest (a Listing's
+// Orphans) that are older than before and than CommitGrace, and reports
+// how many.
+func RemoveOrphans(ctx context.Context, st store.Store, orphans []store.Object, before time.Time) (int, error) {
+	if grace := time.Now().Add(-CommitGrace); grace.Before(before) {
+		before = grace
+	}
+	n := 0
+	for _, o := range orphans {
+		if !o.LastModified.Before(before) {
 			continue
 		}
 		if err := st.Delete(ctx, o.Key); err != nil {
-			return r, fmt.Errorf("clean up orphan: %w", err)
+			return n, fmt.Errorf("clean up orphan: %w", err)
 		}
-		r.Orphans++
+		n++
 	}
-	return r, nil
+	return n, nil
 }

@@ -27,8 +27,11 @@ the manifest, written last, after etcd's own sha256 trailer has been checked.
 Retention runs afterwards, keeping the last snapshot before any shrink.
 
 Run it before a risky manual operation (an "etcdctl del", an upgrade), or from
-etcdguard-snapshot.timer instead of the agent. Run one writer per cluster: at
-start it removes what interrupted snapshots left behind.
+etcdguard-snapshot.timer instead of the agent. At start it removes what
+interrupted snapshots left behind: unfinished uploads, and data objects
+without a manifest once they are an hour old (a younger one may be the
+agent's, its manifest still to come). An upload the agent has in flight at
+that moment fails, and the agent retries it.
 
 Every flag has an environment variable (shown) and a configuration key;
 flags win over the environment, which wins over the file.`,
@@ -49,7 +52,7 @@ flags win over the environment, which wins over the file.`,
 		if err != nil {
 			return err
 		}
-		if err := a.Cleanup(cmd.Context(), time.Now()); err != nil {
+		if err := a.CleanupSnapshots(cmd.Context(), time.Now()); err != nil {
 			log.Warn("cleanup after interrupted snapshots failed", "err", err)
 		}
 		res, err := a.Once(cmd.Context())
