@@ -61,6 +61,9 @@ type Options struct {
 	// store's missing directory): the lag check fails open, as for a store
 	// that does not answer, with a warning.
 	StoreError error
+	// StoreTimeout bounds the lag check's listing of the store (0: ctx
+	// alone); the database itself is read for as long as it takes.
+	StoreTimeout time.Duration
 	// MaxRevisionLag is the allowed lag behind the newest backup.
 	MaxRevisionLag int64
 	// AllowEmpty accepts a data dir without a member (a member's first
@@ -157,6 +160,11 @@ func (r *Report) newestBackup(ctx context.Context, o Options) (*snapshot.Manifes
 	if o.Store == nil {
 		r.Notes = append(r.Notes, "lag check skipped: no store configured (--config, ETCDGUARD_CONFIG or --store-url)")
 		return nil, nil
+	}
+	if o.StoreTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.StoreTimeout)
+		defer cancel()
 	}
 	l, err := snapshot.List(ctx, o.Store, o.Cluster)
 	if err != nil {

@@ -17,8 +17,11 @@ import (
 const exitStale = 3
 
 // preflightStoreTimeout bounds the lag check's store listing, so that a
-// slow store delays etcd's start by at most this much.
-const preflightStoreTimeout = 30 * time.Second
+// slow store delays etcd's start by at most this much. It bounds the store
+// only: reading a large database from a cold, throttled disk at boot (an
+// 8 GiB one at a cloud volume's 125 MiB/s) takes longer, and cutting that
+// short would keep a healthy etcd down.
+var preflightStoreTimeout = 30 * time.Second
 
 func newPreflightCommand() *cobra.Command {
 	o := preflight.Options{}
@@ -80,13 +83,14 @@ flags, database locked by a running etcd, I/O error).`,
 		if err != nil {
 			return err
 		}
-		ctx, cancel := context.WithTimeout(cmd.Context(), preflightStoreTimeout)
-		defer cancel()
 		if !noLagCheck && cfg.IsSet("store.url") {
+			ctx, cancel := context.WithTimeout(cmd.Context(), preflightStoreTimeout)
 			o.Store, o.StoreError = cfg.OpenStore(ctx)
+			cancel()
 			o.Cluster = cfg.ClusterName
+			o.StoreTimeout = preflightStoreTimeout
 		}
-		r, err := preflight.Run(ctx, o)
+		r, err := preflight.Run(cmd.Context(), o)
 		if noLagCheck {
 			r.Notes = append(r.Notes, "lag check skipped: --no-lag-check")
 		}

@@ -87,3 +87,22 @@ func TestPreflightCommandExitCodes(t *testing.T) {
 		t.Errorf("empty with --allow-empty: %v\n%s", err, out)
 	}
 }
+
+// The store's timeout bounds the lag check's listing, not the reading of
+// the database: a large one on a cold, throttled disk at boot takes longer
+// than the store is given, and a preflight cut short keeps etcd down.
+func TestPreflightStoreTimeoutDoesNotBoundTheDatabaseCheck(t *testing.T) {
+	t.Setenv("ETCDGUARD_CONFIG", "")
+	storeDir := t.TempDir()
+	e := etcdtest.Start(t)
+	e.Put(t, map[string]string{"/registry/namespaces/kube-system": "ns"})
+	e.Stop()
+	defer func(d time.Duration) { preflightStoreTimeout = d }(preflightStoreTimeout)
+	preflightStoreTimeout = time.Millisecond // shorter than the child's read of the database
+	for _, args := range [][]string{nil, {"--store-url", "file://" + storeDir, "--cluster-name", "prod"}} {
+		out, err := run(t, append([]string{"preflight", "--data-dir", e.DataDir}, args...)...)
+		if err != nil || !strings.HasPrefix(out, "preflight passed: ") {
+			t.Errorf("preflight %v with a store timeout shorter than the database check: exit %d, err %v\n%s", args, exitCode(err), err, out)
+		}
+	}
+}
