@@ -634,3 +634,36 @@ func TestRestoreBumpsTheRevisionAndMarksItCompacted(t *testing.T) {
 		t.Fatalf("a bump above MaxBump: err = %v", err)
 	}
 }
+
+// checksummedStore stands for S3 with an object damaged at rest: the SDK
+// hands over every byte and then fails the read, because they do not match
+// the checksum the store kept from the upload.
+type checksummedStore struct{ store.Store }
+
+type failAtEOF struct{ io.ReadCloser }
+
+func (f failAtEOF) Read(p []byte) (int, error) {
+	n, err := f.ReadCloser.Read(p)
+	if err == io.EOF {
+		err = errors.New("checksum did not match: algorithm CRC32, expect FGPJ7w==, actual wVz+NQ==")
+	}
+	return n, err
+}
+
+func (c checksummedStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	rc, err := c.Store.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return failAtEOF{rc}, nil
+}
+
+func TestStreamCallsAnObjectTheStoresChecksumRefusesCorrupt(t *testing.T) {
+	sd := seed(t, snapshot.CompressionZstd)
+	flipByte(t, sd.store, sd.manifest.DataKey, sd.manifest.StoredSize/2)
+	_, err := restore.Stream(context.Background(), checksummedStore{sd.store}, sd.manifest, io.Discard)
+	var ie *restore.IntegrityError
+	if !errors.As(err, &ie) || ie.Check != "sha256 of the stored object" {
+		t.Fatalf("Stream of an object damaged at rest: %v, want an IntegrityError on the stored object's sha256", err)
+	}
+}

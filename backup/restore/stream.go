@@ -109,6 +109,14 @@ func Stream(ctx context.Context, s store.Store, m *snapshot.Manifest, dst io.Wri
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		// The SDK checks a single-part object's stored checksum once the
+		// last byte is read and fails the read when it differs: an object
+		// damaged at rest. Every byte arrived, so their sha256 says so as
+		// clearly as for any other corrupt object.
+		if got := stored.sum(); stored.n == m.StoredSize && m.StoredSHA256 != "" && got != m.StoredSHA256 {
+			c := &Checked{StoredBytes: stored.n, StoredSHA256: got}
+			return c, &IntegrityError{Key: m.DataKey, Check: "sha256 of the stored object", Got: got, Want: m.StoredSHA256 + " (manifest; the store's own checksum failed too: " + err.Error() + ")"}
+		}
 		return nil, fmt.Errorf("download %s: %w", m.DataKey, err)
 	}
 	if drainErr != nil {

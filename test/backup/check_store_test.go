@@ -125,6 +125,16 @@ func TestCheckThroughAnAccident(t *testing.T) {
 	if out, _, code := snapRun(t, env, "check"); code != 0 {
 		t.Fatalf("without --verify the corruption is invisible, yet exit %d\n%s", code, out)
 	}
+	// Damaged at rest, the object no longer matches the checksum the store
+	// kept either, and the SDK fails the read at its end: still a corrupt
+	// snapshot (exit 2, pick an older one), not a store to retry (exit 1).
+	if _, stderr, code := snapRun(t, env, "verify", "--snapshot", newest.Name()); code != 2 || !strings.Contains(stderr, "is corrupt: sha256 of the stored object") {
+		t.Fatalf("verify of an object damaged at rest: exit %d\n%s", code, stderr)
+	}
+	target := t.TempDir()
+	if _, stderr, code := snapRun(t, env, "restore", "--snapshot", newest.Name(), "--data-dir", target); code != 2 || !strings.Contains(stderr, "pick an older snapshot") {
+		t.Fatalf("restore of an object damaged at rest: exit %d\n%s", code, stderr)
+	}
 	out, _, code = snapRun(t, env, "check", "--verify", "--textfile", textfile)
 	if code != 2 || !strings.Contains(out, "CRITICAL verify: snapshot "+newest.Name()) {
 		t.Fatalf("corrupt: exit %d\n%s", code, out)
