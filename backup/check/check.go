@@ -7,6 +7,7 @@ package check
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -161,12 +162,23 @@ func Run(ctx context.Context, st store.Store, o Options) *Report {
 	}
 
 	if o.Verify && r.Newest != nil {
-		ok := true
-		if err := Verify(ctx, st, r.Newest); err != nil {
-			ok = false
-			r.add(Critical, "verify", "%v", err)
-		} else {
+		err := Verify(ctx, st, r.Newest)
+		var corrupt *restore.IntegrityError
+		ok := err == nil
+		switch {
+		case err == nil:
 			r.add(OK, "verify", "newest snapshot %s: sha256 of stored and raw bytes match the manifest, and etcd's trailing hash matches", r.Newest.Name())
+		case errors.As(err, &corrupt) || errors.Is(err, store.ErrNotFound):
+			// The object does not match its manifest, or is gone: the
+			// newest snapshot does not restore.
+			r.add(Critical, "verify", "%v", err)
+		default:
+			// The store failed the read (throttled, 5xx, unreachable):
+			// nothing is known about the object, and verify_ok stays
+			// unset rather than paging as a corrupt backup.
+			r.add(Unknown, "verify", "cannot verify the newest snapshot (the store failed the read; check again): %v", err)
+			r.Verified = nil
+			return r
 		}
 		r.Verified = &ok
 	}

@@ -107,6 +107,27 @@ func TestFaultS3(t *testing.T) {
 		}
 	})
 
+	// A store that fails reads says nothing about the backup: check
+	// --verify is UNKNOWN (and exports no verify_ok 0, which pages as a
+	// corrupt backup), not CRITICAL.
+	t.Run("failing reads leave check --verify UNKNOWN", func(t *testing.T) {
+		proxy.SetFail(func(r *http.Request) int {
+			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, ".db.zst") {
+				return http.StatusServiceUnavailable
+			}
+			return 0
+		})
+		defer proxy.SetFail(nil)
+		out, _, code := snapRun(t, env, "check", "--verify")
+		if code != 3 || !strings.Contains(out, "UNKNOWN verify: cannot verify the newest snapshot") {
+			t.Fatalf("check --verify with reads failing: exit %d\n%s", code, out)
+		}
+		out, _, _ = snapRun(t, env, "check", "--verify", "--format", "prometheus")
+		if strings.Contains(out, "etcdguard_check_verify_ok") {
+			t.Fatalf("a verify that could not read the object exported verify_ok:\n%s", out)
+		}
+	})
+
 	t.Run("slow store still completes", func(t *testing.T) {
 		proxy.SetDelay(300 * time.Millisecond)
 		defer proxy.SetDelay(0)
