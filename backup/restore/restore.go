@@ -87,6 +87,9 @@ type Result struct {
 	Download, Restore time.Duration
 	// Replayed is the point-in-time part (Options.Replay); nil without.
 	Replayed *Replayed
+	// Leftovers are the work dirs of interrupted restores into the same
+	// data dir, removed before this one started.
+	Leftovers []string
 }
 
 // Normalize fills in etcdutl's defaults and checks that the member is part
@@ -157,6 +160,9 @@ func Restore(ctx context.Context, s store.Store, m *snapshot.Manifest, o Options
 	}
 	res := &Result{Manifest: m, DataDir: target, Members: members, Options: o}
 
+	if res.Leftovers, err = removeInterrupted(target); err != nil {
+		return nil, err
+	}
 	state, err := inspectTarget(target)
 	if err != nil {
 		return nil, err
@@ -166,6 +172,9 @@ func Restore(ctx context.Context, s store.Store, m *snapshot.Manifest, o Options
 			target, state.summary(), target)
 	}
 	if state.nonEmpty {
+		if err := refuseNotADataDir(target, state); err != nil {
+			return nil, err
+		}
 		if err := refuseLiveMember(target); err != nil {
 			return nil, err
 		}
@@ -187,7 +196,7 @@ func Restore(ctx context.Context, s store.Store, m *snapshot.Manifest, o Options
 	if err := CheckFreeSpace(workParent, m); err != nil {
 		return nil, err
 	}
-	work, err := os.MkdirTemp(workParent, "."+filepath.Base(target)+".etcdguard-restore-")
+	work, err := os.MkdirTemp(workParent, workPrefix(target))
 	if err != nil {
 		return nil, fmt.Errorf("restore work dir: %w", err)
 	}
@@ -357,6 +366,48 @@ func refuseLiveMember(dir string) error {
 		return fmt.Errorf("data dir %s is in use: %s is locked, so an etcd is running on it; stop etcd (every member) before restoring, then restore again", dir, db)
 	}
 	return nil // closing f releases the lock
+}
+
+// refuseNotADataDir refuses to move aside a directory that is not an etcd
+// data dir (it has no member/): --force on a mistyped path, /var/lib say,
+// would move it away and put the restored member in its place.
+func refuseNotADataDir(dir string, state targetState) error {
+	if fi, err := os.Stat(filepath.Join(dir, "member")); err == nil && fi.IsDir() {
+		return nil
+	}
+	return fmt.Errorf("data dir %s is not empty (%s) and is not an etcd data dir (it has no member/), so --force will not move it aside: check the path; an etcd data dir holds member/",
+		dir, state.summary())
+}
+
+// workPrefix names a restore's work dir (see Restore), so that the next
+// restore into target finds what an interrupted one left.
+func workPrefix(target string) string { return "." + filepath.Base(target) + ".etcdguard-restore-" }
+
+// removeInterrupted removes the work dirs a killed restore into target
+// left, inside target (an existing empty one, a mount point say, holds
+// its own) and beside it: they hold a downloaded snapshot, often
+// gigabytes, and inside target would make the next restore refuse it as
+// not empty (and a mount point cannot be moved aside). Only directories
+// of the work dirs' own name are touched.
+func removeInterrupted(target string) ([]string, error) {
+	var removed []string
+	for _, dir := range []string{target, filepath.Dir(target)} {
+		des, err := os.ReadDir(dir)
+		if err != nil {
+			continue // missing: nothing was left there
+		}
+		for _, de := range des {
+			if !de.IsDir() || !strings.HasPrefix(de.Name(), workPrefix(target)) {
+				continue
+			}
+			p := filepath.Join(dir, de.Name())
+			if err := os.RemoveAll(p); err != nil {
+				return removed, fmt.Errorf("remove %s, left by an interrupted restore: %w", p, err)
+			}
+			removed = append(removed, p)
+		}
+	}
+	return removed, nil
 }
 
 func device(fi fs.FileInfo) uint64 {

@@ -139,6 +139,25 @@ func TestRestoreForceMovesOldDataDirAside(t *testing.T) {
 	}
 }
 
+// --force moves aside only an etcd data dir: on a mistyped path (/var/lib,
+// say) it would move the directory away and put the member in its place.
+func TestRestoreForceRefusesADirThatIsNotAnEtcdDataDir(t *testing.T) {
+	sd := seed(t, snapshot.CompressionZstd)
+	dir := filepath.Join(t.TempDir(), "lib")
+	precious := filepath.Join(dir, "dpkg", "status")
+	writeFile(t, precious, "not etcd's")
+
+	_, err := restore.Restore(context.Background(), sd.store, sd.manifest, restore.Options{DataDir: dir, Force: true})
+	want := fmt.Sprintf("data dir %s is not empty (holds dpkg) and is not an etcd data dir (it has no member/), so --force will not move it aside: check the path; an etcd data dir holds member/", dir)
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v\nwant   %s", err, want)
+	}
+	assertFile(t, precious, "not etcd's")
+	if moved, _ := filepath.Glob(dir + ".etcdguard-moved-*"); len(moved) > 0 {
+		t.Fatalf("moved aside: %v", moved)
+	}
+}
+
 // --force never moves aside the data dir of a running etcd: it would go on
 // writing into the moved dir while the restored one takes its place.
 func TestRestoreForceRefusesARunningMembersDataDir(t *testing.T) {

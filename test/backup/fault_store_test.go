@@ -3,6 +3,8 @@ package backup_test
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -175,4 +177,49 @@ func TestFaultKill9MidUpload(t *testing.T) {
 		t.Fatalf("%d multipart uploads still open", n)
 	}
 	assertNothingHalfVisible(t, s, 1)
+}
+
+// kill -9 in the middle of a restore into an existing empty data dir (the
+// mount point of a dedicated etcd volume, typically): the work dir it
+// leaves inside must not make the next restore refuse the dir as not empty
+// (a mount point cannot be moved aside either); the next restore removes it
+// and says so.
+func TestFaultKill9MidRestore(t *testing.T) {
+	e := infra.StartEtcd(t)
+	s := infra.StartS3(t)
+	fillEtcd(t, e, 20)
+	if out, stderr, code := snapRun(t, snapEnv(e, s, ""), "snapshot"); code != 0 {
+		t.Fatalf("snapshot exit %d\n%s%s", code, out, stderr)
+	}
+	proxy := startS3Proxy(t, s.Endpoint)
+	proxy.SetDelay(2 * time.Second)
+	target := filepath.Join(t.TempDir(), "etcd")
+	if err := os.Mkdir(target, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	work := filepath.Join(target, ".etcd.etcdguard-restore-*")
+
+	p := snapStart(t, snapEnv(e, s, proxy.URL()), "restore", "--data-dir", target, "--no-bump-revision")
+	waitFor(t, 60*time.Second, "the restore's work dir", func() bool { m, _ := filepath.Glob(work); return len(m) > 0 })
+	p.signal(syscall.SIGKILL)
+	p.waitExit(t, 10*time.Second)
+	left, _ := filepath.Glob(work)
+	if len(left) != 1 {
+		t.Fatalf("after kill -9: work dirs %v, want the killed restore's", left)
+	}
+
+	out, stderr, code := snapRun(t, snapEnv(e, s, ""), "restore", "--data-dir", target, "--no-bump-revision")
+	if code != 0 {
+		t.Fatalf("the next restore: exit %d\n%s%s", code, out, stderr)
+	}
+	if want := "removed " + left[0] + ", left by an interrupted restore"; !strings.Contains(out, want) {
+		t.Fatalf("the next restore did not say %q:\n%s", want, out)
+	}
+	if m, _ := filepath.Glob(work); len(m) > 0 {
+		t.Fatalf("work dirs left after the next restore: %v", m)
+	}
+	if _, err := os.Stat(filepath.Join(target, "member", "snap", "db")); err != nil {
+		t.Fatalf("restored data dir: %v", err)
+	}
+	t.Logf("killed restore left %s; the next one removed it and restored into %s", filepath.Base(left[0]), target)
 }

@@ -33,8 +33,10 @@ a temp data dir, which is then renamed into place. Nothing is buffered in
 memory, and the target is touched only once all of that succeeded.
 
 The data dir must be missing or empty: etcdguard refuses to overwrite one.
-With --force it moves a non-empty one aside to DIR.etcdguard-moved-<time>;
-it never deletes anything. Free space is checked first (twice the snapshot,
+With --force it moves a non-empty etcd data dir (one holding member/) aside
+to DIR.etcdguard-moved-<time>, never a running member's, and never deletes
+anything; what an interrupted restore left (.DIR.etcdguard-restore-*, in or
+beside DIR) is removed first. Free space is checked first (twice the snapshot,
 plus the WAL). A snapshot that fails verification is refused (exit status 2)
 and the data dir is left untouched.
 
@@ -81,7 +83,7 @@ prints the other members' commands with --bump-revision set.`,
 	fs.StringVar(&o.InitialCluster, "initial-cluster", "", "every member as name=peer-url,… (default NAME=the peer URLs)")
 	fs.StringSliceVar(&o.PeerURLs, "initial-advertise-peer-urls", nil, "this member's peer URLs (default: its entry in --initial-cluster, else "+restore.DefaultPeerURL+")")
 	fs.StringVar(&o.InitialClusterToken, "initial-cluster-token", "", "token of the restored cluster (default etcdguard-restore-<snapshot name>: new for every snapshot, so old members cannot join, and the same on every member restoring it)")
-	fs.BoolVar(&o.Force, "force", false, "move a non-empty data dir aside to DIR.etcdguard-moved-<time> (never deleted)")
+	fs.BoolVar(&o.Force, "force", false, "move a non-empty etcd data dir (one holding member/) aside to DIR.etcdguard-moved-<time> (never deleted)")
 	bump := bindBumpFlags(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -129,6 +131,9 @@ prints the other members' commands with --bump-revision set.`,
 // member, and the restore command for each other member.
 func printRestored(w io.Writer, res *restore.Result, configArgs []string) error {
 	o, m := res.Options, res.Manifest
+	for _, l := range res.Leftovers {
+		fmt.Fprintf(w, "removed %s, left by an interrupted restore\n", l)
+	}
 	fmt.Fprintf(w, "restored %s (revision %d, %d keys) into %s as member %q in %s (download and verify %s, etcdutl restore %s)\n",
 		m.DataKey, m.Revision, m.Keys, res.DataDir, o.Name,
 		(res.Download + res.Restore).Round(time.Millisecond), res.Download.Round(time.Millisecond), res.Restore.Round(time.Millisecond))
