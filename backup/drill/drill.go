@@ -99,6 +99,8 @@ type Report struct {
 	Point          string `json:"point,omitempty"`
 	ReplayedEvents int    `json:"replayed_events,omitempty"`
 	ReplayedTo     int64  `json:"replayed_to_revision,omitempty"`
+	// Leftovers are the work dirs of killed drills this one removed.
+	Leftovers []string `json:"leftovers,omitempty"`
 }
 
 // Duration is the drill's total time.
@@ -153,14 +155,20 @@ func (r *Report) run(ctx context.Context, s store.Store, m *snapshot.Manifest, o
 	if workParent == "" {
 		workParent = os.TempDir()
 	}
+	r.Leftovers = removeKilledDrills(workParent)
 	if err := restore.CheckFreeSpace(workParent, m); err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp(workParent, "etcdguard-drill-")
+	work, err := os.MkdirTemp(workParent, workPrefix)
 	if err != nil {
 		return fmt.Errorf("drill work dir: %w", err)
 	}
 	defer os.RemoveAll(work)
+	unlock, err := holdWorkDir(work)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	dbPath := filepath.Join(work, "snapshot.db")
 	dataDir := filepath.Join(work, "data")
 

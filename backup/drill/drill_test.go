@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -107,6 +108,48 @@ func TestDrillRestoresStartsAndChecksTheSnapshot(t *testing.T) {
 		if !strings.Contains(string(prom), want) {
 			t.Errorf("textfile lacks %q:\n%s", want, prom)
 		}
+	}
+}
+
+// A killed drill leaves its work dir (the downloaded snapshot and the
+// restored data dir); the next drill removes it, and leaves alone the work
+// dir of a drill still running (which holds its lock) and anything else.
+func TestDrillRemovesWhatAKilledDrillLeft(t *testing.T) {
+	s, m := seed(t)
+	work := t.TempDir()
+	killed := filepath.Join(work, "etcdguard-drill-1234")
+	running := filepath.Join(work, "etcdguard-drill-5678")
+	other := filepath.Join(work, "etcd-backup-by-hand")
+	for _, d := range []string{killed, running, other} {
+		if err := os.MkdirAll(filepath.Join(d, "data", "member"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held, err := os.Open(running)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := syscall.Flock(int(held.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	r, err := drill.Run(context.Background(), s, m, drill.Options{WorkDir: work})
+	if err != nil {
+		t.Fatalf("drill failed: %v\n%s", err, text(t, r))
+	}
+	if len(r.Leftovers) != 1 || r.Leftovers[0] != killed {
+		t.Fatalf("removed %v, want only %s", r.Leftovers, killed)
+	}
+	if want := "removed " + killed + ", left by a drill that was killed"; !strings.Contains(text(t, r), want) {
+		t.Errorf("report does not say %q", want)
+	}
+	for _, d := range []string{running, other} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s: %v", d, err)
+		}
+	}
+	if _, err := os.Stat(killed); err == nil {
+		t.Errorf("%s is still there", killed)
 	}
 }
 

@@ -31,6 +31,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.Point != "" {
 		fmt.Fprintf(w, "point in time %s: %d delta events replayed, up to revision %d\n", r.Point, r.ReplayedEvents, r.ReplayedTo)
 	}
+	for _, l := range r.Leftovers {
+		fmt.Fprintf(w, "removed %s, left by a drill that was killed\n", l)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "phase\tseconds")
 	for _, p := range r.Phases {

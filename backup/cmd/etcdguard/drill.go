@@ -29,7 +29,9 @@ snapshot into a temp dir, start an embedded etcd on loopback ports on it,
 check its revision and key counts (in total and per /registry/<resource>)
 against the manifest and that every --expect-prefix holds keys, then stop
 it and delete the temp dir. Each phase is timed (download, verify, restore,
-start, checks): the total is the recovery time objective measured.
+start, checks): the total is the recovery time objective measured. A temp
+dir a killed drill left (etcdguard-drill-*, a snapshot's size or more) is
+removed by the next drill; a running drill's is not.
 
 With --at TIME or --revision N the drill is of a point in time, as
 'etcdguard restore --at' restores it: the delta chain is replayed into the
