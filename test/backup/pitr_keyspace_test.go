@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -239,6 +240,34 @@ func TestPointInTimeRestoreFromS3(t *testing.T) {
 			t.Fatalf("revision %d: %d keys restored, etcd had %d", before, len(got), len(want))
 		}
 		t.Logf("restore --revision %d (just before %s) → exit 0, %d keys as etcd had them", before, bad.Name(), len(got))
+
+		// Damaged at rest on the gateway's disk (not rewritten through
+		// S3): the store's own checksum fails the read at its end, and
+		// that is a broken link too, not a store to retry (exit 1).
+		var early *delta.Manifest
+		for _, m := range chain.Segments {
+			if m.Events > 0 && m.LastRevision < bad.FirstRevision {
+				early = m
+				break
+			}
+		}
+		if early == nil {
+			t.Fatal("no segment with events before the corrupt one")
+		}
+		path := filepath.Join(s.RootDir, s.Bucket, snapPrefix, early.DataKey)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)/2] ^= 0xff
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r, _ = restoreRev(before)
+		if r.Code != 2 || !strings.Contains(r.Output, "broken at segment "+early.Name()) {
+			t.Fatalf("restore past a segment damaged at rest: exit %d, want 2 naming %s\n%s", r.Code, early.Name(), r.Output)
+		}
+		t.Logf("after damaging %s on the gateway's disk: restore --revision %d → exit 2, broken at that segment", early.DataKey, before)
 	})
 }
 
