@@ -220,11 +220,10 @@ func (r *webhookResource[W, P]) check(ctx context.Context, m *webhookConfigurati
 }
 
 func (r *webhookResource[W, P]) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.Plan.Raw.IsNull() {
-		return // destroy
-	}
 	var plan, cfg webhookConfigurationModel[W]
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if !plannedModel(ctx, req, &plan, &resp.Diagnostics) {
+		return
+	}
 	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
 	if resp.Diagnostics.HasError() {
 		return

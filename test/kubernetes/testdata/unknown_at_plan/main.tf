@@ -10,7 +10,9 @@ terraform {
 provider "k8sguard" {}
 
 variable "resource" {
-  type = string # validating_webhook, mutating_webhook, pod_quota or pod_quota_warning
+  # validating_webhook, mutating_webhook, pod_quota, pod_quota_warning, or
+  # validating_webhook_dynamic and pod_quota_dynamic (a whole block unknown)
+  type = string
 }
 variable "name" {
   type = string
@@ -70,6 +72,50 @@ resource "k8sguard_pod_quota" "this" {
   count     = var.resource == "pod_quota" ? 1 : 0
   namespace = var.name
   pods      = terraform_data.pods.output
+}
+
+# Whole blocks unknown at plan: `dynamic` over another resource's output.
+resource "terraform_data" "rules" {
+  input = [{ resources = ["*"] }] # WEBHOOK_WILDCARD_RULE
+}
+resource "terraform_data" "container_requests" {
+  input = [{ cpu = "lots" }] # QUOTA_INVALID_QUANTITY
+}
+
+resource "k8sguard_validating_webhook" "dynamic" {
+  count = var.resource == "validating_webhook_dynamic" ? 1 : 0
+  name  = var.name
+  webhook {
+    name = "validate.opa.k8sguard.io"
+    service {
+      namespace = "opa"
+      name      = "opa"
+    }
+    dynamic "rule" {
+      for_each = terraform_data.rules.output
+      content {
+        api_groups   = [""]
+        api_versions = ["v1"]
+        resources    = rule.value.resources
+        operations   = ["CREATE", "UPDATE"]
+      }
+    }
+    namespace_selector {
+      match_labels = { "opa-policy" = "enabled" }
+    }
+  }
+}
+
+resource "k8sguard_pod_quota" "dynamic" {
+  count     = var.resource == "pod_quota_dynamic" ? 1 : 0
+  namespace = var.name
+  pods      = 10
+  dynamic "default_container_requests" {
+    for_each = terraform_data.container_requests.output
+    content {
+      cpu = default_container_requests.value.cpu
+    }
+  }
 }
 
 # A warning known only at apply: the quota is created and the warning lands
