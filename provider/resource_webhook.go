@@ -265,30 +265,31 @@ func (r *webhookResource[W, P]) applyPlan(ctx context.Context, src tfsdk.Plan, s
 	if diags.HasError() {
 		return
 	}
-	resourceVersion := ""
+	var live *liveConfiguration
 	if update {
-		live, err := r.kind.get(ctx, r.clients, plan.Name.ValueString())
+		var err error
+		live, err = r.kind.get(ctx, r.clients, plan.Name.ValueString())
 		if err != nil {
 			diags.AddError(fmt.Sprintf("Cannot read %s %q", r.kind.apiKind, plan.Name.ValueString()), err.Error())
 			return
 		}
-		if live != nil {
-			resourceVersion = live.resourceVersion
-		}
 	}
-	r.apply(ctx, &plan, resourceVersion, diags)
+	r.apply(ctx, &plan, live, diags)
 	if diags.HasError() {
 		return
 	}
 	diags.Append(state.Set(ctx, &plan)...)
 }
 
-// apply checks the backends, then creates the object (resourceVersion "")
-// or replaces its webhooks.
-func (r *webhookResource[W, P]) apply(ctx context.Context, plan *webhookConfigurationModel[W], resourceVersion string, diags *diag.Diagnostics) {
+// apply checks the backends, then creates the object (live nil) or
+// replaces the live object's webhooks, keeping its labels and annotations.
+func (r *webhookResource[W, P]) apply(ctx context.Context, plan *webhookConfigurationModel[W], live *liveConfiguration, diags *diag.Diagnostics) {
 	settings := settingsOf(r.clients)
 	name := plan.Name.ValueString()
-	cfg := liveConfiguration{name: name, resourceVersion: resourceVersion}
+	cfg := liveConfiguration{name: name}
+	if live != nil {
+		cfg.resourceVersion, cfg.labels, cfg.annotations = live.resourceVersion, live.labels, live.annotations
+	}
 	for i := range plan.Webhooks {
 		e := P(&plan.Webhooks[i])
 		m := e.common()

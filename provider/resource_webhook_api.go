@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -32,8 +33,12 @@ var (
 // policies (same index).
 type liveConfiguration struct {
 	name, resourceVersion string
-	webhooks              []admissionv1.ValidatingWebhook
-	reinvocation          []string
+	// labels and annotations of the live object: an update keeps those
+	// other actors set (cert-manager's cert-manager.io/inject-ca-from,
+	// a GitOps tool's tracking label).
+	labels, annotations map[string]string
+	webhooks            []admissionv1.ValidatingWebhook
+	reinvocation        []string
 }
 
 // get returns the live object, or nil when it does not exist.
@@ -51,7 +56,7 @@ func (k webhookKind) get(ctx context.Context, c *Clients, name string) (*liveCon
 		if err != nil {
 			return nil, err
 		}
-		live.resourceVersion = obj.ResourceVersion
+		live.resourceVersion, live.labels, live.annotations = obj.ResourceVersion, obj.Labels, obj.Annotations
 		for _, w := range obj.Webhooks {
 			v, reinvocation := fromMutating(w)
 			live.webhooks = append(live.webhooks, v)
@@ -66,20 +71,26 @@ func (k webhookKind) get(ctx context.Context, c *Clients, name string) (*liveCon
 	if err != nil {
 		return nil, err
 	}
-	live.resourceVersion = obj.ResourceVersion
+	live.resourceVersion, live.labels, live.annotations = obj.ResourceVersion, obj.Labels, obj.Annotations
 	live.webhooks = obj.Webhooks
 	return live, nil
 }
 
 // put creates the object when cfg.resourceVersion is empty and replaces it
-// otherwise. On create an existing object of the same name is never
-// adopted: its webhooks would be silently replaced.
+// otherwise, keeping cfg's labels and annotations. On create an existing
+// object of the same name is never adopted: its webhooks would be silently
+// replaced.
 func (k webhookKind) put(ctx context.Context, c *Clients, cfg liveConfiguration) error {
 	cs, err := clientset(c)
 	if err != nil {
 		return err
 	}
-	meta := metav1.ObjectMeta{Name: cfg.name, ResourceVersion: cfg.resourceVersion, Labels: map[string]string{managedByLabel: "k8sguard"}}
+	labels := maps.Clone(cfg.labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[managedByLabel] = "k8sguard"
+	meta := metav1.ObjectMeta{Name: cfg.name, ResourceVersion: cfg.resourceVersion, Labels: labels, Annotations: cfg.annotations}
 	api := cs.AdmissionregistrationV1()
 	if k.mutating {
 		obj := &admissionv1.MutatingWebhookConfiguration{ObjectMeta: meta}

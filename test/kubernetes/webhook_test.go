@@ -19,10 +19,10 @@ import (
 
 // webhookObject reads either kind of configuration as kind-neutral parts.
 type webhookObject struct {
-	uid               string
-	labels            map[string]string
-	namespaceSelector *metav1.LabelSelector
-	timeoutSeconds    int32
+	uid                 string
+	labels, annotations map[string]string
+	namespaceSelector   *metav1.LabelSelector
+	timeoutSeconds      int32
 }
 
 func getWebhook(t *testing.T, cs kubernetes.Interface, kind, name string) (*webhookObject, error) {
@@ -33,13 +33,13 @@ func getWebhook(t *testing.T, cs kubernetes.Interface, kind, name string) (*webh
 		if err != nil {
 			return nil, err
 		}
-		return &webhookObject{string(o.UID), o.Labels, o.Webhooks[0].NamespaceSelector, *o.Webhooks[0].TimeoutSeconds}, nil
+		return &webhookObject{string(o.UID), o.Labels, o.Annotations, o.Webhooks[0].NamespaceSelector, *o.Webhooks[0].TimeoutSeconds}, nil
 	}
 	o, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, err
 	}
-	return &webhookObject{string(o.UID), o.Labels, o.Webhooks[0].NamespaceSelector, *o.Webhooks[0].TimeoutSeconds}, nil
+	return &webhookObject{string(o.UID), o.Labels, o.Annotations, o.Webhooks[0].NamespaceSelector, *o.Webhooks[0].TimeoutSeconds}, nil
 }
 
 // widenSelector is what `kubectl edit` to "make the hook apply everywhere"
@@ -63,6 +63,35 @@ func widenSelector(t *testing.T, cs kubernetes.Interface, kind, name string) {
 	}
 	if err != nil {
 		t.Fatalf("widen the %s webhook's selector by hand: %v", kind, err)
+	}
+}
+
+// markByOthers is what other actors do to a webhook configuration: cert-manager's
+// annotation asks its cainjector to fill in the CA, a GitOps tool labels what
+// it tracks.
+func markByOthers(t *testing.T, cs kubernetes.Interface, kind, name string) {
+	t.Helper()
+	ctx := context.Background()
+	mark := func(m *metav1.ObjectMeta) {
+		metav1.SetMetaDataAnnotation(m, "cert-manager.io/inject-ca-from", "opa/opa-serving-cert")
+		metav1.SetMetaDataLabel(m, "argocd.argoproj.io/instance", "platform")
+	}
+	var err error
+	if kind == "mutating" {
+		var o *admissionv1.MutatingWebhookConfiguration
+		if o, err = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{}); err == nil {
+			mark(&o.ObjectMeta)
+			_, err = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, o, metav1.UpdateOptions{})
+		}
+	} else {
+		var o *admissionv1.ValidatingWebhookConfiguration
+		if o, err = cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{}); err == nil {
+			mark(&o.ObjectMeta)
+			_, err = cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Update(ctx, o, metav1.UpdateOptions{})
+		}
+	}
+	if err != nil {
+		t.Fatalf("annotate and label the %s webhook by hand: %v", kind, err)
 	}
 }
 
@@ -111,12 +140,20 @@ func TestWebhookLifecycle(t *testing.T) {
 			t.Logf("created %s, effective namespace selector %q", name, eff)
 			infra.ExpectNoChanges(t, opts, "after create")
 
+			// Metadata other actors set is not k8sguard's: no diff, and an
+			// update keeps it.
+			markByOthers(t, cs, kind, name)
+			infra.ExpectNoChanges(t, opts, "after another actor's annotation and label")
 			opts.Vars["timeout_seconds"] = 2
 			opts.Vars["opt_in_value"] = "yes"
 			terraform.ApplyContext(t, context.Background(), opts)
 			updated, _ := getWebhook(t, cs, kind, name)
 			if updated.uid != created.uid || updated.timeoutSeconds != 2 {
 				t.Fatalf("update: uid %s→%s, timeout %d: want the same object with timeout 2", created.uid, updated.uid, updated.timeoutSeconds)
+			}
+			if updated.annotations["cert-manager.io/inject-ca-from"] != "opa/opa-serving-cert" || updated.labels["argocd.argoproj.io/instance"] != "platform" ||
+				updated.labels["app.kubernetes.io/managed-by"] != "k8sguard" {
+				t.Fatalf("update: annotations %v, labels %v: want the other actors' annotation and label kept beside k8sguard's", updated.annotations, updated.labels)
 			}
 			requireScoped(t, updated, "yes")
 			infra.ExpectNoChanges(t, opts, "after update")
