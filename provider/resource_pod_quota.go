@@ -241,6 +241,24 @@ func (r *podQuotaResource) Create(ctx context.Context, req resource.CreateReques
 		return
 	}
 	ns, name := plan.Namespace.ValueString(), plan.Name.ValueString()
+	// The LimitRange of the same name is the quota's too (Update rewrites
+	// it, or deletes it when no default is configured): someone else's is
+	// refused, before anything is created. k8sguard's own stays (the quota
+	// was deleted outside Terraform and is being recreated); with the quota
+	// there as well, the quota's error below points to import, which adopts
+	// both.
+	if lr, err := cs.CoreV1().LimitRanges(ns).Get(ctx, name, metav1.GetOptions{}); err == nil && lr.Labels[managedByLabel] != "k8sguard" {
+		if _, err := cs.CoreV1().ResourceQuotas(ns).Get(ctx, name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			resp.Diagnostics.AddError(fmt.Sprintf("LimitRange %s/%s already exists", ns, name),
+				fmt.Sprintf("k8sguard manages the LimitRange named like the quota, and does not adopt existing objects: it would silently replace "+
+					"this one's limits, or delete it. Give the quota another name, or remove the LimitRange first "+
+					"(kubectl -n %s get limitrange %s -o yaml).", ns, name))
+			return
+		}
+	} else if err != nil && !apierrors.IsNotFound(err) {
+		resp.Diagnostics.AddError(fmt.Sprintf("Cannot read LimitRange %s/%s", ns, name), err.Error())
+		return
+	}
 	meta := metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{managedByLabel: "k8sguard"}}
 	_, err := cs.CoreV1().ResourceQuotas(ns).Create(ctx, &corev1.ResourceQuota{ObjectMeta: meta, Spec: corev1.ResourceQuotaSpec{Hard: quotaSpec(&plan)}}, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {

@@ -82,6 +82,20 @@ func TestPodQuotaLifecycle(t *testing.T) {
 	}
 	t.Log("pods raised to 1000 by hand: plan showed 1000 -> 12, apply restored it")
 
+	// Deleted outside Terraform, the quota leaves the state and apply
+	// recreates it beside its LimitRange.
+	if err := quotas.Delete(ctx, "k8sguard-pods", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out = terraform.PlanContext(t, context.Background(), opts)
+	requireContains(t, out, "k8sguard_pod_quota.this will be created")
+	terraform.ApplyContext(t, context.Background(), opts)
+	if recreated, err := quotas.Get(ctx, "k8sguard-pods", metav1.GetOptions{}); err != nil || recreated.Spec.Hard.Pods().Value() != 12 {
+		t.Fatalf("quota deleted by hand, then apply: %v %v", err, recreated)
+	}
+	infra.ExpectNoChanges(t, opts, "after recreating the quota")
+	t.Log("quota deleted by hand: plan showed it created, apply recreated it")
+
 	terraform.RunTerraformCommandContext(t, context.Background(), opts, "state", "rm", "k8sguard_pod_quota.this")
 	out, err = infra.ApplyE(t, context.Background(), opts)
 	if err == nil {
@@ -104,6 +118,53 @@ func TestPodQuotaLifecycle(t *testing.T) {
 	defer terraform.DestroyContext(t, context.Background(), example)
 	terraform.InitAndApplyContext(t, context.Background(), example)
 	infra.ExpectNoChanges(t, example, "example after apply")
+}
+
+// A LimitRange of the quota's name that k8sguard did not create is
+// refused at create, with or without container defaults configured:
+// adopting it would replace its limits, or delete it.
+func TestPodQuotaRefusesExistingLimitRange(t *testing.T) {
+	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{WithoutControllerManager: true})
+	cs := cp.Clientset
+	ctx := context.Background()
+	for _, defaults := range []string{"", "100m"} {
+		ns := "team-b"
+		if defaults != "" {
+			ns = "team-c"
+		}
+		t.Run(ns, func(t *testing.T) {
+			createNamespace(t, cs, ns, nil)
+			theirs := &corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Name: "k8sguard-pods"}, Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{
+				Type: corev1.LimitTypeContainer, Max: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("2Gi")},
+			}}}}
+			theirs, err := cs.CoreV1().LimitRanges(ns).Create(ctx, theirs, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			vars := map[string]any{"namespace": ns, "pods": 10}
+			if defaults != "" {
+				vars["default_cpu_request"] = defaults
+			}
+			opts := tf(t, cp, "test/kubernetes/testdata/pod_quota", vars)
+			defer terraform.DestroyContext(t, context.Background(), opts)
+			out, err := infra.InitAndApplyE(t, ctx, opts)
+			if err == nil {
+				t.Fatal("apply over an existing LimitRange succeeded: k8sguard must not adopt it")
+			}
+			requireContains(t, out, "LimitRange "+ns+"/k8sguard-pods already exists")
+			requireContains(t, out, "Give the quota another name, or remove the LimitRange first")
+			lr, err := cs.CoreV1().LimitRanges(ns).Get(ctx, "k8sguard-pods", metav1.GetOptions{})
+			if err != nil {
+				t.Fatalf("their LimitRange after the refused apply: %v", err)
+			}
+			if lr.ResourceVersion != theirs.ResourceVersion {
+				t.Fatalf("their LimitRange was changed: %+v, was %+v", lr.Spec, theirs.Spec)
+			}
+			if err := noQuota(cs, ns); err != nil {
+				t.Fatalf("after the refused apply: %v", err)
+			}
+		})
+	}
 }
 
 // innocentCronJob is Zalando incident 2's manifest (batch/v1 today): the
