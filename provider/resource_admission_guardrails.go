@@ -237,6 +237,23 @@ func (r *guardrailsResource) apply(ctx context.Context, src modelSource, state s
 	policies := guardcel.Policies(o)
 	api := cs.AdmissionregistrationV1()
 	plan.ID = plan.Name
+	if create {
+		// Every name is checked before anything is written: a conflict
+		// found half-way would leave the policies written so far enforced
+		// in the cluster, in no state, and refused as existing on the
+		// next apply.
+		for _, p := range policies {
+			if err := refuseExisting(ctx, api.ValidatingAdmissionPolicies(), "ValidatingAdmissionPolicy", p.Policy.Name); err != nil {
+				diags.AddError(fmt.Sprintf("Cannot create ValidatingAdmissionPolicy %s", p.Policy.Name), err.Error())
+			}
+			if err := refuseExisting(ctx, api.ValidatingAdmissionPolicyBindings(), "ValidatingAdmissionPolicyBinding", p.Binding.Name); err != nil {
+				diags.AddError(fmt.Sprintf("Cannot create ValidatingAdmissionPolicyBinding %s", p.Binding.Name), err.Error())
+			}
+		}
+		if diags.HasError() {
+			return
+		}
+	}
 	for _, p := range policies {
 		if err := putPolicy(ctx, cs, p.Policy, create); err != nil {
 			diags.AddError(fmt.Sprintf("Cannot write ValidatingAdmissionPolicy %s", p.Policy.Name), err.Error())
@@ -277,6 +294,18 @@ type objectAPI[T admissionObject] interface {
 	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
 	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
 	Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
+}
+
+// refuseExisting is nil when no object is called name.
+func refuseExisting[T admissionObject](ctx context.Context, api objectAPI[T], kind, name string) error {
+	_, err := api.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return err
+	}
+	return alreadyExists(kind, name)
 }
 
 // put creates want, or (unless create, where an existing object is

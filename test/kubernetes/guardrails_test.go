@@ -343,6 +343,43 @@ func TestAdmissionGuardrailsIncidentsAndAudit(t *testing.T) {
 	})
 }
 
+// A policy of the set's name that k8sguard did not create is refused at
+// create before anything is written: no guardrail of the set is left
+// enforced outside the state, and once the conflict is gone the next apply
+// creates the set.
+func TestAdmissionGuardrailsCreateRefusesExistingObjectFirst(t *testing.T) {
+	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{})
+	cs := cp.Clientset
+	ctx := context.Background()
+	theirs := &admv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "k8sguard-services-deny"}, Spec: admv1.ValidatingAdmissionPolicySpec{
+		Validations: []admv1.Validation{{Expression: "true"}},
+		MatchConstraints: &admv1.MatchResources{ResourceRules: []admv1.NamedRuleWithOperations{{RuleWithOperations: admv1.RuleWithOperations{
+			Operations: []admv1.OperationType{admv1.Create}, Rule: admv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"services"}},
+		}}}},
+	}}
+	if _, err := cs.AdmissionregistrationV1().ValidatingAdmissionPolicies().Create(ctx, theirs, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	opts := tf(t, cp, guardrailsFixture, nil)
+	defer terraform.DestroyContext(t, context.Background(), opts)
+	out, err := infra.InitAndApplyE(t, ctx, opts)
+	if err == nil {
+		t.Fatal("apply over an existing policy succeeded: k8sguard must not adopt it")
+	}
+	requireContains(t, out, "ValidatingAdmissionPolicy k8sguard-services-deny already exists: k8sguard does not adopt existing objects")
+	if p, b := guardrailObjects(t, cs); p != 0 || b != 0 {
+		t.Fatalf("after the refused create: %d policies and %d bindings of the set in the cluster, none in the state", p, b)
+	}
+	if err := cs.AdmissionregistrationV1().ValidatingAdmissionPolicies().Delete(ctx, "k8sguard-services-deny", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	terraform.ApplyContext(t, ctx, opts)
+	if p, b := guardrailObjects(t, cs); p == 0 || p != b {
+		t.Fatalf("after the conflict was removed: %d policies, %d bindings", p, b)
+	}
+	infra.ExpectNoChanges(t, opts, "after create")
+}
+
 // TestAdmissionGuardrailsNeverBecomeTheOutage denies every rule, then
 // plays kube-system's own traffic: node and leader-election lease
 // renewals, events, the extension-apiserver-authentication ConfigMap
