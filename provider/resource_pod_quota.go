@@ -429,8 +429,8 @@ func (r *podQuotaResource) Read(ctx context.Context, req resource.ReadRequest, r
 		withoutFilledRequests(defaults.DefaultRequest, defaults.Default, state.DefaultContainerRequests))
 	state.DefaultContainerLimits = containerBlocksFromAPI(state.DefaultContainerLimits, defaults.Default)
 	state.ID = types.StringValue(ns + "/" + name)
-	if state.Findings.IsNull() {
-		state.Findings = warningStrings(nil)
+	if state.Findings.IsNull() { // import: the warnings the quota draws, as a plan of its configuration would list them
+		state.Findings = warningStrings(guard.CheckPodQuota(guardQuota(&state), settingsOf(r.clients)))
 	}
 	setUsage(&state, quota)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)

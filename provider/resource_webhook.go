@@ -348,8 +348,8 @@ func (r *webhookResource[W, P]) Read(ctx context.Context, req resource.ReadReque
 	}
 	state.Webhooks = webhooks
 	state.ID = types.StringValue(name)
-	if state.Findings.IsNull() {
-		state.Findings = warningStrings(nil)
+	if state.Findings.IsNull() { // import: the warnings the object draws, as a plan of its configuration would list them
+		state.Findings = warningStrings(r.check(ctx, &state, settings, &resp.Diagnostics))
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }

@@ -97,4 +97,9 @@ func TestWarningKnownOnlyAtApplyLandsInFindings(t *testing.T) {
 		t.Fatalf("the warned quota was not created: %v", err)
 	}
 	t.Logf("apply created kube-system/warned-at-apply; findings: %q", findings)
+
+	// Imported, the quota draws the same warning: no diff.
+	terraform.RunTerraformCommandContext(t, context.Background(), opts, "state", "rm", "k8sguard_pod_quota.warned[0]")
+	terraformImport(t, opts, "k8sguard_pod_quota.warned[0]", "kube-system/warned-at-apply")
+	infra.ExpectNoChanges(t, opts, "after import")
 }

@@ -189,6 +189,27 @@ func TestWebhookLifecycle(t *testing.T) {
 	}
 }
 
+// A webhook whose configuration draws a warning (WEBHOOK_NO_CA: a URL
+// backend without ca_bundle) plans no changes after import: the imported
+// state lists the same findings the plan does.
+func TestWebhookImportKeepsFindings(t *testing.T) {
+	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{WithoutControllerManager: true})
+	backend := newAdmissionBackend(t) // never started: failure_policy is Ignore
+	for _, kind := range []string{"validating", "mutating"} {
+		t.Run(kind, func(t *testing.T) {
+			name := "k8sguard-import-" + kind
+			addr := fmt.Sprintf("k8sguard_%s_webhook.this[0]", kind)
+			opts := tf(t, cp, "test/kubernetes/testdata/webhook", map[string]any{"kind": kind, "name": name, "url": backend.URL, "ca_bundle": ""})
+			defer terraform.DestroyContext(t, context.Background(), opts)
+			out := terraform.InitAndApplyContext(t, context.Background(), opts)
+			requireContains(t, out, "Warning: [WEBHOOK_NO_CA]")
+			terraform.RunTerraformCommandContext(t, context.Background(), opts, "state", "rm", addr)
+			terraformImport(t, opts, addr, name)
+			infra.ExpectNoChanges(t, opts, "after import")
+		})
+	}
+}
+
 // WEBHOOK_BACKEND_NOT_READY: a Fail hook whose service is missing or has no
 // ready endpoints is not registered; EndpointSlices are written through the
 // API (the harness has no kubelet or endpoint controller).

@@ -18,7 +18,7 @@ variable "url" {
   type = string
 }
 variable "ca_bundle" {
-  type = string
+  type = string # "" for none
 }
 variable "opt_in_value" {
   type    = string
@@ -35,7 +35,7 @@ resource "k8sguard_validating_webhook" "this" {
   webhook {
     name      = "lifecycle.k8sguard.io"
     url       = var.url
-    ca_bundle = var.ca_bundle
+    ca_bundle = var.ca_bundle != "" ? var.ca_bundle : null
     rule {
       api_groups   = [""]
       api_versions = ["v1"]
@@ -55,7 +55,7 @@ resource "k8sguard_mutating_webhook" "this" {
   webhook {
     name      = "lifecycle.k8sguard.io"
     url       = var.url
-    ca_bundle = var.ca_bundle
+    ca_bundle = var.ca_bundle != "" ? var.ca_bundle : null
     rule {
       api_groups   = [""]
       api_versions = ["v1"]
