@@ -59,7 +59,9 @@ func (r *webhookResource[W, P]) Schema(_ context.Context, _ resource.SchemaReque
 		"name": schema.StringAttribute{Required: true, MarkdownDescription: "Webhook name, a fully qualified domain name such as `validating-webhook.openpolicyagent.org`, unique in the configuration."},
 		"url": schema.StringAttribute{Optional: true, MarkdownDescription: "Call the backend at this `https://` URL instead of a `service`. Pin its CA with `ca_bundle` " +
 			"(rule `WEBHOOK_NO_CA`). `require_ready_backend` does not apply to URL backends."},
-		"ca_bundle": schema.StringAttribute{Optional: true, MarkdownDescription: "PEM-encoded CA bundle the API server uses to verify the backend's certificate, for example `file(\"ca.pem\")`."},
+		"ca_bundle": schema.StringAttribute{Optional: true, MarkdownDescription: "PEM-encoded CA bundle the API server uses to verify the backend's certificate, for example `file(\"ca.pem\")`. " +
+			"Set, it is restored when changed outside Terraform. Unset, k8sguard leaves the webhook's `caBundle` as it finds it, so one injected by " +
+			"another actor (cert-manager's cainjector) is neither a diff nor removed by an apply."},
 		"failure_policy": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("Ignore"),
 			Validators:          []validator.String{stringvalidator.OneOf("Ignore", "Fail")},
 			MarkdownDescription: "What the API server does when the backend cannot answer: `Ignore` (default) admits the request, `Fail` rejects it. `Fail` needs an opt-in scope (rules `WEBHOOK_FAIL_UNSCOPED`, `WEBHOOK_CLUSTER_SCOPED_FAIL`)."},
@@ -302,7 +304,11 @@ func (r *webhookResource[W, P]) apply(ctx context.Context, plan *webhookConfigur
 			}
 			addFindings(diags, guard.CheckBackendReady(i, gw, backend))
 		}
-		cfg.webhooks = append(cfg.webhooks, apiWebhook(ctx, m, settings, diags))
+		w := apiWebhook(ctx, m, settings, diags)
+		if m.CABundle.IsNull() && live != nil {
+			w.ClientConfig.CABundle = live.caBundle(w.Name) // unset: left as another actor (cainjector) set it
+		}
+		cfg.webhooks = append(cfg.webhooks, w)
 		if mw, ok := any(e).(*mutatingWebhookModel); ok {
 			cfg.reinvocation = append(cfg.reinvocation, mw.ReinvocationPolicy.ValueString())
 		}

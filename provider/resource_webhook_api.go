@@ -41,6 +41,16 @@ type liveConfiguration struct {
 	reinvocation        []string
 }
 
+// caBundle is the CA bundle of the live webhook called name.
+func (l *liveConfiguration) caBundle(name string) []byte {
+	for _, w := range l.webhooks {
+		if w.Name == name {
+			return w.ClientConfig.CABundle
+		}
+	}
+	return nil
+}
+
 // get returns the live object, or nil when it does not exist.
 func (k webhookKind) get(ctx context.Context, c *Clients, name string) (*liveConfiguration, error) {
 	cs, err := clientset(c)

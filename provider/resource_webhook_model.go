@@ -298,7 +298,7 @@ func apiWebhook(ctx context.Context, m *webhookModel, settings guard.Settings, d
 
 // webhookFromAPI is the Terraform form of a live webhook. prior is the
 // webhook's previous state (nil on import): it keeps what the API does not
-// hold (require_ready_backend).
+// hold (require_ready_backend), and whether ca_bundle is managed.
 func webhookFromAPI(w admissionv1.ValidatingWebhook, prior *webhookModel, settings guard.Settings) webhookModel {
 	m := webhookModel{
 		Name:                    types.StringValue(w.Name),
@@ -314,7 +314,9 @@ func webhookFromAPI(w admissionv1.ValidatingWebhook, prior *webhookModel, settin
 		AdmissionReviewVersions: stringList(w.AdmissionReviewVersions),
 		ObjectSelector:          selectorBlocks(selectorFromAPI(w.ObjectSelector)),
 	}
-	if len(w.ClientConfig.CABundle) > 0 {
+	// A CA bundle the configuration leaves unset is another actor's (cert-manager's
+	// cainjector): it stays out of the state, so it is no diff.
+	if len(w.ClientConfig.CABundle) > 0 && (prior == nil || !prior.CABundle.IsNull()) {
 		m.CABundle = types.StringValue(string(w.ClientConfig.CABundle))
 	}
 	gw := guard.Webhook{Name: w.Name}

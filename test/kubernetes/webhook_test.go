@@ -23,6 +23,7 @@ type webhookObject struct {
 	labels, annotations map[string]string
 	namespaceSelector   *metav1.LabelSelector
 	timeoutSeconds      int32
+	caBundle            string
 }
 
 func getWebhook(t *testing.T, cs kubernetes.Interface, kind, name string) (*webhookObject, error) {
@@ -33,13 +34,13 @@ func getWebhook(t *testing.T, cs kubernetes.Interface, kind, name string) (*webh
 		if err != nil {
 			return nil, err
 		}
-		return &webhookObject{string(o.UID), o.Labels, o.Annotations, o.Webhooks[0].NamespaceSelector, *o.Webhooks[0].TimeoutSeconds}, nil
+		return &webhookObject{string(o.UID), o.Labels, o.Annotations, o.Webhooks[0].NamespaceSelector, *o.Webhooks[0].TimeoutSeconds, string(o.Webhooks[0].ClientConfig.CABundle)}, nil
 	}
 	o, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, err
 	}
-	return &webhookObject{string(o.UID), o.Labels, o.Annotations, o.Webhooks[0].NamespaceSelector, *o.Webhooks[0].TimeoutSeconds}, nil
+	return &webhookObject{string(o.UID), o.Labels, o.Annotations, o.Webhooks[0].NamespaceSelector, *o.Webhooks[0].TimeoutSeconds, string(o.Webhooks[0].ClientConfig.CABundle)}, nil
 }
 
 // widenSelector is what `kubectl edit` to "make the hook apply everywhere"
@@ -92,6 +93,30 @@ func markByOthers(t *testing.T, cs kubernetes.Interface, kind, name string) {
 	}
 	if err != nil {
 		t.Fatalf("annotate and label the %s webhook by hand: %v", kind, err)
+	}
+}
+
+// injectCA is what cert-manager's cainjector does: it writes the CA into
+// every webhook's clientConfig.caBundle.
+func injectCA(t *testing.T, cs kubernetes.Interface, kind, name, pem string) {
+	t.Helper()
+	ctx := context.Background()
+	var err error
+	if kind == "mutating" {
+		var o *admissionv1.MutatingWebhookConfiguration
+		if o, err = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{}); err == nil {
+			o.Webhooks[0].ClientConfig.CABundle = []byte(pem)
+			_, err = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, o, metav1.UpdateOptions{})
+		}
+	} else {
+		var o *admissionv1.ValidatingWebhookConfiguration
+		if o, err = cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{}); err == nil {
+			o.Webhooks[0].ClientConfig.CABundle = []byte(pem)
+			_, err = cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Update(ctx, o, metav1.UpdateOptions{})
+		}
+	}
+	if err != nil {
+		t.Fatalf("inject a CA into the %s webhook: %v", kind, err)
 	}
 }
 
@@ -206,6 +231,45 @@ func TestWebhookImportKeepsFindings(t *testing.T) {
 			terraform.RunTerraformCommandContext(t, context.Background(), opts, "state", "rm", addr)
 			terraformImport(t, opts, addr, name)
 			infra.ExpectNoChanges(t, opts, "after import")
+		})
+	}
+}
+
+// cert-manager's cainjector fills in the caBundle of a webhook whose
+// configuration leaves ca_bundle unset: that is no diff, and an apply keeps
+// it (removing it would make the API server distrust the backend). A
+// ca_bundle the configuration sets is restored when changed outside
+// Terraform.
+func TestWebhookLeavesInjectedCABundle(t *testing.T) {
+	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{WithoutControllerManager: true})
+	cs := cp.Clientset
+	backend := newAdmissionBackend(t) // never started: failure_policy is Ignore
+	for _, kind := range []string{"validating", "mutating"} {
+		t.Run(kind, func(t *testing.T) {
+			name := "k8sguard-cainjector-" + kind
+			opts := tf(t, cp, "test/kubernetes/testdata/webhook", map[string]any{"kind": kind, "name": name, "url": backend.URL, "ca_bundle": ""})
+			defer terraform.DestroyContext(t, context.Background(), opts)
+			terraform.InitAndApplyContext(t, context.Background(), opts)
+
+			injectCA(t, cs, kind, name, backend.CAPEM)
+			infra.ExpectNoChanges(t, opts, "after the cainjector filled in the CA")
+			opts.Vars["timeout_seconds"] = 2
+			terraform.ApplyContext(t, context.Background(), opts)
+			if o, _ := getWebhook(t, cs, kind, name); o.timeoutSeconds != 2 || o.caBundle != backend.CAPEM {
+				t.Fatalf("update: timeout %d, caBundle %q: want timeout 2 and the injected CA kept", o.timeoutSeconds, o.caBundle)
+			}
+			infra.ExpectNoChanges(t, opts, "after update")
+
+			opts.Vars["ca_bundle"] = backend.CAPEM
+			terraform.ApplyContext(t, context.Background(), opts)
+			injectCA(t, cs, kind, name, "someone else's CA")
+			out := terraform.PlanContext(t, context.Background(), opts)
+			requireContains(t, out, "~ ca_bundle")
+			requireContains(t, out, "- someone else's CA")
+			terraform.ApplyContext(t, context.Background(), opts)
+			if o, _ := getWebhook(t, cs, kind, name); o.caBundle != backend.CAPEM {
+				t.Fatalf("a configured ca_bundle changed by hand was not restored: %q", o.caBundle)
+			}
 		})
 	}
 }
