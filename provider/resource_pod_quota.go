@@ -12,7 +12,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
@@ -131,9 +130,12 @@ func (r *podQuotaResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 			"requests_cpu":    amount("Total CPU requests (`requests.cpu`)"),
 			"requests_memory": amount("Total memory requests (`requests.memory`)"),
 			"limits_memory":   amount("Total memory limits (`limits.memory`)"),
-			"used_pods": schema.Int64Attribute{Computed: true, PlanModifiers: []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
+			// No UseStateForUnknown: pods come and go between plan and apply,
+			// and a known planned count the apply then reads differently fails
+			// the apply as an inconsistent result.
+			"used_pods": schema.Int64Attribute{Computed: true,
 				MarkdownDescription: "Pods counted against the quota when last read (quota status)."},
-			"used_jobs": schema.Int64Attribute{Computed: true, PlanModifiers: []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
+			"used_jobs": schema.Int64Attribute{Computed: true,
 				MarkdownDescription: "Jobs counted against the quota when last read; 0 when `jobs` is not set."},
 			"waivers":  waiversAttribute(),
 			"findings": findingsAttribute(),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -118,6 +119,34 @@ func TestPodQuotaLifecycle(t *testing.T) {
 	defer terraform.DestroyContext(t, context.Background(), example)
 	terraform.InitAndApplyContext(t, context.Background(), example)
 	infra.ExpectNoChanges(t, example, "example after apply")
+}
+
+// Pods come and go between a saved plan and its apply (a CronJob's
+// namespace churns all day): the counts read at apply are the new state,
+// not an inconsistent result.
+func TestPodQuotaUsageChangesBetweenPlanAndApply(t *testing.T) {
+	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{})
+	cs := cp.Clientset
+	ctx := context.Background()
+	createNamespace(t, cs, "busy", nil)
+	opts := tf(t, cp, "test/kubernetes/testdata/pod_quota", map[string]any{"namespace": "busy", "pods": 10})
+	defer terraform.DestroyContext(t, context.Background(), opts)
+	terraform.InitAndApplyContext(t, ctx, opts)
+
+	opts.Vars["pods"] = 12
+	planFile := filepath.Join(opts.TerraformDir, "raise.tfplan")
+	terraform.RunTerraformCommandContext(t, ctx, opts, terraform.FormatArgs(opts, "plan", "-input=false", "-out="+planFile)...)
+	noToken := false
+	eventually(t, "a pod created between plan and apply", 30*time.Second, func() error {
+		_, err := cs.CoreV1().Pods("busy").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "between"}, Spec: corev1.PodSpec{
+			AutomountServiceAccountToken: &noToken, Containers: []corev1.Container{{Name: "pause", Image: "registry.k8s.io/pause:3.10"}},
+		}}, metav1.CreateOptions{})
+		return err // the default service account appears shortly after the namespace
+	})
+	terraform.RunTerraformCommandContext(t, ctx, opts, "apply", "-input=false", "-no-color", planFile)
+	if used := terraform.OutputContext(t, ctx, opts, "used_pods"); used != "1" {
+		t.Fatalf("used_pods = %s after the apply, want the pod created since the plan", used)
+	}
 }
 
 // A LimitRange of the quota's name that k8sguard did not create is
