@@ -113,15 +113,7 @@ func TestCheckThroughAnAccident(t *testing.T) {
 
 	// Corrupt the newest object on the gateway's disk: --verify catches it.
 	newest := snapList(t, s).Snapshots[0]
-	path := filepath.Join(s.RootDir, s.Bucket, snapPrefix, newest.DataKey)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[len(b)/2] ^= 0xff
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	damageAtRest(t, s, newest.DataKey)
 	if out, _, code := snapRun(t, env, "check"); code != 0 {
 		t.Fatalf("without --verify the corruption is invisible, yet exit %d\n%s", code, out)
 	}
@@ -148,5 +140,21 @@ func TestCheckThroughAnAccident(t *testing.T) {
 	out, _, code = snapRun(t, env, "check")
 	if code != 3 || !strings.HasPrefix(out, "ETCDGUARD UNKNOWN - cannot list") {
 		t.Fatalf("store down: exit %d\n%s", code, out)
+	}
+}
+
+// damageAtRest flips a byte of the object under the test prefix on the
+// gateway's own disk: damage at rest, which the store's stored checksum no
+// longer matches either (a rewrite through S3 would refresh it).
+func damageAtRest(t *testing.T, s *infra.S3, key string) {
+	t.Helper()
+	path := filepath.Join(s.RootDir, s.Bucket, snapPrefix, key)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

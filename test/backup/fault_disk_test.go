@@ -66,12 +66,7 @@ func TestFaultDiskFullFileStore(t *testing.T) {
 // removes its work dir and leaves the data dir as it was (missing); with
 // room again, the next restore succeeds.
 func TestFaultDiskFullMidRestore(t *testing.T) {
-	e := infra.StartEtcd(t)
-	s := infra.StartS3(t)
-	fillEtcd(t, e, 12)
-	if out, stderr, code := snapRun(t, snapEnv(e, s, ""), "snapshot"); code != 0 {
-		t.Fatalf("snapshot exit %d\n%s%s", code, out, stderr)
-	}
+	e, s := etcdWithSnapshot(t, 12)
 	disk := infra.SmallDisk(t, 160<<20) // twice the snapshot plus the WAL's 80 MiB fit
 	target := filepath.Join(disk, "etcd")
 	work := filepath.Join(disk, ".etcd.etcdguard-restore-*")
@@ -108,12 +103,7 @@ func TestFaultDiskFullMidRestore(t *testing.T) {
 // A drill whose work dir has no room is refused before anything is
 // downloaded, saying how much it needs.
 func TestFaultDiskFullDrill(t *testing.T) {
-	e := infra.StartEtcd(t)
-	s := infra.StartS3(t)
-	fillEtcd(t, e, 12)
-	if out, stderr, code := snapRun(t, snapEnv(e, s, ""), "snapshot"); code != 0 {
-		t.Fatalf("snapshot exit %d\n%s%s", code, out, stderr)
-	}
+	e, s := etcdWithSnapshot(t, 12)
 	disk := infra.SmallDisk(t, 8<<20)
 	out, stderr, code := snapRun(t, snapEnv(e, s, ""), "drill", "--work-dir", disk, "--no-record")
 	if code != 1 || !strings.Contains(out+stderr, "not enough free space on the filesystem of "+disk) {
@@ -123,6 +113,19 @@ func TestFaultDiskFullDrill(t *testing.T) {
 		t.Fatalf("the refused drill left %d entries in its work dir", len(entries))
 	}
 	t.Logf("drill on an 8 MiB disk: exit 1, %q", lastLineOf(out+stderr))
+}
+
+// etcdWithSnapshot starts etcd holding mib MiB of incompressible values
+// and an S3 store holding one snapshot of it.
+func etcdWithSnapshot(t *testing.T, mib int) (*infra.Etcd, *infra.S3) {
+	t.Helper()
+	e := infra.StartEtcd(t)
+	s := infra.StartS3(t)
+	fillEtcd(t, e, mib)
+	if out, stderr, code := snapRun(t, snapEnv(e, s, ""), "snapshot"); code != 0 {
+		t.Fatalf("snapshot exit %d\n%s%s", code, out, stderr)
+	}
+	return e, s
 }
 
 // fillDisk writes path until its filesystem is full.

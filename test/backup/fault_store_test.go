@@ -185,12 +185,7 @@ func TestFaultKill9MidUpload(t *testing.T) {
 // (a mount point cannot be moved aside either); the next restore removes it
 // and says so.
 func TestFaultKill9MidRestore(t *testing.T) {
-	e := infra.StartEtcd(t)
-	s := infra.StartS3(t)
-	fillEtcd(t, e, 20)
-	if out, stderr, code := snapRun(t, snapEnv(e, s, ""), "snapshot"); code != 0 {
-		t.Fatalf("snapshot exit %d\n%s%s", code, out, stderr)
-	}
+	e, s := etcdWithSnapshot(t, 20)
 	proxy := startS3Proxy(t, s.Endpoint)
 	proxy.SetDelay(2 * time.Second)
 	target := filepath.Join(t.TempDir(), "etcd")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -254,15 +253,7 @@ func TestPointInTimeRestoreFromS3(t *testing.T) {
 		if early == nil {
 			t.Fatal("no segment with events before the corrupt one")
 		}
-		path := filepath.Join(s.RootDir, s.Bucket, snapPrefix, early.DataKey)
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b[len(b)/2] ^= 0xff
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		damageAtRest(t, s, early.DataKey)
 		r, _ = restoreRev(before)
 		if r.Code != 2 || !strings.Contains(r.Output, "broken at segment "+early.Name()) {
 			t.Fatalf("restore past a segment damaged at rest: exit %d, want 2 naming %s\n%s", r.Code, early.Name(), r.Output)

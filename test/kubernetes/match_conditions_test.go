@@ -2,6 +2,7 @@ package kubernetes_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/gruntwork-io/terratest/modules/terraform"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/k8sguard/k8sguard/test/infra"
@@ -40,24 +42,9 @@ func liveMatchConditions(t *testing.T, cs kubernetes.Interface, kind, name strin
 // setLiveExpression is a hand edit of the live condition (drift).
 func setLiveExpression(t *testing.T, cs kubernetes.Interface, kind, name, expression string) {
 	t.Helper()
-	ctx := context.Background()
-	var err error
-	if kind == "mutating" {
-		var o *admissionv1.MutatingWebhookConfiguration
-		if o, err = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{}); err == nil {
-			o.Webhooks[0].MatchConditions[0].Expression = expression
-			_, err = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, o, metav1.UpdateOptions{})
-		}
-	} else {
-		var o *admissionv1.ValidatingWebhookConfiguration
-		if o, err = cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{}); err == nil {
-			o.Webhooks[0].MatchConditions[0].Expression = expression
-			_, err = cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Update(ctx, o, metav1.UpdateOptions{})
-		}
-	}
-	if err != nil {
-		t.Fatalf("edit the %s webhook's match condition by hand: %v", kind, err)
-	}
+	value, _ := json.Marshal(expression)
+	patchWebhook(t, cs, kind, name, "edit the match condition by hand", types.JSONPatchType,
+		fmt.Sprintf(`[{"op":"replace","path":"/webhooks/0/matchConditions/0/expression","value":%s}]`, value))
 }
 
 func upsertConfigMap(cs kubernetes.Interface, ns, name string) error {

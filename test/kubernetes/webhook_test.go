@@ -2,16 +2,17 @@ package kubernetes_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"slices"
 	"testing"
 
 	"github.com/gruntwork-io/terratest/modules/terraform"
-	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/k8sguard/k8sguard/test/infra"
@@ -43,28 +44,28 @@ func getWebhook(t *testing.T, cs kubernetes.Interface, kind, name string) (*webh
 	return &webhookObject{string(o.UID), o.Labels, o.Annotations, o.Webhooks[0].NamespaceSelector, *o.Webhooks[0].TimeoutSeconds, string(o.Webhooks[0].ClientConfig.CABundle)}, nil
 }
 
-// widenSelector is what `kubectl edit` to "make the hook apply everywhere"
-// does: it drops the namespace selector.
-func widenSelector(t *testing.T, cs kubernetes.Interface, kind, name string) {
+// patchWebhook patches the kind ("mutating" or "validating") webhook
+// configuration name as another actor would; what names the edit for the
+// failure message. Both kinds share the JSON paths the tests patch.
+func patchWebhook(t *testing.T, cs kubernetes.Interface, kind, name, what string, pt types.PatchType, patch string) {
 	t.Helper()
 	ctx := context.Background()
 	var err error
 	if kind == "mutating" {
-		var o *admissionv1.MutatingWebhookConfiguration
-		if o, err = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{}); err == nil {
-			o.Webhooks[0].NamespaceSelector = &metav1.LabelSelector{}
-			_, err = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, o, metav1.UpdateOptions{})
-		}
+		_, err = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Patch(ctx, name, pt, []byte(patch), metav1.PatchOptions{})
 	} else {
-		var o *admissionv1.ValidatingWebhookConfiguration
-		if o, err = cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{}); err == nil {
-			o.Webhooks[0].NamespaceSelector = &metav1.LabelSelector{}
-			_, err = cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Update(ctx, o, metav1.UpdateOptions{})
-		}
+		_, err = cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Patch(ctx, name, pt, []byte(patch), metav1.PatchOptions{})
 	}
 	if err != nil {
-		t.Fatalf("widen the %s webhook's selector by hand: %v", kind, err)
+		t.Fatalf("%s (%s webhook %s): %v", what, kind, name, err)
 	}
+}
+
+// widenSelector is what `kubectl edit` to "make the hook apply everywhere"
+// does: it drops the namespace selector.
+func widenSelector(t *testing.T, cs kubernetes.Interface, kind, name string) {
+	t.Helper()
+	patchWebhook(t, cs, kind, name, "widen the selector by hand", types.JSONPatchType, `[{"op":"add","path":"/webhooks/0/namespaceSelector","value":{}}]`)
 }
 
 // markByOthers is what other actors do to a webhook configuration: cert-manager's
@@ -72,52 +73,16 @@ func widenSelector(t *testing.T, cs kubernetes.Interface, kind, name string) {
 // it tracks.
 func markByOthers(t *testing.T, cs kubernetes.Interface, kind, name string) {
 	t.Helper()
-	ctx := context.Background()
-	mark := func(m *metav1.ObjectMeta) {
-		metav1.SetMetaDataAnnotation(m, "cert-manager.io/inject-ca-from", "opa/opa-serving-cert")
-		metav1.SetMetaDataLabel(m, "argocd.argoproj.io/instance", "platform")
-	}
-	var err error
-	if kind == "mutating" {
-		var o *admissionv1.MutatingWebhookConfiguration
-		if o, err = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{}); err == nil {
-			mark(&o.ObjectMeta)
-			_, err = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, o, metav1.UpdateOptions{})
-		}
-	} else {
-		var o *admissionv1.ValidatingWebhookConfiguration
-		if o, err = cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{}); err == nil {
-			mark(&o.ObjectMeta)
-			_, err = cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Update(ctx, o, metav1.UpdateOptions{})
-		}
-	}
-	if err != nil {
-		t.Fatalf("annotate and label the %s webhook by hand: %v", kind, err)
-	}
+	patchWebhook(t, cs, kind, name, "annotate and label by hand", types.MergePatchType,
+		`{"metadata":{"annotations":{"cert-manager.io/inject-ca-from":"opa/opa-serving-cert"},"labels":{"argocd.argoproj.io/instance":"platform"}}}`)
 }
 
 // injectCA is what cert-manager's cainjector does: it writes the CA into
 // every webhook's clientConfig.caBundle.
 func injectCA(t *testing.T, cs kubernetes.Interface, kind, name, pem string) {
 	t.Helper()
-	ctx := context.Background()
-	var err error
-	if kind == "mutating" {
-		var o *admissionv1.MutatingWebhookConfiguration
-		if o, err = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{}); err == nil {
-			o.Webhooks[0].ClientConfig.CABundle = []byte(pem)
-			_, err = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, o, metav1.UpdateOptions{})
-		}
-	} else {
-		var o *admissionv1.ValidatingWebhookConfiguration
-		if o, err = cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{}); err == nil {
-			o.Webhooks[0].ClientConfig.CABundle = []byte(pem)
-			_, err = cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Update(ctx, o, metav1.UpdateOptions{})
-		}
-	}
-	if err != nil {
-		t.Fatalf("inject a CA into the %s webhook: %v", kind, err)
-	}
+	patchWebhook(t, cs, kind, name, "inject a CA", types.JSONPatchType,
+		fmt.Sprintf(`[{"op":"add","path":"/webhooks/0/clientConfig/caBundle","value":%q}]`, base64.StdEncoding.EncodeToString([]byte(pem))))
 }
 
 const excludedByDefault = "kube-system"
