@@ -98,12 +98,15 @@ func (m *controlPlaneLaunchTemplateModel) applyDevices(ctx context.Context, c *e
 }
 
 // rootMapping is the root device's mapping: the block's settings, or
-// encryption alone (the AMI's size and type otherwise).
+// encryption and deletion with the instance alone (the AMI's size and type
+// otherwise).
 func (m *controlPlaneLaunchTemplateModel) rootMapping(root string) ec2types.LaunchTemplateBlockDeviceMappingRequest {
 	if m.RootVolume != nil {
 		return m.RootVolume.mapping()
 	}
-	return ec2types.LaunchTemplateBlockDeviceMappingRequest{DeviceName: aws.String(root), Ebs: &ec2types.LaunchTemplateEbsBlockDeviceRequest{Encrypted: aws.Bool(true)}}
+	return ec2types.LaunchTemplateBlockDeviceMappingRequest{DeviceName: aws.String(root), Ebs: &ec2types.LaunchTemplateEbsBlockDeviceRequest{
+		Encrypted: aws.Bool(true), DeleteOnTermination: aws.Bool(true),
+	}}
 }
 
 // encryptionOnly: the mapping rootMapping writes without a root block.

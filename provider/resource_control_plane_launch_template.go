@@ -139,7 +139,7 @@ func (r *controlPlaneLaunchTemplateResource) Schema(_ context.Context, _ resourc
 		},
 		Blocks: map[string]schema.Block{
 			"root_volume": volumeBlock("The root volume, on the AMI's root device. Without the block the root keeps the AMI's size and type "+
-				"and is still encrypted (the template maps the AMI's root device with encryption only).", ""),
+				"and is still encrypted and deleted with the instance (the template maps the AMI's root device with those two settings only).", ""),
 			"etcd_volume": func() schema.SingleNestedBlock {
 				b := volumeBlock("The dedicated etcd volume (required): an SSD with at least 3000 IOPS (`ETCD_VOLUME_SLOW`).", "/dev/sdf")
 				b.Validators = []validator.Object{objectvalidator.IsRequired()}

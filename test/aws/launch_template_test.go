@@ -258,7 +258,7 @@ func assertHardened(t *testing.T, d *ec2types.ResponseLaunchTemplateData, root s
 	}
 	if r, etcd := devices[root], devices["/dev/sdf"]; len(devices) != 2 || r == nil || etcd == nil {
 		t.Errorf("block devices %v, want the root on %s and etcd's on /dev/sdf", slices.Sorted(maps.Keys(devices)), root)
-	} else if rootBlock && aws.ToInt32(r.VolumeSize) != 50 || !rootBlock && (r.VolumeSize != nil || r.VolumeType != "") {
+	} else if rootBlock && aws.ToInt32(r.VolumeSize) != 50 || !rootBlock && (r.VolumeSize != nil || r.VolumeType != "" || !aws.ToBool(r.DeleteOnTermination)) {
 		t.Errorf("root volume %s: size %d type %q, want the block's 50 GiB (block %v) or the AMI's settings", root, aws.ToInt32(r.VolumeSize), r.VolumeType, rootBlock)
 	}
 	for _, b := range d.BlockDeviceMappings {
