@@ -130,6 +130,46 @@ func TestFaultS3(t *testing.T) {
 		}
 	})
 
+	// The agent's full snapshot against a store that answers 500 to every
+	// UploadPart: each attempt fails and is retried (after a quarter
+	// interval), nothing looks complete meanwhile, and once the store
+	// heals the retry commits the snapshot, leaving no open upload.
+	t.Run("agent: persistent 5xx on parts fails, retries, then completes", func(t *testing.T) {
+		var failed atomic.Int64
+		proxy.SetFail(func(r *http.Request) int {
+			if isUploadPart(r) {
+				failed.Add(1)
+				return http.StatusInternalServerError
+			}
+			return 0
+		})
+		defer proxy.SetFail(nil)
+		agent := snapStart(t, append(env, "ETCDGUARD_SCHEDULE_INTERVAL=20s", "ETCDGUARD_SCHEDULE_JITTER=0s"), "agent")
+		waitFor(t, 90*time.Second, "two failed snapshot attempts", func() bool {
+			return strings.Count(agent.log(), `"snapshot failed"`) >= 2
+		})
+		if strings.Contains(agent.log(), "snapshot complete") {
+			t.Fatalf("a snapshot completed while every part failed:\n%s", agent.log())
+		}
+		if !strings.Contains(agent.log(), "InternalServerError") {
+			t.Fatalf("the failure does not name the store's answer:\n%s", agent.log())
+		}
+		assertNothingHalfVisible(t, s, snapshots)
+		t.Logf("%d part uploads refused; agent: %s", failed.Load(), lastLineOf(agent.log()))
+
+		proxy.SetFail(nil)
+		waitFor(t, 90*time.Second, "the retried snapshot", func() bool { return strings.Contains(agent.log(), "snapshot complete") })
+		agent.signal(syscall.SIGTERM)
+		if code := agent.waitExit(t, 30*time.Second); code != 0 {
+			t.Fatalf("agent exit %d after SIGTERM\n%s", code, agent.log())
+		}
+		snapshots++
+		assertNothingHalfVisible(t, s, snapshots)
+		if n := multipartUploads(t, s); n != 0 {
+			t.Fatalf("%d multipart uploads left open by the failed attempts", n)
+		}
+	})
+
 	t.Run("slow store still completes", func(t *testing.T) {
 		proxy.SetDelay(300 * time.Millisecond)
 		defer proxy.SetDelay(0)
