@@ -143,7 +143,10 @@ type s3Proxy struct {
 	// forwarding it (0: forward).
 	fail func(r *http.Request) int
 	// delay holds each request back before forwarding.
-	delay       time.Duration
+	delay time.Duration
+	// errorCode is the S3 error code of injected answers ("SlowDown");
+	// "" derives it from the status text ("ServiceUnavailable").
+	errorCode   string
 	uploadParts atomic.Int64
 	partSeen    chan struct{}
 }
@@ -166,7 +169,7 @@ func startS3Proxy(t *testing.T, target string) *s3Proxy {
 			}
 		}
 		p.mu.Lock()
-		fail, delay := p.fail, p.delay
+		fail, delay, errorCode := p.fail, p.delay, p.errorCode
 		p.mu.Unlock()
 		if delay > 0 {
 			select {
@@ -177,11 +180,13 @@ func startS3Proxy(t *testing.T, target string) *s3Proxy {
 		}
 		if fail != nil {
 			if code := fail(r); code != 0 {
+				if errorCode == "" {
+					errorCode = strings.ReplaceAll(http.StatusText(code), " ", "")
+				}
 				io.Copy(io.Discard, r.Body)
 				w.Header().Set("Content-Type", "application/xml")
 				w.WriteHeader(code)
-				fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>injected by the test proxy</Message></Error>`,
-					strings.ReplaceAll(http.StatusText(code), " ", ""))
+				fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>injected by the test proxy</Message></Error>`, errorCode)
 				return
 			}
 		}
@@ -199,10 +204,29 @@ func (p *s3Proxy) SetFail(f func(r *http.Request) int) {
 	p.mu.Unlock()
 }
 
+// SetErrorCode sets the S3 error code of the injected answers ("SlowDown",
+// as S3 throttles with a 503); "" derives it from the status.
+func (p *s3Proxy) SetErrorCode(code string) {
+	p.mu.Lock()
+	p.errorCode = code
+	p.mu.Unlock()
+}
+
 func (p *s3Proxy) SetDelay(d time.Duration) {
 	p.mu.Lock()
 	p.delay = d
 	p.mu.Unlock()
+}
+
+// isListObjects: a LIST of the bucket (ListObjectsV2).
+func isListObjects(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.URL.Query().Has("list-type")
+}
+
+// isGetObject: a GET of one object (a manifest, a data object): a
+// path-style key below the bucket.
+func isGetObject(r *http.Request) bool {
+	return r.Method == http.MethodGet && strings.Contains(strings.Trim(r.URL.Path, "/"), "/")
 }
 
 func isUploadPart(r *http.Request) bool {

@@ -1,8 +1,10 @@
 package backup_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/k8sguard/k8sguard/test/infra"
 )
@@ -257,4 +262,144 @@ func TestFaultKill9MidRestore(t *testing.T) {
 		t.Fatalf("restored data dir: %v", err)
 	}
 	t.Logf("killed restore left %s; the next one removed it and restored into %s", filepath.Base(left[0]), target)
+}
+
+// The read-side commands (list, verify, restore, drill) against a store
+// that cannot be reached (the TCP proxy in front of it is down) or that
+// fails (500 on every LIST, 503 SlowDown on every GET of an object): each
+// exits 1 (could not read: not 2, which says the backup is corrupt) in
+// bounded time, names the store's answer, restores nothing into the
+// data dir and leaves no drill work dir behind.
+func TestFaultS3ReadSide(t *testing.T) {
+	e, s := etcdWithSnapshot(t, 2)
+	u, err := url.Parse(s.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp := startTCPProxy(t, u.Host)
+	proxy := startS3Proxy(t, s.Endpoint)
+	var injected atomic.Int64
+
+	faults := []struct {
+		name     string
+		endpoint string
+		set      func()
+		reset    func()
+		want     string // in stderr
+		listOK   bool   // list reads no data object
+	}{
+		{"unreachable", tcp.URL(), func() { tcp.SetDown(true) }, func() { tcp.SetDown(false) }, "request send failed", false},
+		{"500 on LIST", proxy.URL(), func() {
+			proxy.SetFail(func(r *http.Request) int {
+				if isListObjects(r) {
+					injected.Add(1)
+					return http.StatusInternalServerError
+				}
+				return 0
+			})
+		}, func() { proxy.SetFail(nil) }, "InternalServerError", false},
+		{"503 SlowDown on GET of the data object", proxy.URL(), func() {
+			proxy.SetErrorCode("SlowDown")
+			proxy.SetFail(func(r *http.Request) int {
+				if isGetObject(r) && strings.HasSuffix(r.URL.Path, ".db.zst") {
+					injected.Add(1)
+					return http.StatusServiceUnavailable
+				}
+				return 0
+			})
+		}, func() { proxy.SetFail(nil); proxy.SetErrorCode("") }, "SlowDown", true},
+	}
+	for _, f := range faults {
+		t.Run(f.name, func(t *testing.T) {
+			env := snapEnv(e, s, f.endpoint)
+			parent := t.TempDir()
+			target := filepath.Join(parent, "etcd")
+			drillDir := t.TempDir()
+			f.set()
+			defer f.reset()
+			for _, args := range [][]string{
+				{"list"},
+				{"verify"},
+				{"restore", "--data-dir", target, "--no-bump-revision"},
+				{"drill", "--no-record", "--work-dir", drillDir},
+			} {
+				injected.Store(0)
+				start := time.Now()
+				out, stderr, code := snapRun(t, env, args...)
+				took := time.Since(start)
+				if args[0] == "list" && f.listOK {
+					if code != 0 || !strings.Contains(out, "NAME") {
+						t.Fatalf("list: exit %d\n%s%s", code, out, stderr)
+					}
+					continue
+				}
+				if code != 1 || !strings.Contains(stderr, f.want) || took > time.Minute {
+					t.Fatalf("%s: exit %d after %s, want 1 naming %q\n%s%s", args[0], code, took.Round(time.Millisecond), f.want, out, stderr)
+				}
+				if f.endpoint == proxy.URL() && injected.Load() == 0 {
+					t.Fatalf("%s: the fault was not exercised", args[0])
+				}
+				t.Logf("%s: exit %d after %s: %s", args[0], code, took.Round(time.Millisecond), lastLineOf(stderr))
+			}
+			if left, _ := os.ReadDir(parent); len(left) != 0 {
+				t.Fatalf("restore left %v beside the data dir it could not restore", left)
+			}
+			if left, _ := os.ReadDir(drillDir); len(left) != 0 {
+				t.Fatalf("drill left %v in its work dir", left)
+			}
+		})
+	}
+	// The store is whole again: nothing the faults did is visible.
+	assertNothingHalfVisible(t, s, 1)
+	if _, stderr, code := snapRun(t, snapEnv(e, s, tcp.URL()), "verify"); code != 0 {
+		t.Fatalf("verify through the proxy once it is up: exit %d\n%s", code, stderr)
+	}
+
+	// A garbage manifest (and data object) named newer than every
+	// snapshot: list warns about it by key and lists only the real one,
+	// and "latest" is still the real one.
+	t.Run("garbage manifest", func(t *testing.T) {
+		const bogus = "29991231T235959Z-r999999"
+		for _, key := range []string{bogus + ".db.zst", bogus + ".json"} {
+			if _, err := s.Client.PutObject(context.Background(), &s3.PutObjectInput{
+				Bucket: aws.String(s.Bucket), Key: aws.String(snapPrefix + "/" + snapCluster + "/" + key),
+				Body: strings.NewReader("\x00garbage{not json"),
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		env := snapEnv(e, s, "")
+		out, stderr, code := snapRun(t, env, "list")
+		if code != 0 || !strings.Contains(stderr, "warning: unreadable manifest: ") || !strings.Contains(stderr, bogus+".json is not valid JSON") ||
+			strings.Contains(out, bogus) || strings.Count(out, "-r") != 1 {
+			t.Fatalf("list: exit %d\n%s%s", code, out, stderr)
+		}
+		t.Logf("list: %s", lastLineOf(stderr))
+		out, stderr, code = snapRun(t, env, "list", "--json")
+		if code != 0 || strings.Contains(out, bogus) {
+			t.Fatalf("list --json: exit %d\n%s%s", code, out, stderr)
+		}
+		if out, stderr, code := snapRun(t, env, "verify"); code != 0 || strings.Contains(out, bogus) {
+			t.Fatalf("verify of the latest beside a garbage manifest: exit %d\n%s%s", code, out, stderr)
+		}
+		// Named explicitly, it is refused as unreadable (1: there is no
+		// manifest to check the data against), and restore writes nothing.
+		target := filepath.Join(t.TempDir(), "etcd")
+		for _, args := range [][]string{
+			{"verify", "--snapshot", bogus},
+			{"restore", "--snapshot", bogus, "--data-dir", target, "--no-bump-revision"},
+		} {
+			out, stderr, code := snapRun(t, env, args...)
+			if code != 1 || !strings.Contains(stderr, `snapshot "`+bogus+`": `+snapCluster+"/"+bogus+".json is not valid JSON") {
+				t.Fatalf("%v: exit %d\n%s%s", args, code, out, stderr)
+			}
+		}
+		if _, err := os.Stat(target); !os.IsNotExist(err) {
+			t.Fatalf("restore of a garbage manifest created %s: %v", target, err)
+		}
+		out, _, code = snapRun(t, env, "check")
+		if code != 1 || !strings.Contains(out, "WARNING manifests: unreadable manifest: "+snapCluster+"/"+bogus+".json") {
+			t.Fatalf("check: exit %d\n%s", code, out)
+		}
+	})
 }
