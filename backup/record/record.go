@@ -84,10 +84,21 @@ func readJSON(ctx context.Context, st store.Store, key string, v any) (fromStore
 		return false, fmt.Errorf("read %s: %w", key, err)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return false, fmt.Errorf("%s is not valid JSON: %w", key, err)
+		return false, &MalformedError{Key: key, Err: err}
 	}
 	return false, nil
 }
+
+// MalformedError is an object that was read whole but is not valid JSON:
+// a damaged record or manifest, as opposed to a store that failed to
+// answer.
+type MalformedError struct {
+	Key string
+	Err error
+}
+
+func (e *MalformedError) Error() string { return fmt.Sprintf("%s is not valid JSON: %v", e.Key, e.Err) }
+func (e *MalformedError) Unwrap() error { return e.Err }
 
 // List returns the names (relative to Prefix) of cluster's records under
 // dir ("shrink-acks/"), sorted.

@@ -146,6 +146,9 @@ func Commit(ctx context.Context, s store.Store, dataKey string, data []byte, man
 func Read(ctx context.Context, s store.Store, key string) (*Manifest, error) {
 	var m Manifest
 	if err := ReadJSON(ctx, s, key, &m); err != nil {
+		if me := (*record.MalformedError)(nil); !errors.As(err, &me) && !errors.Is(err, store.ErrNotFound) {
+			return nil, &unreadError{err}
+		}
 		return nil, err
 	}
 	if m.FormatVersion != FormatVersion {
@@ -153,6 +156,14 @@ func Read(ctx context.Context, s store.Store, key string) (*Manifest, error) {
 	}
 	return &m, nil
 }
+
+// unreadError is a manifest the store failed to return (unreachable,
+// 5xx, a cut connection): unlike a damaged or missing one, it says nothing
+// about the snapshot.
+type unreadError struct{ err error }
+
+func (e *unreadError) Error() string { return e.err.Error() }
+func (e *unreadError) Unwrap() error { return e.err }
 
 // Listing is what is in the store for one cluster.
 type Listing struct {
@@ -184,6 +195,12 @@ func List(ctx context.Context, s store.Store, cluster string) (*Listing, error) 
 		switch {
 		case strings.HasSuffix(o.Key, ".json"):
 			m, err := Read(ctx, s, o.Key)
+			if ue := (*unreadError)(nil); errors.As(err, &ue) {
+				// The store failed to answer: that says nothing about
+				// the manifest, and a complete snapshot must not be
+				// listed as missing or broken.
+				return nil, err
+			}
 			if err != nil {
 				l.Broken = append(l.Broken, err)
 				continue

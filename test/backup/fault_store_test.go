@@ -298,6 +298,16 @@ func TestFaultS3ReadSide(t *testing.T) {
 				return 0
 			})
 		}, func() { proxy.SetFail(nil) }, "InternalServerError", false},
+		{"503 SlowDown on GET of manifests", proxy.URL(), func() {
+			proxy.SetErrorCode("SlowDown")
+			proxy.SetFail(func(r *http.Request) int {
+				if isGetObject(r) && strings.HasSuffix(r.URL.Path, ".json") {
+					injected.Add(1)
+					return http.StatusServiceUnavailable
+				}
+				return 0
+			})
+		}, func() { proxy.SetFail(nil); proxy.SetErrorCode("") }, "SlowDown", false},
 		{"503 SlowDown on GET of the data object", proxy.URL(), func() {
 			proxy.SetErrorCode("SlowDown")
 			proxy.SetFail(func(r *http.Request) int {
