@@ -61,11 +61,34 @@ func TestFaultS3(t *testing.T) {
 			strings.Contains(stderr, "not-the-secret-k8sguard") || strings.Contains(stderr, s.SecretKey) {
 			t.Fatalf("exit %d\n%s", code, stderr)
 		}
+		t.Logf("list: %s", lastLineOf(stderr))
 		_, stderr, code = snapRun(t, env, "agent")
 		if code != 1 || !strings.Contains(stderr, "the secret key does not match the access key, so no snapshot can be stored") {
 			t.Fatalf("agent with a wrong secret: exit %d\n%s", code, stderr)
 		}
-		t.Logf("list: %s", lastLineOf(stderr))
+		// Every other command that reads or writes the store: the
+		// documented exit code, the same words, never the secret, and
+		// restore leaves the data dir it could not fill alone.
+		parent := t.TempDir()
+		for _, c := range []struct {
+			args []string
+			code int
+		}{
+			{[]string{"snapshot"}, 1},
+			{[]string{"verify"}, 1}, // could not check, not corrupt
+			{[]string{"restore", "--data-dir", filepath.Join(parent, "etcd"), "--no-bump-revision"}, 1},
+		} {
+			out, stderr, code := snapRun(t, env, c.args...)
+			if code != c.code || !strings.Contains(out+stderr, "the secret key does not match the access key") ||
+				strings.Contains(out+stderr, "not-the-secret-k8sguard") || strings.Contains(out+stderr, s.SecretKey) {
+				t.Fatalf("%v with a wrong secret: exit %d, want %d\n%s%s", c.args, code, c.code, out, stderr)
+			}
+			t.Logf("%v: exit %d: %s", c.args, code, lastLineOf(out+stderr))
+		}
+		if left, _ := os.ReadDir(parent); len(left) != 0 {
+			t.Fatalf("restore with a wrong secret left %v", left)
+		}
+		assertNothingHalfVisible(t, s, snapshots)
 	})
 
 	t.Run("transient 5xx on parts is retried", func(t *testing.T) {

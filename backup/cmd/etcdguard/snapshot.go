@@ -11,6 +11,7 @@ import (
 
 	"github.com/k8sguard/k8sguard/backup/agent"
 	"github.com/k8sguard/k8sguard/backup/config"
+	"github.com/k8sguard/k8sguard/backup/store"
 )
 
 // snapshotSections are the configuration a snapshot needs (retention and
@@ -53,6 +54,11 @@ flags win over the environment, which wins over the file.`,
 			return err
 		}
 		if err := a.CleanupSnapshots(cmd.Context(), time.Now()); err != nil {
+			if store.Misconfigured(err) != "" {
+				// Wrong credentials or bucket: the upload would fail too,
+				// at a HEAD whose answer has no body to say why.
+				return fmt.Errorf("snapshot: %w", err)
+			}
 			log.Warn("cleanup after interrupted snapshots failed", "err", err)
 		}
 		res, err := a.Once(cmd.Context())
