@@ -75,6 +75,8 @@ func TestFaultS3(t *testing.T) {
 			code int
 		}{
 			{[]string{"snapshot"}, 1},
+			{[]string{"check"}, 3}, // UNKNOWN: the store cannot be read
+			{[]string{"check", "--verify"}, 3},
 			{[]string{"verify"}, 1}, // could not check, not corrupt
 			{[]string{"restore", "--data-dir", filepath.Join(parent, "etcd"), "--no-bump-revision"}, 1},
 		} {
@@ -82,6 +84,9 @@ func TestFaultS3(t *testing.T) {
 			if code != c.code || !strings.Contains(out+stderr, "the secret key does not match the access key") ||
 				strings.Contains(out+stderr, "not-the-secret-k8sguard") || strings.Contains(out+stderr, s.SecretKey) {
 				t.Fatalf("%v with a wrong secret: exit %d, want %d\n%s%s", c.args, code, c.code, out, stderr)
+			}
+			if c.args[0] == "check" && !strings.Contains(out, "UNKNOWN store: cannot list s3://"+s.Bucket+"/"+snapPrefix+"/: the store answered that the secret key does not match the access key") {
+				t.Fatalf("%v with a wrong secret: the finding does not say it\n%s", c.args, out)
 			}
 			t.Logf("%v: exit %d: %s", c.args, code, lastLineOf(out+stderr))
 		}
