@@ -159,12 +159,24 @@ func (r *etcdBackupBucketResource) Create(ctx context.Context, req resource.Crea
 		return
 	}
 	name := m.Bucket.ValueString()
+	// us-east-1 answers CreateBucket of a bucket this account already owns
+	// with 200 OK: without this check an existing bucket (another team's
+	// backups, one made by hand) would be adopted and its policy, lifecycle
+	// and encryption rewritten. It is refused instead; import it to manage it.
+	if _, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(name)}); err == nil {
+		resp.Diagnostics.AddAttributeError(path.Root("bucket"), "The bucket already exists", bucketExistsDetail(name))
+		return
+	}
 	in := &s3.CreateBucketInput{Bucket: aws.String(name), ObjectLockEnabledForBucket: aws.Bool(true)}
 	if cfg, err := r.clients.AWS.AWS(ctx); err == nil && cfg.Region != "us-east-1" {
 		// us-east-1 is the one region that refuses an explicit constraint.
 		in.CreateBucketConfiguration = &s3types.CreateBucketConfiguration{LocationConstraint: s3types.BucketLocationConstraint(cfg.Region)}
 	}
 	if _, err := c.CreateBucket(ctx, in); err != nil {
+		if isAWSErrorCode(err, "BucketAlreadyOwnedByYou") {
+			resp.Diagnostics.AddAttributeError(path.Root("bucket"), "The bucket already exists", bucketExistsDetail(name))
+			return
+		}
 		resp.Diagnostics.AddError("Cannot create the bucket", fmt.Sprintf("CreateBucket %s: %v", name, err))
 		return
 	}
@@ -507,4 +519,9 @@ func listAllVersions(ctx context.Context, c *s3.Client, bucket string) ([]s3type
 // ImportState takes the bucket name.
 func (r *etcdBackupBucketResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	resource.ImportStatePassthroughID(ctx, path.Root("id"), req, resp)
+}
+
+func bucketExistsDetail(name string) string {
+	return fmt.Sprintf("bucket %s already exists in this account and was left as it is. To manage it here, import it "+
+		"(terraform import <address> %s): the next plan then shows the protections apply would change. Otherwise choose another name.", name, name)
 }
