@@ -256,11 +256,22 @@ func (r *nodePoolResource) Create(ctx context.Context, req resource.CreateReques
 		return
 	}
 	tags := m.allTags(ctx)
-	lt, err := ec2c.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
+	create := &ec2.CreateLaunchTemplateInput{
 		LaunchTemplateName: aws.String(m.launchTemplateName()),
 		LaunchTemplateData: m.launchTemplateData(),
 		TagSpecifications:  []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeLaunchTemplate, Tags: ec2Tags(tags)}},
-	})
+	}
+	lt, err := ec2c.CreateLaunchTemplate(ctx, create)
+	if isAWSErrorCode(err, "InvalidLaunchTemplateName.AlreadyExistsException") {
+		// A node group deleted outside Terraform (console, eksctl) leaves
+		// the launch template k8sguard made for it, and Read then drops the
+		// pool from state: without this the recreate would fail on the name
+		// forever. Only a k8sguard-made template whose node group is gone is
+		// removed; anything else keeps the error.
+		if err = r.removeOrphanLaunchTemplate(ctx, c, &m); err == nil {
+			lt, err = ec2c.CreateLaunchTemplate(ctx, create)
+		}
+	}
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot create the node pool's launch template", fmt.Sprintf("CreateLaunchTemplate %s: %v", m.launchTemplateName(), err))
 		return
@@ -296,6 +307,45 @@ func (r *nodePoolResource) Create(ctx context.Context, req resource.CreateReques
 	if err := waitNodegroupActive(ctx, eksc, m.ClusterName.ValueString(), m.Name.ValueString()); err != nil {
 		resp.Diagnostics.AddError("Node group did not become ACTIVE", fmt.Sprintf("%s/%s: %v", m.ClusterName.ValueString(), m.Name.ValueString(), err))
 	}
+}
+
+// removeOrphanLaunchTemplate deletes the launch template named for m when
+// k8sguard made it (its managed-by tag) and no node group m's name exists:
+// the leftover of a node group deleted outside Terraform.
+func (r *nodePoolResource) removeOrphanLaunchTemplate(ctx context.Context, c nodePoolClients, m *nodePoolModel) error {
+	name := m.launchTemplateName()
+	out, err := c.ec2.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{LaunchTemplateNames: []string{name}})
+	if err != nil {
+		return fmt.Errorf("DescribeLaunchTemplates %s: %w", name, err)
+	}
+	if len(out.LaunchTemplates) != 1 {
+		return fmt.Errorf("launch template %s already exists", name)
+	}
+	lt := out.LaunchTemplates[0]
+	if ec2TagValue(lt.Tags, tagManagedBy) != managedByNodePool {
+		return fmt.Errorf("launch template %s already exists and was not made by k8sguard_node_pool: delete or rename it", name)
+	}
+	_, err = c.eks.DescribeNodegroup(ctx, &eks.DescribeNodegroupInput{ClusterName: m.ClusterName.ValueStringPointer(), NodegroupName: m.Name.ValueStringPointer()})
+	switch {
+	case err == nil:
+		return fmt.Errorf("node group %s/%s already exists with launch template %s: import it (terraform import <address> %s:%s)",
+			m.ClusterName.ValueString(), m.Name.ValueString(), name, m.ClusterName.ValueString(), m.Name.ValueString())
+	case !isAWSNotFound(err):
+		return fmt.Errorf("DescribeNodegroup %s/%s: %w", m.ClusterName.ValueString(), m.Name.ValueString(), err)
+	}
+	if _, err := c.ec2.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: lt.LaunchTemplateId}); err != nil && !isAWSNotFound(err) {
+		return fmt.Errorf("delete the launch template %s left by a deleted node group: %w", name, err)
+	}
+	return nil
+}
+
+func ec2TagValue(tags []ec2types.Tag, key string) string {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key {
+			return aws.ToString(t.Value)
+		}
+	}
+	return ""
 }
 
 // nodePoolClients are the two AWS APIs a node pool lives in.
