@@ -193,13 +193,18 @@ func (r *nodePoolResource) ValidateConfig(ctx context.Context, req resource.Vali
 }
 
 func (r *nodePoolResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.Plan.Raw.IsNull() {
-		return // destroy
-	}
 	var plan, config nodePoolModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
-	if resp.Diagnostics.HasError() {
+	// A `dynamic "taint"` block over another resource's output is an
+	// unknown list the model cannot hold: plannedModel then leaves the plan
+	// as Terraform proposed it (sizing unknown), and the rules run when
+	// Terraform plans again at apply with the final values.
+	if !plannedModel(ctx, req, &plan, &resp.Diagnostics) {
+		return
+	}
+	if d := req.Config.Get(ctx, &config); d.HasError() {
+		if req.Config.Raw.IsFullyKnown() {
+			resp.Diagnostics.Append(d...)
+		}
 		return
 	}
 	var state *nodePoolModel
