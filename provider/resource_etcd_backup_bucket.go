@@ -481,16 +481,27 @@ func (r *etcdBackupBucketResource) Delete(ctx context.Context, req resource.Dele
 		resp.Diagnostics.AddError("Cannot remove the bucket policy before deleting", fmt.Sprintf("%s: %v", name, err))
 		return
 	}
+	// A destroy that fails from here on keeps the bucket, and with it the
+	// snapshots that could not be deleted: it must not keep them without
+	// the policy, so the policy is put back before reporting the failure.
+	restorePolicy := func() {
+		if _, err := c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(name), Policy: aws.String(m.guardBucket().BucketPolicy())}); err != nil {
+			resp.Diagnostics.AddError("Cannot restore the bucket policy after the failed destroy",
+				fmt.Sprintf("%s: %v. The bucket has no TLS-only, encrypted-uploads-only policy until the next apply.", name, err))
+		}
+	}
 	for _, v := range versions {
 		_, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(name), Key: v.Key, VersionId: v.VersionId, BypassGovernanceRetention: aws.Bool(true)})
 		if err != nil {
 			resp.Diagnostics.AddError("Cannot delete a locked snapshot version",
 				fmt.Sprintf("%s/%s version %s: %v. COMPLIANCE-mode versions cannot be deleted before their retention ends.", name, aws.ToString(v.Key), aws.ToString(v.VersionId), err))
+			restorePolicy()
 			return
 		}
 	}
 	if _, err := c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(name)}); err != nil && !isAWSNotFound(err) {
 		resp.Diagnostics.AddError("Cannot delete the bucket", fmt.Sprintf("DeleteBucket %s: %v", name, err))
+		restorePolicy()
 	}
 }
 
