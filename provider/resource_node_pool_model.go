@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -176,8 +177,24 @@ func (m *nodePoolModel) fromNodegroup(ctx context.Context, g *ekstypes.Nodegroup
 		}
 	}
 	m.Tags = awsMapOrNull(ctx, m.Tags, user, diags)
+	// EKS lists taints in no set order (an updated taint moves to the
+	// end): keep the order of the state, which is the configuration's, so
+	// the order is not a diff; taints added outside Terraform follow.
+	rank := map[string]int{}
+	for i, t := range m.eksTaints() {
+		rank[taintID(t)] = i
+	}
+	taints := append([]ekstypes.Taint(nil), g.Taints...)
+	sort.SliceStable(taints, func(i, j int) bool {
+		ri, iok := rank[taintID(taints[i])]
+		rj, jok := rank[taintID(taints[j])]
+		if iok != jok {
+			return iok
+		}
+		return iok && ri < rj
+	})
 	m.Taints = nil
-	for _, t := range g.Taints {
+	for _, t := range taints {
 		tm := taintModel{Key: types.StringValue(aws.ToString(t.Key)), Value: types.StringPointerValue(t.Value), Effect: types.StringValue(string(t.Effect))}
 		m.Taints = append(m.Taints, tm)
 	}
@@ -254,22 +271,26 @@ func (m *nodePoolModel) eksTaints() []ekstypes.Taint {
 	return out
 }
 
+// taintID is what EKS (and Kubernetes) know a taint by: its key and effect.
+func taintID(t ekstypes.Taint) string { return aws.ToString(t.Key) + "\x00" + string(t.Effect) }
+
+// diffTaints returns the taints to add or update and those to remove. A
+// taint whose value changes is only updated: EKS knows taints by key and
+// effect, so removing the old value would remove the updated taint too.
 func diffTaints(old, new []ekstypes.Taint) (add, remove []ekstypes.Taint) {
-	key := func(t ekstypes.Taint) string {
-		return aws.ToString(t.Key) + "\x00" + aws.ToString(t.Value) + "\x00" + string(t.Effect)
-	}
-	oldKeys, newKeys := map[string]bool{}, map[string]bool{}
+	key := func(t ekstypes.Taint) string { return taintID(t) + "\x00" + aws.ToString(t.Value) }
+	oldKeys, newIDs := map[string]bool{}, map[string]bool{}
 	for _, t := range old {
 		oldKeys[key(t)] = true
 	}
 	for _, t := range new {
-		newKeys[key(t)] = true
+		newIDs[taintID(t)] = true
 		if !oldKeys[key(t)] {
 			add = append(add, t)
 		}
 	}
 	for _, t := range old {
-		if !newKeys[key(t)] {
+		if !newIDs[taintID(t)] {
 			remove = append(remove, t)
 		}
 	}

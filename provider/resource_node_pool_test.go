@@ -101,8 +101,15 @@ func TestDiffTaints(t *testing.T) {
 	}
 	old := []ekstypes.Taint{taint("a", "1", ekstypes.TaintEffectNoSchedule), taint("b", "1", ekstypes.TaintEffectNoExecute)}
 	new := []ekstypes.Taint{taint("a", "1", ekstypes.TaintEffectNoSchedule), taint("b", "2", ekstypes.TaintEffectNoExecute)}
+	// A new value is an update only: EKS knows taints by key and effect,
+	// so removing b=1 would remove the updated b=2 as well.
 	add, remove := diffTaints(old, new)
-	if len(add) != 1 || aws.ToString(add[0].Value) != "2" || len(remove) != 1 || aws.ToString(remove[0].Value) != "1" {
+	if len(add) != 1 || aws.ToString(add[0].Value) != "2" || len(remove) != 0 {
+		t.Fatalf("add %+v remove %+v", add, remove)
+	}
+	// A taint whose key and effect are gone is removed.
+	add, remove = diffTaints(old, new[:1])
+	if len(add) != 0 || len(remove) != 1 || aws.ToString(remove[0].Key) != "b" {
 		t.Fatalf("add %+v remove %+v", add, remove)
 	}
 }

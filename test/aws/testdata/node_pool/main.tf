@@ -12,6 +12,10 @@ variable "subnet_ids" { type = list(string) }
 variable "name" { type = string }
 variable "max_size" { type = number }
 variable "max_pods_per_node" { type = number }
+variable "taints" {
+  type    = list(object({ key = string, value = string, effect = string }))
+  default = [{ key = "dedicated", value = "general", effect = "NO_SCHEDULE" }]
+}
 variable "labels" {
   type    = map(string)
   default = { workload = "general" }
@@ -38,10 +42,13 @@ resource "k8sguard_node_pool" "general" {
   labels            = var.labels
   tags              = { team = "platform" }
 
-  taint {
-    key    = "dedicated"
-    value  = "general"
-    effect = "NO_SCHEDULE"
+  dynamic "taint" {
+    for_each = var.taints
+    content {
+      key    = taint.value.key
+      value  = taint.value.value
+      effect = taint.value.effect
+    }
   }
 }
 
