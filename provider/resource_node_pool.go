@@ -116,8 +116,11 @@ func (r *nodePoolResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 					"twice `max_pods_per_node` (110 → /24), as GKE sizes node pools; kube-controller-manager gives every node its flag's " +
 					"block (default /24 whatever `maxPods` is), so on a self-managed cluster set this to the flag's value. An explicit block must hold `max_pods_per_node + 2` (`POOL_MAX_PODS_ABOVE_NODE_BLOCK`).",
 			},
-			"labels":   schema.MapAttribute{ElementType: types.StringType, Optional: true, MarkdownDescription: "Kubernetes labels of the nodes."},
-			"tags":     schema.MapAttribute{ElementType: types.StringType, Optional: true, MarkdownDescription: "AWS tags of the node group and its launch template (`k8sguard:*` keys are reserved)."},
+			"labels": schema.MapAttribute{ElementType: types.StringType, Optional: true, MarkdownDescription: "Kubernetes labels of the nodes."},
+			"tags": schema.MapAttribute{
+				ElementType: types.StringType, Optional: true, Validators: []validator.Map{reservedTagPrefixValidator{prefix: "k8sguard:"}},
+				MarkdownDescription: "AWS tags of the node group and its launch template (`k8sguard:*` keys are reserved and refused).",
+			},
 			"waivers":  waiversAttribute(),
 			"findings": findingsAttribute(),
 			"launch_template_id": schema.StringAttribute{

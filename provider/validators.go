@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 
@@ -47,5 +48,28 @@ func (endpointURLValidator) ValidateString(_ context.Context, req validator.Stri
 	}
 	if err := cloud.ValidateEndpointURL(req.ConfigValue.ValueString()); err != nil {
 		resp.Diagnostics.AddAttributeError(req.Path, "Invalid AWS endpoint", err.Error())
+	}
+}
+
+// reservedTagPrefixValidator refuses map keys under a prefix the provider
+// writes itself (k8sguard:* sizing tags): a user's tag there would be
+// overwritten on apply, or dropped by Read into a diff that never goes away.
+type reservedTagPrefixValidator struct{ prefix string }
+
+func (v reservedTagPrefixValidator) Description(context.Context) string {
+	return fmt.Sprintf("keys must not start with %q", v.prefix)
+}
+func (v reservedTagPrefixValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+func (v reservedTagPrefixValidator) ValidateMap(_ context.Context, req validator.MapRequest, resp *validator.MapResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	for k := range req.ConfigValue.Elements() {
+		if strings.HasPrefix(k, v.prefix) {
+			resp.Diagnostics.AddAttributeError(req.Path, "Reserved tag key",
+				fmt.Sprintf("tags key %q: %s* tags are reserved: k8sguard writes them with the sizing the guard checked. Use another prefix.", k, v.prefix))
+		}
 	}
 }

@@ -16,6 +16,10 @@ variable "taints" {
   type    = list(object({ key = string, value = string, effect = string }))
   default = [{ key = "dedicated", value = "general", effect = "NO_SCHEDULE" }]
 }
+variable "tags" {
+  type    = map(string)
+  default = { team = "platform" }
+}
 variable "labels" {
   type    = map(string)
   default = { workload = "general" }
@@ -40,7 +44,7 @@ resource "k8sguard_node_pool" "general" {
   max_pods_per_node = var.max_pods_per_node
   pod_ip_mode       = "vpc_cni"
   labels            = var.labels
-  tags              = { team = "platform" }
+  tags              = var.tags
 
   dynamic "taint" {
     for_each = var.taints
