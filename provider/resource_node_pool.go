@@ -89,7 +89,8 @@ func (r *nodePoolResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 			"min_size": schema.Int64Attribute{Required: true, Validators: []validator.Int64{int64validator.AtLeast(0)}, MarkdownDescription: "Fewest nodes."},
 			"desired_size": schema.Int64Attribute{
 				Required: true, Validators: []validator.Int64{int64validator.AtLeast(0)},
-				MarkdownDescription: "Nodes at creation. Later changes made by an autoscaler are not drift; changing this value sets the size once.",
+				MarkdownDescription: "Nodes at creation. Later changes made by an autoscaler are not drift, nor after an import (which reads this value " +
+					"back from the node group's `k8sguard:desired-size` tag); changing this value sets the size once.",
 			},
 			"max_size": schema.Int64Attribute{
 				Required: true, Validators: []validator.Int64{int64validator.AtLeast(1)},
@@ -300,7 +301,7 @@ func (r *nodePoolResource) Create(ctx context.Context, req resource.CreateReques
 		LaunchTemplate: &ekstypes.LaunchTemplateSpecification{Id: aws.String(ltID), Version: aws.String(strconv.FormatInt(m.LaunchTemplateVersion.ValueInt64(), 10))},
 		Labels:         awsStringMap(ctx, m.Labels),
 		Taints:         m.eksTaints(),
-		Tags:           tags,
+		Tags:           m.nodegroupTags(ctx),
 	})
 	if err != nil {
 		// Do not leave the launch template behind.
@@ -452,7 +453,7 @@ func (r *nodePoolResource) Update(ctx context.Context, req resource.UpdateReques
 
 	// Tags on the node group.
 	oldTags, newTags := state.allTags(ctx), plan.allTags(ctx)
-	if err := retagEKSResource(ctx, eksc, state.ARN.ValueString(), oldTags, newTags); err != nil {
+	if err := retagEKSResource(ctx, eksc, state.ARN.ValueString(), state.nodegroupTags(ctx), plan.nodegroupTags(ctx)); err != nil {
 		resp.Diagnostics.AddError("Cannot tag the node group", fmt.Sprintf("%s: %v", id, err))
 		return
 	}

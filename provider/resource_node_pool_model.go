@@ -29,7 +29,10 @@ const (
 	tagSubnetIPsByNode = "k8sguard:subnet-ips-per-node"
 	tagPodCIDR         = "k8sguard:pod-cidr"
 	tagNodeCIDRMask    = "k8sguard:node-cidr-mask-size"
-	managedByNodePool  = "k8sguard_node_pool"
+	// On the node group only: the configured desired_size, which an
+	// import reads back instead of the autoscaler's current size.
+	tagDesiredSize    = "k8sguard:desired-size"
+	managedByNodePool = "k8sguard_node_pool"
 )
 
 type nodePoolModel struct {
@@ -148,7 +151,14 @@ func (m *nodePoolModel) fromNodegroup(ctx context.Context, g *ekstypes.Nodegroup
 		m.MinSize = types.Int64Value(int64(aws.ToInt32(sc.MinSize)))
 		m.MaxSize = types.Int64Value(int64(aws.ToInt32(sc.MaxSize)))
 		if m.DesiredSize.IsNull() || m.DesiredSize.IsUnknown() {
-			m.DesiredSize = types.Int64Value(int64(aws.ToInt32(sc.DesiredSize)))
+			// Imported: the size the configuration set, when k8sguard
+			// recorded it, not the autoscaler's (else the first apply
+			// would scale the pool back to the configured size).
+			if v, err := strconv.ParseInt(g.Tags[tagDesiredSize], 10, 64); err == nil {
+				m.DesiredSize = types.Int64Value(v)
+			} else {
+				m.DesiredSize = types.Int64Value(int64(aws.ToInt32(sc.DesiredSize)))
+			}
 		}
 	}
 	if lt := g.LaunchTemplate; lt != nil {
@@ -222,6 +232,14 @@ func (m *nodePoolModel) allTags(ctx context.Context) map[string]string {
 	for k, v := range m.sizingTags() {
 		t[k] = v
 	}
+	return t
+}
+
+// nodegroupTags are the node group's tags: allTags and the configured
+// desired_size (not on the launch template, which a size change leaves alone).
+func (m *nodePoolModel) nodegroupTags(ctx context.Context) map[string]string {
+	t := m.allTags(ctx)
+	t[tagDesiredSize] = strconv.FormatInt(m.DesiredSize.ValueInt64(), 10)
 	return t
 }
 
