@@ -21,6 +21,7 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 
+	"github.com/k8sguard/k8sguard/backup/internal/workdir"
 	"github.com/k8sguard/k8sguard/backup/restore"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
@@ -35,6 +36,9 @@ const (
 	PhaseStart    = "start"    // embedded etcd until it serves
 	PhaseChecks   = "checks"   // revision and key counts against the manifest
 )
+
+// workPrefix names a drill's work dir in the work parent.
+const workPrefix = "etcdguard-drill-"
 
 // Phases lists the phases in the order they run.
 var Phases = []string{PhaseDownload, PhaseReplay, PhaseVerify, PhaseRestore, PhaseStart, PhaseChecks}
@@ -155,20 +159,18 @@ func (r *Report) run(ctx context.Context, s store.Store, m *snapshot.Manifest, o
 	if workParent == "" {
 		workParent = os.TempDir()
 	}
-	r.Leftovers = removeKilledDrills(workParent)
+	// A killed drill's dir (a snapshot and a data dir) would stay for good;
+	// a running drill holds its own, which stays.
+	r.Leftovers, _ = workdir.RemoveAbandoned(workParent, workPrefix)
 	if err := restore.CheckFreeSpace(workParent, m); err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp(workParent, workPrefix)
+	wd, err := workdir.New(workParent, workPrefix)
 	if err != nil {
 		return fmt.Errorf("drill work dir: %w", err)
 	}
-	defer os.RemoveAll(work)
-	unlock, err := holdWorkDir(work)
-	if err != nil {
-		return err
-	}
-	defer unlock()
+	defer wd.Remove()
+	work := wd.Path
 	dbPath := filepath.Join(work, "snapshot.db")
 	dataDir := filepath.Join(work, "data")
 

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/k8sguard/k8sguard/backup/internal/durable"
+	"github.com/k8sguard/k8sguard/backup/internal/workdir"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
@@ -196,11 +197,12 @@ func Restore(ctx context.Context, s store.Store, m *snapshot.Manifest, o Options
 	if err := CheckFreeSpace(workParent, m); err != nil {
 		return nil, err
 	}
-	work, err := os.MkdirTemp(workParent, workPrefix(target))
+	wd, err := workdir.New(workParent, workPrefix(target))
 	if err != nil {
 		return nil, fmt.Errorf("restore work dir: %w", err)
 	}
-	defer os.RemoveAll(work) // only ever our own temp files
+	defer wd.Remove() // only ever our own temp files
+	work := wd.Path
 
 	start := time.Now()
 	dbPath := filepath.Join(work, "snapshot.db")
@@ -387,24 +389,15 @@ func workPrefix(target string) string { return "." + filepath.Base(target) + ".e
 // left, inside target (an existing empty one, a mount point say, holds
 // its own) and beside it: they hold a downloaded snapshot, often
 // gigabytes, and inside target would make the next restore refuse it as
-// not empty (and a mount point cannot be moved aside). Only directories
-// of the work dirs' own name are touched.
+// not empty (and a mount point cannot be moved aside). A restore still
+// running holds its own, which stays.
 func removeInterrupted(target string) ([]string, error) {
 	var removed []string
 	for _, dir := range []string{target, filepath.Dir(target)} {
-		des, err := os.ReadDir(dir)
+		r, err := workdir.RemoveAbandoned(dir, workPrefix(target))
+		removed = append(removed, r...)
 		if err != nil {
-			continue // missing: nothing was left there
-		}
-		for _, de := range des {
-			if !de.IsDir() || !strings.HasPrefix(de.Name(), workPrefix(target)) {
-				continue
-			}
-			p := filepath.Join(dir, de.Name())
-			if err := os.RemoveAll(p); err != nil {
-				return removed, fmt.Errorf("remove %s, left by an interrupted restore: %w", p, err)
-			}
-			removed = append(removed, p)
+			return removed, err
 		}
 	}
 	return removed, nil
