@@ -33,6 +33,15 @@ func tagDiff(old, new map[string]string) (map[string]string, []string) {
 }
 
 // ec2Tags is tags as EC2 takes them, sorted by key.
+// ec2TagMap is the inverse of ec2Tags.
+func ec2TagMap(tags []ec2types.Tag) map[string]string {
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		m[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return m
+}
+
 func ec2Tags(tags map[string]string) []ec2types.Tag {
 	keys := make([]string, 0, len(tags))
 	for k := range tags {

@@ -89,7 +89,15 @@ func plannedModel(ctx context.Context, req resource.ModifyPlanRequest, target an
 	if req.Plan.Raw.IsNull() {
 		return false
 	}
-	d := req.Plan.Get(ctx, target)
+	return readUnlessUnknown(ctx, req.Plan, req, target, diags)
+}
+
+// readUnlessUnknown reads src (the plan or the configuration) into target.
+// While the configuration is not fully known, a value the model cannot hold
+// (a `dynamic` block over an unknown) is not an error: false, and no
+// diagnostic, as plannedModel explains.
+func readUnlessUnknown(ctx context.Context, src modelSource, req resource.ModifyPlanRequest, target any, diags *diag.Diagnostics) bool {
+	d := src.Get(ctx, target)
 	if d.HasError() && !req.Config.Raw.IsFullyKnown() {
 		return false
 	}

@@ -401,11 +401,7 @@ func (r *controlPlaneLaunchTemplateResource) Read(ctx context.Context, req resou
 	}
 	m.Name = types.StringValue(aws.ToString(lt.LaunchTemplateName))
 	m.LatestVersion = types.Int64Value(aws.ToInt64(lt.LatestVersionNumber))
-	tags := map[string]string{}
-	for _, t := range lt.Tags {
-		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
-	}
-	m.Tags = awsMapOrNull(ctx, m.Tags, tags, &resp.Diagnostics)
+	m.Tags = awsMapOrNull(ctx, m.Tags, ec2TagMap(lt.Tags), &resp.Diagnostics)
 	var drift []string
 	if def := aws.ToInt64(lt.DefaultVersionNumber); def != aws.ToInt64(lt.LatestVersionNumber) {
 		drift = append(drift, fmt.Sprintf("default version is %d, not the latest %d", def, aws.ToInt64(lt.LatestVersionNumber)))

@@ -205,10 +205,7 @@ func (r *nodePoolResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 	if !plannedModel(ctx, req, &plan, &resp.Diagnostics) {
 		return
 	}
-	if d := req.Config.Get(ctx, &config); d.HasError() {
-		if req.Config.Raw.IsFullyKnown() {
-			resp.Diagnostics.Append(d...)
-		}
+	if !readUnlessUnknown(ctx, req.Config, req, &config, &resp.Diagnostics) {
 		return
 	}
 	var state *nodePoolModel
@@ -331,7 +328,7 @@ func (r *nodePoolResource) removeOrphanLaunchTemplate(ctx context.Context, c nod
 		return fmt.Errorf("launch template %s already exists", name)
 	}
 	lt := out.LaunchTemplates[0]
-	if ec2TagValue(lt.Tags, tagManagedBy) != managedByNodePool {
+	if ec2TagMap(lt.Tags)[tagManagedBy] != managedByNodePool {
 		return fmt.Errorf("launch template %s already exists and was not made by k8sguard_node_pool: delete or rename it", name)
 	}
 	_, err = c.eks.DescribeNodegroup(ctx, &eks.DescribeNodegroupInput{ClusterName: m.ClusterName.ValueStringPointer(), NodegroupName: m.Name.ValueStringPointer()})
@@ -346,15 +343,6 @@ func (r *nodePoolResource) removeOrphanLaunchTemplate(ctx context.Context, c nod
 		return fmt.Errorf("delete the launch template %s left by a deleted node group: %w", name, err)
 	}
 	return nil
-}
-
-func ec2TagValue(tags []ec2types.Tag, key string) string {
-	for _, t := range tags {
-		if aws.ToString(t.Key) == key {
-			return aws.ToString(t.Value)
-		}
-	}
-	return ""
 }
 
 // nodePoolClients are the two AWS APIs a node pool lives in.

@@ -226,8 +226,7 @@ func (r *webhookResource[W, P]) ModifyPlan(ctx context.Context, req resource.Mod
 	if !plannedModel(ctx, req, &plan, &resp.Diagnostics) {
 		return
 	}
-	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
-	if resp.Diagnostics.HasError() {
+	if !readUnlessUnknown(ctx, req.Config, req, &cfg, &resp.Diagnostics) {
 		return
 	}
 	settings := settingsOf(r.clients)
