@@ -107,12 +107,7 @@ func Run(ctx context.Context, st store.Store, o Options) *Report {
 	r := &Report{Cluster: o.Cluster, Store: st.String(), CheckedAt: o.Now.UTC(), Findings: []Finding{}}
 	l, err := snapshot.List(ctx, st, o.Cluster)
 	if err != nil {
-		if what := store.Explain(err); what != "" {
-			// S3's own text leads with request IDs; say first what it means.
-			r.add(Unknown, "store", "cannot list %s: the store answered that %s: %v", st, what, err)
-			return r
-		}
-		r.add(Unknown, "store", "cannot list %s: %v", st, err)
+		r.add(Unknown, "store", "cannot list %s: %s", st, store.Describe(err))
 		return r
 	}
 	r.Snapshots, r.Orphans, r.Broken = len(l.Snapshots), len(l.Orphans), len(l.Broken)

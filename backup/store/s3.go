@@ -322,6 +322,16 @@ func Explain(err error) string {
 	return ""
 }
 
+// Describe is err's text for a person: when S3 refused for a reason a
+// configuration causes, led by what that means (S3's own text leads with
+// request IDs), unless the text says so already.
+func Describe(err error) string {
+	if what := Explain(err); what != "" && !strings.Contains(err.Error(), what) {
+		return fmt.Sprintf("the store answered that %s: %v", what, err)
+	}
+	return err.Error()
+}
+
 // Misconfigured says what is wrong when err is one of S3's answers that
 // no retry fixes (a missing bucket, unknown credentials, the wrong
 // region), or "" for anything else, such as the store being unreachable.

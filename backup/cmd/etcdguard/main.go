@@ -6,7 +6,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/k8sguard/k8sguard/backup/preflight"
 	"github.com/k8sguard/k8sguard/backup/store"
@@ -17,12 +16,7 @@ func main() {
 	err := newRootCommand().Execute()
 	stopProfile()
 	if err != nil {
-		if what := store.Explain(err); what != "" && !strings.Contains(err.Error(), what) {
-			// S3's own text leads with request IDs; say first what it means.
-			fmt.Fprintf(os.Stderr, "etcdguard: the store answered that %s: %v\n", what, err)
-		} else {
-			fmt.Fprintln(os.Stderr, "etcdguard:", err)
-		}
+		fmt.Fprintln(os.Stderr, "etcdguard:", store.Describe(err))
 		os.Exit(exitCode(err))
 	}
 }
