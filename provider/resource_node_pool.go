@@ -217,7 +217,7 @@ func (r *nodePoolResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		if !config.DesiredSize.IsUnknown() && state.DesiredSize.Equal(config.DesiredSize) {
 			plan.DesiredSize = state.DesiredSize
 		}
-		if launchTemplateInputsEqual(state, &plan) {
+		if launchTemplateDataEqual(state, &plan) {
 			plan.LaunchTemplateVersion = state.LaunchTemplateVersion
 		} else {
 			plan.LaunchTemplateVersion = types.Int64Unknown()
@@ -446,35 +446,34 @@ func (r *nodePoolResource) Update(ctx context.Context, req resource.UpdateReques
 		return
 	}
 
-	// The launch template: a new version rolls the nodes onto it.
+	ltID := state.LaunchTemplateID.ValueString()
+	if err := retagLaunchTemplate(ctx, ec2c, ltID, oldTags, newTags); err != nil {
+		resp.Diagnostics.AddError("Cannot tag the launch template", err.Error())
+		return
+	}
+
+	// The launch template's data: a new version rolls the nodes onto it.
 	plan.LaunchTemplateID, plan.LaunchTemplateVersion = state.LaunchTemplateID, state.LaunchTemplateVersion
-	if !launchTemplateInputsEqual(&state, &plan) {
-		ltID := state.LaunchTemplateID.ValueString()
+	if !launchTemplateDataEqual(&state, &plan) {
 		v, err := ec2c.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{LaunchTemplateId: aws.String(ltID), LaunchTemplateData: plan.launchTemplateData()})
 		if err != nil {
 			resp.Diagnostics.AddError("Cannot create a launch template version", fmt.Sprintf("%s: %v", ltID, err))
 			return
 		}
 		version := aws.ToInt64(v.LaunchTemplateVersion.VersionNumber)
-		if err := retagLaunchTemplate(ctx, ec2c, ltID, oldTags, newTags); err != nil {
-			resp.Diagnostics.AddError("Cannot tag the launch template", err.Error())
+		out, err := eksc.UpdateNodegroupVersion(ctx, &eks.UpdateNodegroupVersionInput{
+			ClusterName: cluster, NodegroupName: name,
+			LaunchTemplate: &ekstypes.LaunchTemplateSpecification{Id: aws.String(ltID), Version: aws.String(strconv.FormatInt(version, 10))},
+		})
+		if err != nil {
+			resp.Diagnostics.AddError("Cannot roll the node group onto the new launch template", fmt.Sprintf("UpdateNodegroupVersion %s: %v", id, err))
 			return
 		}
-		if !plan.MaxPodsPerNode.Equal(state.MaxPodsPerNode) {
-			out, err := eksc.UpdateNodegroupVersion(ctx, &eks.UpdateNodegroupVersionInput{
-				ClusterName: cluster, NodegroupName: name,
-				LaunchTemplate: &ekstypes.LaunchTemplateSpecification{Id: aws.String(ltID), Version: aws.String(strconv.FormatInt(version, 10))},
-			})
-			if err != nil {
-				resp.Diagnostics.AddError("Cannot roll the node group onto the new launch template", fmt.Sprintf("UpdateNodegroupVersion %s: %v", id, err))
-				return
-			}
-			if err := waitNodegroupUpdate(ctx, eksc, plan.ClusterName.ValueString(), plan.Name.ValueString(), out.Update); err != nil {
-				resp.Diagnostics.AddError("Node group version update failed", fmt.Sprintf("%s: %v", id, err))
-				return
-			}
-			plan.LaunchTemplateVersion = types.Int64Value(version)
+		if err := waitNodegroupUpdate(ctx, eksc, plan.ClusterName.ValueString(), plan.Name.ValueString(), out.Update); err != nil {
+			resp.Diagnostics.AddError("Node group version update failed", fmt.Sprintf("%s: %v", id, err))
+			return
 		}
+		plan.LaunchTemplateVersion = types.Int64Value(version)
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }

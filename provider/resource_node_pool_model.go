@@ -118,11 +118,11 @@ func (m *nodePoolModel) sizingInputsEqual(o *nodePoolModel) bool {
 		m.Waivers.Equal(o.Waivers) && (o.NodeCIDRMaskSize.IsUnknown() || m.NodeCIDRMaskSize.Equal(o.NodeCIDRMaskSize))
 }
 
-// launchTemplateInputsEqual reports whether the launch template (user data
-// and sizing tags) stays as it is.
-func launchTemplateInputsEqual(a, b *nodePoolModel) bool {
-	return a.MaxPodsPerNode.Equal(b.MaxPodsPerNode) && a.PodIPMode.Equal(b.PodIPMode) && a.PodCIDR.Equal(b.PodCIDR) &&
-		a.Tags.Equal(b.Tags) && a.InstanceTypes.Equal(b.InstanceTypes)
+// launchTemplateDataEqual reports whether launchTemplateData stays as it
+// is: only then is a new template version (and a node roll) not needed.
+// Tags are not template data: a tags-only change retags in place.
+func launchTemplateDataEqual(a, b *nodePoolModel) bool {
+	return a.MaxPodsPerNode.Equal(b.MaxPodsPerNode)
 }
 
 // explicitMaskFromState: the mask the pool was created with counts as

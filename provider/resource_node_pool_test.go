@@ -8,6 +8,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 )
 
 const nodeCIDRPool = `
@@ -84,6 +86,42 @@ func TestNodeUserDataSetsMaxPods(t *testing.T) {
 	for _, want := range []string{"Content-Type: multipart/mixed; boundary=\"//\"", "Content-Type: application/node.eks.aws", "kind: NodeConfig", "      maxPods: 58\n", "--//--"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("user data lacks %q:\n%s", want, s)
+		}
+	}
+}
+
+// launchTemplateDataEqual decides whether an update adds a template version
+// (and rolls every node): it must say "equal" exactly when the data the
+// version would hold is equal, so a tags-only edit no longer adds an
+// identical version, and a max_pods edit always does.
+func TestLaunchTemplateDataEqualMatchesTheData(t *testing.T) {
+	tags := func(kv ...string) types.Map {
+		m := map[string]attr.Value{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = types.StringValue(kv[i+1])
+		}
+		return types.MapValueMust(types.StringType, m)
+	}
+	base := nodePoolModel{MaxPodsPerNode: types.Int64Value(20), PodIPMode: types.StringValue("node_cidr"), PodCIDR: types.StringValue("10.244.0.0/16"), Tags: tags("team", "a"),
+		InstanceTypes: types.ListValueMust(types.StringType, []attr.Value{types.StringValue("m6i.large")}), MaxSize: types.Int64Value(3)}
+	edits := map[string]func(m *nodePoolModel){
+		"tags":        func(m *nodePoolModel) { m.Tags = tags("team", "b", "owner", "sre") },
+		"no tags":     func(m *nodePoolModel) { m.Tags = types.MapNull(types.StringType) },
+		"pod_cidr":    func(m *nodePoolModel) { m.PodCIDR = types.StringValue("10.96.0.0/12") },
+		"pod_ip_mode": func(m *nodePoolModel) { m.PodIPMode = types.StringValue("vpc_cni") },
+		"max_size":    func(m *nodePoolModel) { m.MaxSize = types.Int64Value(9) },
+		"instance_types": func(m *nodePoolModel) {
+			m.InstanceTypes = types.ListValueMust(types.StringType, []attr.Value{types.StringValue("m7i.large")})
+		},
+		"max_pods":      func(m *nodePoolModel) { m.MaxPodsPerNode = types.Int64Value(58) },
+		"max_pods+tags": func(m *nodePoolModel) { m.MaxPodsPerNode, m.Tags = types.Int64Value(110), tags() },
+	}
+	for name, edit := range edits {
+		b := base
+		edit(&b)
+		dataEqual := reflect.DeepEqual(base.launchTemplateData(), b.launchTemplateData())
+		if got := launchTemplateDataEqual(&base, &b); got != dataEqual {
+			t.Errorf("%s edit: launchTemplateDataEqual = %v, but the template data equal = %v", name, got, dataEqual)
 		}
 	}
 }
