@@ -11,8 +11,11 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/pager"
 
 	"github.com/k8sguard/k8sguard/provider/guard"
 	"github.com/k8sguard/k8sguard/provider/guard/live"
@@ -57,7 +60,10 @@ func (d *clusterAuditDataSource) Schema(_ context.Context, _ datasource.SchemaRe
 			"id": schema.StringAttribute{Computed: true, MarkdownDescription: "The API server URL."},
 			"namespaces": schema.ListAttribute{ElementType: types.StringType, Optional: true,
 				MarkdownDescription: "Audit namespaced objects only in these namespaces. Default: all but the provider's protected namespaces. " +
-					"Webhook configurations are cluster-scoped and always audited."},
+					"Webhook configurations are cluster-scoped and always audited. With `namespaces` set the audit lists in each namespace, " +
+					"so a team's RBAC in its own namespaces is enough: `get`/`list` on `services`, `resourcequotas`, `deployments`, " +
+					"`statefulsets` and `cronjobs` there, `get` on those `namespaces` (a ClusterRole with `resourceNames`), and `list` on " +
+					"`validatingwebhookconfigurations` and `mutatingwebhookconfigurations`. Objects are listed in pages of 500."},
 			"findings": schema.ListAttribute{ElementType: auditFindingType, Computed: true,
 				MarkdownDescription: "One finding per rule and object, ordered by kind, namespace, name and rule: `rule_id`, `severity` " +
 					"(`error` or `warning`), the object (`kind`, `namespace`, empty for cluster-scoped objects, `name`), `message`, `story` " +
@@ -138,88 +144,63 @@ func (d *clusterAuditDataSource) Read(ctx context.Context, req datasource.ReadRe
 }
 
 // auditCluster lists every kind of object the rules judge and runs them;
-// only, when set, limits the namespaced objects to those namespaces.
+// only, when set, limits the namespaced objects to those namespaces, and
+// then lists in each of them: a namespace's own RBAC (a Role, not a
+// ClusterRole) is enough to audit it.
 func auditCluster(ctx context.Context, cs kubernetes.Interface, s guard.Settings, only []string) ([]live.Finding, error) {
 	var out []live.Finding
-	check := func(obj any) error {
+	check := func(obj runtime.Object) error {
 		fs, err := live.Check(obj, s)
 		out = append(out, fs...)
 		return err
 	}
-	all := metav1.ListOptions{}
-	vwcs, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().List(ctx, all)
-	if err != nil {
-		return nil, fmt.Errorf("list validating webhook configurations: %w", err)
+	cluster := []string{""}
+	scope := cluster
+	if len(only) > 0 {
+		scope = slices.Compact(slices.Sorted(slices.Values(only)))
 	}
-	for i := range vwcs.Items {
-		if err := check(&vwcs.Items[i]); err != nil {
+	for _, l := range []struct {
+		what  string
+		scope []string
+		list  pageLister
+	}{
+		{"validating webhook configurations", cluster, func(ctx context.Context, _ string, o metav1.ListOptions) (runtime.Object, error) {
+			return cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().List(ctx, o)
+		}},
+		{"mutating webhook configurations", cluster, func(ctx context.Context, _ string, o metav1.ListOptions) (runtime.Object, error) {
+			return cs.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, o)
+		}},
+		{"cronjobs", scope, func(ctx context.Context, ns string, o metav1.ListOptions) (runtime.Object, error) {
+			return cs.BatchV1().CronJobs(ns).List(ctx, o)
+		}},
+		{"services", scope, func(ctx context.Context, ns string, o metav1.ListOptions) (runtime.Object, error) {
+			return cs.CoreV1().Services(ns).List(ctx, o)
+		}},
+		{"deployments", scope, func(ctx context.Context, ns string, o metav1.ListOptions) (runtime.Object, error) {
+			return cs.AppsV1().Deployments(ns).List(ctx, o)
+		}},
+		{"statefulsets", scope, func(ctx context.Context, ns string, o metav1.ListOptions) (runtime.Object, error) {
+			return cs.AppsV1().StatefulSets(ns).List(ctx, o)
+		}},
+	} {
+		if err := eachListed(ctx, l.what, l.scope, l.list, check); err != nil {
 			return nil, err
 		}
 	}
-	mwcs, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, all)
+	namespaces, err := auditedNamespaces(ctx, cs, only)
 	if err != nil {
-		return nil, fmt.Errorf("list mutating webhook configurations: %w", err)
+		return nil, err
 	}
-	for i := range mwcs.Items {
-		if err := check(&mwcs.Items[i]); err != nil {
-			return nil, err
-		}
+	var quotas []corev1.ResourceQuota
+	if err := eachListed(ctx, "resource quotas", scope, func(ctx context.Context, ns string, o metav1.ListOptions) (runtime.Object, error) {
+		return cs.CoreV1().ResourceQuotas(ns).List(ctx, o)
+	}, func(obj runtime.Object) error {
+		quotas = append(quotas, *obj.(*corev1.ResourceQuota))
+		return nil
+	}); err != nil {
+		return nil, err
 	}
-	inScope := func(ns string) bool { return len(only) == 0 || slices.Contains(only, ns) }
-	cronJobs, err := cs.BatchV1().CronJobs("").List(ctx, all)
-	if err != nil {
-		return nil, fmt.Errorf("list cronjobs: %w", err)
-	}
-	for i := range cronJobs.Items {
-		if inScope(cronJobs.Items[i].Namespace) {
-			if err := check(&cronJobs.Items[i]); err != nil {
-				return nil, err
-			}
-		}
-	}
-	services, err := cs.CoreV1().Services("").List(ctx, all)
-	if err != nil {
-		return nil, fmt.Errorf("list services: %w", err)
-	}
-	for i := range services.Items {
-		if inScope(services.Items[i].Namespace) {
-			if err := check(&services.Items[i]); err != nil {
-				return nil, err
-			}
-		}
-	}
-	deployments, err := cs.AppsV1().Deployments("").List(ctx, all)
-	if err != nil {
-		return nil, fmt.Errorf("list deployments: %w", err)
-	}
-	for i := range deployments.Items {
-		if inScope(deployments.Items[i].Namespace) {
-			if err := check(&deployments.Items[i]); err != nil {
-				return nil, err
-			}
-		}
-	}
-	statefulSets, err := cs.AppsV1().StatefulSets("").List(ctx, all)
-	if err != nil {
-		return nil, fmt.Errorf("list statefulsets: %w", err)
-	}
-	for i := range statefulSets.Items {
-		if inScope(statefulSets.Items[i].Namespace) {
-			if err := check(&statefulSets.Items[i]); err != nil {
-				return nil, err
-			}
-		}
-	}
-	namespaces, err := cs.CoreV1().Namespaces().List(ctx, all)
-	if err != nil {
-		return nil, fmt.Errorf("list namespaces: %w", err)
-	}
-	quotas, err := cs.CoreV1().ResourceQuotas("").List(ctx, all)
-	if err != nil {
-		return nil, fmt.Errorf("list resource quotas: %w", err)
-	}
-	nsItems := slices.DeleteFunc(namespaces.Items, func(n corev1.Namespace) bool { return !inScope(n.Name) })
-	out = append(out, live.NamespaceQuotas(nsItems, quotas.Items, s)...)
+	out = append(out, live.NamespaceQuotas(namespaces, quotas, s)...)
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i].Object, out[j].Object
 		if a.Kind != b.Kind {
@@ -233,5 +214,56 @@ func auditCluster(ctx context.Context, cs kubernetes.Interface, s guard.Settings
 		}
 		return out[i].RuleID < out[j].RuleID
 	})
+	return out, nil
+}
+
+// auditPageSize is the page the audit lists in (kubectl's default): a
+// large cluster's objects of a kind are not one response the API server
+// must build, and send, in one piece.
+const auditPageSize = 500
+
+// pageLister lists one page of a kind in namespace ns ("" = all, or a
+// cluster-scoped kind).
+type pageLister func(ctx context.Context, ns string, opts metav1.ListOptions) (runtime.Object, error)
+
+// eachListed calls fn for every object of the kind in each namespace of
+// scope, page by page.
+func eachListed(ctx context.Context, what string, scope []string, list pageLister, fn func(runtime.Object) error) error {
+	for _, ns := range scope {
+		p := pager.New(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return list(ctx, ns, o) })
+		p.PageSize = auditPageSize
+		if err := p.EachListItem(ctx, metav1.ListOptions{}, fn); err != nil {
+			if ns != "" {
+				return fmt.Errorf("list %s in namespace %s: %w", what, ns, err)
+			}
+			return fmt.Errorf("list %s: %w", what, err)
+		}
+	}
+	return nil
+}
+
+// auditedNamespaces: every namespace, or those of only that exist (read
+// one by one, which RBAC can grant per name).
+func auditedNamespaces(ctx context.Context, cs kubernetes.Interface, only []string) ([]corev1.Namespace, error) {
+	var out []corev1.Namespace
+	if len(only) == 0 {
+		err := eachListed(ctx, "namespaces", []string{""}, func(ctx context.Context, _ string, o metav1.ListOptions) (runtime.Object, error) {
+			return cs.CoreV1().Namespaces().List(ctx, o)
+		}, func(obj runtime.Object) error {
+			out = append(out, *obj.(*corev1.Namespace))
+			return nil
+		})
+		return out, err
+	}
+	for _, name := range slices.Compact(slices.Sorted(slices.Values(only))) {
+		ns, err := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get namespace %s: %w", name, err)
+		}
+		out = append(out, *ns)
+	}
 	return out, nil
 }

@@ -204,6 +204,16 @@ func readyz(host, token, caFile string) error {
 	return nil
 }
 
+// KubeconfigWithToken writes a kubeconfig for this API server that
+// authenticates with token (a ServiceAccount's, to act with its RBAC
+// rather than as system:masters) and returns its path.
+func (c *ControlPlane) KubeconfigWithToken(t TB, token string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	writeKubeconfig(t, path, c.Host, c.CAFile, token)
+	return path
+}
+
 func writeKubeconfig(t TB, path, host, caFile, token string) {
 	writeFile(t, path, fmt.Sprintf(`apiVersion: v1
 kind: Config
