@@ -30,14 +30,33 @@ resource "k8sguard_pod_quota" "team" {
 }
 
 locals {
-  # The module's default requests (100m CPU, 128Mi memory), each only where
-  # no default limit is given for it: Kubernetes then makes the request the
-  # limit, and a larger request would make the API server refuse the
-  # LimitRange. Explicit default_requests are passed as given.
+  # The module's default requests (100m CPU, 128Mi memory), each unless
+  # default_limits gives a smaller limit for it (the API server refuses a
+  # LimitRange whose default request is above its default limit): then no
+  # request is set and Kubernetes makes the request the limit. Beside a
+  # limit at least as large the default request stays, as in 0.1.0, so an
+  # upgrade does not raise what every container without requests reserves
+  # (a 500m limit would otherwise become a 500m request, five times what
+  # the quota counted). A limit this cannot read is treated as smaller
+  # (the provider refuses such quantities at plan anyway). Explicit
+  # default_requests are passed as given.
+  default_request_amounts = { cpu = "100m", memory = "128Mi" }
+  default_request_values  = { cpu = 0.1, memory = 134217728 }
+  quantity_suffixes = {
+    "" = 1, m = 0.001, k = 1e3, M = 1e6, G = 1e9, T = 1e12, P = 1e15, E = 1e18,
+    Ki = 1024, Mi = 1048576, Gi = 1073741824, Ti = 1099511627776, Pi = 1125899906842624, Ei = 1152921504606846976
+  }
+  fallback_requests = { for ns, q in var.namespaces : ns => {
+    for r, amount in local.default_request_amounts : r => (
+      try(q.default_limits[r], null) == null ? amount :
+      try(tonumber(regex("^([0-9]+(?:\\.[0-9]+)?)([a-zA-Z]*)$", q.default_limits[r])[0]) *
+      local.quantity_suffixes[regex("^([0-9]+(?:\\.[0-9]+)?)([a-zA-Z]*)$", q.default_limits[r])[1]] >= local.default_request_values[r], false) ? amount : null
+    )
+  } }
   default_requests = { for ns, q in var.namespaces : ns => (q.default_requests != null ? q.default_requests :
-    try(q.default_limits.cpu, null) != null && try(q.default_limits.memory, null) != null ? null : {
-      cpu    = try(q.default_limits.cpu, null) == null ? "100m" : null
-      memory = try(q.default_limits.memory, null) == null ? "128Mi" : null
+    alltrue([for v in values(local.fallback_requests[ns]) : v == null]) ? null : {
+      cpu    = local.fallback_requests[ns].cpu
+      memory = local.fallback_requests[ns].memory
   }) }
   validating = { for w in var.webhooks : w.name => w if w.kind == "validating" }
   mutating   = { for w in var.webhooks : w.name => w if w.kind == "mutating" }

@@ -6,8 +6,8 @@ variable "namespaces" {
     (Kubernetes quantities); `default_requests`/`default_limits` are given to
     containers that set none (a LimitRange), so the CPU and memory totals can
     count every pod. Without `default_requests`, containers get requests of
-    100m CPU and 128Mi memory, each only where `default_limits` gives no limit
-    for it (Kubernetes then makes the request the limit). A default request
+    100m CPU and 128Mi memory, each unless `default_limits` gives a smaller
+    limit for it (Kubernetes then makes the request the limit). A default request
     above its default limit is refused at plan (the API server would refuse
     the LimitRange).
   EOT

@@ -185,13 +185,16 @@ run "admission_guardrails_in_kube_system" {
   expect_failures = [var.admission_guardrails]
 }
 
-run "default_requests_only_without_limits_plan" {
+run "default_requests_only_without_larger_limits_plan" {
   command = plan
   variables {
     namespaces = {
       plain       = { pods = 10 }
       limits-only = { pods = 10, default_limits = { memory = "64Mi" } }
-      both-limits = { pods = 10, default_limits = { cpu = "1", memory = "64Mi" } }
+      both-small  = { pods = 10, default_limits = { cpu = "50m", memory = "64Mi" } }
+      both-larger = { pods = 10, default_limits = { cpu = "1", memory = "0.5Gi" } }
+      same        = { pods = 10, default_limits = { cpu = "0.1", memory = "134217728" } }
+      decimal     = { pods = 10, default_limits = { cpu = "2", memory = "100M" } }
       explicit    = { pods = 10, default_requests = { cpu = "50m" }, default_limits = { memory = "64Mi" } }
     }
   }
@@ -202,11 +205,23 @@ run "default_requests_only_without_limits_plan" {
   }
   assert {
     condition     = k8sguard_pod_quota.team["limits-only"].default_container_requests[0].cpu == "100m" && k8sguard_pod_quota.team["limits-only"].default_container_requests[0].memory == null
-    error_message = "With a default memory limit alone, the CPU request is the module's and the memory request is left to Kubernetes (the limit; 128Mi would exceed a 64Mi limit)."
+    error_message = "With a default memory limit below 128Mi alone, the CPU request is the module's and the memory request is left to Kubernetes (the limit; 128Mi would exceed a 64Mi limit)."
   }
   assert {
-    condition     = length(k8sguard_pod_quota.team["both-limits"].default_container_requests) == 0
-    error_message = "With both default limits, no default requests are set: Kubernetes makes them the limits."
+    condition     = length(k8sguard_pod_quota.team["both-small"].default_container_requests) == 0
+    error_message = "With both default limits below the module's requests, no default requests are set: Kubernetes makes them the limits."
+  }
+  assert {
+    condition     = k8sguard_pod_quota.team["both-larger"].default_container_requests[0].cpu == "100m" && k8sguard_pod_quota.team["both-larger"].default_container_requests[0].memory == "128Mi"
+    error_message = "Beside larger default limits the module's requests stay (as in 0.1.0): the limits must not become the requests on upgrade."
+  }
+  assert {
+    condition     = k8sguard_pod_quota.team["same"].default_container_requests[0].cpu == "100m" && k8sguard_pod_quota.team["same"].default_container_requests[0].memory == "128Mi"
+    error_message = "A default limit equal to the module's request (in other units) keeps the request."
+  }
+  assert {
+    condition     = k8sguard_pod_quota.team["decimal"].default_container_requests[0].cpu == "100m" && k8sguard_pod_quota.team["decimal"].default_container_requests[0].memory == null
+    error_message = "Decimal suffixes are read: 100M is below 128Mi (134,217,728 bytes), so the memory request is left to Kubernetes."
   }
   assert {
     condition     = k8sguard_pod_quota.team["explicit"].default_container_requests[0].cpu == "50m"
