@@ -2,8 +2,11 @@ package provider
 
 import (
 	"context"
+	"slices"
+	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -118,4 +121,52 @@ func plannedFindings(config tfsdk.Config, findings []guard.Finding) types.List {
 		return types.ListUnknown(types.StringType)
 	}
 	return warningStrings(findings)
+}
+
+// keepFindingsWording keeps the state's `findings` in a plan that would
+// change nothing else when they name the same rules in the same order:
+// findings are recomputed at every plan, so a provider upgrade that only
+// rewords a warning (QUOTA_JOBS_ABOVE_PODS between 0.1.0 and the next
+// release) would otherwise plan an in-place update of every resource that
+// draws it, with nothing to apply. Any other change in the plan, or a
+// rule that starts or stops firing, takes the new wording.
+func keepFindingsWording(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.State.Raw.IsNull() || req.Plan.Raw.IsNull() || resp.Diagnostics.HasError() {
+		return
+	}
+	var prior, planned types.List
+	if resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("findings"), &prior)...); resp.Diagnostics.HasError() {
+		return
+	}
+	if resp.Diagnostics.Append(resp.Plan.GetAttribute(ctx, path.Root("findings"), &planned)...); resp.Diagnostics.HasError() {
+		return
+	}
+	if prior.IsNull() || prior.IsUnknown() || planned.IsNull() || planned.IsUnknown() || prior.Equal(planned) ||
+		!slices.Equal(findingRuleIDs(prior), findingRuleIDs(planned)) {
+		return
+	}
+	kept := resp.Plan
+	if d := kept.SetAttribute(ctx, path.Root("findings"), prior); d.HasError() {
+		return
+	}
+	if kept.Raw.Equal(req.State.Raw) {
+		resp.Plan = kept
+	}
+}
+
+// findingRuleIDs are the rule IDs that lead each finding ("[RULE_ID] ...").
+func findingRuleIDs(l types.List) []string {
+	var ids []string
+	for _, e := range l.Elements() {
+		s, ok := e.(types.String)
+		if !ok {
+			return nil
+		}
+		id, _, found := strings.Cut(strings.TrimPrefix(s.ValueString(), "["), "]")
+		if !found || !strings.HasPrefix(s.ValueString(), "[") {
+			id = s.ValueString()
+		}
+		ids = append(ids, id)
+	}
+	return ids
 }

@@ -252,6 +252,7 @@ func (r *controlPlaneLaunchTemplateResource) ModifyPlan(ctx context.Context, req
 	}
 	plan.Findings = plannedFindings(req.Config, reportFindings(ctx, fs, plan.Waivers, &resp.Diagnostics))
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+	keepFindingsWording(ctx, req, resp)
 }
 
 func (r *controlPlaneLaunchTemplateResource) describeInstanceType(ctx context.Context, name string) (*guard.InstanceTypeInfo, error) {

@@ -146,6 +146,7 @@ func (r *etcdBackupBucketResource) ModifyPlan(ctx context.Context, req resource.
 		plan.Findings = plannedFindings(req.Config, reportFindings(ctx, guard.CheckBackupBucket(plan.guardBucket()), plan.Waivers, &resp.Diagnostics))
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+	keepFindingsWording(ctx, req, resp)
 }
 
 func (r *etcdBackupBucketResource) s3(ctx context.Context, diags errorAdder) (*s3.Client, bool) {

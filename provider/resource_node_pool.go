@@ -249,6 +249,7 @@ func (r *nodePoolResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 	plan.setSizing(sizing, findings)
 	plan.Findings = plannedFindings(req.Config, findings)
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+	keepFindingsWording(ctx, req, resp)
 }
 
 func (r *nodePoolResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {

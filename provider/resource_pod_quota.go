@@ -195,6 +195,7 @@ func (r *podQuotaResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 	}
 	plan.Findings = plannedFindings(req.Config, reportFindings(ctx, guard.CheckPodQuota(guardQuota(&plan), settingsOf(r.clients)), plan.Waivers, &resp.Diagnostics))
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+	keepFindingsWording(ctx, req, resp)
 }
 
 // quotaSpec is the ResourceQuota's spec.hard for a plan (all values known).

@@ -248,6 +248,7 @@ func (r *webhookResource[W, P]) ModifyPlan(ctx context.Context, req resource.Mod
 		}
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+	keepFindingsWording(ctx, req, resp)
 }
 
 func (r *webhookResource[W, P]) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
