@@ -53,3 +53,41 @@ func createNamespace(t *testing.T, cp *infra.ControlPlane, name string) {
 		t.Fatalf("create namespace %s: %v", name, err)
 	}
 }
+
+// A webhook without ca_bundle whose CA an injector filled in: 0.1.0 read
+// the injected CA into the state, so the first plan after the upgrade
+// takes it out of the state (the upgrade guide says so). Applying that
+// plan must keep the live CA, and the next plan must be empty.
+func TestUpgradeFrom010_InjectedCABundle(t *testing.T) {
+	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{WithoutControllerManager: true})
+	ctx := context.Background()
+	opts := infra.Terraform(t, "test/upgrade/testdata/cainjector", map[string]any{"url": "https://127.0.0.1:9443/validate"})
+	opts.EnvVars["KUBECONFIG"] = cp.Kubeconfig
+	defer terraform.DestroyContext(t, context.Background(), opts)
+	applyWith010(t, opts)
+
+	const name = "k8sguard-upgrade-injected-ca"
+	ca := selfSignedCA(t)
+	api := cp.Clientset.AdmissionregistrationV1().ValidatingWebhookConfigurations()
+	live, err := api.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live.Webhooks[0].ClientConfig.CABundle = []byte(ca)
+	if _, err := api.Update(ctx, live, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("inject the CA: %v", err)
+	}
+	// 0.1.0 refreshes the injected CA into the state.
+	terraform.RunTerraformCommandContext(t, ctx, opts, terraform.FormatArgs(opts, "apply", "-refresh-only", "-auto-approve", "-input=false")...)
+
+	planWithCurrent(t, opts, map[string][]string{"k8sguard_validating_webhook.injected": {"webhook"}})
+	terraform.ApplyContext(t, ctx, opts)
+	live, err = api.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(live.Webhooks[0].ClientConfig.CABundle); got != ca {
+		t.Fatalf("the first apply after the upgrade changed the injected CA to %q", got)
+	}
+	infra.ExpectNoChanges(t, opts, "after the first apply with the current provider")
+}
