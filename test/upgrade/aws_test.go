@@ -13,6 +13,7 @@ import (
 // The AWS resources of 0.1.0 (node pools, control-plane launch templates,
 // backup buckets) on moto.
 func TestUpgradeFrom010_Moto(t *testing.T) {
+	release010(t) // first: without the release nothing is started, or left to tear down
 	tg := fixture.Moto(t)
 	cluster := fixture.Unique("prod")
 	subnets := tg.Network(t, "10.30.0.0/16", "10.30.0.0/20", "10.30.16.0/20")

@@ -15,6 +15,7 @@ import (
 // The Kubernetes resources of 0.1.0 (both webhook kinds, pod quotas) on
 // the harness's control plane.
 func TestUpgradeFrom010_Kubernetes(t *testing.T) {
+	release010(t) // first: without the release nothing is started, or left to tear down
 	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{})
 	cs := cp.Clientset
 	ctx := context.Background()
@@ -59,6 +60,7 @@ func createNamespace(t *testing.T, cp *infra.ControlPlane, name string) {
 // takes it out of the state (the upgrade guide says so). Applying that
 // plan must keep the live CA, and the next plan must be empty.
 func TestUpgradeFrom010_InjectedCABundle(t *testing.T) {
+	release010(t) // first: without the release nothing is started, or left to tear down
 	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{WithoutControllerManager: true})
 	ctx := context.Background()
 	opts := infra.Terraform(t, "test/upgrade/testdata/cainjector", map[string]any{"url": "https://127.0.0.1:9443/validate"})

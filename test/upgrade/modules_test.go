@@ -41,6 +41,7 @@ func replaceTree(t *testing.T, src, dst string) {
 }
 
 func TestUpgradeFrom010_ClusterGuardrailsModule(t *testing.T) {
+	release010(t) // first: without the release nothing is started, or left to tear down
 	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{})
 	opts := infra.Terraform(t, "test/upgrade/testdata/modules/cluster_guardrails", map[string]any{"ca_bundle": selfSignedCA(t)})
 	opts.EnvVars["KUBECONFIG"] = cp.Kubeconfig
@@ -58,6 +59,7 @@ func TestUpgradeFrom010_ClusterGuardrailsModule(t *testing.T) {
 }
 
 func TestUpgradeFrom010_ControlPlaneAndEtcdBackupModules(t *testing.T) {
+	release010(t) // first: without the release nothing is started, or left to tear down
 	tg := fixture.Moto(t)
 	subnets := tg.Network(t, "10.30.0.0/16", "10.30.0.0/24", "10.30.1.0/24")
 	cluster := fixture.Unique("prod")
