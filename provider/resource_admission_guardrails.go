@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -125,14 +126,36 @@ func backquoted(ids []string) string {
 	return strings.Join(q, ", ")
 }
 
-// guardGuardrails is what the rules see.
-func guardGuardrails(ctx context.Context, m *guardrailsModel, diags *diag.Diagnostics) guard.Guardrails {
+// guardGuardrails is what the rules see. An element known only at apply
+// (another resource's output) is checked then, when Terraform plans once
+// more with the final values: until then a namespace is "" (no namespace
+// is protected) and an action "deny" (its rule ID is still checked).
+// Reading such an element into a Go string failed the plan with a Value
+// Conversion Error.
+func guardGuardrails(_ context.Context, m *guardrailsModel, _ *diag.Diagnostics) guard.Guardrails {
 	var g guard.Guardrails
-	if !m.Namespaces.IsNull() && !m.Namespaces.IsUnknown() {
-		diags.Append(m.Namespaces.ElementsAs(ctx, &g.Namespaces, false)...)
+	if !m.Namespaces.IsUnknown() {
+		for _, e := range m.Namespaces.Elements() {
+			g.Namespaces = append(g.Namespaces, e.(types.String).ValueString())
+		}
 	}
-	g.Actions = stringMap(ctx, m.Actions, diags)
+	g.Actions = map[string]string{}
+	if !m.Actions.IsUnknown() {
+		for id, e := range m.Actions.Elements() {
+			a := e.(types.String)
+			g.Actions[id] = a.ValueString()
+			if a.IsUnknown() {
+				g.Actions[id] = guard.GuardrailActions[0]
+			}
+		}
+	}
 	return g
+}
+
+// fullyKnown reports whether v and everything in it is known.
+func fullyKnown(ctx context.Context, v attr.Value) bool {
+	tv, err := v.ToTerraformValue(ctx)
+	return err == nil && tv.IsFullyKnown()
 }
 
 func stringMap(ctx context.Context, m types.Map, diags *diag.Diagnostics) map[string]string {
@@ -156,7 +179,7 @@ func (r *guardrailsResource) ValidateConfig(ctx context.Context, req resource.Va
 // options are the cel.Options of a plan or state; ok is false while a
 // value is unknown.
 func (r *guardrailsResource) options(ctx context.Context, m *guardrailsModel, diags *diag.Diagnostics) (guardcel.Options, bool) {
-	if m.Name.IsUnknown() || m.Actions.IsUnknown() || m.ExemptNamespaceLabels.IsUnknown() || m.Namespaces.IsUnknown() {
+	if !fullyKnown(ctx, m.Name) || !fullyKnown(ctx, m.Actions) || !fullyKnown(ctx, m.ExemptNamespaceLabels) || !fullyKnown(ctx, m.Namespaces) {
 		return guardcel.Options{}, false
 	}
 	s := settingsOf(r.clients)
