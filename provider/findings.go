@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"sort"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -30,14 +31,24 @@ func findingsAttribute() schema.ListAttribute {
 	}
 }
 
-// waiversFrom reads the waivers map; unknown or null yields none.
-func waiversFrom(ctx context.Context, m types.Map, diags *diag.Diagnostics) map[string]string {
-	out := map[string]string{}
-	if m.IsNull() || m.IsUnknown() {
-		return out
+// waiversFrom reads the waivers whose reasons are known: unknown or null
+// yields none. pending lists the keys whose reason is not known until apply
+// (another resource's output), and all is true when the whole map is.
+func waiversFrom(m types.Map) (known map[string]string, pending []string, all bool) {
+	known = map[string]string{}
+	if m.IsUnknown() {
+		return known, nil, true
 	}
-	diags.Append(m.ElementsAs(ctx, &out, false)...)
-	return out
+	for k, v := range m.Elements() {
+		s, _ := v.(types.String)
+		if s.IsUnknown() {
+			pending = append(pending, k)
+			continue
+		}
+		known[k] = s.ValueString() // null: no reason, WAIVER_INVALID
+	}
+	sort.Strings(pending)
+	return known, pending, false
 }
 
 // toPath converts a guard.Path into a framework attribute path.
@@ -62,8 +73,18 @@ func toPath(p guard.Path) path.Path {
 
 // waive applies the resource's `waivers` attribute to the rules' findings:
 // a waived error becomes a warning that keeps its reason.
-func waive(ctx context.Context, findings []guard.Finding, waivers types.Map, diags *diag.Diagnostics) []guard.Finding {
-	return guard.ApplyWaivers(findings, waiversFrom(ctx, waivers, diags), "waivers")
+// A waiver not known until apply (the map, or a reason, from another
+// resource's output) may turn an error into a warning: the errors it may
+// waive are left to apply, when Terraform plans once more with the final
+// waivers and the rules run again (see plannedFindings). They were
+// reported at plan before, so a waived configuration failed its plan, and
+// reading an unknown reason failed it with a Value Conversion Error.
+func waive(_ context.Context, findings []guard.Finding, waivers types.Map, _ *diag.Diagnostics) []guard.Finding {
+	known, pending, all := waiversFrom(waivers)
+	if all {
+		return guard.WithoutWaivableErrors(findings)
+	}
+	return guard.ApplyWaivers(guard.WithoutErrorsOf(findings, pending), known, pending, "waivers")
 }
 
 // reportFindings waives, reports every finding as a diagnostic and returns

@@ -6,6 +6,7 @@ package guard
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -183,14 +184,16 @@ var _ = register(Rule{
 
 // ApplyWaivers turns waived errors into warnings that keep the reason, and
 // adds WAIVER_INVALID errors for waivers without a reason or for rules that
-// do not exist or cannot be waived. waiversAttr is the attribute name of the
-// waivers map in the resource ("waivers").
-func ApplyWaivers(findings []Finding, waivers map[string]string, waiversAttr string) []Finding {
+// do not exist or cannot be waived. pending are waivers whose reason is not
+// known yet: only their rule IDs are checked. waiversAttr is the attribute
+// name of the waivers map in the resource ("waivers").
+func ApplyWaivers(findings []Finding, waivers map[string]string, pending []string, waiversAttr string) []Finding {
 	var out []Finding
-	ids := make([]string, 0, len(waivers))
+	ids := make([]string, 0, len(waivers)+len(pending))
 	for id := range waivers {
 		ids = append(ids, id)
 	}
+	ids = append(ids, pending...)
 	sort.Strings(ids)
 	valid := map[string]string{}
 	for _, id := range ids {
@@ -202,6 +205,8 @@ func ApplyWaivers(findings []Finding, waivers map[string]string, waiversAttr str
 			out = append(out, finding(RuleWaiverInvalid, p, "waiver for %q: no such rule. Rule IDs are listed in the k8sguard rules guide.", id))
 		case !r.Waivable:
 			out = append(out, finding(RuleWaiverInvalid, p, "waiver for %s: this rule cannot be waived (it guards against %s). Change the configuration instead.", id, r.Story.Name))
+		case slices.Contains(pending, id):
+			// the reason is checked once it is known
 		case reason == "":
 			out = append(out, finding(RuleWaiverInvalid, p, "waiver for %s has no reason: write why the risk is acceptable, for the review.", id))
 		default:
@@ -212,6 +217,32 @@ func ApplyWaivers(findings []Finding, waivers map[string]string, waiversAttr str
 		if reason, ok := valid[f.RuleID]; ok && f.Severity == Error {
 			f.Severity = Warning
 			f.WaiverReason = reason
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// WithoutWaivableErrors drops the errors a waiver could turn into
+// warnings: what a plan can report while the waivers are not known.
+func WithoutWaivableErrors(fs []Finding) []Finding {
+	var out []Finding
+	for _, f := range fs {
+		if r, ok := catalog[f.RuleID]; ok && r.Waivable && f.Severity == Error {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// WithoutErrorsOf drops the errors of the waivable rules among ids: those
+// a waiver whose reason is not known yet may waive.
+func WithoutErrorsOf(fs []Finding, ids []string) []Finding {
+	var out []Finding
+	for _, f := range fs {
+		if r, ok := catalog[f.RuleID]; ok && r.Waivable && f.Severity == Error && slices.Contains(ids, f.RuleID) {
+			continue
 		}
 		out = append(out, f)
 	}

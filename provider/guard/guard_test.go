@@ -95,7 +95,7 @@ func TestApplyWaivers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := ApplyWaivers([]Finding{wildcard, critical, noCA}, tt.waivers, "waivers")
+			got := ApplyWaivers([]Finding{wildcard, critical, noCA}, tt.waivers, nil, "waivers")
 			expectFindings(t, withRuleSeverity(got, tt.reason), tt.want)
 			var sawWildcard bool
 			for _, f := range got {
@@ -139,7 +139,7 @@ func withRuleSeverity(fs []Finding, reason string) []Finding {
 }
 
 func TestWaivedFindingShowsTheReason(t *testing.T) {
-	got := ApplyWaivers([]Finding{finding(RuleWebhookTimeout, Path{"webhook", 0, "timeout_seconds"}, "slow.")}, map[string]string{RuleWebhookTimeout: "batch API, measured p99 8s"}, "waivers")
+	got := ApplyWaivers([]Finding{finding(RuleWebhookTimeout, Path{"webhook", 0, "timeout_seconds"}, "slow.")}, map[string]string{RuleWebhookTimeout: "batch API, measured p99 8s"}, nil, "waivers")
 	want := `[WEBHOOK_TIMEOUT] slow. Prevents: OPA webhook outage (Jetstack, GKE upgrade). Waived: "batch API, measured p99 8s".`
 	if len(got) != 1 || got[0].Severity != Warning || got[0].String() != want {
 		t.Fatalf("got %+v\nwant warning %s", got, want)
@@ -167,4 +167,31 @@ func TestCatalogIsComplete(t *testing.T) {
 			t.Errorf("rule %s: severity %q", r.ID, r.Severity)
 		}
 	}
+}
+
+// A waiver whose reason is known only at apply (another resource's output):
+// the errors it may waive wait for apply, when the rules run on the final
+// reason; its rule ID is still checked at once.
+func TestWaiversKnownOnlyAtApply(t *testing.T) {
+	wildcard := finding(RuleWebhookWildcard, Path{"webhook", 0, "rule", 0, "resources"}, "wild")
+	timeout := finding(RuleWebhookTimeout, Path{"webhook", 0, "timeout_seconds"}, "slow")
+	critical := finding(RuleWebhookCriticalResource, Path{"webhook", 0, "rule", 0, "resources"}, "critical")
+	noCA := finding(RuleWebhookNoCA, Path{"webhook", 0, "ca_bundle"}, "no ca")
+	all := []Finding{wildcard, timeout, critical, noCA}
+
+	pending := []string{RuleWebhookWildcard, RuleWebhookCriticalResource, "WEBHOOK_TYPO"}
+	got := ApplyWaivers(WithoutErrorsOf(all, pending), nil, pending, "waivers")
+	expectFindings(t, got, []expectedFinding{
+		{RuleWaiverInvalid, `waivers["WEBHOOK_CRITICAL_RESOURCE"]`, "waiver for WEBHOOK_CRITICAL_RESOURCE: this rule cannot be waived (it guards against OPA webhook outage (Jetstack, GKE upgrade)). Change the configuration instead."},
+		{RuleWaiverInvalid, `waivers["WEBHOOK_TYPO"]`, `waiver for "WEBHOOK_TYPO": no such rule. Rule IDs are listed in the k8sguard rules guide.`},
+		{RuleWebhookTimeout, "webhook[0].timeout_seconds", "slow"},
+		{RuleWebhookCriticalResource, "webhook[0].rule[0].resources", "critical"},
+		{RuleWebhookNoCA, "webhook[0].ca_bundle", "no ca"},
+	})
+
+	// The whole map unknown: only errors no waiver can lift, and warnings.
+	expectFindings(t, WithoutWaivableErrors(all), []expectedFinding{
+		{RuleWebhookCriticalResource, "webhook[0].rule[0].resources", "critical"},
+		{RuleWebhookNoCA, "webhook[0].ca_bundle", "no ca"},
+	})
 }

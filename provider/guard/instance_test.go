@@ -90,11 +90,11 @@ func TestCheckControlPlaneInstance(t *testing.T) {
 
 func TestInstanceRulesWaivability(t *testing.T) {
 	t2, _ := CheckControlPlaneInstance(ControlPlaneInstance{InstanceType: "t2.micro"}, Settings{})
-	if out := ApplyWaivers(t2, map[string]string{RuleInstanceT2: "cheap"}, "waivers"); !HasErrors(out) {
+	if out := ApplyWaivers(t2, map[string]string{RuleInstanceT2: "cheap"}, nil, "waivers"); !HasErrors(out) {
 		t.Fatal("INSTANCE_T2 was waived; it must not be waivable")
 	}
 	t3, _ := CheckControlPlaneInstance(ControlPlaneInstance{InstanceType: "t3.micro"}, Settings{})
-	if out := ApplyWaivers(t3, map[string]string{RuleInstanceBurstable: "lab cluster, no SLO"}, "waivers"); HasErrors(out) {
+	if out := ApplyWaivers(t3, map[string]string{RuleInstanceBurstable: "lab cluster, no SLO"}, nil, "waivers"); HasErrors(out) {
 		t.Fatalf("INSTANCE_BURSTABLE waiver not applied: %v", diagnosticTexts(out))
 	}
 	if r, _ := Lookup(RuleInstanceBurstable); !r.UsesSettings {

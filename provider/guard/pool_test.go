@@ -301,7 +301,7 @@ func TestNewPoolRulesAreCatalogued(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := ApplyWaivers(fs, map[string]string{RulePoolPrefixNeedsNitro: "we know"}, "waivers")
+	out := ApplyWaivers(fs, map[string]string{RulePoolPrefixNeedsNitro: "we know"}, nil, "waivers")
 	if !HasErrors(out) || out[0].RuleID != RuleWaiverInvalid {
 		t.Fatalf("a waiver of POOL_PREFIX_NEEDS_NITRO was accepted: %+v", out)
 	}
@@ -312,11 +312,11 @@ func TestPoolExceedsPodRangeCanBeWaived(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := ApplyWaivers(fs, map[string]string{RulePoolExceedsPodRange: "the 17th node is a spare we never scale to"}, "waivers")
+	out := ApplyWaivers(fs, map[string]string{RulePoolExceedsPodRange: "the 17th node is a spare we never scale to"}, nil, "waivers")
 	if HasErrors(out) || len(out) != 1 || out[0].Severity != Warning {
 		t.Fatalf("waived finding = %+v", out)
 	}
-	out = ApplyWaivers(fs, map[string]string{RulePoolMaxPodsAboveNodeBlock: "no"}, "waivers")
+	out = ApplyWaivers(fs, map[string]string{RulePoolMaxPodsAboveNodeBlock: "no"}, nil, "waivers")
 	if !HasErrors(out) || out[0].RuleID != RuleWaiverInvalid {
 		t.Fatalf("waiver of a non-waivable rule accepted: %+v", out)
 	}
