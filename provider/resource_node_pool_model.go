@@ -70,11 +70,15 @@ type taintModel struct {
 
 // sizingKnown reports whether every input of the pool rules is known
 // (node_cidr_mask_size is checked on the configuration: in the plan it is
-// unknown until the rules compute its default).
+// unknown until the rules compute its default). A list is known only with
+// every element: one subnet or instance type from another resource's
+// output left the pool sized on the others (or on none: "no instance type
+// information"), failing a good plan.
 func (m *nodePoolModel) sizingKnown() bool {
+	ctx := context.Background()
 	return !m.MaxPodsPerNode.IsUnknown() && !m.MaxSize.IsUnknown() && !m.PodIPMode.IsUnknown() &&
-		!m.PodCIDR.IsUnknown() && !m.InstanceTypes.IsUnknown() &&
-		!m.SubnetIDs.IsUnknown() && !m.ClusterName.IsUnknown() && !m.Name.IsUnknown() && !m.Waivers.IsUnknown()
+		!m.PodCIDR.IsUnknown() && fullyKnown(ctx, m.InstanceTypes) &&
+		fullyKnown(ctx, m.SubnetIDs) && !m.ClusterName.IsUnknown() && !m.Name.IsUnknown() && fullyKnown(ctx, m.Waivers)
 }
 
 func (m *nodePoolModel) mode() string {

@@ -9,7 +9,7 @@ terraform {
 variable "region" { type = string }
 variable "endpoints" { type = map(string) }
 variable "resource" {
-  type = string # control_plane_launch_template or node_pool
+  type = string # control_plane_launch_template, node_pool or node_pool_partial
 }
 variable "name" { type = string }
 variable "cluster_name" {
@@ -56,6 +56,33 @@ resource "k8sguard_node_pool" "this" {
       effect = taint.value.effect
     }
   }
+}
+
+# Lists with one element unknown at plan (the list itself is known): the
+# pool is sized at apply, on every subnet and instance type.
+resource "terraform_data" "subnet" {
+  input = var.subnet_ids[0]
+}
+resource "terraform_data" "instance_type" {
+  input = "m6i.large"
+}
+
+resource "k8sguard_node_pool" "partial" {
+  count             = var.resource == "node_pool_partial" ? 1 : 0
+  cluster_name      = var.cluster_name
+  name              = var.name
+  node_role_arn     = "arn:aws:iam::123456789012:role/nodes"
+  subnet_ids        = [terraform_data.subnet.output, var.subnet_ids[1]]
+  instance_types    = [terraform_data.instance_type.output]
+  min_size          = 1
+  desired_size      = 1
+  max_size          = 2
+  max_pods_per_node = 20
+  pod_ip_mode       = "vpc_cni"
+}
+
+output "pod_ip_headroom" {
+  value = one(k8sguard_node_pool.partial[*].pod_ip_headroom)
 }
 
 resource "k8sguard_control_plane_launch_template" "this" {
