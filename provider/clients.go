@@ -49,3 +49,12 @@ func settingsOf(c *Clients) guard.Settings {
 		MaxPodsPerNamespace:      defaultMaxPodsPerNamespace,
 	}
 }
+
+// kubeKnown and awsKnown report whether the provider's kubernetes and aws
+// configuration is decided. During plan it may come from another resource's
+// output (the cluster being created in the same configuration): Read then
+// leaves the state as it is, and plan-time lookups wait for apply, rather
+// than use the kubeconfig's or the SDK's defaults, another cluster or
+// account with other credentials.
+func (c *Clients) kubeKnown() bool { return c != nil && c.Kube.Known() }
+func (c *Clients) awsKnown() bool  { return c != nil && c.AWS.Known() }

@@ -70,7 +70,7 @@ func (r *controlPlaneLaunchTemplateResource) planDevices(ctx context.Context, co
 			plan.RootVolume.DeviceName = types.StringUnknown()
 		}
 	}
-	if plan.ImageID.IsUnknown() || configured.IsUnknown() || r.clients == nil || diags.HasError() {
+	if plan.ImageID.IsUnknown() || configured.IsUnknown() || !r.clients.awsKnown() || diags.HasError() {
 		return
 	}
 	c, err := r.clients.AWS.EC2(ctx)

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/function"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -156,13 +157,38 @@ func (p *k8sguardProvider) ValidateConfig(ctx context.Context, req provider.Vali
 	}
 }
 
-func (m *kubernetesModel) allKnown() bool {
-	for _, v := range []types.String{m.ConfigPath, m.ConfigContext, m.Host, m.Token, m.ClusterCACertificate, m.ClientCertificate, m.ClientKey} {
-		if v.IsUnknown() {
-			return false
+func (m *kubernetesModel) allKnown() bool { return len(m.unknown()) == 0 }
+
+// unknown names the attributes not known yet (another resource's output).
+func (m *kubernetesModel) unknown() []string {
+	var out []string
+	for _, a := range []struct {
+		name  string
+		value attr.Value
+	}{
+		{"config_path", m.ConfigPath}, {"config_context", m.ConfigContext}, {"host", m.Host}, {"token", m.Token},
+		{"cluster_ca_certificate", m.ClusterCACertificate}, {"client_certificate", m.ClientCertificate},
+		{"client_key", m.ClientKey}, {"insecure", m.Insecure},
+	} {
+		if a.value.IsUnknown() {
+			out = append(out, a.name)
 		}
 	}
-	return !m.Insecure.IsUnknown()
+	return out
+}
+
+// unknown names the attributes not known yet (another resource's output).
+func (m *awsModel) unknown() []string {
+	var out []string
+	for _, a := range []struct {
+		name  string
+		value attr.Value
+	}{{"region", m.Region}, {"profile", m.Profile}, {"endpoints", m.Endpoints}, {"s3_use_path_style", m.S3UsePathStyle}} {
+		if tv, err := a.value.ToTerraformValue(context.Background()); err != nil || !tv.IsFullyKnown() {
+			out = append(out, a.name)
+		}
+	}
+	return out
 }
 
 func (m *kubernetesModel) config() kube.Config {
@@ -178,6 +204,7 @@ func (m *kubernetesModel) config() kube.Config {
 		ClientCertificate:    m.ClientCertificate.ValueString(),
 		ClientKey:            m.ClientKey.ValueString(),
 		Insecure:             m.Insecure.ValueBool(),
+		Unknown:              m.unknown(),
 	}
 }
 
@@ -208,10 +235,11 @@ func (p *k8sguardProvider) Configure(ctx context.Context, req provider.Configure
 
 	awsCfg := cloud.Config{Version: p.version}
 	if m.AWS != nil {
+		awsCfg.Unknown = m.AWS.unknown()
 		awsCfg.Region = m.AWS.Region.ValueString()
 		awsCfg.Profile = m.AWS.Profile.ValueString()
 		awsCfg.S3UsePathStyle = m.AWS.S3UsePathStyle.ValueBool()
-		if !m.AWS.Endpoints.IsNull() && !m.AWS.Endpoints.IsUnknown() {
+		if len(awsCfg.Unknown) == 0 && !m.AWS.Endpoints.IsNull() {
 			resp.Diagnostics.Append(m.AWS.Endpoints.ElementsAs(ctx, &awsCfg.Endpoints, false)...)
 		}
 	}

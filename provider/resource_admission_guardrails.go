@@ -461,6 +461,9 @@ func reportTypeChecking(ctx context.Context, api policyGetter, policies []guardc
 }
 
 func (r *guardrailsResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	if !r.clients.kubeKnown() { // the provider's configuration comes from another resource: keep the state until apply
+		return
+	}
 	var state guardrailsModel
 	cs, ok := modelAndClient(ctx, req.State, &state, &resp.Diagnostics, r.kubeClient)
 	if !ok {

@@ -236,7 +236,7 @@ func (r *controlPlaneLaunchTemplateResource) ModifyPlan(ctx context.Context, req
 			plan.LatestVersion = types.Int64Unknown()
 		}
 	}
-	if !plan.checkable() || r.clients == nil {
+	if !plan.checkable() || !r.clients.awsKnown() {
 		plan.Findings = types.ListUnknown(types.StringType)
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 		return
@@ -378,6 +378,9 @@ func (r *controlPlaneLaunchTemplateResource) Create(ctx context.Context, req res
 }
 
 func (r *controlPlaneLaunchTemplateResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	if !r.clients.awsKnown() { // the provider's configuration comes from another resource: keep the state until apply
+		return
+	}
 	var m controlPlaneLaunchTemplateModel
 	c, ok := modelAndClient(ctx, req.State, &m, &resp.Diagnostics, r.ec2)
 	if !ok {

@@ -247,6 +247,9 @@ func applyBucketProtections(ctx context.Context, c *s3.Client, b guard.BackupBuc
 }
 
 func (r *etcdBackupBucketResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	if !r.clients.awsKnown() { // the provider's configuration comes from another resource: keep the state until apply
+		return
+	}
 	var m etcdBackupBucketModel
 	c, ok := modelAndClient(ctx, req.State, &m, &resp.Diagnostics, r.s3)
 	if !ok {

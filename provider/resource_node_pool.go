@@ -231,7 +231,7 @@ func (r *nodePoolResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 		return
 	}
-	if !plan.sizingKnown() || config.NodeCIDRMaskSize.IsUnknown() || r.clients == nil {
+	if !plan.sizingKnown() || config.NodeCIDRMaskSize.IsUnknown() || !r.clients.awsKnown() {
 		plan.markSizingUnknown(config)
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 		return
@@ -361,6 +361,9 @@ func (r *nodePoolResource) awsClients(ctx context.Context, diags errorAdder) (c 
 }
 
 func (r *nodePoolResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	if !r.clients.awsKnown() { // the provider's configuration comes from another resource: keep the state until apply
+		return
+	}
 	var m nodePoolModel
 	c, ok := modelAndClient(ctx, req.State, &m, &resp.Diagnostics, r.awsClients)
 	if !ok {

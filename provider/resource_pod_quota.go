@@ -389,6 +389,9 @@ func setUsage(m *podQuotaModel, q *corev1.ResourceQuota) {
 }
 
 func (r *podQuotaResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	if !r.clients.kubeKnown() { // the provider's configuration comes from another resource: keep the state until apply
+		return
+	}
 	var state podQuotaModel
 	cs, ok := modelAndClient(ctx, req.State, &state, &resp.Diagnostics, r.kubeClient)
 	if !ok {

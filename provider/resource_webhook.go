@@ -324,6 +324,9 @@ func (r *webhookResource[W, P]) apply(ctx context.Context, plan *webhookConfigur
 }
 
 func (r *webhookResource[W, P]) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	if !r.clients.kubeKnown() { // the provider's configuration comes from another resource: keep the state until apply
+		return
+	}
 	var state webhookConfigurationModel[W]
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {

@@ -5,9 +5,11 @@ package cloud
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -32,7 +34,15 @@ type Config struct {
 	// Version is added to every request's User-Agent as k8sguard/<version>,
 	// so CloudTrail names the provider and its release.
 	Version string
+	// Unknown names the attributes Terraform has not decided yet (another
+	// resource's output, during plan). Such a configuration builds no
+	// client: read as unset, the SDK's defaults (AWS_REGION, the default
+	// profile, the real endpoints) would fill in for them.
+	Unknown []string
 }
+
+// ErrNotKnownYet is returned for a configuration with Unknown attributes.
+var ErrNotKnownYet = errors.New("the provider's aws configuration is not known yet")
 
 // ValidateEndpoint returns why an endpoint override is unusable, or nil.
 func ValidateEndpoint(service, raw string) error {
@@ -87,6 +97,10 @@ func NewLazy(cfg Config) *Lazy { return &Lazy{cfg: cfg} }
 
 // AWS returns the loaded SDK configuration.
 func (l *Lazy) AWS(ctx context.Context) (aws.Config, error) {
+	if len(l.cfg.Unknown) > 0 {
+		return aws.Config{}, fmt.Errorf("%w (aws.%s: another resource's output, known at apply). "+
+			"k8sguard does not fall back to the SDK's defaults meanwhile: they may name another account or endpoint", ErrNotKnownYet, strings.Join(l.cfg.Unknown, ", aws."))
+	}
 	l.once.Do(func() {
 		var opts []func(*config.LoadOptions) error
 		if l.cfg.Region != "" {
@@ -111,6 +125,9 @@ func (l *Lazy) AWS(ctx context.Context) (aws.Config, error) {
 	})
 	return l.aws, l.err
 }
+
+// Known reports whether the configuration is decided (see Config.Unknown).
+func (l *Lazy) Known() bool { return len(l.cfg.Unknown) == 0 }
 
 func (l *Lazy) endpoint(service string) *string {
 	if e, ok := l.cfg.Endpoints[service]; ok && e != "" {

@@ -32,7 +32,16 @@ type Config struct {
 	// UserAgent is sent with every request, so API server audit logs name
 	// k8sguard and its version (terraform-provider-k8sguard/<version>).
 	UserAgent string
+	// Unknown names the attributes Terraform has not decided yet (they come
+	// from another resource's output, during plan). Such a configuration
+	// builds no client: with those attributes read as unset, the kubeconfig
+	// (KUBECONFIG, ~/.kube/config) would fill in for them, and its cluster
+	// and credentials would be used instead of the configured ones.
+	Unknown []string
 }
+
+// ErrNotKnownYet is returned for a configuration with Unknown attributes.
+var ErrNotKnownYet = errors.New("the provider's kubernetes configuration is not known yet")
 
 // FieldError is a configuration error tied to one attribute of the
 // kubernetes block, so the provider can put the diagnostic on it.
@@ -78,6 +87,9 @@ func (c Config) Validate() []*FieldError {
 // or $KUBECONFIG) is readable and holds config_context. The provider calls
 // it when it is configured; a missing default ~/.kube/config is no error.
 func (c Config) ValidateKubeconfig() *FieldError {
+	if len(c.Unknown) > 0 {
+		return nil
+	}
 	_, err := c.loadKubeconfig()
 	return err
 }
@@ -173,6 +185,10 @@ func contextNames(cfg *clientcmdapi.Config) string {
 // RESTConfig merges the kubeconfig (if any) with the explicit attributes,
 // which win, as kubectl's flags win over its kubeconfig.
 func (c Config) RESTConfig() (*rest.Config, error) {
+	if len(c.Unknown) > 0 {
+		return nil, fmt.Errorf("%w (kubernetes.%s: another resource's output, known at apply). "+
+			"k8sguard does not fall back to the kubeconfig meanwhile: it may point at another cluster, with other credentials", ErrNotKnownYet, strings.Join(c.Unknown, ", kubernetes."))
+	}
 	raw, ferr := c.loadKubeconfig()
 	if ferr != nil {
 		return nil, ferr
@@ -244,6 +260,9 @@ func (l *Lazy) RESTConfig() (*rest.Config, error) {
 	}
 	return l.rc, nil
 }
+
+// Known reports whether the configuration is decided (see Config.Unknown).
+func (l *Lazy) Known() bool { return len(l.cfg.Unknown) == 0 }
 
 // Host is the API server URL, or "" when no client could be built.
 func (l *Lazy) Host() string {

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,5 +113,24 @@ func TestValidateChecksPEMKinds(t *testing.T) {
 		if !strings.Contains(joined, want) {
 			t.Errorf("missing %q in:\n%s", want, joined)
 		}
+	}
+}
+
+// A configuration with attributes not known yet builds no client, whatever
+// the kubeconfig holds: it would stand in for the unknown attributes.
+func TestRESTConfigRefusesUnknownAttributes(t *testing.T) {
+	t.Setenv("KUBECONFIG", "/nonexistent/kubeconfig")
+	c := Config{Host: "", Unknown: []string{"host", "token"}}
+	if fe := c.ValidateKubeconfig(); fe != nil {
+		t.Fatalf("ValidateKubeconfig read the kubeconfig: %v", fe)
+	}
+	_, err := c.RESTConfig()
+	if !errors.Is(err, ErrNotKnownYet) {
+		t.Fatalf("RESTConfig() error = %v, want ErrNotKnownYet", err)
+	}
+	want := "the provider's kubernetes configuration is not known yet (kubernetes.host, kubernetes.token: another resource's output, known at apply). " +
+		"k8sguard does not fall back to the kubeconfig meanwhile: it may point at another cluster, with other credentials"
+	if err.Error() != want {
+		t.Fatalf("RESTConfig() error =\n%q, want\n%q", err, want)
 	}
 }
