@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/k8sguard/k8sguard/provider/guard"
@@ -85,6 +86,26 @@ func waive(_ context.Context, findings []guard.Finding, waivers types.Map, _ *di
 		return guard.WithoutWaivableErrors(findings)
 	}
 	return guard.ApplyWaivers(guard.WithoutErrorsOf(findings, pending), known, pending, "waivers")
+}
+
+// withSettings keeps the findings of the rules that read the provider's
+// settings only while the settings are known. During plan they may come
+// from another resource's output: the rules then ran with the defaults
+// (a 5 s timeout cap where the configuration says 20) and refused good
+// configurations. They run at apply, when Terraform plans once more.
+func withSettings(s guard.Settings, fs []guard.Finding) []guard.Finding {
+	if s.Unknown {
+		return guard.WithoutSettingsRules(fs)
+	}
+	return fs
+}
+
+// plannedFindingsWith is plannedFindings, unknown also while the settings are.
+func plannedFindingsWith(config tfsdk.Config, s guard.Settings, findings []guard.Finding) types.List {
+	if s.Unknown {
+		return types.ListUnknown(types.StringType)
+	}
+	return plannedFindings(config, findings)
 }
 
 // reportFindings waives, reports every finding as a diagnostic and returns

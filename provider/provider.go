@@ -221,7 +221,12 @@ func (p *k8sguardProvider) Configure(ctx context.Context, req provider.Configure
 		AllowBurstableControlPlane: m.AllowBurstableControlPlane.ValueBool(),
 		MaxPodsPerNamespace:        defaultMaxPodsPerNamespace,
 	}
-	if !m.ProtectedNamespaces.IsNull() && !m.ProtectedNamespaces.IsUnknown() {
+	for _, v := range []attr.Value{m.ProtectedNamespaces, m.MaxWebhookTimeoutSeconds, m.AllowBurstableControlPlane, m.MaxPodsPerNamespace} {
+		if tv, err := v.ToTerraformValue(ctx); err != nil || !tv.IsFullyKnown() {
+			settings.Unknown = true
+		}
+	}
+	if !m.ProtectedNamespaces.IsNull() && !settings.Unknown {
 		var ns []string
 		resp.Diagnostics.Append(m.ProtectedNamespaces.ElementsAs(ctx, &ns, false)...)
 		settings.ProtectedNamespaces = ns

@@ -179,7 +179,7 @@ func (r *guardrailsResource) ValidateConfig(ctx context.Context, req resource.Va
 // options are the cel.Options of a plan or state; ok is false while a
 // value is unknown.
 func (r *guardrailsResource) options(ctx context.Context, m *guardrailsModel, diags *diag.Diagnostics) (guardcel.Options, bool) {
-	if !fullyKnown(ctx, m.Name) || !fullyKnown(ctx, m.Actions) || !fullyKnown(ctx, m.ExemptNamespaceLabels) || !fullyKnown(ctx, m.Namespaces) {
+	if settingsOf(r.clients).Unknown || !fullyKnown(ctx, m.Name) || !fullyKnown(ctx, m.Actions) || !fullyKnown(ctx, m.ExemptNamespaceLabels) || !fullyKnown(ctx, m.Namespaces) {
 		return guardcel.Options{}, false
 	}
 	s := settingsOf(r.clients)
@@ -199,7 +199,8 @@ func (r *guardrailsResource) ModifyPlan(ctx context.Context, req resource.Modify
 	if !plannedModel(ctx, req, &plan, &resp.Diagnostics) {
 		return
 	}
-	findings := guard.CheckGuardrails(guardGuardrails(ctx, &plan, &resp.Diagnostics), settingsOf(r.clients))
+	settings := settingsOf(r.clients)
+	findings := withSettings(settings, guard.CheckGuardrails(guardGuardrails(ctx, &plan, &resp.Diagnostics), settings))
 	addFindings(&resp.Diagnostics, findings)
 	if guard.HasErrors(findings) {
 		return

@@ -246,11 +246,15 @@ func (r *controlPlaneLaunchTemplateResource) ModifyPlan(ctx context.Context, req
 		resp.Diagnostics.AddAttributeError(path.Root("instance_type"), "Cannot look up the instance type", err.Error())
 		return
 	}
-	fs, ok := plan.check(ctx, info, &r.clients.Settings, &resp.Diagnostics)
+	settings := &r.clients.Settings
+	if settings.Unknown {
+		settings = nil // the rules that read them wait for apply, as during validate
+	}
+	fs, ok := plan.check(ctx, info, settings, &resp.Diagnostics)
 	if !ok {
 		return
 	}
-	plan.Findings = plannedFindings(req.Config, reportFindings(ctx, fs, plan.Waivers, &resp.Diagnostics))
+	plan.Findings = plannedFindingsWith(req.Config, r.clients.Settings, reportFindings(ctx, fs, plan.Waivers, &resp.Diagnostics))
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 	keepFindingsWording(ctx, req, resp)
 }

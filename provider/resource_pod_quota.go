@@ -193,7 +193,8 @@ func (r *podQuotaResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 	if !plannedModel(ctx, req, &plan, &resp.Diagnostics) {
 		return
 	}
-	plan.Findings = plannedFindings(req.Config, reportFindings(ctx, guard.CheckPodQuota(guardQuota(&plan), settingsOf(r.clients)), plan.Waivers, &resp.Diagnostics))
+	settings := settingsOf(r.clients)
+	plan.Findings = plannedFindingsWith(req.Config, settings, reportFindings(ctx, withSettings(settings, guard.CheckPodQuota(guardQuota(&plan), settings)), plan.Waivers, &resp.Diagnostics))
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 	keepFindingsWording(ctx, req, resp)
 }

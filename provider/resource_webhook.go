@@ -230,7 +230,7 @@ func (r *webhookResource[W, P]) ModifyPlan(ctx context.Context, req resource.Mod
 		return
 	}
 	settings := settingsOf(r.clients)
-	plan.Findings = plannedFindings(req.Config, reportFindings(ctx, r.check(ctx, &plan, settings, &resp.Diagnostics), plan.Waivers, &resp.Diagnostics))
+	plan.Findings = plannedFindingsWith(req.Config, settings, reportFindings(ctx, withSettings(settings, r.check(ctx, &plan, settings, &resp.Diagnostics)), plan.Waivers, &resp.Diagnostics))
 	for i := range plan.Webhooks {
 		m := P(&plan.Webhooks[i]).common()
 		if i < len(cfg.Webhooks) && P(&cfg.Webhooks[i]).common().RequireReadyBackend.IsNull() {
@@ -241,7 +241,7 @@ func (r *webhookResource[W, P]) ModifyPlan(ctx context.Context, req resource.Mod
 			}
 		}
 		gw := guardWebhook(ctx, m, &resp.Diagnostics)
-		if gw.NamespaceSelector.Unknown || (len(m.Service) > 0 && m.Service[0].Namespace.IsUnknown()) {
+		if gw.NamespaceSelector.Unknown || (len(m.Service) > 0 && m.Service[0].Namespace.IsUnknown()) || settings.Unknown {
 			m.EffectiveNamespaceSelector = types.StringUnknown()
 		} else {
 			m.EffectiveNamespaceSelector = types.StringValue(formatSelector(guard.EffectiveNamespaceSelector(gw, settings)))

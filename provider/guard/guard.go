@@ -279,4 +279,8 @@ type Settings struct {
 	MaxWebhookTimeoutSeconds   int64
 	AllowBurstableControlPlane bool
 	MaxPodsPerNamespace        int64
+	// Unknown is set while a knob is not known (another resource's output,
+	// during plan): the others hold their defaults, so the rules that read
+	// settings wait for apply (see WithoutSettingsRules).
+	Unknown bool
 }
