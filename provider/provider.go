@@ -89,7 +89,10 @@ func (p *k8sguardProvider) Schema(_ context.Context, _ provider.SchemaRequest, r
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "The k8sguard provider manages hardened Kubernetes and AWS objects: the dangerous shape of each " +
 			"object is refused at `terraform plan` with a diagnostic naming the rule and the public failure story it prevents. " +
-			"Clients are built lazily: a configuration that only uses plan-time checks needs no cluster and no AWS credentials.",
+			"Clients are built lazily: a configuration that only uses plan-time checks needs no cluster and no AWS credentials. " +
+			"A provider attribute taken from another resource's output (a cluster created in the same configuration) is used only once it is known: " +
+			"until then k8sguard does not fall back to the kubeconfig or the AWS SDK's defaults, the plan keeps the resources' state as it is, " +
+			"data sources that need the cluster fail with the reason, and the rules that read a policy setting run at apply.",
 		Attributes: map[string]schema.Attribute{
 			"protected_namespaces": schema.ListAttribute{
 				ElementType:         types.StringType,
