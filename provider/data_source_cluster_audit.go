@@ -102,11 +102,20 @@ func (d *clusterAuditDataSource) Read(ctx context.Context, req datasource.ReadRe
 		resp.Diagnostics.AddError("Cannot build the Kubernetes client", err.Error())
 		return
 	}
+	settings := settingsOf(d.clients)
+	if settings.Unknown {
+		// Judging with the defaults would audit protected namespaces, or
+		// skip ones the configuration protects, and report it as the truth.
+		resp.Diagnostics.AddError("Cannot audit the cluster yet",
+			"the provider's policy settings (protected_namespaces, max_webhook_timeout_seconds, max_pods_per_namespace) are not known yet "+
+				"(another resource's output, known at apply), and the audit's findings depend on them. Set them from values known at plan.")
+		return
+	}
 	var only []string
 	if !m.Namespaces.IsNull() {
 		resp.Diagnostics.Append(m.Namespaces.ElementsAs(ctx, &only, false)...)
 	}
-	findings, err := auditCluster(ctx, cs, settingsOf(d.clients), only)
+	findings, err := auditCluster(ctx, cs, settings, only)
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot audit the cluster", err.Error())
 		return

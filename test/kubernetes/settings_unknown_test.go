@@ -2,6 +2,7 @@ package kubernetes_test
 
 import (
 	"context"
+	"regexp"
 	"testing"
 
 	"github.com/gruntwork-io/terratest/modules/terraform"
@@ -62,5 +63,18 @@ func TestProviderSettingsUnknownAtPlan(t *testing.T) {
 		}()); err != nil {
 			t.Fatalf("after the refused apply: %v", err)
 		}
+	})
+
+	// The audit's findings depend on the settings (protected namespaces
+	// are not judged): with them unknown it refuses, rather than report
+	// what the defaults say as the cluster's state.
+	t.Run("audit_refuses_until_the_settings_are_known", func(t *testing.T) {
+		const name = "settings-audit"
+		createNamespace(t, cp.Clientset, name, nil)
+		opts := tf(t, cp, "test/kubernetes/testdata/settings_unknown", map[string]any{"name": name, "max_timeout": 20, "with_quota": false, "with_audit": true})
+		terraform.InitContext(t, ctx, opts)
+		detail := "the provider's policy settings (protected_namespaces, max_webhook_timeout_seconds, max_pods_per_namespace) are not known yet " +
+			"(another resource's output, known at apply), and the audit's findings depend on them. Set them from values known at plan."
+		t.Logf("refused: %s", infra.ExpectPlanError(t, opts, `(?s)Error: Cannot audit the cluster yet.*`+regexp.QuoteMeta(detail)))
 	})
 }

@@ -18,6 +18,10 @@ variable "with_quota" {
   type    = bool
   default = true
 }
+variable "with_audit" {
+  type    = bool
+  default = false
+}
 
 resource "terraform_data" "policy" {
   input = {
@@ -62,4 +66,8 @@ resource "k8sguard_pod_quota" "this" {
 
 output "effective_namespace_selector" {
   value = k8sguard_validating_webhook.this.webhook[0].effective_namespace_selector
+}
+
+data "k8sguard_cluster_audit" "this" {
+  count = var.with_audit ? 1 : 0
 }
