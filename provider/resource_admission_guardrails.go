@@ -77,7 +77,9 @@ func (r *guardrailsResource) Schema(_ context.Context, _ resource.SchemaRequest,
 			"How the object rules decide: a CronJob is unbounded when `concurrencyPolicy` is `Allow` (the default) and neither " +
 			"`startingDeadlineSeconds` nor the job template's `activeDeadlineSeconds` is set. A Service exposes a dashboard when it is a " +
 			"`NodePort` (source ranges do not restrict node ports), or a `LoadBalancer` without `loadBalancerSourceRanges` (or with `0.0.0.0/0` or " +
-			"`::/0` among them), and it either " +
+			"`::/0` among them), or a `LoadBalancer` that opens node ports: the API server allocates them unless " +
+			"`allocateLoadBalancerNodePorts` is false, a `nodePort` set explicitly is opened either way, and source ranges do not restrict " +
+			"them; and it either " +
 			"selects a known dashboard (any selector value in: " + strings.Join(guard.DashboardNames, ", ") + ") or has a dashboard " +
 			"port (port or target port 4040, Weave Scope's, or a port name containing `dashboard`). A Deployment or StatefulSet has no " +
 			"spread with `replicas` ≥ 2 and neither pod anti-affinity terms nor `topologySpreadConstraints`; no graceful shutdown when a " +

@@ -53,7 +53,9 @@ var _ = register(
 	Rule{ID: RuleServiceDashboardPublic, Family: "workload", Severity: Error, Waivable: true, Story: storyWeaveScope,
 		Enforced: AtAPIServer | AtAudit,
 		Checks: "a LoadBalancer or NodePort Service that selects a known dashboard (a selector value in the dashboard list) or carries a " +
-			"dashboard port (4040, or a port name containing `dashboard`) has `loadBalancerSourceRanges` other than `0.0.0.0/0` or `::/0`; NodePort never does"},
+			"dashboard port (4040, or a port name containing `dashboard`) opens no node port and has `loadBalancerSourceRanges` other than " +
+			"`0.0.0.0/0` or `::/0`: a NodePort never does, and a LoadBalancer opens node ports unless `allocateLoadBalancerNodePorts` is false " +
+			"and no port sets a `nodePort`"},
 	Rule{ID: RuleWorkloadNoSpread, Family: "workload", Severity: Warning, Waivable: true, Story: storyMoonlight,
 		Enforced: AtAPIServer | AtAudit,
 		Checks:   "a Deployment or StatefulSet with `replicas` ≥ 2 has pod anti-affinity or `topologySpreadConstraints`"},
@@ -75,7 +77,8 @@ const (
 		"runs that never finish overlap and pile up pods until the API server and etcd fall over. Set concurrencyPolicy Forbid or " +
 		"Replace in the CronJob spec (not in the pod template, where it is silently dropped), or bound each run with activeDeadlineSeconds."
 	MsgServiceDashboardExposed = "%s Service exposes a dashboard (%s) to anyone who can reach %s: an open Weave Scope let attackers run a cryptominer as root " +
-		"on the nodes. Use type LoadBalancer with loadBalancerSourceRanges for the admin network, or ClusterIP and kubectl port-forward."
+		"on the nodes. Use type LoadBalancer with loadBalancerSourceRanges for the admin network and allocateLoadBalancerNodePorts false, " +
+		"or ClusterIP and kubectl port-forward."
 	MsgWorkloadNoSpread = "%s with %d replicas has neither pod anti-affinity nor topologySpreadConstraints: the scheduler may put every replica on one node, " +
 		"and one node failure takes them all down. Add a topologySpreadConstraint on kubernetes.io/hostname, or pod anti-affinity."
 	MsgWorkloadNoPreStop = "container %q serves a port but has no preStop hook: on rollout or scale-down it gets SIGTERM while the load balancer still " +
@@ -127,14 +130,18 @@ type Service struct {
 	Selector                 map[string]string
 	Ports                    []ServicePort
 	LoadBalancerSourceRanges []string
+	// AllocateLoadBalancerNodePorts nil is the API's default for a
+	// LoadBalancer: true.
+	AllocateLoadBalancerNodePorts *bool
 }
 
 // ServicePort is one port of a Service; TargetPort is its number or name
-// as written ("" when unset).
+// as written ("" when unset), NodePort 0 when none is set or allocated.
 type ServicePort struct {
 	Name       string
 	Port       int64
 	TargetPort string
+	NodePort   int64
 }
 
 // Workload is a Deployment or StatefulSet's pod template as the workload
@@ -184,14 +191,35 @@ func restrictsSources(ranges []string) bool {
 	return len(ranges) > 0 && !slices.ContainsFunc(ranges, func(r string) bool { return slices.Contains(OpenSourceRanges, strings.TrimSpace(r)) })
 }
 
+// Where an exposed dashboard can be reached from, as the message says it.
+const (
+	ReachNodePort     = "any node's address"
+	ReachLoadBalancer = "the load balancer"
+	// A LoadBalancer's node ports: kube-proxy applies
+	// loadBalancerSourceRanges to traffic for the load balancer's address
+	// only, so the node ports stay open to whoever reaches a node.
+	ReachLoadBalancerNodePorts = "any node's address on its node ports (loadBalancerSourceRanges restrict only the load balancer)"
+)
+
+// opensNodePorts reports whether a LoadBalancer Service opens node ports:
+// the API server allocates one per port unless
+// allocateLoadBalancerNodePorts is false, and a nodePort set explicitly is
+// opened either way.
+func opensNodePorts(s Service) bool {
+	return s.AllocateLoadBalancerNodePorts == nil || *s.AllocateLoadBalancerNodePorts ||
+		slices.ContainsFunc(s.Ports, func(p ServicePort) bool { return p.NodePort != 0 })
+}
+
 // CheckService is SERVICE_DASHBOARD_EXPOSED.
 func CheckService(s Service) []Finding {
 	var reach string
 	switch {
 	case s.Type == "NodePort":
-		reach = "any node's address"
+		reach = ReachNodePort
 	case s.Type == "LoadBalancer" && !restrictsSources(s.LoadBalancerSourceRanges):
-		reach = "the load balancer"
+		reach = ReachLoadBalancer
+	case s.Type == "LoadBalancer" && opensNodePorts(s):
+		reach = ReachLoadBalancerNodePorts
 	default:
 		return nil
 	}

@@ -27,9 +27,10 @@ func TestCronJobRule(t *testing.T) {
 }
 
 func TestServiceDashboardRule(t *testing.T) {
-	const tail = `: an open Weave Scope let attackers run a cryptominer as root on the nodes. Use type LoadBalancer with loadBalancerSourceRanges for the admin network, or ClusterIP and kubectl port-forward.`
+	const tail = `: an open Weave Scope let attackers run a cryptominer as root on the nodes. Use type LoadBalancer with loadBalancerSourceRanges for the admin network and allocateLoadBalancerNodePorts false, or ClusterIP and kubectl port-forward.`
 	scope := map[string]string{"app": "weave-scope", "name": "weave-scope-app", "weave-scope-component": "app"}
 	web := []ServicePort{{Name: "http", Port: 80, TargetPort: "4040"}}
+	yes, no := true, false
 	tests := []struct {
 		name string
 		s    Service
@@ -41,7 +42,21 @@ func TestServiceDashboardRule(t *testing.T) {
 			[]expectedFinding{{RuleServiceDashboardPublic, "spec.type", `NodePort Service exposes a dashboard (selector app=weave-scope) to anyone who can reach any node's address` + tail}}},
 		{"NodePort with source ranges is still open (they apply to load balancers only)", Service{Type: "NodePort", Selector: scope, LoadBalancerSourceRanges: []string{"10.0.0.0/8"}},
 			[]expectedFinding{{RuleServiceDashboardPublic, "spec.type", `NodePort Service exposes a dashboard (selector app=weave-scope) to anyone who can reach any node's address` + tail}}},
-		{"restricted to the admin network", Service{Type: "LoadBalancer", Selector: scope, LoadBalancerSourceRanges: []string{"10.0.0.0/8"}}, nil},
+		{"restricted to the admin network, node ports open (the API's default)", Service{Type: "LoadBalancer", Selector: scope, LoadBalancerSourceRanges: []string{"10.0.0.0/8"}},
+			[]expectedFinding{{RuleServiceDashboardPublic, "spec.type", `LoadBalancer Service exposes a dashboard (selector app=weave-scope) to anyone who can reach ` +
+				`any node's address on its node ports (loadBalancerSourceRanges restrict only the load balancer)` + tail}}},
+		{"restricted to the admin network, node ports allocated", Service{Type: "LoadBalancer", Selector: scope, LoadBalancerSourceRanges: []string{"10.0.0.0/8"},
+			AllocateLoadBalancerNodePorts: &yes},
+			[]expectedFinding{{RuleServiceDashboardPublic, "spec.type", `LoadBalancer Service exposes a dashboard (selector app=weave-scope) to anyone who can reach ` +
+				`any node's address on its node ports (loadBalancerSourceRanges restrict only the load balancer)` + tail}}},
+		{"restricted to the admin network, no node ports", Service{Type: "LoadBalancer", Selector: scope, LoadBalancerSourceRanges: []string{"10.0.0.0/8"},
+			AllocateLoadBalancerNodePorts: &no, Ports: []ServicePort{{Name: "app", Port: 80, TargetPort: "4040"}}}, nil},
+		{"restricted to the admin network, no node ports but one set explicitly", Service{Type: "LoadBalancer", Selector: scope, LoadBalancerSourceRanges: []string{"10.0.0.0/8"},
+			AllocateLoadBalancerNodePorts: &no, Ports: []ServicePort{{Name: "app", Port: 80, TargetPort: "4040", NodePort: 30440}}},
+			[]expectedFinding{{RuleServiceDashboardPublic, "spec.type", `LoadBalancer Service exposes a dashboard (selector app=weave-scope) to anyone who can reach ` +
+				`any node's address on its node ports (loadBalancerSourceRanges restrict only the load balancer)` + tail}}},
+		{"open load balancer without node ports", Service{Type: "LoadBalancer", Selector: scope, AllocateLoadBalancerNodePorts: &no},
+			[]expectedFinding{{RuleServiceDashboardPublic, "spec.type", `LoadBalancer Service exposes a dashboard (selector app=weave-scope) to anyone who can reach the load balancer` + tail}}},
 		{"a source range of everywhere restricts nothing", Service{Type: "LoadBalancer", Selector: scope, LoadBalancerSourceRanges: []string{"10.0.0.0/8", "::/0"}},
 			[]expectedFinding{{RuleServiceDashboardPublic, "spec.type", `LoadBalancer Service exposes a dashboard (selector app=weave-scope) to anyone who can reach the load balancer` + tail}}},
 		{"ClusterIP", Service{Type: "ClusterIP", Selector: scope}, nil},

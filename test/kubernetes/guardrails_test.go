@@ -230,10 +230,13 @@ func TestAdmissionGuardrailsIncidentsAndAudit(t *testing.T) {
 		if !strings.Contains(err.Error(), "[SERVICE_DASHBOARD_EXPOSED] LoadBalancer Service exposes a dashboard (selector app=weave-scope) to anyone who can reach the load balancer") {
 			t.Fatalf("unexpected denial: %v", err)
 		}
+		// Source ranges restrict only the load balancer: the fix closes
+		// the node ports a LoadBalancer otherwise opens as well.
 		restricted := guardtest.WeaveScopeService("team-a")
 		restricted.Spec.LoadBalancerSourceRanges = []string{"10.20.0.0/16"}
+		restricted.Spec.AllocateLoadBalancerNodePorts = ptr(false)
 		if err := create(ctx, kubectl, restricted); err != nil {
-			t.Fatalf("Weave Scope behind source ranges was refused: %v", err)
+			t.Fatalf("Weave Scope behind source ranges, without node ports, was refused: %v", err)
 		}
 	})
 

@@ -233,8 +233,11 @@ func serviceGuardrail() Guardrail {
 	names := list(guard.DashboardNames)
 	port := fmt.Sprint(guard.DashboardPort)
 	const ranges = "object.spec.?loadBalancerSourceRanges.orValue([])"
-	exposed := fmt.Sprintf(`(%s == "NodePort" || %s == "LoadBalancer" && (size(%s) == 0 || %s.exists(r, r.trim() in %s)))`,
-		typ, typ, ranges, ranges, list(guard.OpenSourceRanges))
+	open := fmt.Sprintf(`(size(%s) == 0 || %s.exists(r, r.trim() in %s))`, ranges, ranges, list(guard.OpenSourceRanges))
+	// guard's opensNodePorts; the API server defaults the field to true
+	// for a LoadBalancer, and an explicit nodePort is opened either way.
+	nodePorts := fmt.Sprintf(`(object.spec.?allocateLoadBalancerNodePorts.orValue(true) || %s.exists(p, p.?nodePort.orValue(0) != 0))`, ports)
+	exposed := fmt.Sprintf(`(%s == "NodePort" || %s == "LoadBalancer" && (%s || %s))`, typ, typ, open, nodePorts)
 	bySelector := fmt.Sprintf("%s.exists(k, %s[k] in %s)", selector, selector, names)
 	dashPort := fmt.Sprintf(`(p.port == %s || p.?targetPort.orValue("") == %s || p.?name.orValue("").contains(%q) || string(p.?targetPort.orValue("")).contains(%q))`,
 		port, port, guard.DashboardPortName, guard.DashboardPortName)
@@ -242,7 +245,7 @@ func serviceGuardrail() Guardrail {
 	key := selector + ".filter(k, " + selector + "[k] in " + names + ").min()"
 	evidence := fmt.Sprintf(`(%s ? %s : "port " + string(%s.filter(p, %s)[0].port))`,
 		bySelector, bind("k", key, `"selector " + k + "=" + `+selector+"[k]"), ports, dashPort)
-	reach := fmt.Sprintf(`(%s == "NodePort" ? "any node's address" : "the load balancer")`, typ)
+	reach := fmt.Sprintf(`(%s == "NodePort" ? %s : %s ? %s : %s)`, typ, lit(guard.ReachNodePort), open, lit(guard.ReachLoadBalancer), lit(guard.ReachLoadBalancerNodePorts))
 	return Guardrail{Target: "services", Group: "", Resources: []string{"services"}, Namespaced: true, Check: Validation{
 		Expression:        fmt.Sprintf("!(%s && (%s || %s))", exposed, bySelector, byPort),
 		MessageExpression: format(guard.MsgServiceDashboardExposed, typ, evidence, reach),

@@ -245,6 +245,10 @@ func WeaveScopeService(namespace string) *corev1.Service {
 func serviceShapes() []Shape {
 	ranged := WeaveScopeService(Namespace)
 	ranged.Name, ranged.Spec.LoadBalancerSourceRanges = "scope-admin-only", []string{"10.0.0.0/8"}
+	noNodePorts := ranged.DeepCopy()
+	noNodePorts.Name, noNodePorts.Spec.AllocateLoadBalancerNodePorts = "scope-admin-only-no-node-ports", ptr(false)
+	pinnedNodePort := noNodePorts.DeepCopy()
+	pinnedNodePort.Name, pinnedNodePort.Spec.Ports[0].NodePort = "scope-admin-only-pinned-node-port", 30440
 	everywhere := WeaveScopeService(Namespace)
 	everywhere.Name, everywhere.Spec.LoadBalancerSourceRanges = "scope-everywhere", []string{"10.0.0.0/8", "0.0.0.0/0"}
 	nodePort := WeaveScopeService(Namespace)
@@ -259,7 +263,9 @@ func serviceShapes() []Shape {
 	grafana.Name, grafana.Spec.Selector = "grafana", map[string]string{"app.kubernetes.io/name": "grafana", "app.kubernetes.io/instance": "monitoring"}
 	return []Shape{
 		{"Weave Scope on a public load balancer", WeaveScopeService(Namespace), []string{guard.RuleServiceDashboardPublic}},
-		{"Weave Scope behind source ranges", ranged, nil},
+		{"Weave Scope behind source ranges, with the node ports a load balancer opens", ranged, []string{guard.RuleServiceDashboardPublic}},
+		{"Weave Scope behind source ranges without node ports", noNodePorts, nil},
+		{"Weave Scope behind source ranges with a node port set", pinnedNodePort, []string{guard.RuleServiceDashboardPublic}},
 		{"Weave Scope behind a source range of everywhere", everywhere, []string{guard.RuleServiceDashboardPublic}},
 		{"Weave Scope on a node port", nodePort, []string{guard.RuleServiceDashboardPublic}},
 		{"Weave Scope inside the cluster", clusterIP, nil},

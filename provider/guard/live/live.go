@@ -154,7 +154,8 @@ func CronJob(c *batchv1.CronJob) guard.CronJob {
 
 // Service maps a Service.
 func Service(s *corev1.Service) guard.Service {
-	out := guard.Service{Type: string(s.Spec.Type), Selector: s.Spec.Selector, LoadBalancerSourceRanges: s.Spec.LoadBalancerSourceRanges}
+	out := guard.Service{Type: string(s.Spec.Type), Selector: s.Spec.Selector, LoadBalancerSourceRanges: s.Spec.LoadBalancerSourceRanges,
+		AllocateLoadBalancerNodePorts: s.Spec.AllocateLoadBalancerNodePorts}
 	if out.Type == "" {
 		out.Type = string(corev1.ServiceTypeClusterIP)
 	}
@@ -163,7 +164,7 @@ func Service(s *corev1.Service) guard.Service {
 		if p.TargetPort.IntVal != 0 || p.TargetPort.StrVal != "" {
 			target = p.TargetPort.String()
 		}
-		out.Ports = append(out.Ports, guard.ServicePort{Name: p.Name, Port: int64(p.Port), TargetPort: target})
+		out.Ports = append(out.Ports, guard.ServicePort{Name: p.Name, Port: int64(p.Port), TargetPort: target, NodePort: int64(p.NodePort)})
 	}
 	return out
 }
