@@ -85,8 +85,10 @@ func (r *guardrailsResource) Schema(_ context.Context, _ resource.SchemaRequest,
 			"spread with `replicas` ≥ 2 and neither pod anti-affinity terms nor `topologySpreadConstraints`; no graceful shutdown when a " +
 			"container that declares a port has no `preStop` hook, or a `preStop` `sleep` at least as long as " +
 			"`terminationGracePeriodSeconds` (default 30); a CPU limit when any container sets `resources.limits.cpu`. The `scale` subresource " +
-			"(`kubectl scale`, a HorizontalPodAutoscaler) is not judged: a Scale carries no pod template, so `WORKLOAD_NO_SPREAD` cannot be " +
-			"decided there; `k8sguard_cluster_audit` reports the result.\n\n" +
+			"(`kubectl scale`, a HorizontalPodAutoscaler) changes replicas without the pod template: the API server shows a policy an " +
+			"`autoscaling/v1` Scale there, so `WORKLOAD_NO_SPREAD` cannot be decided. Its own policy (`<name>-scales-warn`) flags the scale " +
+			"that makes the rule apply (from below 2 replicas to 2 or more) with a Warning, and never denies it, even when the rule is set to " +
+			"`deny`: an autoscaler scaling a well-spread Deployment up must not be refused; `k8sguard_cluster_audit` reports the result.\n\n" +
 			"Exemptions: the provider's `protected_namespaces` are never matched; `exempt_namespace_labels` exempts namespaces by label; " +
 			"one object is exempted from one waivable rule by the annotation `" + guard.WaiverAnnotationPrefix + "<RULE_ID>: \"<reason>\"` " +
 			"(the reason is required). Objects being deleted are never judged, so a finalizer can always be removed.\n\n" +
@@ -227,7 +229,11 @@ func plannedOutputs(policies []guardcel.Policy) (types.Map, types.List) {
 	var names []string
 	for _, p := range policies {
 		for _, id := range p.RuleIDs {
-			actions[id] = string(p.Action)
+			// A rule's first policy carries its action; a second (the scale
+			// subresource's) may cap it at warn.
+			if _, seen := actions[id]; !seen {
+				actions[id] = string(p.Action)
+			}
 		}
 		names = append(names, p.Policy.Name)
 	}
@@ -514,7 +520,9 @@ func (r *guardrailsResource) Read(ctx context.Context, req resource.ReadRequest,
 		names = append(names, p.Policy.Name)
 		if b, ok := liveBindings[p.Binding.Name]; ok {
 			for _, id := range p.RuleIDs {
-				actions[id] = actionOf(b.Spec.ValidationActions)
+				if _, seen := actions[id]; !seen { // as plannedOutputs
+					actions[id] = actionOf(b.Spec.ValidationActions)
+				}
 			}
 		}
 	}

@@ -66,6 +66,7 @@ func TestAdmissionGuardrailsPlanShowsActionsAndPolicies(t *testing.T) {
 			knownvalue.StringExact("k8sguard-webhooks-deny"), knownvalue.StringExact("k8sguard-webhooks-warn"),
 			knownvalue.StringExact("k8sguard-cronjobs-deny"), knownvalue.StringExact("k8sguard-services-deny"),
 			knownvalue.StringExact("k8sguard-workloads-warn"), knownvalue.StringExact("k8sguard-workloads-deny"),
+			knownvalue.StringExact("k8sguard-scales-warn"),
 		})),
 		plancheck.ExpectKnownValue("k8sguard_admission_guardrails.this", tfjsonpath.New("name"), knownvalue.StringExact("k8sguard")),
 	)

@@ -58,7 +58,8 @@ var _ = register(
 			"and no port sets a `nodePort`"},
 	Rule{ID: RuleWorkloadNoSpread, Family: "workload", Severity: Warning, Waivable: true, Story: storyMoonlight,
 		Enforced: AtAPIServer | AtAudit,
-		Checks:   "a Deployment or StatefulSet with `replicas` ≥ 2 has pod anti-affinity or `topologySpreadConstraints`"},
+		Checks: "a Deployment or StatefulSet with `replicas` ≥ 2 has pod anti-affinity or `topologySpreadConstraints`; a scale through the " +
+			"`scale` subresource (no pod template to judge) from below 2 replicas to 2 or more is flagged, never denied"},
 	Rule{ID: RuleWorkloadNoGraceful, Family: "workload", Severity: Warning, Waivable: true, Story: storyRavelin,
 		Enforced: AtAPIServer | AtAudit,
 		Checks: "every container of a Deployment or StatefulSet that declares a port has a `preStop` hook, and a `preStop` sleep is " +
@@ -81,6 +82,9 @@ const (
 		"or ClusterIP and kubectl port-forward."
 	MsgWorkloadNoSpread = "%s with %d replicas has neither pod anti-affinity nor topologySpreadConstraints: the scheduler may put every replica on one node, " +
 		"and one node failure takes them all down. Add a topologySpreadConstraint on kubernetes.io/hostname, or pod anti-affinity."
+	MsgWorkloadScaledUnseen = "%s scaled from %d to %d replicas through the scale subresource (kubectl scale, an autoscaler), which shows the guardrails " +
+		"no pod template: they cannot tell whether it has pod anti-affinity or topologySpreadConstraints, and without them one node failure takes " +
+		"every replica down. Check it with k8sguard_cluster_audit, or set spec.replicas on the %s itself, where its template is judged."
 	MsgWorkloadNoPreStop = "container %q serves a port but has no preStop hook: on rollout or scale-down it gets SIGTERM while the load balancer still " +
 		"sends it traffic, and clients get 502s. Add a preStop sleep longer than the load balancer takes to deregister it."
 	MsgWorkloadGraceTooShort = "container %q sleeps %ds in preStop but terminationGracePeriodSeconds is %d: the kubelet kills it before it has drained. " +
@@ -104,6 +108,30 @@ const (
 	DashboardPort     = 4040
 	DashboardPortName = "dashboard"
 )
+
+// SpreadMinReplicas is the replica count from which WORKLOAD_NO_SPREAD
+// asks for spread: one replica has nothing to spread.
+const SpreadMinReplicas = 2
+
+// Scale is a change of replicas through the scale subresource (kubectl
+// scale, a HorizontalPodAutoscaler): the API server shows admission an
+// autoscaling/v1 Scale, with the replica counts and no pod template.
+type Scale struct {
+	Kind     string // of the scaled workload: Deployment or StatefulSet
+	From, To int64
+}
+
+// CheckScale is WORKLOAD_NO_SPREAD on a scale: the rule cannot be decided
+// without the pod template, so the scale that makes it apply (from below
+// SpreadMinReplicas to at least that) is flagged for a look; scaling
+// between counts the rule treats alike is not, the workload having been
+// judged when it got its replicas.
+func CheckScale(s Scale) []Finding {
+	if s.From >= SpreadMinReplicas || s.To < SpreadMinReplicas {
+		return nil
+	}
+	return []Finding{finding(RuleWorkloadNoSpread, Path{"spec", "replicas"}, MsgWorkloadScaledUnseen, s.Kind, s.From, s.To, s.Kind)}
+}
 
 // DefaultTerminationGracePeriodSeconds is what the API server sets when a
 // pod template leaves it out.
@@ -263,7 +291,7 @@ func CheckWorkload(w Workload) []Finding {
 	if w.Replicas != nil {
 		replicas = *w.Replicas
 	}
-	if replicas >= 2 && !w.PodAntiAffinity && w.TopologySpreadConstraints == 0 {
+	if replicas >= SpreadMinReplicas && !w.PodAntiAffinity && w.TopologySpreadConstraints == 0 {
 		out = append(out, finding(RuleWorkloadNoSpread, Path{"spec", "template", "spec"},
 			MsgWorkloadNoSpread,
 			w.Kind, replicas))

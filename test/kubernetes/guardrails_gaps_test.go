@@ -5,9 +5,14 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	admv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/k8sguard/k8sguard/provider/guard"
 	guardcel "github.com/k8sguard/k8sguard/provider/guard/cel"
@@ -113,4 +118,110 @@ func TestAdmissionGuardrailsDashboardOnLoadBalancerNodePorts(t *testing.T) {
 	pinned.Spec.Ports[0].NodePort = 30440
 	_, err = cs.CoreV1().Services(guardtest.Namespace).Create(ctx, pinned, metav1.CreateOptions{})
 	requireDenial(t, "Weave Scope behind source ranges with an explicit node port", err, "k8sguard-services-deny", want)
+}
+
+// TestAdmissionGuardrailsJudgeTheScaleSubresource: WORKLOAD_NO_SPREAD
+// reads replicas, and `kubectl scale` (or an autoscaler) changes them
+// through the scale subresource, which the workloads policy did not
+// match: a spreadless Deployment or StatefulSet made with one replica
+// could be scaled to three without a word. The API server shows a
+// policy an autoscaling/v1 Scale there (verified below), with no pod
+// template, so the guardrails warn on the scale that makes the rule apply
+// (from below 2 replicas to 2 or more) and say what they cannot see.
+func TestAdmissionGuardrailsJudgeTheScaleSubresource(t *testing.T) {
+	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{WithoutControllerManager: true})
+	cs := cp.Clientset
+	ctx := context.Background()
+	createNamespace(t, cs, guardtest.Namespace, nil)
+	one := guardtest.SpreadlessDeployment(guardtest.Namespace)
+	one.Spec.Replicas = ptr[int32](1)
+	if _, err := cs.AppsV1().Deployments(guardtest.Namespace).Create(ctx, one, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: guardtest.Namespace}, Spec: appsv1.StatefulSetSpec{
+		Replicas: ptr[int32](1), Selector: one.Spec.Selector, Template: one.Spec.Template}}
+	if _, err := cs.AppsV1().StatefulSets(guardtest.Namespace).Create(ctx, sts, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dry := metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}}
+	scaleTo := func(cs kubernetes.Interface, resource string, replicas int32) error {
+		s := &autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: one.Name, Namespace: guardtest.Namespace}, Spec: autoscalingv1.ScaleSpec{Replicas: replicas}}
+		var err error
+		if resource == "deployments" {
+			_, err = cs.AppsV1().Deployments(guardtest.Namespace).UpdateScale(ctx, one.Name, s, dry)
+		} else {
+			s.Name = sts.Name
+			_, err = cs.AppsV1().StatefulSets(guardtest.Namespace).UpdateScale(ctx, sts.Name, s, dry)
+		}
+		return err
+	}
+
+	t.Run("what a policy sees on the scale subresource", func(t *testing.T) {
+		api := cs.AdmissionregistrationV1()
+		probe := &admv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "scale-probe"}, Spec: admv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptr(admv1.Fail),
+			MatchConstraints: &admv1.MatchResources{ResourceRules: []admv1.NamedRuleWithOperations{{RuleWithOperations: admv1.RuleWithOperations{
+				Operations: []admv1.OperationType{admv1.Update},
+				Rule:       admv1.Rule{APIGroups: []string{"apps"}, APIVersions: []string{"*"}, Resources: []string{"deployments/scale", "statefulsets/scale"}},
+			}}}},
+			Validations: []admv1.Validation{{Expression: "false", MessageExpression: `request.resource.resource + "/" + request.subResource + ": " + ` +
+				`object.apiVersion + " " + object.kind + " spec.replicas " + string(oldObject.spec.replicas) + " -> " + string(object.spec.replicas) + ` +
+				`", template: " + string(has(object.spec.template)) + ", labels: " + string(has(object.metadata.labels))`}},
+		}}
+		if _, err := api.ValidatingAdmissionPolicies().Create(ctx, probe, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := api.ValidatingAdmissionPolicyBindings().Create(ctx, &admv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: "scale-probe"},
+			Spec: admv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: "scale-probe", ValidationActions: []admv1.ValidationAction{admv1.Deny}}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, resource := range []string{"deployments", "statefulsets"} {
+			want := resource + "/scale: autoscaling/v1 Scale spec.replicas 1 -> 3, template: false, labels: false"
+			eventually(t, "the probe sees "+resource+"/scale", 30*time.Second, func() error {
+				if err := scaleTo(cs, resource, 3); err == nil || !strings.HasSuffix(err.Error(), "denied request: "+want) {
+					return fmt.Errorf("scale answered %v, want the probe's %q", err, want)
+				}
+				return nil
+			})
+		}
+		if err := api.ValidatingAdmissionPolicyBindings().Delete(ctx, "scale-probe", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := api.ValidatingAdmissionPolicies().Delete(ctx, "scale-probe", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the probe is gone", 30*time.Second, func() error { return scaleTo(cs, "deployments", 3) })
+	})
+
+	installPolicies(t, cp, nil)
+	kubectl, warned := clientWithWarnings(t, cp)
+	for _, c := range []struct{ resource, kind string }{{"deployments", "Deployment"}, {"statefulsets", "StatefulSet"}} {
+		want := fmt.Sprintf(`Validation failed for ValidatingAdmissionPolicy 'k8sguard-scales-warn' with binding 'k8sguard-scales-warn': `+
+			`[WORKLOAD_NO_SPREAD] %s scaled from 1 to 3 replicas through the scale subresource (kubectl scale, an autoscaler), which shows `+
+			`the guardrails no pod template: they cannot tell whether it has pod anti-affinity or topologySpreadConstraints, and without them one node `+
+			`failure takes every replica down. Check it with k8sguard_cluster_audit, or set spec.replicas on the %s itself, where its template is judged. `+
+			`Prevents: every replica on one node, one kernel panic took the site down (Moonlight).`, c.kind, c.kind)
+		eventually(t, "kubectl scale "+c.resource+" --replicas=3 is warned about", 30*time.Second, func() error {
+			warned.take()
+			err := scaleTo(kubectl, c.resource, 3)
+			w := warned.take()
+			if err != nil || len(w) != 1 || w[0] != want {
+				return fmt.Errorf("scale answered %v with warnings %q; want exactly the warning %q", err, w, want)
+			}
+			return nil
+		})
+	}
+	// Scaling between counts the rule treats alike says nothing: the
+	// Deployment was judged when it got 2 or more replicas.
+	if _, err := cs.AppsV1().Deployments(guardtest.Namespace).UpdateScale(ctx, one.Name,
+		&autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: one.Name, Namespace: guardtest.Namespace}, Spec: autoscalingv1.ScaleSpec{Replicas: 2}}, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	warned.take()
+	if err := scaleTo(kubectl, "deployments", 5); err != nil {
+		t.Fatal(err)
+	}
+	if w := warned.take(); len(w) > 0 {
+		t.Fatalf("scale from 2 to 5 warned %q", w)
+	}
 }

@@ -92,6 +92,9 @@ func Policies(o Options) []Policy {
 		if !ok {
 			action = DefaultAction(g.RuleID)
 		}
+		if g.WarnAtMost && action == Deny {
+			action = Warn
+		}
 		name := PolicyName(o.Name, g.Target, action)
 		if _, seen := index[name]; !seen {
 			index[name] = len(out)

@@ -27,6 +27,9 @@ type Guardrail struct {
 	Resources  []string // matched resources (never subresources)
 	Namespaced bool
 	Check      Validation
+	// WarnAtMost caps the action at warn: the guardrail cannot see all the
+	// rule needs (a Scale has no pod template), so it never denies.
+	WarnAtMost bool
 }
 
 // Validation is a CEL expression that must hold, and the message (an
@@ -47,12 +50,24 @@ func Guardrails(s guard.Settings) []Guardrail {
 		if !ok {
 			panic("cel: rule " + r.ID + " is enforced at the API server but has no renderer")
 		}
-		g := render(s)
-		g.RuleID = r.ID
-		g.Check.MessageExpression = diagnostic(r.ID, "("+g.Check.MessageExpression+")")
-		out = append(out, g)
+		gs := []Guardrail{render(s)}
+		if scale, ok := scaleRenderers[r.ID]; ok {
+			gs = append(gs, scale(s))
+		}
+		for _, g := range gs {
+			g.RuleID = r.ID
+			g.Check.MessageExpression = diagnostic(r.ID, "("+g.Check.MessageExpression+")")
+			out = append(out, g)
+		}
 	}
 	return out
+}
+
+// scaleRenderers render the rules that read replicas a second time, for
+// the scale subresource (kubectl scale, autoscalers), which the main
+// resource's policy does not see.
+var scaleRenderers = map[string]func(guard.Settings) Guardrail{
+	guard.RuleWorkloadNoSpread: func(guard.Settings) Guardrail { return scaleNoSpread() },
 }
 
 var renderers = map[string]func(guard.Settings) Guardrail{
@@ -250,6 +265,24 @@ func serviceGuardrail() Guardrail {
 		Expression:        fmt.Sprintf("!(%s && (%s || %s))", exposed, bySelector, byPort),
 		MessageExpression: format(guard.MsgServiceDashboardExposed, typ, evidence, reach),
 	}}
+}
+
+// --- the scale subresource of Deployments and StatefulSets -------------
+
+// scaleNoSpread is guard.CheckScale. On deployments/scale and
+// statefulsets/scale the API server gives a policy an autoscaling/v1
+// Scale as object and oldObject (spec.replicas, status.replicas and
+// status.selector, and no labels or annotations), and names the workload
+// in request.resource.
+func scaleNoSpread() Guardrail {
+	from, to := "oldObject.spec.?replicas.orValue(0)", "object.spec.?replicas.orValue(0)"
+	min := fmt.Sprint(guard.SpreadMinReplicas)
+	kind := `(request.resource.resource == "deployments" ? "Deployment" : "StatefulSet")`
+	return Guardrail{Target: "scales", Group: "apps", Resources: []string{"deployments/scale", "statefulsets/scale"}, Namespaced: true, WarnAtMost: true,
+		Check: Validation{
+			Expression:        fmt.Sprintf(`!(request.operation == "UPDATE" && %s < %s && %s >= %s)`, from, min, to, min),
+			MessageExpression: format(guard.MsgWorkloadScaledUnseen, kind, from, to, kind),
+		}}
 }
 
 // --- Deployments and StatefulSets ---------------------------------------

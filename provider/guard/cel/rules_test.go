@@ -201,7 +201,13 @@ func TestGuardrailsAgreeWithGuardOnEveryShape(t *testing.T) {
 					t.Fatalf("guard finds %v, the table says %v", got, sortedCopy(s.Rules))
 				}
 				got, cost := admit(t, policies, s.Object)
-				want := expected(policies, diags)
+				var sent []Policy // the policies the API server sends the object to
+				for _, p := range policies {
+					if applies(t, p, s.Object) {
+						sent = append(sent, p)
+					}
+				}
+				want := expected(sent, diags)
 				if !reflect.DeepEqual(got, want) {
 					t.Fatalf("CEL says:\n%s\nguard says:\n%s", render(got), render(want))
 				}
@@ -285,7 +291,7 @@ func TestGuardrailsCoverExactlyTheRulesEnforcedAtTheAPIServer(t *testing.T) {
 			t.Errorf("binding %s names policy %s", p.Binding.Name, p.Binding.Spec.PolicyName)
 		}
 	}
-	if !slices.Equal(sortedCopy(got), sortedCopy(want)) {
+	if got := slices.Compact(sortedCopy(got)); !slices.Equal(got, sortedCopy(want)) {
 		t.Fatalf("policies for %v, want %v", got, want)
 	}
 	for _, id := range want {
@@ -409,3 +415,79 @@ func TestUpdatesRefuseOnlyWhatTheyBreak(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// scaleRequest is what the API server gives a policy on the scale
+// subresource (test/kubernetes checks it on the real one): an
+// autoscaling/v1 Scale as object and oldObject, the workload in
+// request.resource.
+func scaleRequest(t *testing.T, resource string, from, to int) *evaluator {
+	scale := func(n int) map[string]any {
+		return map[string]any{"apiVersion": "autoscaling/v1", "kind": "Scale",
+			"metadata": map[string]any{"name": "site", "namespace": guardtest.Namespace},
+			"spec":     map[string]any{"replicas": int64(n)}, "status": map[string]any{"replicas": int64(from), "selector": "app=site"}}
+	}
+	return &evaluator{t: t, vars: map[string]any{"object": scale(to), "oldObject": scale(from), "request": map[string]any{
+		"operation": "UPDATE", "subResource": "scale", "resource": map[string]any{"group": "apps", "version": "v1", "resource": resource}}}}
+}
+
+// TestScalesThatMakeTheSpreadRuleApplyAreFlagged: the scale subresource
+// shows no pod template, so WORKLOAD_NO_SPREAD flags the scale that makes
+// it apply, word for word as guard.CheckScale, and only with a Warning,
+// even where the rule is configured to deny: an autoscaler scaling a
+// well-spread Deployment up from one replica must not be refused.
+func TestScalesThatMakeTheSpreadRuleApplyAreFlagged(t *testing.T) {
+	for _, actions := range []map[string]Action{nil, everything(Deny), everything(Audit)} {
+		policies := Policies(Options{Name: "k8sguard", Actions: actions, ProtectedNamespaces: testSettings.ProtectedNamespaces, Settings: testSettings})
+		var scales []Policy
+		for _, p := range policies {
+			if slices.Contains(p.Policy.Spec.MatchConstraints.ResourceRules[0].Resources, "deployments/scale") {
+				scales = append(scales, p)
+			}
+		}
+		wantAction := Warn
+		if actions[guard.RuleWorkloadNoSpread] == Audit {
+			wantAction = Audit
+		}
+		if len(scales) != 1 || scales[0].Action != wantAction || !slices.Equal(scales[0].Policy.Spec.MatchConstraints.ResourceRules[0].Resources, []string{"deployments/scale", "statefulsets/scale"}) {
+			t.Fatalf("actions %v: scale policies %+v, want one %s policy on deployments/scale and statefulsets/scale", actions, scales, wantAction)
+		}
+		for _, c := range []struct {
+			resource, kind string
+			from, to       int
+			want           string
+		}{
+			{"deployments", "Deployment", 1, 3, "[WORKLOAD_NO_SPREAD] Deployment scaled from 1 to 3 replicas through the scale subresource (kubectl scale, an autoscaler), " +
+				"which shows the guardrails no pod template: they cannot tell whether it has pod anti-affinity or topologySpreadConstraints, and without them " +
+				"one node failure takes every replica down. Check it with k8sguard_cluster_audit, or set spec.replicas on the Deployment itself, where its " +
+				"template is judged. Prevents: every replica on one node, one kernel panic took the site down (Moonlight)."},
+			{"statefulsets", "StatefulSet", 0, 2, "[WORKLOAD_NO_SPREAD] StatefulSet scaled from 0 to 2 replicas through the scale subresource (kubectl scale, an autoscaler), " +
+				"which shows the guardrails no pod template: they cannot tell whether it has pod anti-affinity or topologySpreadConstraints, and without them " +
+				"one node failure takes every replica down. Check it with k8sguard_cluster_audit, or set spec.replicas on the StatefulSet itself, where its " +
+				"template is judged. Prevents: every replica on one node, one kernel panic took the site down (Moonlight)."},
+			{"deployments", "Deployment", 2, 5, ""},
+			{"deployments", "Deployment", 3, 1, ""},
+			{"statefulsets", "StatefulSet", 1, 1, ""},
+		} {
+			var guardSays string
+			if fs := guard.CheckScale(guard.Scale{Kind: c.kind, From: int64(c.from), To: int64(c.to)}); len(fs) > 0 {
+				guardSays = fs[0].String()
+			}
+			if guardSays != c.want {
+				t.Errorf("%s %d→%d: guard says %q, want %q", c.kind, c.from, c.to, guardSays, c.want)
+			}
+			e := scaleRequest(t, c.resource, c.from, c.to)
+			p := scales[0]
+			var got []string
+			if e.matches(p) {
+				for _, v := range p.Policy.Spec.Validations {
+					if e.eval(v.Expression, false) != true {
+						got = append(got, e.eval(v.MessageExpression, true).(string))
+					}
+				}
+			}
+			if want := []string{c.want}; c.want == "" && len(got) > 0 || c.want != "" && !slices.Equal(got, want) {
+				t.Errorf("%s %d→%d: the guardrail says %q, want %q", c.kind, c.from, c.to, got, c.want)
+			}
+		}
+	}
+}
