@@ -89,12 +89,19 @@ func (r *guardrailsResource) Schema(_ context.Context, _ resource.SchemaRequest,
 			"`autoscaling/v1` Scale there, so `WORKLOAD_NO_SPREAD` cannot be decided. Its own policy (`<name>-scales-warn`) flags the scale " +
 			"that makes the rule apply (from below 2 replicas to 2 or more) with a Warning, and never denies it, even when the rule is set to " +
 			"`deny`: an autoscaler scaling a well-spread Deployment up must not be refused; `k8sguard_cluster_audit` reports the result.\n\n" +
+			"A webhook configuration is judged up to " + fmt.Sprintf("%d webhooks, %d rules and %d rule entries", guard.MaxJudgedWebhooks,
+			guard.MaxJudgedWebhookRules, guard.MaxJudgedRuleEntries) + " (API groups, versions, resources, operations and namespace selector " +
+			"expressions), where every expression costs a fraction of the API server's CEL cost limit; a larger one is denied " +
+			"(`WEBHOOK_TOO_LARGE_TO_JUDGE`, which the plan and the audit report too), in a time that does not grow with its size.\n\n" +
 			"Exemptions: the provider's `protected_namespaces` are never matched; `exempt_namespace_labels` exempts namespaces by label; " +
 			"one object is exempted from one waivable rule by the annotation `" + guard.WaiverAnnotationPrefix + "<RULE_ID>: \"<reason>\"` " +
 			"(the reason is required). Objects being deleted are never judged, so a finalizer can always be removed.\n\n" +
 			"Every expression is compiled at plan with the API server's CEL compiler for Kubernetes 1.30; apply reports the API server's " +
 			"type checking of each policy (kube-controller-manager's status controller). Policies use `failurePolicy: Ignore`: an expression that cannot be evaluated admits the request " +
-			"rather than blocking the cluster.",
+			"rather than blocking the cluster. With `Fail`, any such error would deny, and the webhooks policy is cluster-scoped, so an error " +
+			"on a CA rotation by cert-manager or an operator's update of its own webhook configuration would stall them everywhere. Running " +
+			"out of CEL cost, the one error an object's author could provoke on purpose, is kept out of reach instead: the bounds above decide " +
+			"before any expression whose cost grows with the object runs.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{Computed: true, MarkdownDescription: "The `name`.",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},

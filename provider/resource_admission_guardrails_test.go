@@ -55,6 +55,7 @@ func TestAdmissionGuardrailsPlanShowsActionsAndPolicies(t *testing.T) {
 			"WEBHOOK_FAIL_UNSCOPED":         knownvalue.StringExact("deny"),
 			"WEBHOOK_SIDE_EFFECTS":          knownvalue.StringExact("deny"),
 			"WEBHOOK_TIMEOUT":               knownvalue.StringExact("warn"),
+			"WEBHOOK_TOO_LARGE_TO_JUDGE":    knownvalue.StringExact("deny"),
 			"WEBHOOK_WILDCARD_RULE":         knownvalue.StringExact("deny"),
 			"CRONJOB_UNBOUNDED_CONCURRENCY": knownvalue.StringExact("deny"),
 			"SERVICE_DASHBOARD_EXPOSED":     knownvalue.StringExact("deny"),

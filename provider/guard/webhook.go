@@ -18,6 +18,24 @@ const (
 	RuleWebhookNoCA               = "WEBHOOK_NO_CA"
 	RuleWebhookBackendNotReady    = "WEBHOOK_BACKEND_NOT_READY"
 	RuleWebhookNoEffect           = "WEBHOOK_NO_EFFECT"
+	RuleWebhookTooLarge           = "WEBHOOK_TOO_LARGE_TO_JUDGE"
+)
+
+// How large a webhook configuration the guardrails judge. The API server
+// stops a policy's CEL at a per-expression cost limit (1,000,000) and a
+// per-request budget, and an expression that stops is an error, which the
+// guardrails' failurePolicy Ignore turns into an admission: a wildcard
+// webhook padded with a quarter of a million harmless resource entries was
+// admitted unjudged. Within these bounds every expression costs a small
+// fraction of the limit (guard/cel tests it on a configuration at the
+// bounds); beyond them WEBHOOK_TOO_LARGE_TO_JUDGE refuses the
+// configuration, a verdict the CEL reaches in time proportional to the
+// bounds, whatever the size. Real configurations (cert-manager, Istio,
+// Kyverno, Gatekeeper) have a few webhooks of a few rules.
+const (
+	MaxJudgedWebhooks     = 64   // webhooks in one configuration
+	MaxJudgedWebhookRules = 256  // rules across its webhooks
+	MaxJudgedRuleEntries  = 4096 // rule entries across them: see WebhookRuleEntries
 )
 
 // Message formats of the webhook rules the guardrails also enforce: the
@@ -38,6 +56,9 @@ const (
 		"for a slow backend, and the control plane's own requests queue behind it. Lower it, or raise the provider setting."
 	MsgWebhookSideEffects = "side_effects = %q: an admission webhook must have no side effects (\"None\") or none on dry run (\"NoneOnDryRun\"), " +
 		"or dry runs and retried requests change the world. Move the side effect out of the admission path."
+	MsgWebhookTooLarge = "the configuration has %d %s, more than the %d the guardrails can judge within the API server's CEL cost limit. " +
+		"Past the limit the API server would stop evaluating its policies and admit the configuration unjudged, so padding could hide a wildcard " +
+		"or unscoped webhook. Split it into several configurations."
 )
 
 // NamespaceNameLabel is the label the API server puts on every namespace
@@ -74,6 +95,10 @@ var _ = register(
 		Checks: "a webhook called by `url` pins its backend's CA with `ca_bundle`"},
 	Rule{ID: RuleWebhookBackendNotReady, Family: "webhook", Enforced: AtApply, Severity: Error, Waivable: false, Story: storyJetstack,
 		Checks: "at apply, with `require_ready_backend`, the backend service exists and has ready endpoints (EndpointSlices) before the hook is registered"},
+	Rule{ID: RuleWebhookTooLarge, Family: "webhook", Enforced: AtPlan | AtAPIServer | AtAudit, Severity: Error, Waivable: false, Story: storyJetstack,
+		Checks: fmt.Sprintf("a configuration has at most %d webhooks, %d rules and %d rule entries (API groups, versions, resources, operations "+
+			"and namespace selector expressions): the guardrails' CEL stays within the API server's cost limit, so no configuration is "+
+			"admitted unjudged; a larger one is refused, and then only this rule is reported", MaxJudgedWebhooks, MaxJudgedWebhookRules, MaxJudgedRuleEntries)},
 	Rule{ID: RuleWebhookNoEffect, Family: "webhook", Severity: Warning, Waivable: false, Story: storyJetstack,
 		Checks: "no rule names webhook configurations, admission policies or their bindings: the API server never calls webhooks for these"},
 )
@@ -166,9 +191,56 @@ func ExclusionRequirement(w Webhook, s Settings) Requirement {
 	return Requirement{Key: NamespaceNameLabel, Operator: "NotIn", Values: ExcludedNamespaces(w, s)}
 }
 
+// WebhookRuleEntries counts what the guardrails' CEL iterates in a
+// webhook: the API groups, versions, resources and operations of its
+// rules, and its namespace selector's expressions.
+func WebhookRuleEntries(w Webhook) int {
+	n := len(w.NamespaceSelector.MatchExpressions)
+	for _, r := range w.Rules {
+		n += len(r.APIGroups) + len(r.APIVersions) + len(r.Resources) + len(r.Operations)
+	}
+	return n
+}
+
+// What WEBHOOK_TOO_LARGE_TO_JUDGE counts, as its message names them.
+const (
+	CountWebhooks    = "webhooks"
+	CountRules       = "rules"
+	CountRuleEntries = "rule entries (API groups, versions, resources, operations and namespace selector expressions)"
+)
+
+// CheckWebhookConfigurationSize is WEBHOOK_TOO_LARGE_TO_JUDGE. It names the
+// first count past its bound, in the order webhooks, rules, entries: the
+// order the guardrails count them in, each count only once the one before
+// is within its bound, so the API server's cost stays bounded too.
+func CheckWebhookConfigurationSize(webhooks []Webhook) []Finding {
+	rules, entries := 0, 0
+	for _, w := range webhooks {
+		rules += len(w.Rules)
+		entries += WebhookRuleEntries(w)
+	}
+	tooLarge := func(n int, what string, max int) []Finding {
+		return []Finding{finding(RuleWebhookTooLarge, Path{"webhook"}, MsgWebhookTooLarge, n, what, max)}
+	}
+	switch {
+	case len(webhooks) > MaxJudgedWebhooks:
+		return tooLarge(len(webhooks), CountWebhooks, MaxJudgedWebhooks)
+	case rules > MaxJudgedWebhookRules:
+		return tooLarge(rules, CountRules, MaxJudgedWebhookRules)
+	case entries > MaxJudgedRuleEntries:
+		return tooLarge(entries, CountRuleEntries, MaxJudgedRuleEntries)
+	}
+	return nil
+}
+
 // CheckWebhooks runs the plan-time webhook rules over a configuration's
-// webhooks (paths start at "webhook").
+// webhooks (paths start at "webhook"). A configuration too large to judge
+// gets only WEBHOOK_TOO_LARGE_TO_JUDGE, as from the API server, which
+// cannot judge the rest of it.
 func CheckWebhooks(webhooks []Webhook, s Settings) []Finding {
+	if tooLarge := CheckWebhookConfigurationSize(webhooks); len(tooLarge) > 0 {
+		return tooLarge
+	}
 	var out []Finding
 	for i, w := range webhooks {
 		out = append(out, checkWebhook(i, w, s)...)

@@ -298,3 +298,48 @@ func TestBackendReady(t *testing.T) {
 		t.Fatalf("url client: %v", got)
 	}
 }
+
+// TestWebhookConfigurationTooLargeToJudge: past the bounds the guardrails
+// can judge within the API server's CEL cost limit, a configuration gets
+// WEBHOOK_TOO_LARGE_TO_JUDGE alone (plan, API server and audit alike),
+// naming the first count past its bound; at the bounds, the other rules.
+func TestWebhookConfigurationTooLargeToJudge(t *testing.T) {
+	const tail = ". Past the limit the API server would stop evaluating its policies and admit the configuration unjudged, so padding could " +
+		"hide a wildcard or unscoped webhook. Split it into several configurations."
+	hook := func(rules, resources int) Webhook {
+		w := Webhook{Name: "h.example.com", FailurePolicy: "Ignore", NamespaceSelector: Selector{MatchLabels: map[string]string{"opa-policy": "enabled"}}}
+		for range rules {
+			r := WebhookRule{APIGroups: []string{"*"}, APIVersions: []string{"v1"}, Operations: []string{"CREATE"}, Scope: "Namespaced"}
+			for range resources {
+				r.Resources = append(r.Resources, "a")
+			}
+			w.Rules = append(w.Rules, r)
+		}
+		return w
+	}
+	hooks := func(n int, w Webhook) []Webhook {
+		out := make([]Webhook, n)
+		for i := range out {
+			out[i] = w
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name  string
+		hooks []Webhook
+		want  []expectedFinding
+	}{
+		{"65 webhooks", hooks(65, hook(1, 1)), []expectedFinding{{RuleWebhookTooLarge, "webhook",
+			"the configuration has 65 webhooks, more than the 64 the guardrails can judge within the API server's CEL cost limit" + tail}}},
+		{"257 rules", hooks(1, hook(257, 1)), []expectedFinding{{RuleWebhookTooLarge, "webhook",
+			"the configuration has 257 rules, more than the 256 the guardrails can judge within the API server's CEL cost limit" + tail}}},
+		{"4097 rule entries", hooks(1, hook(1, 4094)), []expectedFinding{{RuleWebhookTooLarge, "webhook",
+			"the configuration has 4097 rule entries (API groups, versions, resources, operations and namespace selector expressions), " +
+				"more than the 4096 the guardrails can judge within the API server's CEL cost limit" + tail}}},
+		{"4096 rule entries are judged", hooks(1, hook(1, 4093)), []expectedFinding{{RuleWebhookWildcard, "webhook[0].rule[0].api_groups",
+			`rule 0 matches every API group ("*"): a webhook that intercepts everything can block the control plane when its backend is down. ` +
+				"Name the API groups and resources it needs."}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) { expectFindings(t, CheckWebhooks(tt.hooks, defaultTestSettings), tt.want) })
+	}
+}

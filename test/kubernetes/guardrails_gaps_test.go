@@ -56,6 +56,83 @@ func requireDenial(t *testing.T, what string, err error, policy, message string)
 	}
 }
 
+// paddedWebhook is a wildcard webhook (every API group, CREATE and
+// UPDATE) whose resource list is padded with n copies of one harmless
+// entry, so the guardrails' CEL would run past the API server's per-call
+// cost limit; failurePolicy Ignore keeps the harness usable if it is
+// admitted.
+func paddedWebhook(name string, n int) *admv1.ValidatingWebhookConfiguration {
+	resources := make([]string, n)
+	for i := range resources {
+		resources[i] = "a"
+	}
+	w := guardtest.Webhook("padded.example.com", guardtest.Rule([]string{"*"}, resources, admv1.NamespacedScope))
+	w.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"opa-policy": "enabled"}}
+	return &admv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: name}, Webhooks: []admv1.ValidatingWebhook{w}}
+}
+
+// TestAdmissionGuardrailsJudgePaddedWebhookConfigurations: a wildcard
+// webhook is denied; padded, it was not judged. With its resource list
+// padded to 240000 harmless entries (about 1 MB), or with a critical
+// entry (CSR status updates) behind 100000 of them, the guardrails' match
+// condition and validation run out of the per-call cost in the API
+// server's CEL library, where failurePolicy Ignore admits; this API
+// server (1.36.3) instead kept evaluating until the request timed out
+// (504 after 35 to 60 s on this machine) and logged, too late, a denial
+// without the rule's message. Both must be denied at once, with the rule
+// that says why.
+func TestAdmissionGuardrailsJudgePaddedWebhookConfigurations(t *testing.T) {
+	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{WithoutControllerManager: true})
+	cs := cp.Clientset
+	ctx := context.Background()
+	installPolicies(t, cp, nil)
+	api := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations()
+
+	small := paddedWebhook("wildcard-small", 1)
+	_, err := api.Create(ctx, small, metav1.CreateOptions{})
+	requireDenial(t, "the unpadded wildcard webhook", err, "k8sguard-webhooks-deny",
+		`[WEBHOOK_WILDCARD_RULE] rule 0 matches every API group ("*"): a webhook that intercepts everything can block the control plane when its backend is down. `+
+			`Name the API groups and resources it needs. Prevents: OPA webhook outage (Jetstack, GKE upgrade).`)
+
+	// Padding that makes each critical-resource check scan the list: a
+	// webhook on every API group that intercepts CSR status updates (how
+	// certificates get issued), its one critical entry behind 100000
+	// harmless ones: every critical-resource check scans the list.
+	csr := paddedWebhook("csr-status-padded", 100000)
+	csr.Webhooks[0].Rules[0].Resources = append(csr.Webhooks[0].Rules[0].Resources, "certificatesigningrequests/status")
+	csr.Webhooks[0].Rules[0].Operations = []admv1.OperationType{admv1.Update}
+	csr.Webhooks[0].Rules[0].Scope = ptr(admv1.AllScopes)
+	_, err = api.Create(ctx, csr, metav1.CreateOptions{})
+	if err == nil {
+		_ = api.Delete(ctx, csr.Name, metav1.DeleteOptions{})
+	}
+	requireDenial(t, "a wildcard webhook on CSR status padded to 100000 resources", err, "k8sguard-webhooks-deny",
+		"[WEBHOOK_TOO_LARGE_TO_JUDGE] the configuration has 100004 rule entries (API groups, versions, resources, "+
+			"operations and namespace selector expressions), more than the 4096 the guardrails can judge within the API server's CEL cost limit. "+
+			"Past the limit the API server would stop evaluating its policies and admit the configuration unjudged, so padding could hide a wildcard "+
+			"or unscoped webhook. Split it into several configurations. Prevents: OPA webhook outage (Jetstack, GKE upgrade).")
+
+	const n = 240000
+	padded := paddedWebhook("wildcard-padded", n)
+	_, err = api.Create(ctx, padded, metav1.CreateOptions{})
+	if err == nil {
+		_ = api.Delete(ctx, padded.Name, metav1.DeleteOptions{})
+	}
+	want := "[WEBHOOK_TOO_LARGE_TO_JUDGE] the configuration has 240004 rule entries (API groups, versions, resources, " +
+		"operations and namespace selector expressions), more than the 4096 the guardrails can judge within the API server's CEL cost limit. Past the limit the API server would stop evaluating its policies and admit the configuration unjudged, so padding could hide a wildcard or unscoped webhook. Split it into several configurations. Prevents: OPA webhook outage (Jetstack, GKE upgrade)."
+	requireDenial(t, fmt.Sprintf("the wildcard webhook padded to %d resources", n), err, "k8sguard-webhooks-deny", want)
+
+	// The audit says the same of a padded configuration that predates the
+	// guardrails.
+	fs, err := live.Check(padded, gapSettings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs) != 1 || fs[0].String() != want {
+		t.Fatalf("the audit of the padded configuration says %v, want only %q", fs, want)
+	}
+}
+
 // weaveScopeBehindRanges is the Weave Scope Service of the story with
 // loadBalancerSourceRanges for an admin network.
 func weaveScopeBehindRanges(namespace, name string) *corev1.Service {

@@ -91,6 +91,10 @@ var renderers = map[string]func(guard.Settings) Guardrail{
 		bad := func(w string) string { return "!(" + sideEffects(w) + ` in ["", "None", "NoneOnDryRun"])` }
 		return webhookGuardrail(perHook(bad, func(w string) string { return format(guard.MsgWebhookSideEffects, sideEffects(w)) }))
 	},
+	guard.RuleWebhookTooLarge: func(guard.Settings) Guardrail {
+		return Guardrail{Target: "webhooks", Group: "admissionregistration.k8s.io", Resources: []string{"validatingwebhookconfigurations", "mutatingwebhookconfigurations"},
+			Check: tooLarge()}
+	},
 	guard.RuleCronJobUnbounded: func(guard.Settings) Guardrail {
 		return Guardrail{Target: "cronjobs", Group: "batch", Resources: []string{"cronjobs"}, Namespaced: true, Check: Validation{
 			Expression: `object.spec.?concurrencyPolicy.orValue("Allow") != "Allow" || object.spec.?startingDeadlineSeconds.hasValue() || ` +
@@ -112,9 +116,42 @@ func bind(v, expr, body string) string {
 
 // --- webhook configurations -------------------------------------------
 
+// webhookGuardrail judges a webhook rule only on a configuration within
+// the bounds of WEBHOOK_TOO_LARGE_TO_JUDGE: beyond them that rule alone
+// refuses it, and the others, whose cost grows with the configuration,
+// are not evaluated (CEL's || stops at its first true operand).
 func webhookGuardrail(v Validation) Guardrail {
+	v.Expression = "!" + withinBounds + " || (" + v.Expression + ")"
 	return Guardrail{Target: "webhooks", Group: "admissionregistration.k8s.io", Resources: []string{"validatingwebhookconfigurations", "mutatingwebhookconfigurations"},
 		Check: v}
+}
+
+// Counts of guard.CheckWebhookConfigurationSize. Each is evaluated in
+// withinBounds only once the one before it is within its bound, so
+// deciding costs time proportional to the bounds, not to the object.
+var (
+	ruleCount  = hooks + ".map(w, size(" + rules("w") + ")).sum()"
+	entryCount = hooks + ".map(w, size(w.?namespaceSelector.?matchExpressions.orValue([])) + " + rules("w") + ".map(r, size(" + values("r", "apiGroups") +
+		") + size(" + values("r", "apiVersions") + ") + size(" + values("r", "resources") + ") + size(" + values("r", "operations") + ")).sum()).sum()"
+	withinBounds = fmt.Sprintf("(size(%s) <= %d && %s <= %d && %s <= %d)", hooks, guard.MaxJudgedWebhooks, ruleCount, guard.MaxJudgedWebhookRules,
+		entryCount, guard.MaxJudgedRuleEntries)
+)
+
+// tooLarge is WEBHOOK_TOO_LARGE_TO_JUDGE. Its message names the first
+// count past its bound, as guard does, and so never counts past a bound
+// either.
+func tooLarge() Validation {
+	pick := func(hooksValue, rulesValue, entriesValue string) string {
+		return fmt.Sprintf("(size(%s) > %d ? %s : %s > %d ? %s : %s)", hooks, guard.MaxJudgedWebhooks, hooksValue,
+			ruleCount, guard.MaxJudgedWebhookRules, rulesValue, entriesValue)
+	}
+	return Validation{
+		Expression: withinBounds,
+		MessageExpression: format(guard.MsgWebhookTooLarge,
+			pick("size("+hooks+")", ruleCount, entryCount),
+			pick(lit(guard.CountWebhooks), lit(guard.CountRules), lit(guard.CountRuleEntries)),
+			pick(fmt.Sprint(guard.MaxJudgedWebhooks), fmt.Sprint(guard.MaxJudgedWebhookRules), fmt.Sprint(guard.MaxJudgedRuleEntries))),
+	}
 }
 
 const hooks = "object.?webhooks.orValue([])"

@@ -92,6 +92,33 @@ func (e *evaluator) eval(expr string, isMessage bool) any {
 	return out.Value()
 }
 
+// cost evaluates expr and returns what it cost. The API server
+// evaluates a message expression even when its validation holds, where
+// it may fail (a warn policy's message indexes the first offender): that
+// error is ignored, as there, but its cost counts.
+func (e *evaluator) cost(expr string, isMessage bool) uint64 {
+	e.t.Helper()
+	prog, err := cachedProgram(expr, isMessage)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	_, details, err := prog.Eval(e.vars)
+	if err != nil && !isMessage {
+		e.t.Fatalf("evaluate %.120s...: %v", expr, err)
+	}
+	if details == nil {
+		return 0
+	}
+	c := details.ActualCost()
+	if c == nil {
+		return 0
+	}
+	if *c > e.maxCost {
+		e.maxCost = *c
+	}
+	return *c
+}
+
 // applies is whether the API server sends obj to policy p at all: its
 // resource rule and the binding's namespace selector (protected
 // namespaces).
@@ -301,35 +328,163 @@ func TestGuardrailsCoverExactlyTheRulesEnforcedAtTheAPIServer(t *testing.T) {
 	}
 }
 
-// TestGuardrailsCostOnALargeConfiguration runs the webhook rules on a
-// configuration far larger than any real one (50 webhooks of 20 rules of
-// 10 values) and checks each expression stays under the API server's
-// per-call limit, with room to spare.
-func TestGuardrailsCostOnALargeConfiguration(t *testing.T) {
+// configurationAtBounds is the largest configuration the guardrails judge:
+// guard.MaxJudgedWebhooks webhooks with guard.MaxJudgedWebhookRules rules
+// and guard.MaxJudgedRuleEntries entries between them, every webhook
+// failing with no opt-in selector, and the last rule a wildcard that also
+// reaches leases (so every message is rendered too).
+func configurationAtBounds() *admv1.ValidatingWebhookConfiguration {
+	const perHook = guard.MaxJudgedWebhookRules / guard.MaxJudgedWebhooks
+	const perRule = guard.MaxJudgedRuleEntries / guard.MaxJudgedWebhookRules // entries: groups + 1 version + resources + 2 operations
 	var hooks []admv1.ValidatingWebhook
-	for i := range 50 {
+	for i := range guard.MaxJudgedWebhooks {
 		w := guardtest.Webhook(fmt.Sprintf("h%d.example.com", i), guardtest.Rule(nil, nil, admv1.NamespacedScope))
+		w.FailurePolicy = ptrTo(admv1.Fail)
 		w.Rules = nil
-		for j := range 20 {
+		for j := range perHook {
 			var groups, resources []string
-			for k := range 10 {
+			for k := range (perRule - 3) / 2 {
 				groups = append(groups, fmt.Sprintf("g%d.example.com", k))
+			}
+			for k := len(groups); k < perRule-3; k++ {
 				resources = append(resources, fmt.Sprintf("r%d-%d", j, k))
 			}
 			w.Rules = append(w.Rules, guardtest.Rule(groups, resources, admv1.NamespacedScope))
 		}
 		hooks = append(hooks, w)
 	}
-	hooks[49].Rules[19].Resources[9] = "*" // the message path runs too
+	last := &hooks[len(hooks)-1].Rules[perHook-1]
+	last.APIGroups[0], last.Resources[0] = "coordination.k8s.io", "*"
 	c := &admv1.ValidatingWebhookConfiguration{Webhooks: hooks}
-	c.Name = "large"
-	got, cost := admit(t, Policies(Options{Name: "k8sguard", Settings: testSettings}), c)
-	if msgs := got["k8sguard-webhooks-deny"]; len(msgs) != 1 || !strings.Contains(msgs[0], "[WEBHOOK_WILDCARD_RULE] rule 19 matches every resource") {
-		t.Fatalf("the wildcard in the last rule was missed: %v", got)
+	c.Name = "at-bounds"
+	return c
+}
+
+// TestGuardrailsCostAtTheBounds runs the webhook rules on the largest
+// configuration they judge, created and updated from a clean one, and
+// checks every expression, and each budget the API server applies to a
+// policy (its match conditions; its validations and messages together),
+// stays under half the API server's limit: within the bounds nothing is
+// admitted because the CEL ran out of cost.
+func TestGuardrailsCostAtTheBounds(t *testing.T) {
+	c := configurationAtBounds()
+	if fs := guard.CheckWebhookConfigurationSize(live.ValidatingWebhooks(c)); len(fs) > 0 {
+		t.Fatalf("the configuration is not within the bounds: %v", fs)
 	}
-	t.Logf("largest expression cost: %d (limit %d)", cost, celconfig.PerCallLimit)
-	if cost > celconfig.PerCallLimit/2 {
-		t.Fatalf("an expression cost %d, more than half the API server's per-call limit %d", cost, celconfig.PerCallLimit)
+	clean := guardtest.JetstackWebhook()
+	clean.Name = c.Name
+	clean.Webhooks = []admv1.ValidatingWebhook{guardtest.Webhook("ok.example.com", guardtest.Rule([]string{"apps"}, []string{"deployments"}, admv1.NamespacedScope))}
+	for _, actions := range []map[string]Action{nil, everything(Warn)} {
+		policies := Policies(Options{Name: "k8sguard", Actions: actions, Settings: testSettings})
+		for _, e := range []*evaluator{newEvaluator(t, c), newUpdateEvaluator(t, clean, c)} {
+			for _, p := range policies {
+				if !applies(t, p, c) {
+					continue
+				}
+				var match, validation uint64
+				for _, m := range p.Policy.Spec.MatchConditions {
+					match += e.cost(m.Expression, false)
+				}
+				for _, v := range p.Policy.Spec.Validations {
+					validation += e.cost(v.Expression, false) + e.cost(v.MessageExpression, true)
+				}
+				t.Logf("%s, %s: match conditions %d, validations and messages %d, largest expression %d", p.Name, e.vars["request"], match, validation, e.maxCost)
+				if match > celconfig.RuntimeCELCostBudgetMatchConditions/2 || validation > celconfig.RuntimeCELCostBudget/2 {
+					t.Errorf("%s: cost %d (match conditions) and %d (validations), more than half the API server's budgets %d and %d",
+						p.Name, match, validation, celconfig.RuntimeCELCostBudgetMatchConditions, celconfig.RuntimeCELCostBudget)
+				}
+			}
+			if e.maxCost > celconfig.PerCallLimit/2 {
+				t.Errorf("an expression cost %d, more than half the API server's per-call limit %d", e.maxCost, celconfig.PerCallLimit)
+			}
+		}
+		got, _ := admit(t, policies, c)
+		var all []string
+		for _, msgs := range got {
+			all = append(all, msgs...)
+		}
+		for _, id := range []string{"[WEBHOOK_WILDCARD_RULE] rule 3 matches every resource", "[WEBHOOK_CRITICAL_RESOURCE] rule 3 intercepts leases.coordination.k8s.io"} {
+			if !strings.Contains(strings.Join(all, " "), id) {
+				t.Errorf("the last rule of the last webhook was missed: no %q in %v", id, all)
+			}
+		}
+	}
+}
+
+// TestPaddedConfigurationsAreRefusedCheaply: beyond the bounds the
+// guardrails refuse with WEBHOOK_TOO_LARGE_TO_JUDGE, word for word as
+// guard, and deciding that costs the same whatever the padding: a wildcard
+// webhook padded with 240000 resource entries (about 1 MB) used to run the
+// API server's per-call cost limit out, and failurePolicy Ignore admitted
+// it.
+func TestPaddedConfigurationsAreRefusedCheaply(t *testing.T) {
+	padded := func(entries int) *admv1.ValidatingWebhookConfiguration {
+		resources := make([]string, entries)
+		for i := range resources {
+			resources[i] = "a"
+		}
+		w := guardtest.Webhook("padded.example.com", guardtest.Rule([]string{"*"}, resources, admv1.NamespacedScope))
+		w.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"opa-policy": "enabled"}}
+		c := &admv1.ValidatingWebhookConfiguration{Webhooks: []admv1.ValidatingWebhook{w}}
+		c.Name = "padded"
+		return c
+	}
+	manyHooks := guardtest.JetstackWebhook()
+	for i := range 20000 {
+		manyHooks.Webhooks = append(manyHooks.Webhooks, guardtest.Webhook(fmt.Sprintf("h%d.example.com", i), guardtest.Rule([]string{"apps"}, []string{"a"}, admv1.NamespacedScope)))
+	}
+	manyRules := padded(1)
+	for range 256 {
+		manyRules.Webhooks[0].Rules = append(manyRules.Webhooks[0].Rules, guardtest.Rule([]string{"apps"}, []string{"a"}, admv1.NamespacedScope))
+	}
+	for _, c := range []struct {
+		name string
+		obj  *admv1.ValidatingWebhookConfiguration
+		want string
+	}{
+		{"240000 resource entries", padded(240000), "[WEBHOOK_TOO_LARGE_TO_JUDGE] the configuration has 240004 rule entries (API groups, versions, resources, " +
+			"operations and namespace selector expressions), more than the 4096 the guardrails can judge within the API server's CEL cost limit. Past the limit the API server would stop evaluating its policies and admit the configuration unjudged, so padding could hide a wildcard or unscoped webhook. Split it into several configurations. Prevents: OPA webhook outage (Jetstack, GKE upgrade)."},
+		{"20001 webhooks", manyHooks, "[WEBHOOK_TOO_LARGE_TO_JUDGE] the configuration has 20001 webhooks, more than the 64 the guardrails can judge within the API server's CEL cost limit. Past the limit the API server would stop evaluating its policies and admit the configuration unjudged, so padding could hide a wildcard or unscoped webhook. Split it into several configurations. Prevents: OPA webhook outage (Jetstack, GKE upgrade)."},
+		{"257 rules", manyRules, "[WEBHOOK_TOO_LARGE_TO_JUDGE] the configuration has 257 rules, more than the 256 the guardrails can judge within the API server's CEL cost limit. Past the limit the API server would stop evaluating its policies and admit the configuration unjudged, so padding could hide a wildcard or unscoped webhook. Split it into several configurations. Prevents: OPA webhook outage (Jetstack, GKE upgrade)."},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fs, err := live.Check(c.obj, testSettings)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(fs) != 1 || fs[0].String() != c.want {
+				t.Fatalf("guard says %v, want only %q", fs, c.want)
+			}
+			for _, actions := range []map[string]Action{nil, everything(Warn)} {
+				policies := Policies(Options{Name: "k8sguard", Actions: actions, Settings: testSettings})
+				e := newEvaluator(t, c.obj)
+				got, _ := admitWith(t, e, policies, c.obj)
+				var all []string
+				for _, msgs := range got {
+					all = append(all, msgs...)
+				}
+				if len(all) != 1 || all[0] != c.want {
+					t.Fatalf("the guardrails say %q, want only %q", all, c.want)
+				}
+				// Judging stops at the bounds; the message counts the whole
+				// configuration, once.
+				var judging uint64
+				for _, p := range policies {
+					if applies(t, p, c.obj) {
+						for _, m := range p.Policy.Spec.MatchConditions {
+							judging += e.cost(m.Expression, false)
+						}
+						for _, v := range p.Policy.Spec.Validations {
+							judging += e.cost(v.Expression, false)
+						}
+					}
+				}
+				t.Logf("judging cost %d, largest expression %d", judging, e.maxCost)
+				if judging > 200000 || e.maxCost > celconfig.PerCallLimit/2 {
+					t.Fatalf("judging cost %d, largest expression %d: the padding still drives the cost", judging, e.maxCost)
+				}
+			}
+		})
 	}
 }
 
