@@ -88,7 +88,9 @@ func (r *guardrailsResource) Schema(_ context.Context, _ resource.SchemaRequest,
 			"(`kubectl scale`, a HorizontalPodAutoscaler) changes replicas without the pod template: the API server shows a policy an " +
 			"`autoscaling/v1` Scale there, so `WORKLOAD_NO_SPREAD` cannot be decided. Its own policy (`<name>-scales-warn`) flags the scale " +
 			"that makes the rule apply (from below 2 replicas to 2 or more) with a Warning, and never denies it, even when the rule is set to " +
-			"`deny`: an autoscaler scaling a well-spread Deployment up must not be refused; `k8sguard_cluster_audit` reports the result.\n\n" +
+			"`deny`: an autoscaler scaling a well-spread Deployment up must not be refused; `k8sguard_cluster_audit` reports the result. " +
+			"The warning comes whether or not the workload is spread, and a waiver annotation on the workload does not silence it (a Scale " +
+			"carries neither): set `WORKLOAD_NO_SPREAD` to `audit` to keep it off clients' terminals and autoscalers' logs.\n\n" +
 			"A webhook configuration is judged up to " + fmt.Sprintf("%d webhooks, %d rules and %d rule entries", guard.MaxJudgedWebhooks,
 			guard.MaxJudgedWebhookRules, guard.MaxJudgedRuleEntries) + " (API groups, versions, resources, operations and namespace selector " +
 			"expressions), where every expression costs a fraction of the API server's CEL cost limit; a larger one is denied " +
