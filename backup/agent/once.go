@@ -76,9 +76,9 @@ func (a *Agent) Cleanup(ctx context.Context, olderThan time.Time) error {
 }
 
 // CleanupSnapshots removes what interrupted snapshots left before
-// olderThan (see snapshot.Cleanup), and leaves delta chains alone: what
-// `etcdguard snapshot` cleans, which may run beside the agent while it
-// commits a segment.
+// olderThan and CommitGrace ago (see snapshot.Cleanup), and leaves delta
+// chains alone: what `etcdguard snapshot` cleans, which may run beside the
+// agent while it uploads a snapshot or commits a segment.
 func (a *Agent) CleanupSnapshots(ctx context.Context, olderThan time.Time) error {
 	r, err := snapshot.Cleanup(ctx, a.Store, a.Config.ClusterName, olderThan)
 	if r.IncompleteUploads > 0 || r.Orphans > 0 {
@@ -172,11 +172,11 @@ func (a *Agent) applyRetention(ctx context.Context) error {
 	if a.Metrics != nil {
 		a.Metrics.RetentionDeleted.Add(float64(r.Deleted))
 	}
-	// A data object left without a manifest younger than CommitGrace at
-	// the last cleanup (start) goes once it is older: the agent runs for
-	// weeks between starts.
-	if n, err := snapshot.RemoveOrphans(ctx, a.Store, l.Orphans, a.now()); n > 0 || err != nil {
-		a.Log.Info("removed data objects of interrupted snapshots", "orphaned_data_objects", n, "err", err)
+	// What an interrupted snapshot left younger than CommitGrace at the
+	// last cleanup (start) goes once it is older: the agent runs for weeks
+	// between starts.
+	if err := a.CleanupSnapshots(ctx, a.now()); err != nil {
+		a.Log.Warn("cleanup after interrupted snapshots failed; retrying after the next snapshot", "err", err)
 	}
 	return nil
 }

@@ -71,21 +71,33 @@ type CleanupResult struct {
 	Orphans           int
 }
 
-// CommitGrace is how long a data object without a manifest may still be a
-// live writer's, its manifest yet to come: the agent bounds a snapshot by
-// an hour, and S3 dates a multipart object by the start of its upload. A
+// CommitGrace is how long what a writer leaves on its way to a manifest
+// (a multipart upload in flight, a data object without a manifest yet) may
+// still be a live writer's: the agent bounds a snapshot by an hour, and S3
+// dates a multipart upload and its object by the start of the upload. A
 // snapshot taken by hand runs beside the agent (and the agent may restart
-// beside it), so whichever cleans up must not take the other's data object
-// for an interrupted one: the manifest written a moment later would name
+// beside it), so whichever cleans up must not take the other's for an
+// interrupted one: an aborted upload fails the other's snapshot (on a large
+// database, every time a snapshot is taken by hand during its upload), and
+// a deleted data object leaves the manifest written a moment later naming
 // an object that is gone, a snapshot that looks complete and does not
 // restore.
 const CommitGrace = time.Hour
 
-// Cleanup removes what interrupted snapshots left behind before olderThan:
-// incomplete uploads (stale multipart uploads, partial files; a live
-// writer's fails, it never looks complete) and data objects that never got
-// a manifest, those only once they are older than CommitGrace too.
+// settled moves before back to CommitGrace ago when that is earlier: what
+// a writer left before the result is no live writer's.
+func settled(before time.Time) time.Time {
+	if grace := time.Now().Add(-CommitGrace); grace.Before(before) {
+		return grace
+	}
+	return before
+}
+
+// Cleanup removes what interrupted snapshots left behind before olderThan,
+// and before CommitGrace ago: incomplete uploads (stale multipart uploads,
+// partial files) and data objects that never got a manifest.
 func Cleanup(ctx context.Context, st store.Store, cluster string, olderThan time.Time) (CleanupResult, error) {
+	olderThan = settled(olderThan)
 	var r CleanupResult
 	n, err := st.CleanupIncomplete(ctx, olderThan)
 	r.IncompleteUploads = n
@@ -96,26 +108,14 @@ func Cleanup(ctx context.Context, st store.Store, cluster string, olderThan time
 	if err != nil {
 		return r, fmt.Errorf("clean up orphans: %w", err)
 	}
-	r.Orphans, err = RemoveOrphans(ctx, st, l.Orphans, olderThan)
-	return r, err
-}
-
-// RemoveOrphans deletes the data objects without a manifest (a Listing's
-// Orphans) that are older than before and than CommitGrace, and reports
-// how many.
-func RemoveOrphans(ctx context.Context, st store.Store, orphans []store.Object, before time.Time) (int, error) {
-	if grace := time.Now().Add(-CommitGrace); grace.Before(before) {
-		before = grace
-	}
-	n := 0
-	for _, o := range orphans {
-		if !o.LastModified.Before(before) {
+	for _, o := range l.Orphans {
+		if !o.LastModified.Before(olderThan) {
 			continue
 		}
 		if err := st.Delete(ctx, o.Key); err != nil {
-			return n, fmt.Errorf("clean up orphan: %w", err)
+			return r, fmt.Errorf("clean up orphan: %w", err)
 		}
-		n++
+		r.Orphans++
 	}
-	return n, nil
+	return r, nil
 }

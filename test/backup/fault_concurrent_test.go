@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,5 +77,62 @@ func TestFaultSnapshotByHandWhileAnotherCommits(t *testing.T) {
 	}
 	if !strings.Contains(first.log(), "snapshot complete") {
 		t.Fatalf("first snapshot log:\n%s", first.log())
+	}
+}
+
+// A snapshot taken by hand while the agent's multipart upload is in
+// flight (one part stored, the next held by the proxy): the hand-taken
+// one's cleanup at start, and its retention afterwards, must leave the
+// agent's upload alone, as they leave a young data object alone. Aborting
+// it made the agent's snapshot fail (NoSuchUpload on its next part) and
+// wait a retry delay; on a database whose upload outlasts the gap between
+// hand-taken snapshots it would never finish.
+func TestFaultSnapshotByHandLeavesTheAgentsUploadAlone(t *testing.T) {
+	e := infra.StartEtcd(t)
+	s := infra.StartS3(t)
+	fillEtcd(t, e, 20)
+	proxy := startS3Proxy(t, s.Endpoint)
+	held := make(chan struct{}, 1)
+	release := make(chan struct{})
+	var parts atomic.Int64
+	proxy.SetFail(func(r *http.Request) int {
+		if isUploadPart(r) && parts.Add(1) == 2 {
+			held <- struct{}{}
+			<-release // the agent's second part waits, its first stored
+		}
+		return 0
+	})
+	agent := snapStart(t, append(snapEnv(e, s, proxy.URL()), "ETCDGUARD_SCHEDULE_INTERVAL=1h"), "agent")
+	select {
+	case <-held:
+	case <-time.After(60 * time.Second):
+		close(release)
+		t.Fatalf("the agent's upload never got to its second part; log:\n%s", agent.log())
+	}
+	if n := multipartUploads(t, s); n != 1 {
+		close(release)
+		t.Fatalf("%d multipart uploads open, want the agent's", n)
+	}
+	if _, err := etcdClient(t, e).Put(context.Background(), "/registry/configmaps/default/by-hand", "x"); err != nil {
+		close(release)
+		t.Fatal(err)
+	}
+	out, stderr, code := snapRun(t, snapEnv(e, s, ""), "snapshot")
+	close(release)
+	if code != 0 {
+		t.Fatalf("snapshot by hand: exit %d\n%s%s", code, out, stderr)
+	}
+	if strings.Contains(stderr, "incomplete_uploads") {
+		t.Errorf("the snapshot by hand cleaned up an upload in flight:\n%s", stderr)
+	}
+	waitFor(t, 60*time.Second, "the agent's snapshot to end", func() bool {
+		return strings.Contains(agent.log(), "snapshot complete") || strings.Contains(agent.log(), "snapshot failed")
+	})
+	if strings.Contains(agent.log(), "snapshot failed") {
+		t.Fatalf("the agent's upload was aborted under it; agent log:\n%s\nsnapshot by hand logged:\n%s", agent.log(), stderr)
+	}
+	assertNothingHalfVisible(t, s, 2)
+	if n := multipartUploads(t, s); n != 0 {
+		t.Fatalf("%d multipart uploads left open", n)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/test/infra"
 )
 
@@ -215,8 +216,9 @@ func TestFaultS3(t *testing.T) {
 }
 
 // kill -9 in the middle of an upload: no manifest, list hides the
-// leftovers, the next start removes the open multipart upload, and the
-// next snapshot succeeds.
+// leftovers, and the next snapshot succeeds. Its cleanup leaves the open
+// multipart upload while it is younger than CommitGrace (it may be a live
+// writer's) and removes it once it is older.
 func TestFaultKill9MidUpload(t *testing.T) {
 	e := infra.StartEtcd(t)
 	s := infra.StartS3(t)
@@ -243,13 +245,23 @@ func TestFaultKill9MidUpload(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("next snapshot exit %d\n%s%s", code, out, stderr)
 	}
+	if n := multipartUploads(t, s); n != 1 || strings.Contains(stderr, "incomplete_uploads") {
+		t.Fatalf("%d multipart uploads open after the next snapshot, want the killed one (younger than CommitGrace):\n%s", n, stderr)
+	}
+	assertNothingHalfVisible(t, s, 1)
+
+	ageMultipartUploads(t, s, snapshot.CommitGrace+time.Minute)
+	out, stderr, code = snapRun(t, env, "snapshot")
+	if code != 0 {
+		t.Fatalf("third snapshot exit %d\n%s%s", code, out, stderr)
+	}
 	if !strings.Contains(stderr, "cleaned up after interrupted snapshots") || !strings.Contains(stderr, "incomplete_uploads=1") {
-		t.Fatalf("the next start did not clean up:\n%s", stderr)
+		t.Fatalf("the upload older than CommitGrace was not cleaned up:\n%s", stderr)
 	}
 	if n := multipartUploads(t, s); n != 0 {
 		t.Fatalf("%d multipart uploads still open", n)
 	}
-	assertNothingHalfVisible(t, s, 1)
+	assertNothingHalfVisible(t, s, 2)
 }
 
 // kill -9 in the middle of a restore into an existing empty data dir (the

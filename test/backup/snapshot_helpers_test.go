@@ -178,6 +178,22 @@ func multipartUploads(t *testing.T, s *infra.S3) int {
 	return len(out.Uploads)
 }
 
+// ageMultipartUploads makes the gateway's open multipart uploads look
+// started d ago: versitygw dates an upload by its directory's mtime.
+func ageMultipartUploads(t *testing.T, s *infra.S3, d time.Duration) {
+	t.Helper()
+	dirs, err := filepath.Glob(filepath.Join(s.RootDir, s.Bucket, ".sgwtmp", "multipart", "*", "*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no multipart upload directory in the gateway (%v)", err)
+	}
+	then := time.Now().Add(-d)
+	for _, dir := range dirs {
+		if err := os.Chtimes(dir, then, then); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // assertNothingHalfVisible: no orphaned data object, no unreadable
 // manifest, no snapshot beyond want.
 func assertNothingHalfVisible(t *testing.T, s *infra.S3, wantSnapshots int) {

@@ -29,10 +29,10 @@ Retention runs afterwards, keeping the last snapshot before any shrink.
 
 Run it before a risky manual operation (an "etcdctl del", an upgrade), or from
 etcdguard-snapshot.timer instead of the agent. At start it removes what
-interrupted snapshots left behind: unfinished uploads, and data objects
-without a manifest once they are an hour old (a younger one may be the
-agent's, its manifest still to come). An upload the agent has in flight at
-that moment fails, and the agent retries it.
+interrupted snapshots left behind once it is an hour old: unfinished
+uploads, and data objects without a manifest (a younger one may be the
+agent's, still uploading or its manifest still to come). An upload the agent
+has in flight at that moment goes on and completes.
 
 Every flag has an environment variable (shown) and a configuration key;
 flags win over the environment, which wins over the file.`,
