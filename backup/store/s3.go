@@ -36,6 +36,14 @@ const (
 	DefaultConcurrency = 1
 )
 
+// AbortTimeout bounds the abort of a failed or cancelled multipart upload.
+// It is most of what a stop (SIGTERM) may wait for: systemd kills the agent
+// TimeoutStopSec (30s) after it, and a store that hangs must not make the
+// agent overrun that. An abort that does not get through leaves a
+// multipart upload, never an object; cleanup aborts it once it is older
+// than snapshot.CommitGrace.
+const AbortTimeout = 10 * time.Second
+
 // S3 is a Store in an S3 bucket under a key prefix. Put streams through
 // the SDK's transfer manager, which reads an io.Reader of unknown length
 // into a fixed pool of Concurrency+1 part buffers and uploads parts while
@@ -106,7 +114,7 @@ func NewS3(client *s3.Client, bucket, prefix string, opts Options) *S3 {
 		o.Concurrency = opts.Concurrency
 		// Abort a failed upload with a fresh context, so a cancelled
 		// snapshot (SIGTERM) still removes its parts.
-		o.FailTimeout = 30 * time.Second
+		o.FailTimeout = AbortTimeout
 	})
 	return &S3{client: client, uploader: uploader, bucket: bucket, prefix: prefix, opts: opts}
 }

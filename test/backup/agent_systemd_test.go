@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -197,4 +198,73 @@ func TestAgentSIGTERMAbortsInFlightUpload(t *testing.T) {
 	if n := multipartUploads(t, s); n != 0 {
 		t.Fatalf("%d multipart uploads left open after SIGTERM", n)
 	}
+}
+
+// SIGTERM (systemctl stop) while a full snapshot uploads and a delta chain
+// runs, with the store hanging on the upload's parts and on its abort: the
+// agent exits well within the unit's TimeoutStopSec (30s) instead of being
+// killed, the chain's last segment (every write before the stop) is
+// committed, nothing half-written is visible, and a write between the stop
+// and the next start is in the next start's full snapshot.
+func TestAgentSIGTERMWithHungStoreMidSnapshotAndChain(t *testing.T) {
+	e := infra.StartEtcd(t)
+	s := infra.StartS3(t)
+	fillEtcd(t, e, 20)
+	proxy := startS3Proxy(t, s.Endpoint)
+	var hang atomic.Bool
+	unhang := make(chan struct{})
+	t.Cleanup(func() { close(unhang) }) // before the proxy closes: it waits for its handlers
+	proxy.SetFail(func(r *http.Request) int {
+		multipart := isUploadPart(r) || r.Method == http.MethodDelete && r.URL.Query().Has("uploadId")
+		if multipart && hang.Load() {
+			select { // the store hangs (a partition, a stuck gateway)
+			case <-r.Context().Done():
+			case <-unhang:
+			}
+			return http.StatusServiceUnavailable
+		}
+		return 0
+	})
+	env := append(deltaAgentEnv(e, s, proxy.URL()), "ETCDGUARD_SCHEDULE_INTERVAL=15s")
+	agent := snapStart(t, env, "agent")
+	waitFor(t, 60*time.Second, "the delta chain", func() bool { return strings.Contains(agent.log(), "delta chain started") })
+	hang.Store(true)
+	for len(proxy.partSeen) > 0 {
+		<-proxy.partSeen
+	}
+	cli := etcdClient(t, e)
+	beforeStop := putN(t, cli, "configmaps/before-stop", 20)
+	select {
+	case <-proxy.partSeen: // the scheduled snapshot's upload, now hanging
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the second snapshot never started uploading; log:\n%s", agent.log())
+	}
+	start := time.Now()
+	agent.signal(syscall.SIGTERM)
+	code := agent.waitExit(t, 60*time.Second)
+	took := time.Since(start)
+	t.Logf("stopped %s after SIGTERM, exit %d", took.Round(time.Millisecond), code)
+	if code != 0 || took > 20*time.Second {
+		t.Fatalf("stopped after %s (exit %d); systemd kills the agent at TimeoutStopSec=30s, and a stop must leave it time to spare\n%s", took, code, agent.log())
+	}
+	hang.Store(false)
+
+	st := snapStore(s)
+	cs := chainsOf(t, st)
+	if len(cs) != 1 || cs[0].Broken != nil || cs[0].LastRevision() < beforeStop {
+		t.Fatalf("after the stop: %d chains; want one, whole, up to revision %d (the last write before the stop)\n%s", len(cs), beforeStop, agent.log())
+	}
+	assertNothingHalfVisible(t, s, 1)
+
+	between := putN(t, cli, "configmaps/between", 5)
+	agent2 := snapStart(t, append(deltaAgentEnv(e, s, proxy.URL()), "ETCDGUARD_SCHEDULE_INTERVAL=1h"), "agent")
+	waitFor(t, 60*time.Second, "the next start's chain", func() bool { return strings.Contains(agent2.log(), "delta chain started") })
+	cs = chainsOf(t, st)
+	if len(cs) != 2 || cs[0].Snapshot.Revision < between {
+		t.Fatalf("%d snapshots; the next start's is at revision %d, want at least %d (the writes between stop and start)", len(cs), cs[0].Snapshot.Revision, between)
+	}
+	t.Logf("old chain up to revision %d (last write before the stop %d); next start's snapshot at revision %d (last write between %d)",
+		cs[1].LastRevision(), beforeStop, cs[0].Snapshot.Revision, between)
+	agent2.signal(syscall.SIGTERM)
+	agent2.waitExit(t, 30*time.Second)
 }
