@@ -196,6 +196,18 @@ func TestFaultDeltaWatchCompactedMidSegment(t *testing.T) {
 	agent.signal(syscall.SIGTERM)
 	agent.waitExit(t, 30*time.Second)
 	restoredEquals(t, env, beforeCut, wantBeforeCut)
+
+	// A point inside the hole (after the old chain's end, before the new
+	// full snapshot) was compacted away unread: refused, saying where.
+	hole := old.LastRevision() + 1
+	if hole >= cs[0].Snapshot.Revision {
+		t.Fatalf("no hole: the old chain ends at %d, the new snapshot is at %d", old.LastRevision(), cs[0].Snapshot.Revision)
+	}
+	r := runEtcdguard(t, env, "restore", "--revision", fmt.Sprint(hole), "--data-dir", t.TempDir()+"/hole")
+	if r.Code == 0 || !strings.Contains(r.Output, "the chain broke in between") || !strings.Contains(r.Output, cs[0].Snapshot.Name()) {
+		t.Fatalf("restore --revision %d, inside the hole: exit %d, want a refusal naming the gap\n%s", hole, r.Code, r.Output)
+	}
+	t.Logf("restore --revision %d (in the hole): %s", hole, lastLineOf(r.Output))
 }
 
 // TestFaultDeltaStoreDown: S3 refuses every request while deltas
