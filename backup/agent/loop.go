@@ -161,6 +161,13 @@ func (l *loop) onSnapshotDue(ctx context.Context) {
 	}
 	l.snapshot.start(ctx, snapshotTimeout, func(ctx context.Context) snapResult {
 		res, err := l.Once(ctx)
+		if err == nil && l.deltasOn() {
+			// What an interrupted chain left younger than CommitGrace at
+			// election goes once it is older: a leader runs for weeks.
+			if err := l.CleanupChains(ctx, l.now()); err != nil {
+				l.Log.Warn("cleanup after interrupted delta chains failed; retrying after the next snapshot", "err", err)
+			}
+		}
 		return snapResult{res, err}
 	})
 	l.notify("STATUS=" + l.status("snapshot in progress"))

@@ -64,6 +64,13 @@ func (a *Agent) Cleanup(ctx context.Context, olderThan time.Time) error {
 	if err := a.CleanupSnapshots(ctx, olderThan); err != nil {
 		return err
 	}
+	return a.CleanupChains(ctx, olderThan)
+}
+
+// CleanupChains removes what interrupted delta chains left before
+// olderThan and CommitGrace ago (see delta.Cleanup): only the elected
+// agent, the one writer of delta chains, calls it.
+func (a *Agent) CleanupChains(ctx context.Context, olderThan time.Time) error {
 	l, err := snapshot.List(ctx, a.Store, a.Config.ClusterName)
 	if err != nil {
 		return err

@@ -311,12 +311,18 @@ func short(sha string) string {
 	return sha
 }
 
-// Cleanup removes, before olderThan, what interrupted or half-deleted
-// chains left: segment data objects without a manifest after a chain's
-// last committed segment (the agent killed mid-commit), and every object
-// of a chain whose full snapshot is gone (retention interrupted). Call it
-// only where this process is the cluster's single writer.
+// Cleanup removes, before olderThan and before snapshot.CommitGrace ago,
+// what interrupted or half-deleted chains left: segment data objects
+// without a manifest after a chain's last committed segment (the agent
+// killed mid-commit), and every object of a chain whose full snapshot is
+// gone (retention interrupted). Call it only where this process is the
+// cluster's elected writer. The grace is for the writer before it: a
+// leader that stops resigns at once, and its chain's last segment (data
+// stored, manifest on the way) must not be taken for an interrupted
+// commit's by the next leader, which cleans up when elected, or the
+// manifest written a moment later names nothing.
 func Cleanup(ctx context.Context, st store.Store, cluster string, snaps []*snapshot.Manifest, olderThan time.Time) (int, error) {
+	olderThan = snapshot.Settled(olderThan)
 	objs, err := st.List(ctx, cluster+"/")
 	if err != nil {
 		return 0, fmt.Errorf("clean up delta chains: %w", err)

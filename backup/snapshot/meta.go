@@ -84,9 +84,11 @@ type CleanupResult struct {
 // restore.
 const CommitGrace = time.Hour
 
-// settled moves before back to CommitGrace ago when that is earlier: what
-// a writer left before the result is no live writer's.
-func settled(before time.Time) time.Time {
+// Settled moves before back to CommitGrace ago when that is earlier: what
+// a writer left before the result is no live writer's. Every cleanup of
+// what interrupted writers left (snapshots, uploads, delta segments) cuts
+// off here.
+func Settled(before time.Time) time.Time {
 	if grace := time.Now().Add(-CommitGrace); grace.Before(before) {
 		return grace
 	}
@@ -97,7 +99,7 @@ func settled(before time.Time) time.Time {
 // and before CommitGrace ago: incomplete uploads (stale multipart uploads,
 // partial files) and data objects that never got a manifest.
 func Cleanup(ctx context.Context, st store.Store, cluster string, olderThan time.Time) (CleanupResult, error) {
-	olderThan = settled(olderThan)
+	olderThan = Settled(olderThan)
 	var r CleanupResult
 	n, err := st.CleanupIncomplete(ctx, olderThan)
 	r.IncompleteUploads = n
