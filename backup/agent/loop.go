@@ -111,14 +111,13 @@ func (l *loop) onStop() {
 	}
 }
 
-// onElected starts the leader's work: clean up what an interrupted
-// predecessor left, then schedule the first snapshot and drill.
+// onElected starts the leader's work: schedule the first snapshot and
+// drill. What an interrupted predecessor left is cleaned up after each
+// snapshot, in the snapshot's bounded job (Once, onSnapshotDue), not here:
+// this loop pings the watchdog, and a store that hangs must not stop it.
 func (l *loop) onElected(ctx context.Context, ev leaderEvent) {
 	l.leader, l.lost = true, ev.lost
 	l.setLeader(true)
-	if err := l.Cleanup(ctx, l.now()); err != nil {
-		l.Log.Warn("cleanup after interrupted snapshots failed; retrying on the next start", "err", err)
-	}
 	first := l.firstRun()
 	if l.deltasOn() {
 		// A delta chain starts from a full snapshot this agent took: a
@@ -162,8 +161,8 @@ func (l *loop) onSnapshotDue(ctx context.Context) {
 	l.snapshot.start(ctx, snapshotTimeout, func(ctx context.Context) snapResult {
 		res, err := l.Once(ctx)
 		if err == nil && l.deltasOn() {
-			// What an interrupted chain left younger than CommitGrace at
-			// election goes once it is older: a leader runs for weeks.
+			// What an interrupted chain left goes once older than
+			// CommitGrace: after every snapshot, as a leader runs for weeks.
 			if err := l.CleanupChains(ctx, l.now()); err != nil {
 				l.Log.Warn("cleanup after interrupted delta chains failed; retrying after the next snapshot", "err", err)
 			}

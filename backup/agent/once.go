@@ -58,19 +58,18 @@ func (a *Agent) now() time.Time {
 	return a.Now()
 }
 
-// Cleanup removes what interrupted snapshots and delta chains left before
-// olderThan: the elected agent's, the one writer of delta chains.
-func (a *Agent) Cleanup(ctx context.Context, olderThan time.Time) error {
-	if err := a.CleanupSnapshots(ctx, olderThan); err != nil {
-		return err
-	}
-	return a.CleanupChains(ctx, olderThan)
-}
+// cleanupTimeout bounds a cleanup: it runs in a snapshot's job after the
+// snapshot is safe, and a store that hangs listing must not hold back the
+// snapshot's result (and the delta chain that starts from it). What it
+// did not reach goes after the next snapshot.
+const cleanupTimeout = 2 * time.Minute
 
 // CleanupChains removes what interrupted delta chains left before
 // olderThan and CommitGrace ago (see delta.Cleanup): only the elected
 // agent, the one writer of delta chains, calls it.
 func (a *Agent) CleanupChains(ctx context.Context, olderThan time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
+	defer cancel()
 	l, err := snapshot.List(ctx, a.Store, a.Config.ClusterName)
 	if err != nil {
 		return err
@@ -87,6 +86,8 @@ func (a *Agent) CleanupChains(ctx context.Context, olderThan time.Time) error {
 // chains alone: what `etcdguard snapshot` cleans, which may run beside the
 // agent while it uploads a snapshot or commits a segment.
 func (a *Agent) CleanupSnapshots(ctx context.Context, olderThan time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
+	defer cancel()
 	r, err := snapshot.Cleanup(ctx, a.Store, a.Config.ClusterName, olderThan)
 	if r.IncompleteUploads > 0 || r.Orphans > 0 {
 		a.Log.Info("cleaned up after interrupted snapshots", "incomplete_uploads", r.IncompleteUploads, "orphaned_data_objects", r.Orphans)
@@ -179,9 +180,9 @@ func (a *Agent) applyRetention(ctx context.Context) error {
 	if a.Metrics != nil {
 		a.Metrics.RetentionDeleted.Add(float64(r.Deleted))
 	}
-	// What an interrupted snapshot left younger than CommitGrace at the
-	// last cleanup (start) goes once it is older: the agent runs for weeks
-	// between starts.
+	// What an interrupted snapshot left goes once older than CommitGrace
+	// (younger, its writer may still be at work): after every snapshot,
+	// the agent runs for weeks between starts.
 	if err := a.CleanupSnapshots(ctx, a.now()); err != nil {
 		a.Log.Warn("cleanup after interrupted snapshots failed; retrying after the next snapshot", "err", err)
 	}

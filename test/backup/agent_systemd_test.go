@@ -268,3 +268,48 @@ func TestAgentSIGTERMWithHungStoreMidSnapshotAndChain(t *testing.T) {
 	agent2.signal(syscall.SIGTERM)
 	agent2.waitExit(t, 30*time.Second)
 }
+
+// The store hangs listing multipart uploads (what the cleanup after an
+// interrupted predecessor reads) from the agent's start. The agent's loop
+// used to run that cleanup itself at election: no watchdog ping until the
+// store answered, so systemd killed and restarted the agent every
+// WatchdogSec, and no snapshot was ever taken. The cleanup now runs after
+// each snapshot, in the snapshot's own bounded job.
+func TestAgentElectedWithHungStoreKeepsPingingAndSnapshots(t *testing.T) {
+	e := infra.StartEtcd(t)
+	s := infra.StartS3(t)
+	fillEtcd(t, e, 1)
+	proxy := startS3Proxy(t, s.Endpoint)
+	release := make(chan struct{})
+	var once sync.Once
+	defer once.Do(func() { close(release) })
+	proxy.SetFail(func(r *http.Request) int {
+		if r.Method == http.MethodGet && r.URL.Query().Has("uploads") {
+			select { // hang, as a store that stopped answering
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		return 0
+	})
+	notify := listenNotify(t)
+	env := append(snapEnv(e, s, proxy.URL()),
+		"ETCDGUARD_SCHEDULE_INTERVAL=1h",
+		"ETCDGUARD_SCHEDULE_JITTER=0s",
+		"NOTIFY_SOCKET="+notify.path,
+		"WATCHDOG_USEC=1500000", // pings every 0.5 s
+	)
+	agent := snapStart(t, env, "agent")
+	waitFor(t, 40*time.Second, "READY=1", func() bool { return notify.count("READY=1") == 1 })
+	pings := notify.count("WATCHDOG=1")
+	waitFor(t, 10*time.Second, "watchdog pings while the store hangs", func() bool { return notify.count("WATCHDOG=1") >= pings+6 })
+	waitFor(t, 60*time.Second, "a snapshot while the store hangs listing uploads", func() bool {
+		return strings.Contains(agent.log(), "snapshot complete")
+	})
+	once.Do(func() { close(release) })
+	agent.signal(syscall.SIGTERM)
+	if code := agent.waitExit(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM\n%s", code, agent.log())
+	}
+	t.Logf("%d watchdog pings, a snapshot taken, while the store hung listing multipart uploads", notify.count("WATCHDOG=1"))
+}
