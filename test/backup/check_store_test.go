@@ -34,10 +34,15 @@ func TestCheckThroughAnAccident(t *testing.T) {
 		}
 	}
 
-	out, _, code := snapRun(t, env, "check")
+	out, stderr, code := snapRun(t, env, "check")
 	if code != 2 || !strings.HasPrefix(out, `ETCDGUARD CRITICAL - no complete snapshot of cluster "prod-eu1" in s3://`) ||
 		!strings.Contains(out, "| age=U snapshots=0 ") {
 		t.Fatalf("empty store: exit %d (want 2, and the age unknown, not 0s)\n%s", code, out)
+	}
+	// The verdict is the report on stdout and the exit code; a last line
+	// "etcdguard: critical" on stderr only buried its reason.
+	if stderr != "" {
+		t.Fatalf("empty store: check wrote to stderr beside its report:\n%s", stderr)
 	}
 
 	snap()
@@ -94,7 +99,7 @@ func TestCheckThroughAnAccident(t *testing.T) {
 	if _, stderr, code := snapRun(t, env, "check", "--ack-shrink", "20990101T000000Z-r1"); code != 3 || !strings.Contains(stderr, "not a shrunken snapshot; unresolved shrinks: "+shrunk) {
 		t.Fatalf("ack of a wrong name: exit %d %s", code, stderr)
 	}
-	out, stderr, code := snapRun(t, env, "check", "--ack-shrink", shrunk)
+	out, stderr, code = snapRun(t, env, "check", "--ack-shrink", shrunk)
 	if code != 0 || !strings.Contains(stderr, "acknowledged") {
 		t.Fatalf("after ack: exit %d\n%s%s", code, out, stderr)
 	}

@@ -92,7 +92,7 @@ Every flag has an environment variable (shown) and a configuration key
 			}
 		}
 		if r.Status != check.OK {
-			return &exitError{code: int(r.Status), err: errors.New(strings.ToLower(r.Status.String()))}
+			return &exitError{code: int(r.Status), err: errors.New(strings.ToLower(r.Status.String())), reported: true}
 		}
 		return nil
 	}

@@ -16,7 +16,9 @@ func main() {
 	err := newRootCommand().Execute()
 	stopProfile()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "etcdguard:", store.Describe(err))
+		if !silent(err) {
+			fmt.Fprintln(os.Stderr, "etcdguard:", store.Describe(err))
+		}
 		os.Exit(exitCode(err))
 	}
 }

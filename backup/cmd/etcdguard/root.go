@@ -54,10 +54,19 @@ func newVersionCommand() *cobra.Command {
 type exitError struct {
 	code int
 	err  error
+	// reported: the command already said why (check's report on stdout);
+	// main only exits with code, adding no line that buries the reason.
+	reported bool
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
+
+// silent reports whether err's reason was already reported.
+func silent(err error) bool {
+	var ee *exitError
+	return errors.As(err, &ee) && ee.reported
+}
 
 func exitCode(err error) int {
 	var ee *exitError
