@@ -178,19 +178,25 @@ func policy(o Options, p Policy, gs []Guardrail) *admv1.ValidatingAdmissionPolic
 	for _, g := range gs {
 		all = append(all, holds(g))
 	}
+	// messages[i] is rule gs[i]'s message, or "" where the rule holds: the
+	// API server evaluates every message expression of a policy whose match
+	// condition holds, also where the validation passes, and a message
+	// names the first offender ([0] of a filter), an error on an object
+	// that has none. The error is dropped unseen, but its cost is paid on
+	// each such request; guarded, the message of a rule that holds is "".
+	var messages []string
+	for i, g := range gs {
+		messages = append(messages, all[i]+` ? "" : `+g.Check.MessageExpression)
+	}
 	var validations []admv1.Validation
 	if p.Action == Deny {
-		var messages []string
-		for i, g := range gs {
-			messages = append(messages, all[i]+` ? "" : `+g.Check.MessageExpression)
-		}
 		validations = []admv1.Validation{{
 			Expression:        strings.Join(all, " && "),
 			MessageExpression: "[" + strings.Join(messages, ", ") + `].filter(m, m != "").join(" ")`,
 		}}
 	} else {
-		for i, g := range gs {
-			validations = append(validations, admv1.Validation{Expression: all[i], MessageExpression: g.Check.MessageExpression})
+		for i := range gs {
+			validations = append(validations, admv1.Validation{Expression: all[i], MessageExpression: messages[i]})
 		}
 	}
 	g := gs[0] // a target's guardrails share what they match

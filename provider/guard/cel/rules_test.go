@@ -93,9 +93,8 @@ func (e *evaluator) eval(expr string, isMessage bool) any {
 }
 
 // cost evaluates expr and returns what it cost. The API server
-// evaluates a message expression even when its validation holds, where
-// it may fail (a warn policy's message indexes the first offender): that
-// error is ignored, as there, but its cost counts.
+// evaluates a message expression even when its validation holds, so its
+// cost counts; it must not fail there (TestMessagesNeverFailOnObjectsThatPass).
 func (e *evaluator) cost(expr string, isMessage bool) uint64 {
 	e.t.Helper()
 	prog, err := cachedProgram(expr, isMessage)
@@ -103,7 +102,7 @@ func (e *evaluator) cost(expr string, isMessage bool) uint64 {
 		e.t.Fatal(err)
 	}
 	_, details, err := prog.Eval(e.vars)
-	if err != nil && !isMessage {
+	if err != nil {
 		e.t.Fatalf("evaluate %.120s...: %v", expr, err)
 	}
 	if details == nil {
@@ -642,6 +641,37 @@ func TestScalesThatMakeTheSpreadRuleApplyAreFlagged(t *testing.T) {
 			}
 			if want := []string{c.want}; c.want == "" && len(got) > 0 || c.want != "" && !slices.Equal(got, want) {
 				t.Errorf("%s %d→%d: the guardrail says %q, want %q", c.kind, c.from, c.to, got, c.want)
+			}
+		}
+	}
+}
+
+// TestMessagesNeverFailOnObjectsThatPass: the API server evaluates every
+// message expression of a policy whose match condition holds, also those
+// of validations that pass (validating/validator.go), and drops their
+// errors unseen; a warn or audit policy has one validation per rule, so
+// an object that breaks one rule of a target ran the messages of all the
+// others, and a message that indexed the first offender of a rule the
+// object keeps ([0] of an empty filter) failed on every such request.
+// Every message must evaluate without error whatever its validation says.
+func TestMessagesNeverFailOnObjectsThatPass(t *testing.T) {
+	for _, actions := range []map[string]Action{nil, everything(Warn), everything(Audit), everything(Deny)} {
+		policies := Policies(Options{Name: "k8sguard", Actions: actions, ProtectedNamespaces: testSettings.ProtectedNamespaces, Settings: testSettings})
+		for _, s := range guardtest.Shapes() {
+			e := newEvaluator(t, s.Object)
+			for _, p := range policies {
+				if !applies(t, p, s.Object) || !e.matches(p) {
+					continue
+				}
+				for i, v := range p.Policy.Spec.Validations {
+					prog, err := cachedProgram(v.MessageExpression, true)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, _, err := prog.Eval(e.vars); err != nil {
+						t.Errorf("%s: %s: validations[%d] (holds: %v): message fails: %v", s.Name, p.Name, i, e.eval(v.Expression, false), err)
+					}
+				}
 			}
 		}
 	}
