@@ -58,7 +58,8 @@ func (r *webhookResource[W, P]) Schema(_ context.Context, _ resource.SchemaReque
 	webhookAttrs := map[string]schema.Attribute{
 		"name": schema.StringAttribute{Required: true, MarkdownDescription: "Webhook name, a fully qualified domain name such as `validating-webhook.openpolicyagent.org`, unique in the configuration."},
 		"url": schema.StringAttribute{Optional: true, MarkdownDescription: "Call the backend at this `https://` URL instead of a `service`. Pin its CA with `ca_bundle` " +
-			"(rule `WEBHOOK_NO_CA`). `require_ready_backend` does not apply to URL backends."},
+			"(rule `WEBHOOK_NO_CA`), or leave it unset for cert-manager's cainjector: once the live configuration carries one of its annotations " +
+			"(`cert-manager.io/inject-ca-from`, `inject-ca-from-secret`, `inject-apiserver-ca`), the rule no longer warns. `require_ready_backend` does not apply to URL backends."},
 		"ca_bundle": schema.StringAttribute{Optional: true, MarkdownDescription: "PEM-encoded CA bundle the API server uses to verify the backend's certificate, for example `file(\"ca.pem\")`. " +
 			"Set, it is restored when changed outside Terraform. Unset, k8sguard leaves the webhook's `caBundle` as it finds it, so one injected by " +
 			"another actor (cert-manager's cainjector) is neither a diff nor removed by an apply."},
@@ -210,15 +211,43 @@ func (r *webhookResource[W, P]) ValidateConfig(ctx context.Context, req resource
 				fmt.Sprintf("webhook %q needs exactly one backend: a service block or a url.", m.Name.ValueString()))
 		}
 	}
-	reportErrors(ctx, guard.WithoutSettingsRules(r.check(ctx, &cfg, guard.Settings{}, &resp.Diagnostics)), cfg.Waivers, &resp.Diagnostics)
+	reportErrors(ctx, guard.WithoutSettingsRules(r.check(ctx, &cfg, guard.Settings{}, false, &resp.Diagnostics)), cfg.Waivers, &resp.Diagnostics)
 }
 
-func (r *webhookResource[W, P]) check(ctx context.Context, m *webhookConfigurationModel[W], settings guard.Settings, diags *diag.Diagnostics) []guard.Finding {
+// check runs the rules on a configuration. caInjected: the live object
+// asks cert-manager's cainjector to fill in the CA (guard.CAInjected),
+// which an unset ca_bundle leaves to it.
+func (r *webhookResource[W, P]) check(ctx context.Context, m *webhookConfigurationModel[W], settings guard.Settings, caInjected bool, diags *diag.Diagnostics) []guard.Finding {
 	webhooks := make([]guard.Webhook, len(m.Webhooks))
 	for i := range m.Webhooks {
 		webhooks[i] = guardWebhook(ctx, P(&m.Webhooks[i]).common(), diags)
+		webhooks[i].CAInjected = caInjected
 	}
 	return guard.CheckWebhooks(webhooks, settings)
+}
+
+// liveCAInjected reports whether the object being updated asks a CA
+// injector for its webhooks' CA (an annotation set with kubectl, or kept
+// from the object adopted by import). Only a url webhook without
+// ca_bundle needs to know, so only then is the object read; a new object,
+// an unknown provider configuration or a failed read leave the warning.
+func (r *webhookResource[W, P]) liveCAInjected(ctx context.Context, req resource.ModifyPlanRequest, plan *webhookConfigurationModel[W]) bool {
+	if req.State.Raw.IsNull() || !r.clients.kubeKnown() || plan.Name.IsUnknown() {
+		return false
+	}
+	needed := false
+	for i := range plan.Webhooks {
+		m := P(&plan.Webhooks[i]).common()
+		needed = needed || !m.URL.IsNull() && m.CABundle.IsNull()
+	}
+	if !needed {
+		return false
+	}
+	live, err := r.kind.get(ctx, r.clients, plan.Name.ValueString())
+	if err != nil || live == nil {
+		return false
+	}
+	return guard.CAInjected(live.annotations)
 }
 
 func (r *webhookResource[W, P]) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
@@ -230,7 +259,7 @@ func (r *webhookResource[W, P]) ModifyPlan(ctx context.Context, req resource.Mod
 		return
 	}
 	settings := settingsOf(r.clients)
-	plan.Findings = plannedFindingsWith(req.Config, settings, reportFindings(ctx, withSettings(settings, r.check(ctx, &plan, settings, &resp.Diagnostics)), plan.Waivers, &resp.Diagnostics))
+	plan.Findings = plannedFindingsWith(req.Config, settings, reportFindings(ctx, withSettings(settings, r.check(ctx, &plan, settings, r.liveCAInjected(ctx, req, &plan), &resp.Diagnostics)), plan.Waivers, &resp.Diagnostics))
 	for i := range plan.Webhooks {
 		m := P(&plan.Webhooks[i]).common()
 		if i < len(cfg.Webhooks) && P(&cfg.Webhooks[i]).common().RequireReadyBackend.IsNull() {
@@ -358,7 +387,7 @@ func (r *webhookResource[W, P]) Read(ctx context.Context, req resource.ReadReque
 	state.Webhooks = webhooks
 	state.ID = types.StringValue(name)
 	if state.Findings.IsNull() { // import: the warnings the object draws, as a plan of its configuration would list them
-		state.Findings = warningStrings(r.check(ctx, &state, settings, &resp.Diagnostics))
+		state.Findings = warningStrings(r.check(ctx, &state, settings, guard.CAInjected(live.annotations), &resp.Diagnostics))
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }

@@ -92,7 +92,8 @@ var _ = register(
 	Rule{ID: RuleWebhookSideEffects, Family: "webhook", Enforced: AtPlan | AtAPIServer | AtAudit, Severity: Error, Waivable: false, Story: storyJetstack,
 		Checks: "`side_effects` is `None` or `NoneOnDryRun`"},
 	Rule{ID: RuleWebhookNoCA, Family: "webhook", Severity: Warning, Waivable: false, Story: storyJetstack,
-		Checks: "a webhook called by `url` pins its backend's CA with `ca_bundle`"},
+		Checks: "a webhook called by `url` pins its backend's CA with `ca_bundle`, or leaves it to cert-manager's cainjector: the live configuration " +
+			"carries `cert-manager.io/inject-ca-from`, `inject-ca-from-secret` or `inject-apiserver-ca`"},
 	Rule{ID: RuleWebhookBackendNotReady, Family: "webhook", Enforced: AtApply, Severity: Error, Waivable: false, Story: storyJetstack,
 		Checks: "at apply, with `require_ready_backend`, the backend service exists and has ready endpoints (EndpointSlices) before the hook is registered"},
 	Rule{ID: RuleWebhookTooLarge, Family: "webhook", Enforced: AtPlan | AtAPIServer | AtAudit, Severity: Error, Waivable: false, Story: storyJetstack,
@@ -107,10 +108,13 @@ var _ = register(
 // rules see it. Values not known until apply are zero; Selector.Unknown
 // marks a selector with unknown parts, so rules do not guess about it.
 type Webhook struct {
-	Name              string
-	Service           *WebhookService // nil for a url client
-	URL               string
-	HasCABundle       bool // set, or not known until apply
+	Name        string
+	Service     *WebhookService // nil for a url client
+	URL         string
+	HasCABundle bool // set, or not known until apply
+	// CAInjected: the configuration asks a CA injector to fill caBundle in
+	// (CAInjectorAnnotations), so WEBHOOK_NO_CA leaves it to the injector.
+	CAInjected        bool
 	Rules             []WebhookRule
 	NamespaceSelector Selector
 	ObjectSelector    Selector
@@ -315,7 +319,7 @@ func checkWebhook(i int, w Webhook, s Settings) []Finding {
 		out = append(out, finding(RuleWebhookSideEffects, at("side_effects"),
 			MsgWebhookSideEffects, w.SideEffects))
 	}
-	if w.URL != "" && !w.HasCABundle {
+	if w.URL != "" && !w.HasCABundle && !w.CAInjected {
 		out = append(out, finding(RuleWebhookNoCA, at("ca_bundle"),
 			"webhook %q calls %s without ca_bundle: the API server then trusts any certificate its system roots accept for that host. "+
 				"Pin the backend's CA with ca_bundle.", w.Name, w.URL))
@@ -386,4 +390,25 @@ func CheckBackendReady(i int, w Webhook, b Backend) []Finding {
 		"webhook %q: service %s/%s has no ready endpoints (%d of %d ready in %d EndpointSlices), so every request the hook matches "+
 			"would fail to reach its backend. Check it with: kubectl -n %s get endpointslices -l kubernetes.io/service-name=%s. %s",
 		w.Name, ns, name, b.ReadyEndpoints, b.Endpoints, b.Slices, ns, name, advice)}
+}
+
+// CAInjectorAnnotations are the annotations of a webhook configuration by
+// which cert-manager's cainjector fills in (and rotates) every webhook's
+// caBundle: from a Certificate, from a Secret, or with the API server's
+// own CA.
+var CAInjectorAnnotations = []string{
+	"cert-manager.io/inject-ca-from",
+	"cert-manager.io/inject-ca-from-secret",
+	"cert-manager.io/inject-apiserver-ca",
+}
+
+// CAInjected reports whether annotations ask a CA injector to fill in the
+// webhooks' caBundle.
+func CAInjected(annotations map[string]string) bool {
+	for _, a := range CAInjectorAnnotations {
+		if strings.TrimSpace(annotations[a]) != "" {
+			return true
+		}
+	}
+	return false
 }

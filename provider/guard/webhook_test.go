@@ -165,6 +165,12 @@ func TestWebhookRules(t *testing.T) {
 			[]expectedFinding{{RuleWebhookNoCA, "webhook[0].ca_bundle",
 				`webhook ` + name + ` calls https://opa.example.com/v1/admit without ca_bundle: the API server then trusts any certificate its system roots accept for that host. Pin the backend's CA with ca_bundle.`}}},
 		{"service without CA is the API server's business", func(w *Webhook) { w.HasCABundle = false }, nil},
+		{"url whose CA an injector fills in", func(w *Webhook) {
+			w.Service = nil
+			w.URL = "https://opa.example.com/v1/admit"
+			w.HasCABundle = false
+			w.CAInjected = true
+		}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -341,5 +347,23 @@ func TestWebhookConfigurationTooLargeToJudge(t *testing.T) {
 				"Name the API groups and resources it needs."}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) { expectFindings(t, CheckWebhooks(tt.hooks, defaultTestSettings), tt.want) })
+	}
+}
+
+func TestCAInjected(t *testing.T) {
+	for _, tt := range []struct {
+		annotations map[string]string
+		want        bool
+	}{
+		{nil, false},
+		{map[string]string{"cert-manager.io/inject-ca-from": "opa/opa-serving-cert"}, true},
+		{map[string]string{"cert-manager.io/inject-ca-from-secret": "opa/opa-ca"}, true},
+		{map[string]string{"cert-manager.io/inject-apiserver-ca": "true"}, true},
+		{map[string]string{"cert-manager.io/inject-ca-from": " "}, false},
+		{map[string]string{"example.com/inject-ca-from": "opa/opa-serving-cert"}, false},
+	} {
+		if got := CAInjected(tt.annotations); got != tt.want {
+			t.Errorf("CAInjected(%v) = %v, want %v", tt.annotations, got, tt.want)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gruntwork-io/terratest/modules/terraform"
@@ -234,6 +235,41 @@ func TestWebhookLeavesInjectedCABundle(t *testing.T) {
 			terraform.ApplyContext(t, context.Background(), opts)
 			if o, _ := getWebhook(t, cs, kind, name); o.caBundle != backend.CAPEM {
 				t.Fatalf("a configured ca_bundle changed by hand was not restored: %q", o.caBundle)
+			}
+		})
+	}
+}
+
+// WEBHOOK_NO_CA warns of a url webhook without ca_bundle, and cannot be
+// waived; once the configuration carries cert-manager's annotation (here
+// set by hand, as a team adopting cert-manager does), ca_bundle is left to
+// the cainjector and the warning, noise from then on, goes: from the plan
+// and from the findings kept in state.
+func TestWebhookNoCAWarningLeftToCAInjector(t *testing.T) {
+	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{WithoutControllerManager: true})
+	cs := cp.Clientset
+	backend := newAdmissionBackend(t) // never started: failure_policy is Ignore
+	for _, kind := range []string{"validating", "mutating"} {
+		t.Run(kind, func(t *testing.T) {
+			name := "k8sguard-no-ca-" + kind
+			opts := tf(t, cp, "test/kubernetes/testdata/webhook", map[string]any{"kind": kind, "name": name, "url": backend.URL, "ca_bundle": ""})
+			defer terraform.DestroyContext(t, context.Background(), opts)
+			out := terraform.InitAndApplyContext(t, context.Background(), opts)
+			requireContains(t, out, "Warning: [WEBHOOK_NO_CA]")
+
+			markByOthers(t, cs, kind, name)
+			out = terraform.PlanContext(t, context.Background(), opts)
+			if strings.Contains(out, "Warning: [WEBHOOK_NO_CA]") {
+				t.Fatalf("the plan still warns of WEBHOOK_NO_CA for a configuration whose CA cert-manager injects:\n%s", out)
+			}
+			requireContains(t, out, `- "[WEBHOOK_NO_CA]`) // dropped from the findings in state
+			out = terraform.ApplyContext(t, context.Background(), opts)
+			if strings.Contains(out, "Warning: [WEBHOOK_NO_CA]") {
+				t.Fatalf("the apply still warns of WEBHOOK_NO_CA:\n%s", out)
+			}
+			infra.ExpectNoChanges(t, opts, "after the findings dropped WEBHOOK_NO_CA")
+			if o, _ := getWebhook(t, cs, kind, name); o == nil {
+				t.Fatal("the configuration is gone")
 			}
 		})
 	}

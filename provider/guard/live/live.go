@@ -78,8 +78,10 @@ func Check(obj any, s guard.Settings) ([]Finding, error) {
 func ValidatingWebhooks(c *admv1.ValidatingWebhookConfiguration) []guard.Webhook {
 	out := make([]guard.Webhook, 0, len(c.Webhooks))
 	for _, w := range c.Webhooks {
-		out = append(out, webhook(w.Name, w.ClientConfig, w.Rules, w.NamespaceSelector, w.ObjectSelector, len(w.MatchConditions),
-			w.FailurePolicy, w.TimeoutSeconds, w.SideEffects))
+		gw := webhook(w.Name, w.ClientConfig, w.Rules, w.NamespaceSelector, w.ObjectSelector, len(w.MatchConditions),
+			w.FailurePolicy, w.TimeoutSeconds, w.SideEffects)
+		gw.CAInjected = guard.CAInjected(c.Annotations)
+		out = append(out, gw)
 	}
 	return out
 }
@@ -88,8 +90,10 @@ func ValidatingWebhooks(c *admv1.ValidatingWebhookConfiguration) []guard.Webhook
 func MutatingWebhooks(c *admv1.MutatingWebhookConfiguration) []guard.Webhook {
 	out := make([]guard.Webhook, 0, len(c.Webhooks))
 	for _, w := range c.Webhooks {
-		out = append(out, webhook(w.Name, w.ClientConfig, w.Rules, w.NamespaceSelector, w.ObjectSelector, len(w.MatchConditions),
-			w.FailurePolicy, w.TimeoutSeconds, w.SideEffects))
+		gw := webhook(w.Name, w.ClientConfig, w.Rules, w.NamespaceSelector, w.ObjectSelector, len(w.MatchConditions),
+			w.FailurePolicy, w.TimeoutSeconds, w.SideEffects)
+		gw.CAInjected = guard.CAInjected(c.Annotations)
+		out = append(out, gw)
 	}
 	return out
 }
