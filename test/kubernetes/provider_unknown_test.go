@@ -106,3 +106,36 @@ current-context: other
 		"k8sguard does not fall back to the kubeconfig meanwhile: it may point at another cluster, with other credentials")
 	vars["read_cluster"] = false
 }
+
+// The provider's kubernetes and aws blocks written as `dynamic` blocks over
+// another resource's output are unknown as a whole during plan (their
+// for_each is), not only their attributes. Configure read them into
+// structs and failed the plan with a conversion error; they must be
+// treated as any unknown provider configuration: no client, the state
+// kept until apply.
+func TestProviderDynamicBlocksUnknownAtPlan(t *testing.T) {
+	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{})
+	ctx := context.Background()
+	const ns = "provider-dynamic"
+	createNamespace(t, cp.Clientset, ns, nil)
+	ca, err := os.ReadFile(cp.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]any{"host": cp.Host, "token": cp.Token, "ca": string(ca), "generation": "1", "name": ns}
+	opts := infra.Terraform(t, "test/kubernetes/testdata/provider_dynamic", vars)
+	opts.EnvVars["KUBECONFIG"] = filepath.Join(t.TempDir(), "no-kubeconfig")
+	defer terraform.DestroyContext(t, ctx, opts)
+	terraform.InitAndApplyContext(t, ctx, opts)
+
+	vars["generation"] = "2"
+	plan, err := infra.PlanE(t, ctx, opts)
+	if err != nil {
+		t.Fatalf("plan with the provider's dynamic blocks unknown:\n%s", plan)
+	}
+	if strings.Contains(plan, "# k8sguard_pod_quota.this") {
+		t.Fatalf("the quota changes in the plan; its state should be kept until apply:\n%s", plan)
+	}
+	terraform.ApplyContext(t, ctx, opts)
+	infra.ExpectNoChanges(t, opts, "after apply")
+}
