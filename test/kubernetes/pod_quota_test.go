@@ -465,3 +465,44 @@ func defaultRequestAgreesWithTheAPIServer(t *testing.T, cs kubernetes.Interface)
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// A quota imported under a configuration that spells a quantity otherwise
+// than the API server ("1000m" for its "1") plans one in-place update:
+// the import has no prior spelling to keep (Read sees neither state nor
+// configuration), and Terraform requires the planned value of a configured
+// attribute to be the configuration's, so no provider code can keep "1"
+// in the plan; the framework runs semantic equality only in Read, Create
+// and Update, not in plan. The update changes no amount, and after it the
+// spelling is kept (keepSpelling) and the plan is clean.
+func TestPodQuotaImportWithOtherSpelling(t *testing.T) {
+	cp := infra.StartControlPlane(t, infra.ControlPlaneOptions{})
+	cs := cp.Clientset
+	ctx := context.Background()
+	createNamespace(t, cs, "team-spelling", nil)
+	opts := tf(t, cp, "test/kubernetes/testdata/pod_quota", map[string]any{
+		"namespace": "team-spelling", "pods": 10, "requests_cpu": "1000m", "default_cpu_request": "0.1",
+	})
+	defer terraform.DestroyContext(t, context.Background(), opts)
+	terraform.InitAndApplyContext(t, context.Background(), opts)
+	infra.ExpectNoChanges(t, opts, "after create")
+	before, err := cs.CoreV1().ResourceQuotas("team-spelling").Get(ctx, "k8sguard-pods", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	terraform.RunTerraformCommandContext(t, context.Background(), opts, "state", "rm", "k8sguard_pod_quota.this")
+	terraformImport(t, opts, "k8sguard_pod_quota.this", "team-spelling/k8sguard-pods")
+	out := terraform.PlanContext(t, context.Background(), opts)
+	requireContains(t, out, `~ requests_cpu = "1" -> "1000m"`)
+	requireContains(t, out, `~ cpu = "100m" -> "0.1"`)
+	requireContains(t, out, "Plan: 0 to add, 1 to change, 0 to destroy.")
+	terraform.ApplyContext(t, context.Background(), opts)
+	infra.ExpectNoChanges(t, opts, "after the update that follows the import")
+	after, err := cs.CoreV1().ResourceQuotas("team-spelling").Get(ctx, "k8sguard-pods", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.Spec.Hard.Name(corev1.ResourceRequestsCPU, resource.DecimalSI).Equal(before.Spec.Hard[corev1.ResourceRequestsCPU]) {
+		t.Fatalf("requests.cpu changed: %v -> %v", before.Spec.Hard, after.Spec.Hard)
+	}
+}
