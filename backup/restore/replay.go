@@ -138,6 +138,39 @@ func PlanPoint(ctx context.Context, s store.Store, cluster string, p Point) (*Pl
 		p, oldest.Name(), oldest.Revision, oldest.CreatedAt.UTC().Format(time.RFC3339))
 }
 
+// PlanPointFrom plans p from the full snapshot m and its own chain only,
+// not from the newest snapshot before p: the other members of a cluster
+// are restored with it (restore prints --snapshot with --at/--revision),
+// so every member replays the same base and the same chain. From another
+// base a member could hold other leases (a replay drops those granted
+// after its base) or other revisions, and the members would disagree.
+func PlanPointFrom(ctx context.Context, s store.Store, m *snapshot.Manifest, p Point) (*Plan, error) {
+	if (p.Revision > 0) == !p.At.IsZero() {
+		return nil, errors.New("a point in time is a revision or a time, not both")
+	}
+	if p.Revision > 0 && m.Revision > p.Revision || !p.At.IsZero() && m.CreatedAt.After(p.At) {
+		return nil, fmt.Errorf("cannot restore %s to %s: the snapshot is past it (revision %d, %s); give an older --snapshot, or leave --snapshot out to pick one",
+			m.Name(), p, m.Revision, m.CreatedAt.UTC().Format(time.RFC3339))
+	}
+	plan := &Plan{Point: p, Snapshot: m}
+	if p.Revision == m.Revision {
+		return plan, nil // the full snapshot alone
+	}
+	c, err := delta.Load(ctx, s, m, p.reached)
+	if err != nil {
+		return nil, err
+	}
+	if n := len(c.Segments); n > 0 && p.reached(c.Segments[n-1]) {
+		plan.Segments = c.Segments
+		return plan, nil
+	}
+	if c.Broken != nil {
+		return nil, p.notReached(m, c, nil)
+	}
+	return nil, fmt.Errorf("cannot restore %s to %s: its delta chain ends at revision %d (%s); leave --snapshot out to pick the snapshot whose chain reaches it",
+		m.Name(), p, c.LastRevision(), c.CoveredAt().UTC().Format(time.RFC3339))
+}
+
 // mayReach reports whether a chain with outline o can reach p: a whole
 // chain by its newest segment; a broken one is read link by link.
 func (p Point) mayReach(o *delta.Outline) bool {

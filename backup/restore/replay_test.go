@@ -307,6 +307,21 @@ func TestAChainGoesOnPastASnapshotTakenByHand(t *testing.T) {
 	if err != nil || plan.Snapshot.Name() != byHand.Name() || len(plan.Segments) != 0 {
 		t.Fatalf("restore to the snapshot by hand's own revision %d: %+v, %v; want that snapshot alone", byHand.Revision, plan, err)
 	}
+	// Pinned to the agent's snapshot (as restore prints it for the other
+	// members), its revision is replayed from the agent's chain, not taken
+	// from the snapshot by hand, whose leases differ.
+	plan, err = restore.PlanPointFrom(context.Background(), c.store, c.snap, restore.Point{Revision: byHand.Revision})
+	if err != nil || plan.Snapshot.Name() != c.snap.Name() || len(plan.Segments) == 0 {
+		t.Fatalf("restore to revision %d from %s: %+v, %v; want its chain replayed", byHand.Revision, c.snap.Name(), plan, err)
+	}
+	_, err = restore.PlanPointFrom(context.Background(), c.store, byHand, restore.Point{Revision: c.lastRev})
+	if want := fmt.Sprintf("cannot restore %s to revision %d: its delta chain ends at revision %d", byHand.Name(), c.lastRev, byHand.Revision); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("restore from the snapshot by hand past it: %v, want %q", err, want)
+	}
+	_, err = restore.PlanPointFrom(context.Background(), c.store, byHand, restore.Point{Revision: c.snap.Revision})
+	if want := fmt.Sprintf("cannot restore %s to revision %d: the snapshot is past it", byHand.Name(), c.snap.Revision); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("restore from a snapshot newer than the point: %v, want %q", err, want)
+	}
 	t.Logf("snapshot by hand %s (revision %d) between the agent's %s and revision %d: revision %d restored from the agent's chain, %d keys equal",
 		byHand.Name(), byHand.Revision, c.snap.Name(), c.lastRev, c.lastRev, len(got))
 }

@@ -173,8 +173,11 @@ func printRestored(w io.Writer, res *restore.Result, configArgs []string) error 
 		args := append([]string{"etcdguard", "restore"}, configArgs...)
 		target := []string{"--snapshot", m.DataKey} // the exact snapshot, not "latest", which may have moved on
 		if p := res.Options.Replay; p != nil {
-			// The exact revision reached, whether asked by time or revision.
-			target = []string{"--revision", fmt.Sprint(restoredRevision(res))}
+			// The exact revision reached, whether asked by time or revision,
+			// from the same full snapshot and chain: another base (a
+			// snapshot taken by hand at that very revision) would restore
+			// other leases, and the members would disagree.
+			target = []string{"--snapshot", m.DataKey, "--revision", fmt.Sprint(restoredRevision(res))}
 		}
 		args = append(args, target...)
 		args = append(args,

@@ -59,7 +59,7 @@ type selectorFlags struct {
 
 func bindSelector(fs *pflag.FlagSet) *selectorFlags {
 	s := &selectorFlags{}
-	fs.StringVar(&s.snapshot, "snapshot", restore.Latest, `"latest", or a snapshot as 'etcdguard list' names it (name, data key or manifest key)`)
+	fs.StringVar(&s.snapshot, "snapshot", restore.Latest, `"latest", or a snapshot as 'etcdguard list' names it (name, data key or manifest key); with --at/--revision: the full snapshot whose delta chain is replayed (default: the newest whose chain reaches the point)`)
 	fs.StringVar(&s.before, "before", "", `with --snapshot latest: the newest snapshot taken at or before this time (RFC 3339, "2026-11-22T03:00:00Z") or this long ago ("90m")`)
 	return s
 }
@@ -132,8 +132,8 @@ func (p *pointFlags) point(now time.Time, sel *selectorFlags) (*restore.Point, e
 	if p.at != "" && p.revision != 0 {
 		return nil, errors.New("--at and --revision both name a point in time: give one")
 	}
-	if sel.snapshot != restore.Latest || sel.before != "" {
-		return nil, errors.New("--at and --revision choose the snapshot themselves: they cannot be combined with --snapshot or --before")
+	if sel.before != "" {
+		return nil, errors.New("--at and --revision choose the snapshot themselves: they cannot be combined with --before (--snapshot NAME pins the full snapshot whose chain is replayed)")
 	}
 	if p.revision < 0 {
 		return nil, fmt.Errorf("--revision %d: etcd revisions are positive", p.revision)
@@ -151,7 +151,8 @@ func (p *pointFlags) point(now time.Time, sel *selectorFlags) (*restore.Point, e
 	return &restore.Point{At: now.Add(-d)}, nil
 }
 
-// findTarget resolves --at/--revision to a point-in-time plan, or else
+// findTarget resolves --at/--revision to a point-in-time plan (from the
+// --snapshot given, else the newest whose chain reaches the point), or else
 // --snapshot/--before to a snapshot (plan nil).
 func findTarget(ctx context.Context, flags *config.Flags, sel *selectorFlags, pt *pointFlags) (*config.Config, store.Store, *snapshot.Manifest, *restore.Plan, error) {
 	p, err := pt.point(time.Now(), sel)
@@ -166,7 +167,16 @@ func findTarget(ctx context.Context, flags *config.Flags, sel *selectorFlags, pt
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	plan, err := restore.PlanPoint(ctx, st, cfg.ClusterName, *p)
+	var plan *restore.Plan
+	if sel.snapshot != restore.Latest {
+		// The base pinned, as restore prints it for the other members.
+		var m *snapshot.Manifest
+		if m, err = restore.Find(ctx, st, cfg.ClusterName, restore.Selector{Snapshot: sel.snapshot}); err == nil {
+			plan, err = restore.PlanPointFrom(ctx, st, m, *p)
+		}
+	} else {
+		plan, err = restore.PlanPoint(ctx, st, cfg.ClusterName, *p)
+	}
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
