@@ -137,7 +137,7 @@ func inspect(path string) (inspected, error) {
 
 // checkRevision checks one entry of etcd's key bucket: a revision key
 // (main, '_', sub, and 't' for a tombstone) whose record decodes and
-// carries the same revision. The one record without a key is the marker
+// carries the same revision (a tombstone's record carries only its key). The one record without a key is the marker
 // `etcdutl snapshot restore --bump-revision` writes (an empty value at the
 // bumped revision, which etcd reads as "the revision is at least this"):
 // every restore etcdguard makes by default has one.
@@ -151,6 +151,14 @@ func checkRevision(k, v []byte) error {
 	var kv mvccpb.KeyValue
 	if err := kv.Unmarshal(v); err != nil {
 		return fmt.Errorf("record does not decode: %w", err)
+	}
+	if len(k) == 18 && kv.ModRevision == 0 {
+		// A tombstone: etcd writes a deletion as a record holding only
+		// the key (mvccpb.KeyValue{Key: key}), without its revision.
+		if len(kv.Key) == 0 {
+			return errors.New("tombstone record without its key")
+		}
+		return nil
 	}
 	if rev := mvcc.BytesToRev(k).Main; kv.ModRevision != rev {
 		return fmt.Errorf("record says revision %d, its key %d", kv.ModRevision, rev)
