@@ -113,6 +113,12 @@ func ackShrink(cmd *cobra.Command, cfg *config.Config, name string) error {
 	var open []string
 	for _, s := range retention.FindShrinks(l.Snapshots, cfg.Check.ShrinkRatio, nil) {
 		if s.Resolved {
+			if s.After.Name() == name {
+				// The restore runbook takes a fresh snapshot first: as
+				// large again, it resolved the shrink by itself.
+				fmt.Fprintf(cmd.ErrOrStderr(), "--ack-shrink %s: nothing to acknowledge, the shrink is already resolved: a newer snapshot is as large as %s again\n", name, s.Before.Name())
+				return nil
+			}
 			continue
 		}
 		if s.After.Name() == name {
