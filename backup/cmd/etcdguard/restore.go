@@ -49,8 +49,11 @@ result. Each segment is checked against its manifest (sha256) and the one
 before it (the chain); a missing or altered segment is refused by name
 (exit status 2), and nothing past it is ever replayed: a point before it
 still restores. Revisions come out as in the original etcd.
-Keys whose lease was granted after the full snapshot are restored without a
-lease. 'etcdguard list' shows the restorable window.
+--snapshot NAME with --at/--revision replays that snapshot's own chain
+instead: restore prints it so for the other members, so that every member
+replays the same snapshot and chain. Keys whose lease was granted after
+the full snapshot are restored without a lease. 'etcdguard list' shows
+the restorable window.
 
 For a cluster of several members, run restore once per member, on each
 member's host, with the same snapshot, --initial-cluster and
