@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,9 @@ import (
 	"github.com/k8sguard/k8sguard/backup/config"
 	"github.com/k8sguard/k8sguard/backup/delta"
 	"github.com/k8sguard/k8sguard/backup/restore"
+	"github.com/k8sguard/k8sguard/backup/retention"
+	"github.com/k8sguard/k8sguard/backup/snapshot"
+	"github.com/k8sguard/k8sguard/backup/store"
 )
 
 func newRestoreCommand() *cobra.Command {
@@ -38,7 +42,11 @@ to DIR.etcdguard-moved-<time>, never a running member's, and never deletes
 anything; what an interrupted restore left (.DIR.etcdguard-restore-*, in or
 beside DIR) is removed first. Free space is checked first (twice the snapshot,
 plus the WAL). A snapshot that fails verification is refused (exit status 2)
-and the data dir is left untouched.
+and the data dir is left untouched. Picked without a name ("latest", or
+--before), a snapshot at or after a shrink that is neither resolved nor
+acknowledged ('etcdguard list' marks it SHRUNK) is refused: on the day of an
+"etcdctl del" on the wrong range it is the accident itself. Name it with
+--snapshot to restore it all the same.
 
 Point in time: --at TIME or --revision N restores the newest full snapshot
 before that point whose delta chain reaches it (a snapshot taken by hand
@@ -110,6 +118,11 @@ prints the other members' commands with --bump-revision set.`,
 		if o.RevisionBump, err = bump.resolve(ctx, cmd.ErrOrStderr(), st, cfg.ClusterName, m, time.Now()); err != nil {
 			return err
 		}
+		if plan == nil && sel.snapshot == restore.Latest {
+			if err := refuseShrunkPick(ctx, st, cfg.ClusterName, cfg.Check.ShrinkRatio, m); err != nil {
+				return err
+			}
+		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "restoring %s (taken %s, revision %d, %d keys, %s) into %s\n",
 			m.DataKey, m.CreatedAt.UTC().Format(time.RFC3339), m.Revision, m.Keys, humanize.IBytes(uint64(m.RawSize)), o.DataDir)
 		if plan != nil {
@@ -128,6 +141,31 @@ prints the other members' commands with --bump-revision set.`,
 		return printRestored(cmd.OutOrStdout(), res, changedConfigArgs(cmd))
 	}
 	return cmd
+}
+
+// refuseShrunkPick refuses a snapshot that "latest" (or --before) picked
+// when it is, or comes after, a shrink nobody resolved or acknowledged: on
+// the day of an "etcdctl del" on the wrong range, the newest snapshot is the
+// accident itself, and restoring it restores the loss. Named with
+// --snapshot, any snapshot restores.
+func refuseShrunkPick(ctx context.Context, st store.Store, cluster string, ratio float64, m *snapshot.Manifest) error {
+	l, err := snapshot.List(ctx, st, cluster)
+	if err != nil {
+		return err
+	}
+	acks, err := snapshot.ShrinkAcks(ctx, st, cluster)
+	if err != nil {
+		return err
+	}
+	for _, s := range retention.FindShrinks(l.Snapshots, ratio, acks) {
+		if !s.Open() || s.After.CreatedAt.After(m.CreatedAt) {
+			continue
+		}
+		return fmt.Errorf("refusing to restore %s, the snapshot picked without a name: it is at or after an unresolved shrink, most likely the accident (%s). "+
+			"Restore the snapshot before it, --snapshot %s, or a point before the accident with --at/--revision ('etcdguard list' shows both); "+
+			"to restore %s all the same, name it: --snapshot %s", m.Name(), s, s.Before.Name(), m.Name(), m.Name())
+	}
+	return nil
 }
 
 // printRestored says what was done and what to run next: etcd for this

@@ -164,7 +164,7 @@ func TestRestorePrintsTheCommandForEveryOtherMember(t *testing.T) {
 	}
 
 	// Twice into the same dir: refused, nothing touched.
-	_, err = run(t, f.args("restore", "--data-dir", dataDir)...)
+	_, err = run(t, f.args("restore", "--snapshot", f.healthy.Name(), "--data-dir", dataDir)...)
 	if err == nil || !strings.Contains(err.Error(), "data dir "+dataDir+" is not empty (holds member); refusing to overwrite it") {
 		t.Errorf("second restore: %v", err)
 	}
@@ -185,7 +185,9 @@ func TestRestoreBumpFlags(t *testing.T) {
 		{flags: []string{"--bump-revision", "2000000000000000000"}, err: "--bump-revision 2000000000000000000 is more than 1152921504606846976: it could overflow etcd's int64 revisions"},
 	} {
 		dataDir := filepath.Join(t.TempDir(), "etcd")
-		out, err := run(t, f.args(append([]string{"restore", "--data-dir", dataDir}, c.flags...)...)...)
+		// Named: "latest" is the shrunk snapshot, which restore refuses
+		// to pick by itself (TestRestoreRefusesToPickAShrunkSnapshot).
+		out, err := run(t, f.args(append([]string{"restore", "--snapshot", f.shrunk.Name(), "--data-dir", dataDir}, c.flags...)...)...)
 		if c.err != "" {
 			if err == nil || err.Error() != c.err {
 				t.Errorf("%v: err = %v, want %q", c.flags, err, c.err)
@@ -257,5 +259,29 @@ func TestDrillCommandReportsAndWritesTheTextfile(t *testing.T) {
 	}
 	if out, err = run(t, f.args("drill", "--config", cfg, "--work-dir", t.TempDir(), "--expect-prefix", "/registry/namespaces/kube-system")...); err != nil {
 		t.Errorf("flags override the configuration's drill section: %v\n%s", err, out)
+	}
+}
+
+// TestRestoreRefusesToPickAShrunkSnapshot: "latest" (and --before past the
+// accident) would pick the snapshot taken after the CSR prefix was deleted;
+// restore refuses it, naming the snapshot before the shrink, and restores
+// it when it is named.
+func TestRestoreRefusesToPickAShrunkSnapshot(t *testing.T) {
+	t.Setenv("ETCDGUARD_CONFIG", "")
+	f := newRestoreFixture(t)
+	for _, pick := range [][]string{nil, {"--before", "2026-11-22T09:40:00Z"}} {
+		dataDir := filepath.Join(t.TempDir(), "etcd")
+		_, err := run(t, f.args(append([]string{"restore", "--data-dir", dataDir}, pick...)...)...)
+		if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "refusing to restore "+f.shrunk.Name()) ||
+			!strings.Contains(err.Error(), "--snapshot "+f.healthy.Name()+",") {
+			t.Errorf("restore %v picked the shrunk snapshot: %v", pick, err)
+		}
+		if _, serr := os.Stat(dataDir); serr == nil {
+			t.Errorf("restore %v: refused, yet %s was created", pick, dataDir)
+		}
+	}
+	dataDir := filepath.Join(t.TempDir(), "etcd")
+	if _, err := run(t, f.args("restore", "--snapshot", f.shrunk.Name(), "--data-dir", dataDir)...); err != nil {
+		t.Errorf("restore of the shrunk snapshot by name: %v", err)
 	}
 }
