@@ -44,6 +44,13 @@ func TestCheckThroughAnAccident(t *testing.T) {
 	if stderr != "" {
 		t.Fatalf("empty store: check wrote to stderr beside its report:\n%s", stderr)
 	}
+	// A configuration it cannot read is a verdict too: UNKNOWN, as a
+	// status line a monitoring system shows (it used to be a stderr line).
+	missing := filepath.Join(t.TempDir(), "config.yaml")
+	out, stderr, code = snapRun(t, env, "check", "--config", missing)
+	if want := "ETCDGUARD UNKNOWN - config: open " + missing + ": no such file or directory\n"; code != 3 || out != want || stderr != "" {
+		t.Fatalf("unreadable config: exit %d, stdout %q, stderr %q; want 3, %q and nothing", code, out, stderr, want)
+	}
 
 	snap()
 	out, _, code = snapRun(t, env, "check", "--verify", "--textfile", textfile)

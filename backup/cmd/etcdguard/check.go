@@ -13,6 +13,7 @@ import (
 	"github.com/k8sguard/k8sguard/backup/config"
 	"github.com/k8sguard/k8sguard/backup/retention"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
+	"github.com/k8sguard/k8sguard/backup/store"
 )
 
 func newCheckCommand() *cobra.Command {
@@ -51,15 +52,16 @@ Every flag has an environment variable (shown) and a configuration key
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := flags.Resolve()
 		if err != nil {
-			return &exitError{code: int(check.Unknown), err: err}
+			return unknownVerdict(cmd, requestedFormat(cmd), err)
 		}
 		ctx := cmd.Context()
 		st, err := cfg.OpenStore(ctx)
 		if err != nil {
-			return &exitError{code: int(check.Unknown), err: err}
+			return unknownVerdict(cmd, cfg.Check.Format, err)
 		}
 		if *ack != "" {
 			if err := ackShrink(cmd, cfg, *ack); err != nil {
+				// An action refused, not a verdict: said on stderr.
 				return &exitError{code: int(check.Unknown), err: err}
 			}
 		}
@@ -138,4 +140,24 @@ func ackShrink(cmd *cobra.Command, cfg *config.Config, name string) error {
 		return fmt.Errorf("--ack-shrink %s: there is no unresolved shrink to acknowledge", name)
 	}
 	return fmt.Errorf("--ack-shrink %s: not a shrunken snapshot; unresolved shrinks: %s", name, strings.Join(open, ", "))
+}
+
+// unknownVerdict is check's answer when it cannot judge at all: in the
+// text format a Nagios status line on stdout, as for every other verdict
+// (a monitoring system shows that line, not stderr), and exit 3.
+func unknownVerdict(cmd *cobra.Command, format string, err error) error {
+	if format != "" && format != "text" {
+		return &exitError{code: int(check.Unknown), err: err}
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "ETCDGUARD UNKNOWN - %s\n", store.Describe(err))
+	return &exitError{code: int(check.Unknown), err: err, reported: true}
+}
+
+// requestedFormat is the report format asked for by flag or environment,
+// for when the configuration itself could not be read.
+func requestedFormat(cmd *cobra.Command) string {
+	if f := cmd.Flags().Lookup("format"); f != nil && f.Changed {
+		return f.Value.String()
+	}
+	return os.Getenv("ETCDGUARD_CHECK_FORMAT")
 }
