@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -266,8 +267,8 @@ func TestFaultDeltaStoreDown(t *testing.T) {
 	restoredMatches(t, env, cli, last)
 }
 
-// TestFaultDeltaAgentKilledMidSegment: the agent is killed with -9 while
-// it commits segments to a slow store. No partial segment looks
+// TestFaultDeltaAgentKilledMidSegment: the agent is killed with -9
+// between a segment's data object and its manifest. No partial segment looks
 // committed (the chain is whole up to its last manifest); the next agent
 // leaves what the killed one left while it is younger than CommitGrace
 // (it cannot tell it from a stopping leader's commit in flight; cleanup
@@ -282,23 +283,29 @@ func TestFaultDeltaAgentKilledMidSegment(t *testing.T) {
 	putN(t, cli, "configmaps/before", 20)
 	agent := snapStart(t, env, "agent")
 	waitFor(t, 60*time.Second, "the delta chain", func() bool { return strings.Contains(agent.log(), "delta chain started") })
-	proxy.SetDelay(700 * time.Millisecond) // each commit (data, then manifest) now takes 1.4s
-	seen := make(chan struct{}, 100)
+	// The first segment's manifest is held until the agent is killed,
+	// then dropped: its data object stays without a manifest, as when a
+	// process dies between the two PUTs.
+	manifestHeld, killed := make(chan struct{}), make(chan struct{})
+	var held sync.Once
 	proxy.SetFail(func(r *http.Request) int {
-		if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, ".events.zst") {
-			select {
-			case seen <- struct{}{}:
-			default:
-			}
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, ".deltas/") && strings.HasSuffix(r.URL.Path, ".json") {
+			held.Do(func() { close(manifestHeld) })
+			<-killed
+			return http.StatusServiceUnavailable
 		}
 		return 0
 	})
 	putN(t, cli, "configmaps/a", 50)
-	<-seen // a segment's data goes through (after the delay); its manifest follows 0.7s later
-	time.Sleep(300 * time.Millisecond)
+	select {
+	case <-manifestHeld:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no segment manifest was sent; log:\n%s", agent.log())
+	}
 	agent.signal(syscall.SIGKILL)
 	agent.waitExit(t, 10*time.Second)
-	proxy.SetDelay(0)
+	close(killed)
+	proxy.waitIdle(t)
 	proxy.SetFail(nil)
 
 	st := snapStore(s)
@@ -306,8 +313,9 @@ func TestFaultDeltaAgentKilledMidSegment(t *testing.T) {
 	if len(cs) != 1 || cs[0].Broken != nil || len(cs[0].Orphans) != 1 {
 		t.Fatalf("after kill -9: %d chains, broken %v, uncommitted %v; want one whole chain and the killed commit's data object", len(cs), cs[0].Broken, cs[0].Orphans)
 	}
+	before := cs[0]
 	t.Logf("after kill -9: the chain is whole up to revision %d (%d segments); %d data object(s) without a manifest: %v",
-		cs[0].LastRevision(), len(cs[0].Segments), len(cs[0].Orphans), cs[0].Orphans)
+		before.LastRevision(), len(before.Segments), len(before.Orphans), before.Orphans)
 
 	last := putN(t, cli, "configmaps/b", 20)
 	agent2 := snapStart(t, env, "agent")
@@ -316,8 +324,10 @@ func TestFaultDeltaAgentKilledMidSegment(t *testing.T) {
 		return len(cs) == 2 && cs[0].LastRevision() >= last
 	})
 	cs = chainsOf(t, st)
-	if len(cs[1].Orphans) != 1 || cs[1].Broken != nil {
-		t.Fatalf("the killed agent's chain after the next start: uncommitted %v, broken %v; want its young uncommitted segment left alone", cs[1].Orphans, cs[1].Broken)
+	if len(cs[1].Orphans) != 1 || len(cs[1].Segments) != len(before.Segments) || cs[1].Broken != nil {
+		t.Fatalf("the killed agent's chain after the next start: %d segments, uncommitted %v, broken %v; want it as the kill left it "+
+			"(%d segments, uncommitted %v): a young uncommitted segment is left alone", len(cs[1].Segments), cs[1].Orphans, cs[1].Broken,
+			len(before.Segments), before.Orphans)
 	}
 	agent2.signal(syscall.SIGTERM)
 	agent2.waitExit(t, 30*time.Second)

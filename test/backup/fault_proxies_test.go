@@ -149,6 +149,9 @@ type s3Proxy struct {
 	errorCode   string
 	uploadParts atomic.Int64
 	partSeen    chan struct{}
+	// inflight counts the requests the proxy holds or forwards: one sent
+	// by a process that was then killed may still land at the gateway.
+	inflight atomic.Int64
 }
 
 func startS3Proxy(t *testing.T, target string) *s3Proxy {
@@ -160,6 +163,8 @@ func startS3Proxy(t *testing.T, target string) *s3Proxy {
 	p := &s3Proxy{partSeen: make(chan struct{}, 1000)}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.inflight.Add(1)
+		defer p.inflight.Add(-1)
 		isPart := r.Method == http.MethodPut && r.URL.Query().Has("partNumber")
 		if isPart {
 			p.uploadParts.Add(1)
@@ -197,6 +202,13 @@ func startS3Proxy(t *testing.T, target string) *s3Proxy {
 }
 
 func (p *s3Proxy) URL() string { return p.srv.URL }
+
+// waitIdle waits until no request is held or forwarded: what a killed
+// client sent has landed at the gateway, or never will.
+func (p *s3Proxy) waitIdle(t *testing.T) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "the S3 proxy to finish the requests in flight", func() bool { return p.inflight.Load() == 0 })
+}
 
 func (p *s3Proxy) SetFail(f func(r *http.Request) int) {
 	p.mu.Lock()

@@ -2,6 +2,8 @@ package infra
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -106,4 +108,50 @@ func ExpectApplyRefused(t *testing.T, opts *terraform.Options, ruleID string) st
 		t.Fatalf("after the refused apply the state holds a k8sguard resource:\n%s", state)
 	}
 	return m
+}
+
+// Secret is a credential a test hands to terraform, by the name a failure
+// reports.
+type Secret struct{ What, Value string }
+
+// RequireSecretsAbsentFromTraceRun applies, plans and destroys opts with
+// TF_LOG=trace, afterApply run between apply and plan (to check the apply
+// reached its target), and fails for each secret found in terraform's
+// output, the state after apply, or the trace log. A log without the
+// provider's lines fails too: the search would prove nothing.
+func RequireSecretsAbsentFromTraceRun(t *testing.T, opts *terraform.Options, secrets []Secret, afterApply func()) {
+	t.Helper()
+	ctx := context.Background()
+	logFile := filepath.Join(t.TempDir(), "terraform-trace.log")
+	opts.EnvVars["TF_LOG"] = "trace"
+	opts.EnvVars["TF_LOG_PATH"] = logFile
+	outputs := []string{terraform.InitAndApplyContext(t, ctx, opts)}
+	if afterApply != nil {
+		afterApply()
+	}
+	outputs = append(outputs, terraform.PlanContext(t, ctx, opts))
+	state, err := os.ReadFile(filepath.Join(opts.TerraformDir, "terraform.tfstate"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputs = append(outputs, terraform.DestroyContext(t, ctx, opts))
+	log, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const providerLines = "provider.terraform-provider-k8sguard"
+	if !strings.Contains(string(log), providerLines) {
+		t.Fatalf("the trace log (%d bytes) holds no provider lines: TF_LOG=trace did not reach the provider", len(log))
+	}
+	for _, s := range secrets {
+		for _, where := range []struct{ name, text string }{
+			{"terraform's output", strings.Join(outputs, "\n")}, {"the state", string(state)}, {"the TF_LOG=trace log", string(log)},
+		} {
+			if strings.Contains(where.text, s.Value) {
+				t.Errorf("%s appears in %s", s.What, where.name)
+			}
+		}
+	}
+	t.Logf("trace log: %d bytes, %d provider lines; no credential in it, in the state or in the output",
+		len(log), strings.Count(string(log), providerLines))
 }

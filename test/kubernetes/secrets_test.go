@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"math/big"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +33,6 @@ func TestCredentialsStayOutOfOutputStateAndTraceLogs(t *testing.T) {
 	}
 	cert, key, keyBody := clientCertificate(t)
 
-	logFile := filepath.Join(t.TempDir(), "terraform-trace.log")
 	opts := infra.Terraform(t, "test/kubernetes/testdata/secrets", map[string]any{
 		"host": cp.Host, "ca": string(ca), "client_certificate": cert, "name": ns,
 	})
@@ -42,38 +40,12 @@ func TestCredentialsStayOutOfOutputStateAndTraceLogs(t *testing.T) {
 	// arguments ("CLI args"), which is no part of the provider.
 	opts.EnvVars["TF_VAR_token"] = cp.Token
 	opts.EnvVars["TF_VAR_client_key"] = key
-	opts.EnvVars["TF_LOG"] = "trace"
-	opts.EnvVars["TF_LOG_PATH"] = logFile
 	opts.EnvVars["KUBECONFIG"] = "/nonexistent" // only the provider block
-	var outputs []string
-	outputs = append(outputs, terraform.InitAndApplyContext(t, ctx, opts))
-	if v := terraform.OutputContext(t, ctx, opts, "server_version"); !strings.HasPrefix(v, "v1.") {
-		t.Fatalf("server_version = %q: the provider did not reach the cluster", v)
-	}
-	outputs = append(outputs, terraform.PlanContext(t, ctx, opts))
-	state, err := os.ReadFile(filepath.Join(opts.TerraformDir, "terraform.tfstate"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	outputs = append(outputs, terraform.DestroyContext(t, ctx, opts))
-	log, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(log), "k8sguard") || !strings.Contains(string(log), "provider.terraform-provider-k8sguard") {
-		t.Fatalf("the trace log (%d bytes) holds no provider lines: TF_LOG=trace did not reach the provider", len(log))
-	}
-	for _, s := range []struct{ what, secret string }{{"kubernetes.token", cp.Token}, {"kubernetes.client_key", keyBody}} {
-		for _, where := range []struct{ name, text string }{
-			{"terraform's output", strings.Join(outputs, "\n")}, {"the state", string(state)}, {"the TF_LOG=trace log", string(log)},
-		} {
-			if strings.Contains(where.text, s.secret) {
-				t.Errorf("%s appears in %s", s.what, where.name)
-			}
+	infra.RequireSecretsAbsentFromTraceRun(t, opts, []infra.Secret{{What: "kubernetes.token", Value: cp.Token}, {What: "kubernetes.client_key", Value: keyBody}}, func() {
+		if v := terraform.OutputContext(t, ctx, opts, "server_version"); !strings.HasPrefix(v, "v1.") {
+			t.Fatalf("server_version = %q: the provider did not reach the cluster", v)
 		}
-	}
-	t.Logf("trace log: %d bytes, %d provider lines; neither credential in it, in the state or in the output",
-		len(log), strings.Count(string(log), "provider.terraform-provider-k8sguard"))
+	})
 }
 
 // clientCertificate is a self-signed client certificate and its key, and
