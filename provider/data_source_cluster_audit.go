@@ -196,7 +196,7 @@ func auditCluster(ctx context.Context, cs kubernetes.Interface, s guard.Settings
 			return nil, err
 		}
 	}
-	namespaces, err := auditedNamespaces(ctx, cs, only)
+	namespaces, err := auditedNamespaces(ctx, cs, scope)
 	if err != nil {
 		return nil, err
 	}
@@ -251,11 +251,11 @@ func eachListed(ctx context.Context, what string, scope []string, list pageListe
 	return nil
 }
 
-// auditedNamespaces: every namespace, or those of only that exist (read
-// one by one, which RBAC can grant per name).
-func auditedNamespaces(ctx context.Context, cs kubernetes.Interface, only []string) ([]corev1.Namespace, error) {
+// auditedNamespaces: every namespace (scope is all namespaces, [""]), or
+// those of scope that exist (read one by one, which RBAC can grant per name).
+func auditedNamespaces(ctx context.Context, cs kubernetes.Interface, scope []string) ([]corev1.Namespace, error) {
 	var out []corev1.Namespace
-	if len(only) == 0 {
+	if len(scope) == 1 && scope[0] == "" {
 		err := eachListed(ctx, "namespaces", []string{""}, func(ctx context.Context, _ string, o metav1.ListOptions) (runtime.Object, error) {
 			return cs.CoreV1().Namespaces().List(ctx, o)
 		}, func(obj runtime.Object) error {
@@ -264,7 +264,7 @@ func auditedNamespaces(ctx context.Context, cs kubernetes.Interface, only []stri
 		})
 		return out, err
 	}
-	for _, name := range slices.Compact(slices.Sorted(slices.Values(only))) {
+	for _, name := range scope {
 		ns, err := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			continue

@@ -159,5 +159,5 @@ func requestedFormat(cmd *cobra.Command) string {
 	if f := cmd.Flags().Lookup("format"); f != nil && f.Changed {
 		return f.Value.String()
 	}
-	return os.Getenv("ETCDGUARD_CHECK_FORMAT")
+	return os.Getenv(config.EnvName("check.format"))
 }
