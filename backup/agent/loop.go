@@ -152,13 +152,13 @@ func (l *loop) scheduleSnapshot(at time.Time) {
 	l.notify("STATUS=" + l.status(fmt.Sprintf("next snapshot at %s", at.UTC().Format(time.RFC3339))))
 }
 
-// onSnapshotDue starts the scheduled snapshot, bounded by snapshotTimeout.
+// onSnapshotDue starts the scheduled snapshot, bounded by snapshotJobTimeout.
 func (l *loop) onSnapshotDue(ctx context.Context) {
 	l.snapshotAt.clear()
 	if !l.leader || l.snapshot.running() {
 		return
 	}
-	l.snapshot.start(ctx, snapshotTimeout, func(ctx context.Context) snapResult {
+	l.snapshot.start(ctx, snapshotJobTimeout, func(ctx context.Context) snapResult {
 		res, err := l.Once(ctx)
 		if err == nil && l.deltasOn() {
 			// What an interrupted chain left goes once older than

@@ -34,6 +34,9 @@ type Agent struct {
 	// restore derives its revision bump; nil: none. The delta writer
 	// shares it.
 	Watermark *watermark.Recorder
+	// MaxSnapshotDuration bounds one snapshot; 0: snapshot.MaxDuration
+	// (tests shorten it).
+	MaxSnapshotDuration time.Duration
 }
 
 // New builds an agent from a configuration: the store is opened and the
@@ -96,9 +99,17 @@ func (a *Agent) CleanupSnapshots(ctx context.Context, olderThan time.Time) error
 }
 
 // Once takes one snapshot, then applies retention. A failure is counted
-// by stage and recorded in the store (best effort) for check to report.
+// by stage and recorded in the store (best effort) for check to report;
+// so is a snapshot still unfinished after MaxSnapshotDuration, which is
+// then aborted. Only a stop (ctx ending) is neither.
 func (a *Agent) Once(ctx context.Context) (*snapshot.Result, error) {
-	res, err := snapshot.Take(ctx, a.Etcd, a.Store, snapshot.Options{
+	limit := a.MaxSnapshotDuration
+	if limit <= 0 {
+		limit = snapshot.MaxDuration
+	}
+	tctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	res, err := snapshot.Take(tctx, a.Etcd, a.Store, snapshot.Options{
 		Cluster:     a.Config.ClusterName,
 		Compression: a.Config.Compression,
 		Now:         a.Now,
@@ -108,6 +119,9 @@ func (a *Agent) Once(ctx context.Context) (*snapshot.Result, error) {
 		// A stop, not a failure: nothing to count or record.
 		a.Log.Info("snapshot aborted", "err", err)
 		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	if err != nil && tctx.Err() != nil {
+		err = fmt.Errorf("not finished after %s, the limit for one snapshot (etcd or the store stopped answering?): %w", limit, err)
 	}
 	if err != nil {
 		stage := snapshot.StageOf(err)

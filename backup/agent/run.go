@@ -16,9 +16,11 @@ import (
 	"github.com/k8sguard/k8sguard/backup/store"
 )
 
-// snapshotTimeout bounds one snapshot, so that a hung stream cannot stall
-// the schedule (or the watchdog) forever.
-const snapshotTimeout = time.Hour
+// snapshotJobTimeout bounds a scheduled snapshot's job, so that nothing in
+// it can stall the schedule forever: the snapshot itself is bounded by
+// snapshot.MaxDuration (Once, which then counts and records the failure),
+// retention and the cleanups by cleanupTimeout each; this is the backstop.
+const snapshotJobTimeout = snapshot.MaxDuration + 3*cleanupTimeout + time.Minute
 
 // Run takes snapshots on the schedule until ctx ends. It sends READY=1 once
 // etcd and the store have answered, WATCHDOG=1 from the loop itself (a

@@ -71,9 +71,15 @@ type CleanupResult struct {
 	Orphans           int
 }
 
+// MaxDuration bounds one snapshot, taken by the agent, by its timer or by
+// hand (agent.Once): a stream or a store that stops answering fails the
+// snapshot, counted and recorded, instead of stalling it forever, and what
+// it left is then no live writer's once CommitGrace old.
+const MaxDuration = time.Hour
+
 // CommitGrace is how long what a writer leaves on its way to a manifest
 // (a multipart upload in flight, a data object without a manifest yet) may
-// still be a live writer's: the agent bounds a snapshot by an hour, and S3
+// still be a live writer's: a snapshot is bounded by MaxDuration, and S3
 // dates a multipart upload and its object by the start of the upload. A
 // snapshot taken by hand runs beside the agent (and the agent may restart
 // beside it), so whichever cleans up must not take the other's for an
@@ -82,7 +88,7 @@ type CleanupResult struct {
 // a deleted data object leaves the manifest written a moment later naming
 // an object that is gone, a snapshot that looks complete and does not
 // restore.
-const CommitGrace = time.Hour
+const CommitGrace = MaxDuration
 
 // Settled moves before back to CommitGrace ago when that is earlier: what
 // a writer left before the result is no live writer's. Every cleanup of

@@ -32,7 +32,9 @@ etcdguard-snapshot.timer instead of the agent. At start it removes what
 interrupted snapshots left behind once it is an hour old: unfinished
 uploads, and data objects without a manifest (a younger one may be the
 agent's, still uploading or its manifest still to come). An upload the agent
-has in flight at that moment goes on and completes.
+has in flight at that moment goes on and completes. A snapshot still
+unfinished after an hour (etcd or the store stopped answering) fails, and
+the failure is recorded for "etcdguard check".
 
 Every flag has an environment variable (shown) and a configuration key;
 flags win over the environment, which wins over the file.`,
