@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
@@ -231,9 +232,31 @@ func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 func (s *S3) Stat(ctx context.Context, key string) (Object, error) {
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(key))})
 	if err != nil {
-		return Object{}, fmt.Errorf("stat %s%s: %w", s, key, notFound(err))
+		return Object{}, fmt.Errorf("stat %s%s: %w", s, key, notFound(s.explainHead(ctx, key, err)))
 	}
 	return Object{Key: key, Size: aws.ToInt64(out.ContentLength), LastModified: aws.ToTime(out.LastModified)}, nil
+}
+
+// explainHead gives a refused HEAD its reason. S3 answers a HEAD with a
+// status and no body, so all the SDK can say is "BadRequest: Bad Request"
+// or "Forbidden": an invalid session token, an unknown access key or a
+// denied KMS key read the same. A one-byte GET of the same key carries S3's
+// error code; when that names a reason a configuration causes, it is the
+// error returned.
+func (s *S3) explainHead(ctx context.Context, key string, err error) error {
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) || (re.HTTPStatusCode() != 400 && re.HTTPStatusCode() != 403) || Explain(err) != "" {
+		return err
+	}
+	out, gerr := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(key)), Range: aws.String("bytes=0-0")})
+	if gerr == nil {
+		out.Body.Close()
+		return err
+	}
+	if Explain(gerr) == "" {
+		return err
+	}
+	return gerr
 }
 
 func (s *S3) List(ctx context.Context, prefix string) ([]Object, error) {

@@ -97,6 +97,25 @@ func TestFaultS3(t *testing.T) {
 		assertNothingHalfVisible(t, s, snapshots)
 	})
 
+	// A session token the store does not know. The snapshot's first
+	// request to fail is a HEAD (is the name free?), and S3 answers a HEAD
+	// with a status and no body: the SDK could only say "BadRequest: Bad
+	// Request". The reason is named all the same, and the token never
+	// printed.
+	t.Run("an invalid session token is named", func(t *testing.T) {
+		env := append(snapEnv(e, s, ""), "AWS_SESSION_TOKEN=not-a-token-k8sguard")
+		for _, args := range [][]string{{"snapshot"}, {"list"}} {
+			out, stderr, code := snapRun(t, env, args...)
+			last := lastLineOf(stderr)
+			if code != 1 || !strings.Contains(last, "etcdguard: the store answered that the session token is invalid") ||
+				strings.Contains(out+stderr, "not-a-token-k8sguard") {
+				t.Fatalf("%v with an invalid session token: exit %d\n%s%s", args, code, out, stderr)
+			}
+			t.Logf("%v: exit %d: %s", args, code, last)
+		}
+		assertNothingHalfVisible(t, s, snapshots)
+	})
+
 	t.Run("transient 5xx on parts is retried", func(t *testing.T) {
 		var failed atomic.Int64
 		proxy.SetFail(func(r *http.Request) int {
