@@ -45,12 +45,13 @@ func ServeChild() {
 
 // inspected is what the child found.
 type inspected struct {
-	Revision        int64
-	CompactRevision int64
-	ConsistentIndex uint64
-	Keys            int64
-	Problem         string // the database is corrupt: why
-	Locked          bool   // another process (etcd) holds it
+	Revision                 int64
+	CompactRevision          int64
+	ScheduledCompactRevision int64
+	ConsistentIndex          uint64
+	Keys                     int64
+	Problem                  string // the database is corrupt: why
+	Locked                   bool   // another process (etcd) holds it
 }
 
 // inspectInChild runs inspect in a child process.
@@ -122,6 +123,9 @@ func inspect(path string) (inspected, error) {
 		}
 		if v := meta.Get(schema.FinishedCompactKeyName); v != nil {
 			found.CompactRevision = mvcc.BytesToRev(v).Main
+		}
+		if v := meta.Get(schema.ScheduledCompactKeyName); v != nil {
+			found.ScheduledCompactRevision = mvcc.BytesToRev(v).Main
 		}
 		return keys.ForEach(func(k, v []byte) error {
 			if err := checkRevision(k, v); err != nil {

@@ -80,8 +80,12 @@ type Report struct {
 	TxID            uint64
 	Revision        int64 // the newest revision in the key bucket
 	CompactRevision int64 // finished compaction, 0 when none
-	ConsistentIndex uint64
-	Keys            int64 // key revisions stored (history included)
+	// ScheduledCompactRevision is a compaction etcd will finish when it
+	// starts: a restore marked compacted (--mark-compacted) schedules one
+	// at the bumped revision.
+	ScheduledCompactRevision int64
+	ConsistentIndex          uint64
+	Keys                     int64 // key revisions stored (history included)
 	// Newest is the newest committed backup, nil when unchecked or none.
 	Newest *snapshot.Manifest
 	// Notes are what was skipped and why, and what passed.
@@ -112,6 +116,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return r, err
 	}
 	r.Revision, r.CompactRevision, r.ConsistentIndex, r.Keys = found.Revision, found.CompactRevision, found.ConsistentIndex, found.Keys
+	r.ScheduledCompactRevision = found.ScheduledCompactRevision
 	return r, r.checkLag(ctx, o)
 }
 
@@ -145,6 +150,11 @@ func (r *Report) checkLag(ctx context.Context, o Options) error {
 	if lag := newest.Revision - r.Revision; lag > o.MaxRevisionLag {
 		return &Problem{Stale, fmt.Sprintf("database %s is at revision %d, %d behind the newest backup %s (revision %d, taken %s); more than --max-revision-lag %d: this looks like an old disk. Restore the backup ('etcdguard restore'), or raise --max-revision-lag if the member is meant to be behind",
 			r.DB, r.Revision, lag, newest.Name(), newest.Revision, newest.CreatedAt.UTC().Format(time.RFC3339), o.MaxRevisionLag)}
+	}
+	if ahead := r.Revision - newest.Revision; ahead > 0 {
+		// A restore's revision bump, or writes since the backup.
+		r.Notes = append(r.Notes, fmt.Sprintf("revision %d is %d ahead of the newest backup %s (revision %d)", r.Revision, ahead, newest.Name(), newest.Revision))
+		return nil
 	}
 	r.Notes = append(r.Notes, fmt.Sprintf("revision %d is within %d of the newest backup %s (revision %d)", r.Revision, o.MaxRevisionLag, newest.Name(), newest.Revision))
 	return nil

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -212,6 +213,15 @@ func TestABumpedRestorePasses(t *testing.T) {
 	}
 	if r.Revision != backup.Revision+bump {
 		t.Errorf("restored revision %d, want the backup's %d + %d", r.Revision, backup.Revision, bump)
+	}
+	// What the report says of it: ahead of the backup by the bump (not
+	// "within the lag"), and compacted at the bump once etcd starts.
+	if r.ScheduledCompactRevision != backup.Revision+bump || r.CompactRevision != 0 {
+		t.Errorf("compaction finished %d, scheduled %d; want none finished and %d scheduled", r.CompactRevision, r.ScheduledCompactRevision, backup.Revision+bump)
+	}
+	ahead := fmt.Sprintf("revision %d is %d ahead of the newest backup %s (revision %d)", r.Revision, bump, backup.Name(), backup.Revision)
+	if !slices.Contains(r.Notes, ahead) {
+		t.Errorf("notes %q, want %q", r.Notes, ahead)
 	}
 
 	after := etcdtest.StartIn(t, dir)

@@ -108,8 +108,8 @@ flags, database locked by a running etcd, I/O error).`,
 		}
 		out := cmd.OutOrStdout()
 		if r.Size > 0 {
-			fmt.Fprintf(out, "preflight passed: %s (%s, %d-byte pages, txid %d) at revision %d (compacted at %d, consistent index %d, %d key revisions), bbolt check clean\n",
-				r.DB, humanize.IBytes(uint64(r.Size)), r.PageSize, r.TxID, r.Revision, r.CompactRevision, r.ConsistentIndex, r.Keys)
+			fmt.Fprintf(out, "preflight passed: %s (%s, %d-byte pages, txid %d) at revision %d (%s, consistent index %d, %d key revisions), bbolt check clean\n",
+				r.DB, humanize.IBytes(uint64(r.Size)), r.PageSize, r.TxID, r.Revision, compaction(r), r.ConsistentIndex, r.Keys)
 		} else {
 			fmt.Fprintf(out, "preflight passed: %s has no database yet\n", o.DataDir)
 		}
@@ -123,4 +123,14 @@ func printNotes(cmd *cobra.Command, r *preflight.Report) {
 	for _, n := range r.Notes {
 		fmt.Fprintln(cmd.OutOrStdout(), "  "+n)
 	}
+}
+
+// compaction says how far the database is compacted, and the compaction
+// etcd finishes when it starts (a restore marked compacted schedules one
+// at its bumped revision).
+func compaction(r *preflight.Report) string {
+	if r.ScheduledCompactRevision > r.CompactRevision {
+		return fmt.Sprintf("compacted at %d, to %d when etcd starts", r.CompactRevision, r.ScheduledCompactRevision)
+	}
+	return fmt.Sprintf("compacted at %d", r.CompactRevision)
 }
