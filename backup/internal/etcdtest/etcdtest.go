@@ -7,10 +7,12 @@ package etcdtest
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/url"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,13 +54,25 @@ func StartIn(t testing.TB, dataDir string) *Etcd {
 	cfg.Dir = dataDir
 	cfg.LogLevel = "error"
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	client, peer := freeURL(t), freeURL(t)
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatalf("start embedded etcd in %s: %v", dataDir, err)
+	var e *embed.Etcd
+	var client url.URL
+	for try := 1; ; try++ {
+		var peer url.URL
+		client, peer = freeURL(t), freeURL(t)
+		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
+		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
+		cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+		var err error
+		e, err = embed.StartEtcd(cfg)
+		if err == nil {
+			break
+		}
+		// A port free a moment ago can be taken before etcd binds it (by
+		// another test process's connection): etcd binds before it
+		// touches the data dir, so try other ports.
+		if !errors.Is(err, syscall.EADDRINUSE) || try == 5 {
+			t.Fatalf("start embedded etcd in %s: %v", dataDir, err)
+		}
 	}
 	et := &Etcd{Server: e, Endpoints: []string{client.String()}, DataDir: dataDir}
 	t.Cleanup(et.Stop)
