@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -209,10 +210,9 @@ func (r *Report) run(ctx context.Context, s store.Store, m *snapshot.Manifest, o
 		return err
 	}
 
-	clientURL, err := freeLoopbackURL()
-	if err != nil {
-		return err
-	}
+	// The member's peer URL goes into the restored membership; etcd does
+	// not hold it to that when it starts on an existing data dir, so the
+	// start may still move to other ports (startOnFreePorts).
 	peerURL, err := freeLoopbackURL()
 	if err != nil {
 		return err
@@ -238,8 +238,9 @@ func (r *Report) run(ctx context.Context, s store.Store, m *snapshot.Manifest, o
 	}
 
 	var e *embed.Etcd
+	var clientURL url.URL
 	if err := r.phase(o, PhaseStart, func() (err error) {
-		e, err = startEtcd(ctx, dataDir, member, clientURL, peerURL, o)
+		e, clientURL, err = startOnFreePorts(ctx, dataDir, member, o, freeLoopbackURL)
 		return err
 	}); err != nil {
 		return err
@@ -262,6 +263,29 @@ func (r *Report) run(ctx context.Context, s store.Store, m *snapshot.Manifest, o
 		r.Checks = checks
 		return err
 	})
+}
+
+// startOnFreePorts starts the drill's etcd on ports from pick, and on
+// other ones when a port was taken between pick and etcd binding it: on a
+// busy node another process's connection can take a port in that moment,
+// and a drill that fails for it pages someone for nothing. It returns the
+// client URL etcd serves on.
+func startOnFreePorts(ctx context.Context, dataDir, name string, o Options, pick func() (url.URL, error)) (*embed.Etcd, url.URL, error) {
+	for try := 1; ; try++ {
+		client, err := pick()
+		if err != nil {
+			return nil, url.URL{}, err
+		}
+		peer, err := pick()
+		if err != nil {
+			return nil, url.URL{}, err
+		}
+		e, err := startEtcd(ctx, dataDir, name, client, peer, o)
+		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || try == 5 {
+			return e, client, err
+		}
+		o.Logger.Info("a drill port was taken before etcd bound it; trying others", zap.Error(err))
+	}
 }
 
 // startEtcd starts an embedded etcd on dataDir, on loopback only, and
