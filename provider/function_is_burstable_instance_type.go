@@ -24,8 +24,9 @@ func (f *isBurstableInstanceTypeFunction) Metadata(_ context.Context, _ function
 func (f *isBurstableInstanceTypeFunction) Definition(_ context.Context, _ function.DefinitionRequest, resp *function.DefinitionResponse) {
 	resp.Definition = function.Definition{
 		Summary: "Whether an EC2 instance type is burstable (CPU credits)",
-		MarkdownDescription: "Returns true for the burstable families AWS sells with CPU credits (t1, t2, t3, t3a, t4g), false for " +
-			"every other well-formed type. Reads a static table, no API calls; `k8sguard_control_plane_launch_template` additionally " +
+		MarkdownDescription: "Returns true for the burstable families: those AWS sells with CPU credits (t2, t3, t3a, t4g) and t1, which bursts " +
+			"without credits (`DescribeInstanceTypes` does not report it as `BurstablePerformanceSupported`; k8sguard counts it anyway); " +
+			"false for every other well-formed type. Reads a static table, no API calls; `k8sguard_control_plane_launch_template` additionally " +
 			"asks `DescribeInstanceTypes`. Control-plane nodes on T2 lost the network in Zalando's incident 5.",
 		Parameters: []function.Parameter{
 			function.StringParameter{Name: "instance_type", MarkdownDescription: "An EC2 instance type, `family.size`, for example `m6i.large`."},

@@ -28,8 +28,9 @@ var _ = register(
 	},
 	Rule{
 		ID: RuleInstanceBurstable, Family: "instance", Severity: Error, Waivable: true, UsesSettings: true,
-		Checks: "control-plane instances are not burstable (t3, t3a, t4g, or BurstablePerformanceSupported) unless the provider sets allow_burstable_control_plane",
-		Story:  storyT2,
+		Checks: "control-plane instances are not burstable (t3, t3a, t4g, t1, or BurstablePerformanceSupported; t1 bursts without CPU credits, so AWS does " +
+			"not report it BurstablePerformanceSupported, and k8sguard counts it anyway) unless the provider sets allow_burstable_control_plane",
+		Story: storyT2,
 	},
 	Rule{
 		ID: RuleInstanceUnknownType, Family: "instance", Severity: Error, Waivable: false,
@@ -44,7 +45,11 @@ var _ = register(
 )
 
 // burstableFamilies are the instance families AWS sells with CPU credits
-// (BurstablePerformanceSupported): T2 and its successors.
+// (BurstablePerformanceSupported): T2 and its successors; and T1, which
+// bursts without credits (on spare host cycles, throttled without
+// warning), so DescribeInstanceTypes does not report it burstable:
+// deliberately stricter (test/capacity compares the table with
+// DescribeInstanceTypes and names this exception).
 var burstableFamilies = map[string]bool{"t1": true, "t2": true, "t3": true, "t3a": true, "t4g": true}
 
 // instanceTypeSyntax is family.size: "m6i.large", "t4g.nano", "u-6tb1.metal".

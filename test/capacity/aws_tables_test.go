@@ -241,3 +241,54 @@ print("\n".join(sorted(json.load(gzip.open(path)))))`
 	}
 	return strings.Fields(string(out))
 }
+
+// TestBurstableTableAgreesWithDescribeInstanceTypes is differential: the
+// static table behind INSTANCE_BURSTABLE and
+// provider::k8sguard::is_burstable_instance_type (guard.InstanceFamily and
+// IsBurstableInstanceType, what the plan uses without AWS) against
+// BurstablePerformanceSupported of every type DescribeInstanceTypes knows
+// (moto ships AWS's answers), and the family syntax against every
+// instance type the pinned EC2 SDK enumerates.
+func TestBurstableTableAgreesWithDescribeInstanceTypes(t *testing.T) {
+	for _, it := range ec2types.InstanceType("").Values() {
+		if _, err := guard.InstanceFamily(string(it)); err != nil {
+			t.Errorf("the EC2 SDK's instance type %q: %v", it, err)
+		}
+	}
+
+	tg := fixture.Moto(t)
+	var compared int
+	p := ec2.NewDescribeInstanceTypesPaginator(tg.EC2, &ec2.DescribeInstanceTypesInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatalf("DescribeInstanceTypes: %v", err)
+		}
+		for _, it := range page.InstanceTypes {
+			name := string(it.InstanceType)
+			got, err := guard.IsBurstableInstanceType(name)
+			if err != nil {
+				t.Errorf("%s (DescribeInstanceTypes): %v", name, err)
+				continue
+			}
+			compared++
+			want := it.BurstablePerformanceSupported != nil && *it.BurstablePerformanceSupported
+			if got == want {
+				continue
+			}
+			// Deliberately stricter: T1 micro bursts above its baseline
+			// when the host has spare cycles, with no credits to say how
+			// long, so AWS does not report it BurstablePerformanceSupported;
+			// a control plane on it is throttled all the same. The function
+			// and INSTANCE_BURSTABLE docs list t1 with the credit families.
+			if f, _ := guard.InstanceFamily(name); got && f == "t1" {
+				continue
+			}
+			t.Errorf("%s: k8sguard's static table says burstable=%v, DescribeInstanceTypes BurstablePerformanceSupported=%v", name, got, want)
+		}
+	}
+	if compared < 500 {
+		t.Fatalf("compared %d instance types: DescribeInstanceTypes answered too few", compared)
+	}
+	t.Logf("%d instance types compared, %d SDK instance types parsed", compared, len(ec2types.InstanceType("").Values()))
+}
