@@ -138,19 +138,72 @@ func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 // Field numbers of etcd's WatchResponse, Event and KeyValue messages
 // (api/etcdserverpb/rpc.proto, api/mvccpb/kv.proto).
 const (
+	fieldWatchHeader          = 1
+	fieldWatchID              = 2
 	fieldWatchCreated         = 3
 	fieldWatchCanceled        = 4
 	fieldWatchCompactRevision = 5
 	fieldWatchCancelReason    = 6
 	fieldWatchFragment        = 7
 	fieldWatchEvents          = 11
+	fieldEventType            = 1
 	fieldEventKV              = 2
 	fieldEventPrevKV          = 3
+	fieldKVKey                = 1
+	fieldKVCreateRevision     = 2
 	fieldKVModRevision        = 3
+	fieldKVVersion            = 4
+	fieldKVValue              = 5
+	fieldKVLease              = 6
 )
 
+// The wire types of the fields the messages define (-1: a field they do
+// not define, skipped). etcd's generated decoder refuses a known field
+// with another wire type, so the raw reader does too: an event it kept
+// would not decode at replay.
+func watchWireType(num protowire.Number) protowire.Type {
+	switch num {
+	case fieldWatchHeader, fieldWatchCancelReason, fieldWatchEvents:
+		return protowire.BytesType
+	case fieldWatchID, fieldWatchCreated, fieldWatchCanceled, fieldWatchCompactRevision, fieldWatchFragment:
+		return protowire.VarintType
+	}
+	return -1
+}
+
+func eventWireType(num protowire.Number) protowire.Type {
+	switch num {
+	case fieldEventType:
+		return protowire.VarintType
+	case fieldEventKV, fieldEventPrevKV:
+		return protowire.BytesType
+	}
+	return -1
+}
+
+func kvWireType(num protowire.Number) protowire.Type {
+	switch num {
+	case fieldKVKey, fieldKVValue:
+		return protowire.BytesType
+	case fieldKVCreateRevision, fieldKVModRevision, fieldKVVersion, fieldKVLease:
+		return protowire.VarintType
+	}
+	return -1
+}
+
+// checkWireType refuses a known field of message what with a wire type
+// other than its own (want, -1 for an unknown field).
+func checkWireType(what string, num protowire.Number, typ, want protowire.Type) error {
+	if want >= 0 && typ != want {
+		return fmt.Errorf("%s field %d has wire type %d, not %d", what, num, typ, want)
+	}
+	return nil
+}
+
 // parseWatchResponse reads a WatchResponse's flags and its events' bytes
-// and revisions, appending the events to evs.
+// and revisions, appending the events to evs. It reads as etcd's
+// generated decoder does: fields in any order, the last of a repeated
+// scalar wins, unknown fields are skipped.
 func parseWatchResponse(b []byte, evs []rawEvent) (*watchAnswer, error) {
 	a := &watchAnswer{events: evs}
 	for len(b) > 0 {
@@ -159,8 +212,11 @@ func parseWatchResponse(b []byte, evs []rawEvent) (*watchAnswer, error) {
 			return nil, protowire.ParseError(n)
 		}
 		b = b[n:]
+		if err := checkWireType("WatchResponse", num, typ, watchWireType(num)); err != nil {
+			return nil, err
+		}
 		switch {
-		case typ == protowire.VarintType && (num == fieldWatchCreated || num == fieldWatchCanceled || num == fieldWatchCompactRevision || num == fieldWatchFragment):
+		case num == fieldWatchCreated || num == fieldWatchCanceled || num == fieldWatchCompactRevision || num == fieldWatchFragment:
 			v, m := protowire.ConsumeVarint(b)
 			if m < 0 {
 				return nil, protowire.ParseError(m)
@@ -176,7 +232,7 @@ func parseWatchResponse(b []byte, evs []rawEvent) (*watchAnswer, error) {
 				a.compactRevision = int64(v)
 			}
 			n = m
-		case typ == protowire.BytesType && (num == fieldWatchCancelReason || num == fieldWatchEvents):
+		case num == fieldWatchCancelReason || num == fieldWatchEvents:
 			v, m := protowire.ConsumeBytes(b)
 			if m < 0 {
 				return nil, protowire.ParseError(m)
@@ -204,49 +260,76 @@ func parseWatchResponse(b []byte, evs []rawEvent) (*watchAnswer, error) {
 
 // eventRevision is the mod revision of an encoded mvccpb.Event. An event
 // without a key-value, or with a previous one (never asked for), is
-// refused: the segment would not replay what etcd did.
+// refused: the segment would not replay what etcd did. A key-value field
+// that comes more than once is merged, as protobuf decoders do: the last
+// mod revision in any of them is the event's.
 func eventRevision(ev []byte) (int64, error) {
-	var kv []byte
+	var rev int64
+	hasKV, hasRev := false, false
 	for len(ev) > 0 {
 		num, typ, n := protowire.ConsumeTag(ev)
 		if n < 0 {
 			return 0, protowire.ParseError(n)
 		}
 		ev = ev[n:]
-		if typ == protowire.BytesType && num == fieldEventPrevKV {
-			return 0, errors.New("event carries a previous key-value, which was not asked for")
+		if err := checkWireType("event", num, typ, eventWireType(num)); err != nil {
+			return 0, err
 		}
-		if typ == protowire.BytesType && num == fieldEventKV {
-			v, m := protowire.ConsumeBytes(ev)
+		switch num {
+		case fieldEventPrevKV:
+			return 0, errors.New("event carries a previous key-value, which was not asked for")
+		case fieldEventKV:
+			kv, m := protowire.ConsumeBytes(ev)
 			if m < 0 {
 				return 0, protowire.ParseError(m)
 			}
-			kv, n = v, m
-		} else if n = protowire.ConsumeFieldValue(num, typ, ev); n < 0 {
-			return 0, protowire.ParseError(n)
+			hasKV = true
+			r, ok, err := kvModRevision(kv)
+			if err != nil {
+				return 0, err
+			}
+			if ok {
+				rev, hasRev = r, true
+			}
+			n = m
+		default:
+			if n = protowire.ConsumeFieldValue(num, typ, ev); n < 0 {
+				return 0, protowire.ParseError(n)
+			}
 		}
 		ev = ev[n:]
 	}
-	if kv == nil {
+	switch {
+	case !hasKV:
 		return 0, errors.New("event without a key-value")
+	case !hasRev:
+		return 0, errors.New("event's key-value has no mod revision")
 	}
+	return rev, nil
+}
+
+// kvModRevision is the last mod revision of an encoded mvccpb.KeyValue,
+// and whether it has one.
+func kvModRevision(kv []byte) (rev int64, ok bool, err error) {
 	for len(kv) > 0 {
 		num, typ, n := protowire.ConsumeTag(kv)
 		if n < 0 {
-			return 0, protowire.ParseError(n)
+			return 0, false, protowire.ParseError(n)
 		}
 		kv = kv[n:]
-		if typ == protowire.VarintType && num == fieldKVModRevision {
+		if err := checkWireType("key-value", num, typ, kvWireType(num)); err != nil {
+			return 0, false, err
+		}
+		if num == fieldKVModRevision {
 			v, m := protowire.ConsumeVarint(kv)
 			if m < 0 {
-				return 0, protowire.ParseError(m)
+				return 0, false, protowire.ParseError(m)
 			}
-			return int64(v), nil
-		}
-		if n = protowire.ConsumeFieldValue(num, typ, kv); n < 0 {
-			return 0, protowire.ParseError(n)
+			rev, ok, n = int64(v), true, m
+		} else if n = protowire.ConsumeFieldValue(num, typ, kv); n < 0 {
+			return 0, false, protowire.ParseError(n)
 		}
 		kv = kv[n:]
 	}
-	return 0, errors.New("event's key-value has no mod revision")
+	return rev, ok, nil
 }
