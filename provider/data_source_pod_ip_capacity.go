@@ -49,7 +49,7 @@ func (d *podIPCapacityDataSource) Schema(_ context.Context, _ datasource.SchemaR
 			},
 			"max_pods_per_node": schema.Int64Attribute{
 				Required:            true,
-				MarkdownDescription: "The kubelet's `maxPods`. Decides the default node block: the smallest holding twice the pods (110 → /24, 64 → /25, 32 → /26, 16 → /27, 8 → /28).",
+				MarkdownDescription: "The kubelet's `maxPods`. Decides the default node block: the smallest holding twice the pods, and /28 at the least, as GKE sizes them (110 → /24, 64 → /25, 32 → /26, 16 → /27, 8 or fewer → /28).",
 				Validators:          []validator.Int64{int64validator.Between(1, 1<<20)},
 			},
 			"node_cidr_mask_size": schema.Int64Attribute{

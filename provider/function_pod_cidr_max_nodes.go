@@ -23,7 +23,7 @@ func (f *podCIDRMaxNodesFunction) Definition(_ context.Context, _ function.Defin
 	resp.Definition = function.Definition{
 		Summary: "Nodes a pod IP range holds at a given max pods per node",
 		MarkdownDescription: "Returns how many nodes `pod_cidr` can hold when every node takes a block of it sized for " +
-			"`max_pods_per_node` (the smallest block holding twice the pods: 110 → /24, 64 → /25, 32 → /26, 16 → /27, 8 → /28), " +
+			"`max_pods_per_node` (the smallest block holding twice the pods, and /28 at the least: 110 → /24, 64 → /25, 32 → /26, 16 → /27, 8 or fewer → /28), " +
 			"as GKE sizes a node pool's blocks. A /16 at 110 pods holds 256 nodes. kube-controller-manager's node IPAM gives every node " +
 			"the same `--node-cidr-mask-size` (default /24 for IPv4) whatever `maxPods` is: on such a cluster use the " +
 			"`k8sguard_pod_ip_capacity` data source with `node_cidr_mask_size` set to the flag's value. No API calls.",

@@ -114,7 +114,7 @@ func (r *nodePoolResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 			"node_cidr_mask_size": schema.Int64Attribute{
 				Optional: true, Computed: true, Validators: []validator.Int64{int64validator.Between(1, 32)},
 				MarkdownDescription: "`node_cidr` mode only: the node block mask (`--node-cidr-mask-size`). Default: the smallest block holding " +
-					"twice `max_pods_per_node` (110 → /24), as GKE sizes node pools; kube-controller-manager gives every node its flag's " +
+					"twice `max_pods_per_node` (110 → /24), and /28 at the least, as GKE sizes node pools; kube-controller-manager gives every node its flag's " +
 					"block (default /24 whatever `maxPods` is), so on a self-managed cluster set this to the flag's value. An explicit block must hold `max_pods_per_node + 2` (`POOL_MAX_PODS_ABOVE_NODE_BLOCK`).",
 			},
 			"labels": schema.MapAttribute{ElementType: types.StringType, Optional: true, MarkdownDescription: "Kubernetes labels of the nodes."},

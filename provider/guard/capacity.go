@@ -31,10 +31,12 @@ const prefixSize = 16
 
 // DefaultNodeCIDRMaskSize is the node block GKE picks for a node pool's
 // maxPods: the largest mask whose block holds at least twice the pods
-// (110 → /24, 64 → /25, 32 → /26, 16 → /27, 8 → /28). Twice, so addresses
-// freed by terminating pods are not reused at once. kube-controller-manager
-// does not size by maxPods: every node gets its --node-cidr-mask-size
-// (default /24), which users of such clusters pass explicitly.
+// (110 → /24, 64 → /25, 32 → /26, 16 → /27, 8 → /28), and never smaller
+// than GKE's smallest block, /28 (GKE takes 8 pods per node at least).
+// Twice, so addresses freed by terminating pods are not reused at once.
+// kube-controller-manager does not size by maxPods: every node gets its
+// --node-cidr-mask-size (default /24), which users of such clusters pass
+// explicitly.
 func DefaultNodeCIDRMaskSize(maxPods int64) (int, error) {
 	if maxPods < 1 {
 		return 0, fmt.Errorf("max pods per node must be at least 1, got %d", maxPods)
@@ -44,8 +46,13 @@ func DefaultNodeCIDRMaskSize(maxPods int64) (int, error) {
 	}
 	// Host bits: the smallest h with 2^h >= 2*maxPods.
 	h := bits.Len64(uint64(2*maxPods - 1))
-	return 32 - h, nil
+	return min(32-h, SmallestDefaultNodeCIDRMask), nil
 }
+
+// SmallestDefaultNodeCIDRMask is GKE's smallest node block, for 8 pods or
+// fewer: a /31 for one pod would not hold it beside the block's network
+// and broadcast addresses.
+const SmallestDefaultNodeCIDRMask = 28
 
 // NodeCIDRCapacity is how many nodes a pod range holds in node_cidr mode.
 type NodeCIDRCapacity struct {

@@ -14,7 +14,7 @@ func TestDefaultNodeCIDRMaskSizeHoldsTwiceThePods(t *testing.T) {
 		{110, 24}, {64, 25}, {32, 26}, {16, 27}, {8, 28},
 		{128, 24}, // 256 = 2×128 exactly: still /24
 		{129, 23}, // 258 > 256: the next block up
-		{65, 24}, {1, 31}, {250, 23},
+		{65, 24}, {250, 23},
 	}
 	for _, c := range cases {
 		got, err := DefaultNodeCIDRMaskSize(c.maxPods)
