@@ -260,10 +260,10 @@ func VPCCNIPrefixIPsPerNode(maxPods int64, n InstanceNetwork) (int64, error) {
 		return 0, fmt.Errorf("%d pods exceed the %d %s can address in vpc_cni_prefix mode", maxPods, n.MaxPodsWithPrefixes(), n.InstanceType)
 	}
 	podIPs := max(maxPods-hostNetworkPods, 0)
-	prefixes := max(ceilDiv(podIPs, prefixSize), 1)
+	prefixes := ceilDiv(podIPs, prefixSize)
 	slots := n.PodENIs() * (n.IPv4PerENI - 1)
 	if prefixes < slots {
-		prefixes++ // the warm prefix
+		prefixes++ // the warm prefix: a whole one free (the only one with no pods)
 	}
 	enis := max(ceilDiv(prefixes, n.IPv4PerENI-1), 1)
 	return prefixes*prefixSize + enis, nil

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -230,6 +231,52 @@ func TestVPCCNIIPsPerNodeAgreesWithTheCNIsTable(t *testing.T) {
 		if want := row.secondarys + row.enis; err != nil || got != want {
 			t.Errorf("%s with %d pods: %d addresses, %v; the CNI's table says %d ENIs and %d secondary IPs, %d addresses",
 				row.n.InstanceType, row.pods, got, err, row.enis, row.secondarys, want)
+		}
+	}
+}
+
+// TestVPCCNIPrefixIPsPerNodeAgreesWithTheCNIsTable checks the
+// WARM_PREFIX_TARGET=1 rows of the VPC CNI's own prefix table
+// (aws/amazon-vpc-cni-k8s, docs/prefix-and-ip-target.md) for t3.small:
+// attached /28 prefixes and ENIs for a number of pods. A node takes its
+// prefixes' addresses plus each ENI's primary address; max pods is the
+// table's pods plus the two host-network pods. (The table's p3dn.24xlarge
+// rows attach ENIs that carry no prefix, which the CNI's prefix docs do not
+// explain and WARM_PREFIX_TARGET does not ask for; they are left out.)
+func TestVPCCNIPrefixIPsPerNodeAgreesWithTheCNIsTable(t *testing.T) {
+	t3Small := InstanceNetwork{InstanceType: "t3.small", MaxENIs: 3, IPv4PerENI: 4, Hypervisor: HypervisorNitro}
+	for _, row := range []struct {
+		pods, enis, prefixes int64
+	}{
+		{0, 1, 1}, {5, 1, 2}, {16, 1, 2}, {17, 1, 3}, {58, 2, 5},
+	} {
+		got, err := VPCCNIPrefixIPsPerNode(row.pods+hostNetworkPods, t3Small)
+		if want := row.prefixes*prefixSize + row.enis; err != nil || got != want {
+			t.Errorf("t3.small with %d pods: %d addresses, %v; the CNI's table says %d prefixes on %d ENIs, %d addresses",
+				row.pods, got, err, row.prefixes, row.enis, want)
+		}
+	}
+
+	// The rule the table follows, over generated instance shapes and
+	// every pod count they take: ipamd attaches prefixes until a whole
+	// one is free (WARM_PREFIX_TARGET=1), up to the ENIs' slots, and
+	// ENIs until the prefixes fit, each ENI holding IPv4 per ENI − 1.
+	r := rand.New(rand.NewPCG(9, 9))
+	for range 300 {
+		n := InstanceNetwork{InstanceType: "gen.x", MaxENIs: 1 + r.Int64N(15), IPv4PerENI: 2 + r.Int64N(49), Hypervisor: HypervisorNitro}
+		slotsPerENI := n.IPv4PerENI - 1
+		for maxPods := int64(1); maxPods <= n.MaxPodsWithPrefixes(); maxPods++ {
+			pods := max(maxPods-hostNetworkPods, 0)
+			prefixes := int64(1)
+			for prefixes*prefixSize-pods < prefixSize && prefixes < n.MaxENIs*slotsPerENI {
+				prefixes++
+			}
+			enis := (prefixes + slotsPerENI - 1) / slotsPerENI
+			got, err := VPCCNIPrefixIPsPerNode(maxPods, n)
+			if want := prefixes*prefixSize + enis; err != nil || got != want {
+				t.Fatalf("%d ENIs × %d IPv4 at %d max pods: %d addresses, %v; %d prefixes on %d ENIs are %d",
+					n.MaxENIs, n.IPv4PerENI, maxPods, got, err, prefixes, enis, want)
+			}
 		}
 	}
 }
