@@ -2,6 +2,7 @@ package guard
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -53,9 +54,10 @@ var _ = register(
 	Rule{ID: RuleServiceDashboardPublic, Family: "workload", Severity: Error, Waivable: true, Story: storyWeaveScope,
 		Enforced: AtAPIServer | AtAudit,
 		Checks: "a LoadBalancer or NodePort Service that selects a known dashboard (a selector value in the dashboard list) or carries a " +
-			"dashboard port (4040, or a port name containing `dashboard`) opens no node port and has `loadBalancerSourceRanges` other than " +
-			"`0.0.0.0/0` or `::/0`: a NodePort never does, and a LoadBalancer opens node ports unless `allocateLoadBalancerNodePorts` is false " +
-			"and no port sets a `nodePort`"},
+			"dashboard port (4040, or a port name containing `dashboard`) opens no node port and has `loadBalancerSourceRanges`, none of " +
+			"length 0 (`0.0.0.0/0`, `::/0`, or any address written with `/0`, which the load balancer masks to everywhere; the older " +
+			"`service.beta.kubernetes.io/load-balancer-source-ranges` annotation does not count): a NodePort never does, and a LoadBalancer " +
+			"opens node ports unless `allocateLoadBalancerNodePorts` is false and no port sets a `nodePort`"},
 	Rule{ID: RuleWorkloadNoSpread, Family: "workload", Severity: Warning, Waivable: true, Story: storyMoonlight,
 		Enforced: AtAPIServer | AtAudit,
 		Checks: "a Deployment or StatefulSet with `replicas` ≥ 2 has pod anti-affinity or `topologySpreadConstraints`; a scale through the " +
@@ -209,14 +211,23 @@ func CheckCronJob(c CronJob) []Finding {
 	return []Finding{finding(RuleCronJobUnbounded, Path{"spec", "concurrencyPolicy"}, MsgCronJobUnbounded)}
 }
 
-// OpenSourceRanges are the source ranges that admit every address: a
-// load balancer restricted to one of them is not restricted.
-var OpenSourceRanges = []string{"0.0.0.0/0", "::/0"}
+// OpenSourceRangePattern matches a source range that admits every
+// address: one of length 0, whatever address it is written with. The
+// cloud providers and kube-proxy parse each range and mask it, so
+// "10.1.2.3/0" (which the API server accepted before
+// StrictIPCIDRValidation, and keeps on objects stored before it) is
+// "0.0.0.0/0", and a zero-padded "/00" is too; "::/0" admits every IPv6
+// client. The guardrails' CEL matches the trimmed range with it.
+const OpenSourceRangePattern = `^[^/]*/0+$`
+
+var openSourceRange = regexp.MustCompile(OpenSourceRangePattern)
 
 // restrictsSources reports whether loadBalancerSourceRanges keep anyone
-// out: some range is given, and none of them is everywhere.
+// out: some range is given, and none of them is everywhere. Only the
+// field counts, not the older
+// service.beta.kubernetes.io/load-balancer-source-ranges annotation.
 func restrictsSources(ranges []string) bool {
-	return len(ranges) > 0 && !slices.ContainsFunc(ranges, func(r string) bool { return slices.Contains(OpenSourceRanges, strings.TrimSpace(r)) })
+	return len(ranges) > 0 && !slices.ContainsFunc(ranges, func(r string) bool { return openSourceRange.MatchString(strings.TrimSpace(r)) })
 }
 
 // Where an exposed dashboard can be reached from, as the message says it.

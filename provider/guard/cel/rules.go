@@ -285,7 +285,7 @@ func serviceGuardrail() Guardrail {
 	names := list(guard.DashboardNames)
 	port := fmt.Sprint(guard.DashboardPort)
 	const ranges = "object.spec.?loadBalancerSourceRanges.orValue([])"
-	open := fmt.Sprintf(`(size(%s) == 0 || %s.exists(r, r.trim() in %s))`, ranges, ranges, list(guard.OpenSourceRanges))
+	open := fmt.Sprintf(`(size(%s) == 0 || %s.exists(r, r.trim().matches(%s)))`, ranges, ranges, lit(guard.OpenSourceRangePattern))
 	// guard's opensNodePorts; the API server defaults the field to true
 	// for a LoadBalancer, and an explicit nodePort is opened either way.
 	nodePorts := fmt.Sprintf(`(object.spec.?allocateLoadBalancerNodePorts.orValue(true) || %s.exists(p, p.?nodePort.orValue(0) != 0))`, ports)

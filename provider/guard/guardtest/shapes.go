@@ -251,6 +251,11 @@ func serviceShapes() []Shape {
 	pinnedNodePort.Name, pinnedNodePort.Spec.Ports[0].NodePort = "scope-admin-only-pinned-node-port", 30440
 	everywhere := WeaveScopeService(Namespace)
 	everywhere.Name, everywhere.Spec.LoadBalancerSourceRanges = "scope-everywhere", []string{"10.0.0.0/8", "0.0.0.0/0"}
+	// Everywhere, in a spelling the API server accepts for this legacy
+	// field even with StrictIPCIDRValidation: a range of length 0 admits
+	// every client however its address is written.
+	everywhereLong := noNodePorts.DeepCopy()
+	everywhereLong.Name, everywhereLong.Spec.LoadBalancerSourceRanges = "scope-everywhere-long", []string{"10.0.0.0/8", "0:0:0:0:0:0:0:0/0"}
 	nodePort := WeaveScopeService(Namespace)
 	nodePort.Name, nodePort.Spec.Type = "scope-nodeport", corev1.ServiceTypeNodePort
 	clusterIP := WeaveScopeService(Namespace)
@@ -267,6 +272,7 @@ func serviceShapes() []Shape {
 		{"Weave Scope behind source ranges without node ports", noNodePorts, nil},
 		{"Weave Scope behind source ranges with a node port set", pinnedNodePort, []string{guard.RuleServiceDashboardPublic}},
 		{"Weave Scope behind a source range of everywhere", everywhere, []string{guard.RuleServiceDashboardPublic}},
+		{"Weave Scope behind everywhere written long, without node ports", everywhereLong, []string{guard.RuleServiceDashboardPublic}},
 		{"Weave Scope on a node port", nodePort, []string{guard.RuleServiceDashboardPublic}},
 		{"Weave Scope inside the cluster", clusterIP, nil},
 		{"Grafana by its chart's name label", grafana, []string{guard.RuleServiceDashboardPublic}},
