@@ -233,6 +233,27 @@ func TestVPCCNIIPsPerNodeAgreesWithTheCNIsTable(t *testing.T) {
 				row.n.InstanceType, row.pods, got, err, row.enis, row.secondarys, want)
 		}
 	}
+
+	// The rule the table follows (WARM_ENI_TARGET=1: ipamd attaches ENIs,
+	// each filled with its IPv4 per ENI − 1 secondary IPs, until a whole
+	// ENI's worth is free, up to the instance's ENIs), over generated
+	// instance shapes and every max pods they take.
+	r := rand.New(rand.NewPCG(3, 7))
+	for range 300 {
+		n := InstanceNetwork{InstanceType: "gen.x", MaxENIs: 1 + r.Int64N(15), IPv4PerENI: 2 + r.Int64N(49)}
+		secondaries := n.IPv4PerENI - 1
+		for maxPods := int64(1); maxPods <= n.MaxPods(); maxPods++ {
+			pods := max(maxPods-hostNetworkPods, 0)
+			enis := int64(1)
+			for enis*secondaries-pods < secondaries && enis < n.MaxENIs {
+				enis++
+			}
+			got, err := VPCCNIIPsPerNode(maxPods, n)
+			if want := enis * n.IPv4PerENI; err != nil || got != want {
+				t.Fatalf("%d ENIs × %d IPv4 at %d max pods: %d addresses, %v; %d ENIs hold %d", n.MaxENIs, n.IPv4PerENI, maxPods, got, err, enis, want)
+			}
+		}
+	}
 }
 
 // TestVPCCNIPrefixIPsPerNodeAgreesWithTheCNIsTable checks the
