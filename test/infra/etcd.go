@@ -16,6 +16,9 @@ type Etcd struct {
 	UnixEndpoint string
 	DataDir      string
 	Process      *Process
+	// TLS holds the client TLS files when EtcdOptions.ClientTLS asked for
+	// them (Endpoints are then https://).
+	TLS *EtcdTLS
 }
 
 // EtcdOptions tune StartEtcd.
@@ -28,6 +31,10 @@ type EtcdOptions struct {
 	// UnixSocket adds a client listener on a unix socket beside the TCP
 	// one, as a node-local client (etcdguard's agent) can use.
 	UnixSocket bool
+	// ClientTLS serves clients over TLS and requires a client
+	// certificate signed by a fresh CA (--client-cert-auth), as kubeadm's
+	// etcd does; the files are in Etcd.TLS.
+	ClientTLS bool
 }
 
 // StartEtcd starts etcd on free loopback ports and waits for /health.
@@ -48,7 +55,16 @@ func startEtcd(t TB, opts EtcdOptions, clientPort, peerPort int) (*Etcd, error) 
 	if dataDir == "" {
 		dataDir = filepath.Join(dir, "data")
 	}
-	client := fmt.Sprintf("http://127.0.0.1:%d", clientPort)
+	scheme := "http"
+	var tlsFiles *EtcdTLS
+	if opts.ClientTLS {
+		scheme = "https"
+		var err error
+		if tlsFiles, err = writeEtcdTLS(filepath.Join(dir, "pki")); err != nil {
+			t.Fatalf("etcd TLS files: %v", err)
+		}
+	}
+	client := fmt.Sprintf("%s://127.0.0.1:%d", scheme, clientPort)
 	peer := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
 	listen, unix := client, ""
 	if opts.UnixSocket {
@@ -72,21 +88,32 @@ func startEtcd(t TB, opts EtcdOptions, clientPort, peerPort int) (*Etcd, error) 
 	if opts.QuotaBackendBytes > 0 {
 		args = append(args, "--quota-backend-bytes", fmt.Sprint(opts.QuotaBackendBytes))
 	}
+	health := http.DefaultClient
+	if tlsFiles != nil {
+		args = append(args, "--client-cert-auth", "--trusted-ca-file", tlsFiles.CAFile,
+			"--cert-file", tlsFiles.ServerCertFile, "--key-file", tlsFiles.ServerKeyFile)
+		var err error
+		if health, err = tlsFiles.HTTPClient(); err != nil {
+			t.Fatalf("etcd TLS client: %v", err)
+		}
+	}
 	p := start(t, "etcd", dir, Tool(t, "etcd"), args, nil)
-	if err := waitReady(p, "etcd", 30*time.Second, func() error { return httpOK(client + "/health") }); err != nil {
+	if err := waitReady(p, "etcd", 30*time.Second, func() error { return httpOKWith(health, client+"/health") }); err != nil {
 		return nil, err
 	}
-	return &Etcd{Endpoints: []string{client}, UnixEndpoint: unix, DataDir: dataDir, Process: p}, nil
+	return &Etcd{Endpoints: []string{client}, UnixEndpoint: unix, DataDir: dataDir, Process: p, TLS: tlsFiles}, nil
 }
 
 // Stop stops etcd (SIGTERM); its data dir stays for inspection or reuse.
 func (e *Etcd) Stop() { e.Process.Stop() }
 
-func httpOK(url string) error {
+func httpOK(url string) error { return httpOKWith(http.DefaultClient, url) }
+
+func httpOKWith(c *http.Client, url string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return err
 	}
