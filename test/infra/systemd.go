@@ -193,9 +193,12 @@ func StartSystemd(t TB, opts SystemdOptions) *Systemd {
 			removeCgroupTree(c.host)
 		}
 	}
+	// Registered before the first is made: every failure from here on
+	// (a bind that does not exist, systemd not booting) removes them. It
+	// runs after the cleanup below that kills the namespace.
+	t.Cleanup(removeCgroups)
 	for _, c := range cgroups {
 		if err := os.Mkdir(c.host, 0o755); err != nil {
-			removeCgroups()
 			t.Fatalf("create cgroup %s: %v", c.host, err)
 		}
 		if c.kind == "cpuset" {
@@ -315,7 +318,6 @@ func StartSystemd(t TB, opts SystemdOptions) *Systemd {
 	runtime.UnlockOSThread()
 	if err != nil {
 		logFile.Close()
-		removeCgroups()
 		t.Fatalf("start unshare: %v", err)
 	}
 	s := &Systemd{LogPath: logPath, cmd: cmd, done: make(chan struct{})}
@@ -330,7 +332,6 @@ func StartSystemd(t TB, opts SystemdOptions) *Systemd {
 		case <-time.After(20 * time.Second):
 			t.Logf("unshare (pid %d) did not exit 20 s after SIGKILL", cmd.Process.Pid)
 		}
-		removeCgroups()
 		if t.Failed() {
 			t.Logf("--- last lines of the nested systemd's console (%s):\n%s", logPath, Tail(logPath, 60))
 		}
