@@ -8,8 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/k8sguard/k8sguard/backup/internal/etcdtest"
+	"github.com/k8sguard/k8sguard/backup/snapshot"
 )
 
 // installUnits writes the units into a temp dir with ExecStart pointing at
@@ -201,5 +203,32 @@ func TestGuidesNameTheShippedUnits(t *testing.T) {
 	}
 	if named == 0 {
 		t.Fatal("no unit named in the guides: the pattern is wrong")
+	}
+}
+
+// The one-shot unit's TimeoutStartSec outlasts the snapshot's own bound
+// (snapshot.MaxDuration) and the cleanups around it: a snapshot that
+// reaches the bound is then a failure etcdguard counts and records for
+// `etcdguard check`. With TimeoutStartSec at the bound itself, systemd's
+// SIGTERM came first and killed the snapshot unrecorded.
+func TestSnapshotUnitOutlastsTheSnapshotBound(t *testing.T) {
+	b, err := Units.ReadFile(Snapshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^TimeoutStartSec=(\S+)$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("%s sets no TimeoutStartSec", Snapshot)
+	}
+	// Go's units that systemd reads the same way (h, m, s).
+	timeout, err := time.ParseDuration(string(m[1]))
+	if err != nil {
+		t.Fatalf("%s: TimeoutStartSec=%s: %v (write it in h, m or s)", Snapshot, m[1], err)
+	}
+	// The cleanup before the snapshot and the retention after it are
+	// bounded by minutes each.
+	if least := snapshot.MaxDuration + 10*time.Minute; timeout < least {
+		t.Fatalf("%s: TimeoutStartSec=%s, less than the snapshot's bound %s plus its cleanups (%s at least): systemd would kill a hung snapshot before etcdguard records it as failed",
+			Snapshot, m[1], snapshot.MaxDuration, least)
 	}
 }
