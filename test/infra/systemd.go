@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,8 +33,9 @@ import (
 //     /etc/group or /usr/local/bin, never reach the disk);
 //   - /dev: a tmpfs with only the harmless nodes bound in (no host /dev/log,
 //     /dev/shm, /dev/mqueue);
-//   - /sys and /proc/sys: read-only; /sys/fs/cgroup: the test's own cgroup
-//     subtree only (a cgroup namespace rooted at fresh child cgroups);
+//   - /sys (each of its submounts too) and /proc/sys: read-only;
+//     /sys/fs/cgroup: the test's own cgroup subtree only (a cgroup
+//     namespace rooted at fresh child cgroups);
 //   - / itself and every other host mount (/home, /work, ...) are
 //     remounted read-only last, so a path the list above missed fails
 //     loudly instead of changing the host; host files bound in are
@@ -220,6 +222,10 @@ func StartSystemd(t TB, opts SystemdOptions) *Systemd {
 	script.Reset()
 
 	// Stage 2: the mounts, then systemd.
+	mounts, err := hostMounts()
+	if err != nil {
+		t.Fatalf("read the mount table: %v", err)
+	}
 	scratch := filepath.Join(dir, "scratch")
 	if err := os.Mkdir(scratch, 0o700); err != nil {
 		t.Fatalf("%v", err)
@@ -230,6 +236,12 @@ func StartSystemd(t TB, opts SystemdOptions) *Systemd {
 	// /proc/sys and /sys read-only; the cgroup tree: ours only.
 	w("mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys")
 	w("mount -o remount,bind,ro /sys")
+	// A remount is not recursive: /sys's own submounts (debugfs, tracefs,
+	// bpf, securityfs, efivarfs, configfs, ...) stay writable unless each
+	// is remounted; before the cgroup tmpfs below hides /sys/fs/cgroup.
+	for _, mp := range mounts.sys {
+		w("mount -o remount,bind,ro %s", q(mp))
+	}
 	w("mount -t tmpfs -o mode=0755 cgroup-root /sys/fs/cgroup")
 	for _, c := range cgroups {
 		w("mkdir -p %s && mount -t %s %s %s", q(c.inside), c.fstype, c.options, q(c.inside))
@@ -286,11 +298,7 @@ func StartSystemd(t TB, opts SystemdOptions) *Systemd {
 	// mount read-only.
 	w("mount -t tmpfs -o mode=1777,nosuid,nodev k8sguard-tmp /tmp")
 	w("mount -o remount,bind,ro /")
-	mounts, err := hostMounts()
-	if err != nil {
-		t.Fatalf("read the mount table: %v", err)
-	}
-	for _, mp := range mounts {
+	for _, mp := range mounts.others {
 		w("mount -o remount,bind,ro %s", q(mp))
 	}
 	w("exec /lib/systemd/systemd --unit=k8sguard-test.target --log-target=journal --show-status=no")
@@ -452,18 +460,28 @@ func (s *Systemd) Journal(unit string) string {
 	return out
 }
 
-// hostMounts are the machine's mount points other than / and those the
-// namespace replaces or does not let systemd write (/proc, /sys, /dev,
-// /tmp, /run, /var, /etc, /usr): /home, /work, /boot and the like, which
-// the namespace remounts read-only.
-func hostMounts() ([]string, error) {
+// mountPoints are the host's mount points the namespace remounts
+// read-only: others are the mounts besides / (/home, /work, /boot and the
+// like), past those the namespace replaces or does not let systemd write
+// (/proc, /sys, /dev, /tmp, /run, /var, /etc, /usr); sys are /sys's
+// submounts outside /sys/fs/cgroup (which the namespace replaces).
+type mountPoints struct {
+	others, sys []string
+}
+
+// hostMounts reads this process's mount table.
+func hostMounts() (mountPoints, error) {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
-		return nil, err
+		return mountPoints{}, err
 	}
+	return parseMountinfo(string(b)), nil
+}
+
+func parseMountinfo(mountinfo string) mountPoints {
 	seen := map[string]bool{}
-	var out []string
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+	var out mountPoints
+	for _, line := range strings.Split(strings.TrimSpace(mountinfo), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 5 {
 			continue
@@ -472,18 +490,17 @@ func hostMounts() ([]string, error) {
 		if mp == "/" || seen[mp] {
 			continue
 		}
-		replaced := false
-		for _, d := range []string{"/proc", "/sys", "/dev", "/tmp", "/run", "/var", "/etc", "/usr"} {
-			if mp == d || strings.HasPrefix(mp, d+"/") {
-				replaced = true
-			}
+		seen[mp] = true
+		under := func(d string) bool { return mp == d || strings.HasPrefix(mp, d+"/") }
+		if strings.HasPrefix(mp, "/sys/") && !under("/sys/fs/cgroup") {
+			out.sys = append(out.sys, mp)
+			continue
 		}
-		if !replaced {
-			seen[mp] = true
-			out = append(out, mp)
+		if !slices.ContainsFunc([]string{"/proc", "/sys", "/dev", "/tmp", "/run", "/var", "/etc", "/usr"}, under) {
+			out.others = append(out.others, mp)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).

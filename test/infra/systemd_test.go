@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/k8sguard/k8sguard/test/infra"
 )
@@ -74,5 +75,68 @@ func TestFakeTBStartSystemdFailingAfterItsCgroupsRemovesThem(t *testing.T) {
 	}
 	if len(left) > 0 {
 		t.Fatalf("left behind after the failed start: %q", left)
+	}
+}
+
+// Inside the nested systemd's namespace every mount a path reaches is
+// read-only, but those the harness made for it (its k8sguard-* tmpfs and
+// overlays, the cgroup hierarchies, devpts, /proc, device nodes bound into
+// its /dev, and what is mounted on those), checked from its own mount table: a host mount left writable
+// (a /sys submount, a host tmpfs) fails it.
+func TestStartSystemdLeavesOnlyItsOwnMountsWritable(t *testing.T) {
+	sd := infra.StartSystemd(t, infra.SystemdOptions{})
+	out, err := sd.Exec(10*time.Second, "cat", "/proc/self/mountinfo")
+	if err != nil {
+		t.Fatalf("mountinfo inside: %v\n%s", err, out)
+	}
+	type mount struct{ id, parent, mp, opts, fstype, source, line string }
+	var mounts []mount
+	byID := map[string]mount{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if !ok || len(f) < 6 || len(g) < 2 {
+			t.Fatalf("mountinfo line %q", line)
+		}
+		m := mount{f[0], f[1], f[4], f[5], g[0], g[1], line}
+		mounts = append(mounts, m)
+		byID[m.id] = m
+	}
+	// A mount is out of reach when another covers its mount point (the
+	// host's /dev under the namespace's), or its parent is.
+	covered := func(m mount) bool {
+		return slices.ContainsFunc(mounts, func(o mount) bool { return o.parent == m.id && o.mp == m.mp })
+	}
+	var reachable func(m mount, depth int) bool
+	reachable = func(m mount, depth int) bool {
+		if covered(m) {
+			return false
+		}
+		p, ok := byID[m.parent]
+		return !ok || p.id == m.id || depth > 64 || reachable(p, depth+1)
+	}
+	// What the harness mounted, and what is mounted on it (systemd's
+	// /run/lock, a bound data dir: made inside the namespace).
+	var own func(m mount, depth int) bool
+	own = func(m mount, depth int) bool {
+		if strings.HasPrefix(m.source, "k8sguard-") || m.source == "cgroup-root" || strings.HasPrefix(m.mp, "/dev/") ||
+			slices.Contains([]string{"proc", "devpts", "cgroup", "cgroup2", "mqueue"}, m.fstype) {
+			return true
+		}
+		p, ok := byID[m.parent]
+		return ok && p.id != m.id && depth < 64 && own(p, depth+1)
+	}
+	checked := 0
+	for _, m := range mounts {
+		if !reachable(m, 0) {
+			continue
+		}
+		checked++
+		if !own(m, 0) && !slices.Contains(strings.Split(m.opts, ","), "ro") {
+			t.Errorf("inside the nested systemd's namespace %s (%s %s) is writable: %s", m.mp, m.fstype, m.source, m.line)
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("only %d reachable mounts inside: the mount table was misread\n%s", checked, out)
 	}
 }
