@@ -42,14 +42,7 @@ func start(t TB, name, dir, bin string, args []string, env []string) *Process {
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.Env = append(os.Environ(), env...)
-	// Own process group, so a stop reaches children too; the parent-death
-	// signal stops it if the test binary itself is killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	// Pdeathsig fires when the creating *thread* exits: pin it.
-	runtime.LockOSThread()
-	err = cmd.Start()
-	runtime.UnlockOSThread()
-	if err != nil {
+	if err := startInGroupDyingWithUs(cmd); err != nil {
 		logFile.Close()
 		t.Fatalf("%s: start %s: %v", name, bin, err)
 	}
@@ -275,4 +268,15 @@ func Tool(t TB, name string) string {
 			"about 6–9 minutes the first time, cached after)", name, p)
 	}
 	return p
+}
+
+// startInGroupDyingWithUs starts cmd in its own process group, so a stop
+// reaches its children too, with a parent-death signal that kills it if
+// the test binary itself is killed. Pdeathsig fires when the creating
+// *thread* exits: the start is pinned to one.
+func startInGroupDyingWithUs(cmd *exec.Cmd) error {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	return cmd.Start()
 }

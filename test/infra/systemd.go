@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -320,11 +319,7 @@ func StartSystemd(t TB, opts SystemdOptions) *Systemd {
 		// Only the units the test installs exist for this systemd.
 		"SYSTEMD_UNIT_PATH=/etc/systemd/system",
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	runtime.LockOSThread()
-	err = cmd.Start()
-	runtime.UnlockOSThread()
-	if err != nil {
+	if err := startInGroupDyingWithUs(cmd); err != nil {
 		logFile.Close()
 		t.Fatalf("start unshare: %v", err)
 	}
