@@ -106,3 +106,21 @@ func TestPreflightStoreTimeoutDoesNotBoundTheDatabaseCheck(t *testing.T) {
 		}
 	}
 }
+
+// The passed line's compaction: the one etcd finished, and the one a
+// bumped restore scheduled for etcd's start (not "compacted at 0").
+func TestPreflightCompactionWording(t *testing.T) {
+	for _, c := range []struct {
+		finished, scheduled int64
+		want                string
+	}{
+		{0, 0, "compacted at 0"},
+		{120, 120, "compacted at 120"},
+		{0, 1_000_001_500, "compacted at 0, to 1000001500 when etcd starts"},
+		{120, 1_000_001_500, "compacted at 120, to 1000001500 when etcd starts"},
+	} {
+		if got := compaction(&preflight.Report{CompactRevision: c.finished, ScheduledCompactRevision: c.scheduled}); got != c.want {
+			t.Errorf("finished %d, scheduled %d: %q, want %q", c.finished, c.scheduled, got, c.want)
+		}
+	}
+}
