@@ -178,25 +178,38 @@ func TestAgentSIGTERMAbortsInFlightUpload(t *testing.T) {
 	s := infra.StartS3(t)
 	fillEtcd(t, e, 20)
 	proxy := startS3Proxy(t, s.Endpoint)
-	proxy.SetDelay(3 * time.Second)
-	env := append(snapEnv(e, s, proxy.URL()), "ETCDGUARD_SCHEDULE_INTERVAL=1h")
-	agent := snapStart(t, env, "agent")
-	select {
-	case <-proxy.partSeen:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("no upload started; log:\n%s", agent.log())
-	}
-	start := time.Now()
-	agent.signal(syscall.SIGTERM)
-	code := agent.waitExit(t, 10*time.Second)
-	t.Logf("stopped %s after SIGTERM", time.Since(start).Round(time.Millisecond))
-	if code != 0 || !strings.Contains(agent.log(), "aborting the in-flight snapshot") {
-		t.Fatalf("exit %d\n%s", code, agent.log())
-	}
-	proxy.SetDelay(0)
-	assertNothingHalfVisible(t, s, 0)
-	if n := multipartUploads(t, s); n != 0 {
-		t.Fatalf("%d multipart uploads left open after SIGTERM", n)
+	// The agent (systemctl stop), and a snapshot by hand or from its timer
+	// (Ctrl-C, systemctl stop, the unit's TimeoutStartSec): before, the
+	// one-shot ignored SIGTERM and died with its multipart upload open.
+	for _, c := range []struct{ command, says string }{
+		{"agent", "aborting the in-flight snapshot"},
+		{"snapshot", "snapshot aborted"},
+	} {
+		t.Run(c.command, func(t *testing.T) {
+			proxy.SetDelay(3 * time.Second)
+			for len(proxy.partSeen) > 0 {
+				<-proxy.partSeen
+			}
+			env := append(snapEnv(e, s, proxy.URL()), "ETCDGUARD_SCHEDULE_INTERVAL=1h")
+			p := snapStart(t, env, c.command)
+			select {
+			case <-proxy.partSeen:
+			case <-time.After(60 * time.Second):
+				t.Fatalf("no upload started; log:\n%s", p.log())
+			}
+			start := time.Now()
+			p.signal(syscall.SIGTERM)
+			code := p.waitExit(t, 10*time.Second)
+			t.Logf("%s stopped %s after SIGTERM, exit %d", c.command, time.Since(start).Round(time.Millisecond), code)
+			if c.command == "agent" && code != 0 || !strings.Contains(p.log(), c.says) {
+				t.Fatalf("exit %d\n%s", code, p.log())
+			}
+			proxy.SetDelay(0)
+			assertNothingHalfVisible(t, s, 0)
+			if n := multipartUploads(t, s); n != 0 {
+				t.Fatalf("%d multipart uploads left open after SIGTERM", n)
+			}
+		})
 	}
 }
 

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os/signal"
-	"syscall"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/cobra"
@@ -40,8 +38,7 @@ flags win over the environment, which wins over the file.`,
 		if err != nil {
 			return err
 		}
-		ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
-		defer stop()
+		ctx := cmd.Context() // ends on SIGTERM/SIGINT (main)
 		log := newLogger(cmd).With("cluster", cfg.ClusterName)
 		boundMemory()
 		a, err := agent.New(ctx, cfg, log)

@@ -3,9 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -68,8 +65,7 @@ Exit status: 0 passed, 1 failed (the report says which phase or check).`,
 	fs.BoolVar(&noRecord, "no-record", false, "do not record a successful drill in the store (for read-only credentials)")
 	bump := bindBumpFlags(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
+		ctx := cmd.Context() // ends on SIGTERM/SIGINT (main)
 		cfg, st, m, plan, err := findTarget(ctx, flags, sel, pt)
 		if err != nil {
 			return err

@@ -4,8 +4,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/k8sguard/k8sguard/backup/preflight"
 	"github.com/k8sguard/k8sguard/backup/store"
@@ -13,7 +16,12 @@ import (
 
 func main() {
 	preflight.ServeChild() // the preflight reads etcd's database in a child process
-	err := newRootCommand().Execute()
+	// SIGTERM (systemctl stop, a unit's timeout) and Ctrl-C end every
+	// command's context: an upload in flight is aborted (never left
+	// half-visible, nor open for an hour), a restore's work dir removed.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRootCommand().ExecuteContext(ctx)
+	stop()
 	stopProfile()
 	if err != nil {
 		if !silent(err) {
