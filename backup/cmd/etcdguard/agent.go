@@ -1,7 +1,6 @@
 package main
 
 import (
-
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/cobra"
 

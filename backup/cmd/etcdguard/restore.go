@@ -94,7 +94,7 @@ prints the other members' commands with --bump-revision set.`,
 	fs.BoolVar(&o.Force, "force", false, "move a non-empty etcd data dir (one holding member/) aside to DIR.etcdguard-moved-<time> (never deleted)")
 	bump := bindBumpFlags(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		ctx := cmd.Context() // ends on SIGTERM/SIGINT (main)
+		ctx := cmd.Context()                     // ends on SIGTERM/SIGINT (main)
 		if _, err := o.Normalize(); err != nil { // before any download
 			return err
 		}
