@@ -153,8 +153,14 @@ func TestEtcdPreflightDropIn(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte("cluster_name: prod\nstore:\n  url: file://"+t.TempDir()+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	line = strings.NewReplacer("/var/lib/etcd", e.DataDir, "/etc/etcdguard/config.yaml", cfg).Replace(line)
+	env := filepath.Join(t.TempDir(), "env")
+	if err := os.WriteFile(env, []byte("ETCDGUARD_CLUSTER_NAME=prod\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	line = strings.NewReplacer("/var/lib/etcd", e.DataDir, "/etc/etcdguard/config.yaml", cfg, "/etc/etcdguard/env", env).Replace(line)
 	args := strings.Fields(line)
+	// systemd's prefixes ("+": with full privileges) are not the path.
+	args[0] = strings.TrimLeft(args[0], "+-@!:")
 	pre := exec.Command(args[0], args[1:]...)
 	pre.Env = append(os.Environ(), "ETCDGUARD_CONFIG=")
 	out, err := pre.CombinedOutput()

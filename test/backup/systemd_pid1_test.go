@@ -385,6 +385,17 @@ func testPreflightDropIn(t *testing.T, sd *infra.Systemd, d preflightDirs, clien
 		t.Fatalf("etcd.service started but /health says %d %s", code, body)
 	}
 	t.Logf("etcd.service passed preflight and started on the healthy data dir")
+	// The preflight read the agent's environment file for itself: etcd's
+	// own process has none of it (an HTTPS_PROXY there would carry etcd's
+	// peer traffic).
+	pid := sd.Show(t, "etcd.service", "MainPID")["MainPID"]
+	environ, err := sd.Exec(10*time.Second, "cat", "/proc/"+pid+"/environ")
+	if err != nil || pid == "0" || !strings.Contains(environ, "PATH=") {
+		t.Fatalf("read etcd's environment (pid %s): %v %q", pid, err, environ)
+	}
+	if strings.Contains(environ, "AWS_") || strings.Contains(environ, "ETCDGUARD_") {
+		t.Fatalf("etcd's own process got the agent's environment file: %q", strings.ReplaceAll(environ, "\x00", " "))
+	}
 	mustSystemctl(t, sd, "stop", "etcd.service")
 }
 

@@ -26,6 +26,7 @@ var preflightStoreTimeout = 30 * time.Second
 func newPreflightCommand() *cobra.Command {
 	o := preflight.Options{}
 	var noLagCheck bool
+	var envFile string
 	cmd := &cobra.Command{
 		Use:   "preflight --data-dir DIR",
 		Short: "Check an etcd data dir before etcd starts on it (ExecStartPre)",
@@ -52,7 +53,12 @@ It refuses (non-zero exit, a message naming the problem) when:
     its data from the leader: pass --allow-empty for its first start.
 
 Without store configuration (no --config, ETCDGUARD_CONFIG, default file or
---store-url) only the lag check is skipped, and the output says so. If the
+--store-url) only the lag check is skipped, and the output says so. The
+store's credentials are the agent's: the instance role, or the static keys
+in the agent's environment file, read with --env-file. In etcd's unit use
+--env-file rather than EnvironmentFile=, which would hand the file's
+variables to etcd as well (a proxy meant for S3 would carry etcd's peer
+traffic). If the
 store does not answer within 30s, the lag check is skipped with a WARNING:
 an S3 outage must not keep etcd down.
 
@@ -60,7 +66,7 @@ Exit status: 0 passed, 2 database missing or corrupt, 3 stale (behind the
 newest backup, or empty while backups exist), 1 could not check (bad
 flags, database locked by a running etcd, I/O error).`,
 		Example: `  # in etcd.service.d/etcdguard-preflight.conf
-  ExecStartPre=/usr/bin/etcdguard preflight --data-dir /var/lib/etcd --config /etc/etcdguard/config.yaml
+  ExecStartPre=+/usr/local/bin/etcdguard preflight --data-dir /var/lib/etcd --config /etc/etcdguard/config.yaml --env-file /etc/etcdguard/env
 
   # by hand, without a store: integrity only
   etcdguard preflight --data-dir /var/lib/etcd`,
@@ -71,6 +77,7 @@ flags, database locked by a running etcd, I/O error).`,
 	fs.StringVar(&o.DataDir, "data-dir", "", "etcd's data dir, as etcd's --data-dir (required)")
 	fs.Int64Var(&o.MaxRevisionLag, "max-revision-lag", preflight.DefaultMaxRevisionLag, "refuse when the member's revision is more than this behind the newest backup's")
 	fs.BoolVar(&noLagCheck, "no-lag-check", false, "skip the comparison with the newest backup (integrity checks only)")
+	fs.StringVar(&envFile, "env-file", "", "read variables for this run from this file (KEY=VALUE lines, systemd's EnvironmentFile= format; the agent's /etc/etcdguard/env with the store's credentials): set ones win, a missing file is skipped")
 	fs.BoolVar(&o.AllowEmpty, "allow-empty", false, "accept a data dir without a member even when backups exist (a member's first start in a running cluster)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if o.DataDir == "" {
@@ -78,6 +85,12 @@ flags, database locked by a running etcd, I/O error).`,
 		}
 		if o.MaxRevisionLag < 0 {
 			return fmt.Errorf("--max-revision-lag %d is negative; to skip the check say --no-lag-check", o.MaxRevisionLag)
+		}
+		if envFile != "" {
+			// Before the configuration: ETCDGUARD_* variables are part of it.
+			if _, err := config.LoadEnvFile(envFile); err != nil {
+				return err
+			}
 		}
 		cfg, err := flags.Resolve()
 		if err != nil {
