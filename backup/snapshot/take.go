@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -84,8 +85,9 @@ type Result struct {
 // leaves a snapshot that list, check or restore would see.
 //
 // etcd is the client configuration; Take dials one endpoint (the first
-// that answers) so that status, snapshot and key counts describe the same
-// member.
+// that answers and is in step with its cluster's quorum) so that status,
+// snapshot and key counts describe the same member. A member cut off from
+// the quorum is refused (ErrNotInQuorum): its database may be stale.
 func Take(ctx context.Context, etcd clientv3.Config, st store.Store, opts Options) (*Result, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -271,9 +273,11 @@ func deleteQuietly(st store.Store, key string, log *slog.Logger) {
 const snapshotWindow = 1 << 20
 
 // dialMember returns a client pinned to the first endpoint that answers a
-// status request, and that status.
+// status request and is in step with its cluster's quorum
+// (inStepWithQuorum), and that status.
 func dialMember(ctx context.Context, cfg clientv3.Config) (*clientv3.Client, *clientv3.StatusResponse, error) {
 	var errs []error
+	stale := false // some member answered but was refused as not in step
 	for _, ep := range cfg.Endpoints {
 		one := cfg
 		one.Endpoints = []string{ep}
@@ -297,7 +301,10 @@ func dialMember(ctx context.Context, cfg clientv3.Config) (*clientv3.Client, *cl
 		st, err := cli.Status(sctx, ep)
 		cancel()
 		if err == nil {
-			return cli, st, nil
+			if err = inStepWithQuorum(ctx, cli, st, max(timeout, 5*time.Second)); err == nil {
+				return cli, st, nil
+			}
+			stale = true
 		}
 		cli.Close()
 		errs = append(errs, fmt.Errorf("%s: %w", ep, err))
@@ -305,7 +312,42 @@ func dialMember(ctx context.Context, cfg clientv3.Config) (*clientv3.Client, *cl
 	if len(errs) == 0 {
 		return nil, nil, errors.New("no etcd endpoints configured")
 	}
+	if stale {
+		return nil, nil, fmt.Errorf("no etcd endpoint answered as a member in step with the quorum: %w", errors.Join(errs...))
+	}
 	return nil, nil, fmt.Errorf("no etcd endpoint answered: %w", errors.Join(errs...))
+}
+
+// ErrNotInQuorum: the member answered but could not show that it holds
+// what the cluster's quorum committed; a snapshot of it may be stale.
+var ErrNotInQuorum = errors.New("refusing to snapshot a member that may hold stale data")
+
+// inStepWithQuorum refuses a member cut off from its cluster's quorum (a
+// partitioned node, or the last one up). etcd serves such a member's
+// Status and streams its local database through Maintenance.Snapshot
+// without any quorum check, so its snapshot looks whole and complete while
+// it misses every change the quorum committed since the member lost touch
+// (seen with etcd 3.6.8: revision 51 on the member, 151 on the quorum).
+// Worse, the key counts that follow are linearizable reads, which such a
+// member neither answers nor fails: the snapshot hung until its bound.
+//
+// A member without a leader is refused at once; otherwise one
+// linearizable read, bounded by timeout, has etcd confirm through the
+// leader (ReadIndex) that the member applied everything committed before
+// it: the snapshot that follows is at least that new.
+func inStepWithQuorum(ctx context.Context, cli *clientv3.Client, st *clientv3.StatusResponse, timeout time.Duration) error {
+	if st.Leader == 0 {
+		return fmt.Errorf("%w: member %x (revision %d) has no leader: it is cut off from the quorum, or the cluster lost it (%s)",
+			ErrNotInQuorum, st.Header.MemberId, st.Header.Revision, strings.Join(st.Errors, "; "))
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	// Any key: a count-only read costs etcd one ReadIndex round.
+	if _, err := cli.Get(rctx, "health", clientv3.WithCountOnly()); err != nil {
+		return fmt.Errorf("%w: member %x (revision %d) did not confirm within %s that it holds what the quorum committed (a linearizable read failed): %v",
+			ErrNotInQuorum, st.Header.MemberId, st.Header.Revision, timeout, err)
+	}
+	return nil
 }
 
 type countWriter struct{ n int64 }

@@ -8,9 +8,14 @@ import (
 	"time"
 )
 
-// Etcd is a single-member etcd started from the built binary.
+// Etcd is a single-member etcd started from the built binary, or one
+// member of an EtcdCluster.
 type Etcd struct {
+	// Name is the member's name; set for a member of an EtcdCluster.
+	Name      string
 	Endpoints []string // client URLs, http://127.0.0.1:<port>
+	// PeerURL is the member's peer URL; set for a member of an EtcdCluster.
+	PeerURL string
 	// UnixEndpoint is the client URL of etcd's unix socket listener
 	// (unix:///<dir>/etcd.sock), when EtcdOptions.UnixSocket asked for one.
 	UnixEndpoint string

@@ -83,6 +83,13 @@ func (p *Process) Kill() {
 	})
 }
 
+// Pause freezes the process group (SIGSTOP): its sockets stay open and
+// take connections, nothing answers; as a hung node, or one cut off.
+func (p *Process) Pause() { _ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGSTOP) }
+
+// Resume thaws a paused process group (SIGCONT).
+func (p *Process) Resume() { _ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGCONT) }
+
 // Exited reports whether the process has exited (and how).
 func (p *Process) Exited() (bool, error) {
 	select {

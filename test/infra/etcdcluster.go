@@ -1,0 +1,118 @@
+package infra
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// EtcdCluster is a multi-member etcd started from the built binary, each
+// member on its own loopback ports, as a control plane's three nodes run
+// it. Members[i] is an *Etcd with one client URL (the member's own), so
+// helpers written for a single etcd take a member as they are.
+type EtcdCluster struct {
+	Members []*Etcd
+
+	t TB
+	// args[i] starts member i again (same name, ports and data dir).
+	args [][]string
+	dirs []string
+}
+
+// StartEtcdCluster starts an n-member etcd cluster and waits until every
+// member answers /health (which needs a leader).
+func StartEtcdCluster(t TB, n int) *EtcdCluster {
+	t.Helper()
+	c := &EtcdCluster{t: t}
+	type ports struct{ client, peer int }
+	ps := make([]ports, n)
+	var initial []string
+	for i := range ps {
+		ps[i] = ports{FreePort(t), FreePort(t)}
+		initial = append(initial, fmt.Sprintf("m%d=http://127.0.0.1:%d", i, ps[i].peer))
+	}
+	token := fmt.Sprintf("k8sguard-%d", time.Now().UnixNano())
+	for i, p := range ps {
+		dir := t.TempDir()
+		client := fmt.Sprintf("http://127.0.0.1:%d", p.client)
+		peer := fmt.Sprintf("http://127.0.0.1:%d", p.peer)
+		dataDir := filepath.Join(dir, "data")
+		args := []string{
+			"--name", fmt.Sprintf("m%d", i),
+			"--data-dir", dataDir,
+			"--listen-client-urls", client, "--advertise-client-urls", client,
+			"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+			"--initial-cluster", strings.Join(initial, ","),
+			"--initial-cluster-token", token,
+			"--log-level", "warn",
+		}
+		c.args = append(c.args, args)
+		c.dirs = append(c.dirs, dir)
+		c.Members = append(c.Members, &Etcd{Name: fmt.Sprintf("m%d", i), Endpoints: []string{client}, PeerURL: peer, DataDir: dataDir})
+	}
+	// All members start before any is waited for: none is healthy alone.
+	for i := range c.Members {
+		c.Members[i].Process = start(t, fmt.Sprintf("etcd-m%d", i), c.dirs[i], Tool(t, "etcd"), append(c.args[i], "--initial-cluster-state", "new"), nil)
+	}
+	c.waitHealthy(c.Members...)
+	return c
+}
+
+// Endpoints is every member's client URL.
+func (c *EtcdCluster) Endpoints() []string {
+	var eps []string
+	for _, m := range c.Members {
+		eps = append(eps, m.Endpoints...)
+	}
+	return eps
+}
+
+// Kill stops member i with SIGKILL: no clean shutdown, as a node that
+// loses power.
+func (c *EtcdCluster) Kill(i int) { c.Members[i].Process.Kill() }
+
+// WaitHealthy waits until members idx answer /health: each sees a leader.
+func (c *EtcdCluster) WaitHealthy(idx ...int) {
+	c.t.Helper()
+	var ms []*Etcd
+	for _, i := range idx {
+		ms = append(ms, c.Members[i])
+	}
+	c.waitHealthy(ms...)
+}
+
+// Restart starts member i again, stopped or killed, on its data dir and
+// ports, and waits for it to answer /health. A member that comes back
+// into a cluster without quorum is started with wait=false.
+func (c *EtcdCluster) Restart(i int, wait bool) {
+	c.t.Helper()
+	m := c.Members[i]
+	if exited, _ := m.Process.Exited(); !exited {
+		c.t.Fatalf("etcd member %s: restart of a running member", m.Name)
+	}
+	m.Process = start(c.t, fmt.Sprintf("etcd-m%d-restart-%d", i, time.Now().UnixNano()), c.dirs[i], Tool(c.t, "etcd"), append(c.args[i], "--initial-cluster-state", "existing"), nil)
+	if wait {
+		c.waitHealthy(m)
+	}
+}
+
+func (c *EtcdCluster) waitHealthy(members ...*Etcd) {
+	c.t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, len(members))
+	for i, m := range members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = waitReady(m.Process, "etcd member "+m.Name, 60*time.Second, func() error { return httpOK(m.Endpoints[0] + "/health") })
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			c.t.Fatalf("%v", err)
+		}
+	}
+}
