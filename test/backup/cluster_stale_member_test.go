@@ -1,6 +1,7 @@
 package backup_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -58,4 +59,48 @@ func TestClusterSnapshotRefusesStaleMember(t *testing.T) {
 		t.Fatalf("snapshot at revision %d, the quorum wrote up to %d", m.Revision, last)
 	}
 	t.Logf("quorum back: %s", strings.TrimSpace(out))
+}
+
+// TestClusterPreflightOfStoppedMember: the drop-in's preflight on a
+// member of a 3-member etcd that was killed while the other two went on.
+// With a backup taken from the quorum 1,500 revisions past the member's
+// disk, it refuses (exit 3: an old disk must not come back as the
+// cluster); the same member, caught up and killed again with the quorum
+// 100 revisions on, passes (within --max-revision-lag 1000).
+func TestClusterPreflightOfStoppedMember(t *testing.T) {
+	c := infra.StartEtcdCluster(t, 3)
+	s := infra.StartS3(t)
+	cli := etcdClient(t, &infra.Etcd{Endpoints: c.Endpoints()[:2]})
+	env := snapEnv(c.Members[0], s, "")
+	putN(t, cli, "configmaps/before", 50)
+	c.Kill(2)
+	c.WaitHealthy(0, 1)
+	last := putN(t, cli, "configmaps/while-down", 1500)
+	if _, stderr, code := snapRun(t, env, "snapshot"); code != 0 {
+		t.Fatalf("snapshot from the quorum: exit %d\n%s", code, stderr)
+	}
+	r := runEtcdguard(t, env, "preflight", "--data-dir", c.Members[2].DataDir)
+	t.Logf("preflight of m2, killed ~1500 revisions before the backup at %d: exit %d\n%s", last, r.Code, logBlock(r.Output))
+	if r.Code != 3 {
+		t.Fatalf("preflight passed a member 1500 revisions behind the newest backup (exit %d)", r.Code)
+	}
+
+	c.Restart(2, true)
+	waitFor(t, 30*time.Second, "m2 to catch up", func() bool {
+		st, err := etcdClient(t, c.Members[2]).Status(context.Background(), c.Members[2].Endpoints[0])
+		return err == nil && st.Header.Revision >= last
+	})
+	time.Sleep(500 * time.Millisecond) // etcd's backend commits every 100 ms
+	c.Kill(2)
+	c.WaitHealthy(0, 1)
+	last = putN(t, cli, "configmaps/little", 100)
+	if _, stderr, code := snapRun(t, env, "snapshot"); code != 0 {
+		t.Fatalf("snapshot from the quorum: exit %d\n%s", code, stderr)
+	}
+	r = runEtcdguard(t, env, "preflight", "--data-dir", c.Members[2].DataDir)
+	t.Logf("preflight of m2, killed 100 revisions before the backup at %d: exit %d\n%s", last, r.Code, logBlock(r.Output))
+	if r.Code != 0 {
+		t.Fatalf("preflight refused a member only 100 revisions behind (exit %d)", r.Code)
+	}
+	c.Restart(2, true)
 }

@@ -1,0 +1,262 @@
+package backup_test
+
+// etcdguard against a real 3-member etcd, one agent per member as on a
+// kubeadm control plane: each agent is told only its own member
+// (etcd.endpoints: [https://127.0.0.1:2379], docs/guides/etcdguard-systemd.md).
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/k8sguard/k8sguard/backup/delta"
+	"github.com/k8sguard/k8sguard/test/infra"
+)
+
+// clusterAgent is an agent beside one member, its metrics address known.
+type clusterAgent struct {
+	member  int
+	p       *snapProcess
+	metrics string
+}
+
+func (a *clusterAgent) leader() bool {
+	_, body := httpGet(a.metrics)
+	return strings.Contains(body, `etcdguard_leader{cluster="prod-eu1"} 1`)
+}
+
+// startClusterAgents starts one agent per member (1s deltas, leader
+// election), each with only its own member's endpoint.
+func startClusterAgents(t *testing.T, c *infra.EtcdCluster, s *infra.S3) []*clusterAgent {
+	t.Helper()
+	var agents []*clusterAgent
+	for i, m := range c.Members {
+		addr := fmt.Sprintf("127.0.0.1:%d", infra.FreePort(t))
+		env := append(deltaAgentEnv(m, s, ""), "ETCDGUARD_LEADER_ELECTION=true", "ETCDGUARD_METRICS_LISTEN="+addr)
+		agents = append(agents, &clusterAgent{member: i, p: snapStart(t, env, "agent"), metrics: "http://" + addr + "/metrics"})
+	}
+	return agents
+}
+
+// electedAgent waits until exactly one agent is the leader and returns it.
+func electedAgent(t *testing.T, agents []*clusterAgent, d time.Duration, skip *clusterAgent) *clusterAgent {
+	t.Helper()
+	var elected *clusterAgent
+	waitFor(t, d, "one elected agent", func() bool {
+		var ls []*clusterAgent
+		for _, a := range agents {
+			if a != skip && a.leader() {
+				ls = append(ls, a)
+			}
+		}
+		if len(ls) > 1 {
+			t.Fatalf("%d agents are leaders at once", len(ls))
+		}
+		if len(ls) == 1 {
+			elected = ls[0]
+		}
+		return elected != nil
+	})
+	return elected
+}
+
+// etcdLeader returns the index of the member etcd says leads, and its ID.
+func etcdLeader(t *testing.T, c *infra.EtcdCluster) (int, uint64) {
+	t.Helper()
+	for i, m := range c.Members {
+		if exited, _ := m.Process.Exited(); exited {
+			continue
+		}
+		cli := etcdClient(t, m)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		st, err := cli.Status(ctx, m.Endpoints[0])
+		cancel()
+		if err == nil && st.Leader == st.Header.MemberId {
+			return i, st.Leader
+		}
+	}
+	t.Fatal("no etcd member leads")
+	return -1, 0
+}
+
+// writer writes to the cluster through every member's endpoint until
+// stopped, riding out members dying: puts over a rotating set of keys,
+// every seventh a delete. last is the newest revision etcd confirmed.
+type writer struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	mu     sync.Mutex
+	last   int64
+	writes int
+}
+
+func startWriter(t *testing.T, cli *clientv3.Client) *writer {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &writer{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for n := 0; ctx.Err() == nil; n++ {
+			key := fmt.Sprintf("/registry/configmaps/w/%d", n%300)
+			octx, ocancel := context.WithTimeout(ctx, 3*time.Second)
+			var rev int64
+			if n%7 == 6 {
+				r, err := cli.Delete(octx, key)
+				if err == nil {
+					rev = r.Header.Revision
+				}
+			} else {
+				r, err := cli.Put(octx, key, fmt.Sprintf("v%d", n))
+				if err == nil {
+					rev = r.Header.Revision
+				}
+			}
+			ocancel()
+			if rev == 0 {
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			w.mu.Lock()
+			w.last, w.writes = max(w.last, rev), w.writes+1
+			w.mu.Unlock()
+			time.Sleep(15 * time.Millisecond)
+		}
+	}()
+	t.Cleanup(w.stop)
+	return w
+}
+
+func (w *writer) stop() { w.cancel(); <-w.done }
+
+func (w *writer) revision() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.last
+}
+
+// TestClusterAgentsLeaderChangesAndHandover: three agents on a 3-member
+// etcd under steady writes. The etcd leader moves (move-leader), then
+// the etcd leader is killed (-9) and restarted, then the member of the
+// elected agent is killed: another agent takes over within the lease
+// TTL. Every chain either goes on or ends with a logged, counted reason,
+// followed by a new full snapshot; restores at the end of each chain and
+// at the last write equal the live cluster's keyspace at that revision.
+func TestClusterAgentsLeaderChangesAndHandover(t *testing.T) {
+	step := stepLogger(t)
+	c := infra.StartEtcdCluster(t, 3)
+	s := infra.StartS3(t)
+	cli := etcdClient(t, &infra.Etcd{Endpoints: c.Endpoints()})
+	putN(t, cli, "configmaps/before", 30)
+	agents := startClusterAgents(t, c, s)
+	elected := electedAgent(t, agents, 60*time.Second, nil)
+	waitFor(t, 60*time.Second, "the delta chain", func() bool { return strings.Contains(elected.p.log(), "delta chain started") })
+	step("agent beside m%d elected; its chain started", elected.member)
+	w := startWriter(t, cli)
+	time.Sleep(3 * time.Second)
+
+	// 1. The etcd leader moves to another member.
+	lead, _ := etcdLeader(t, c)
+	target := (lead + 1) % 3
+	tcli := etcdClient(t, c.Members[lead])
+	tst, err := etcdClient(t, c.Members[target]).Status(context.Background(), c.Members[target].Endpoints[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tcli.MoveLeader(context.Background(), tst.Header.MemberId); err != nil {
+		t.Fatalf("move-leader m%d -> m%d: %v", lead, target, err)
+	}
+	afterMove := w.revision()
+	step("etcd leader moved m%d -> m%d at revision ~%d", lead, target, afterMove)
+	time.Sleep(4 * time.Second)
+	if strings.Contains(elected.p.log(), "delta chain broken") {
+		t.Fatalf("the chain broke on a leader move:\n%s", elected.p.log())
+	}
+
+	// 2. The etcd leader is killed (-9) and comes back.
+	lead, _ = etcdLeader(t, c)
+	c.Kill(lead)
+	killedAt := w.revision()
+	step("etcd leader m%d killed at revision ~%d (elected agent beside m%d)", lead, killedAt, elected.member)
+	others := []int{(lead + 1) % 3, (lead + 2) % 3}
+	c.WaitHealthy(others...)
+	time.Sleep(2 * time.Second)
+	c.Restart(lead, true)
+	step("m%d restarted", lead)
+	elected = electedAgent(t, agents, leaseTTL+15*time.Second, nil)
+	step("elected agent now beside m%d", elected.member)
+	time.Sleep(4 * time.Second)
+
+	// 3. The elected agent's member dies: another agent takes over.
+	gone := elected
+	c.Kill(gone.member)
+	killed := time.Now()
+	var rest []int
+	for i := range 3 {
+		if i != gone.member {
+			rest = append(rest, i)
+		}
+	}
+	c.WaitHealthy(rest...)
+	next := electedAgent(t, agents, leaseTTL+10*time.Second, gone)
+	took := time.Since(killed)
+	step("member m%d of the elected agent killed; agent beside m%d took over after %s (lease TTL %s)", gone.member, next.member, took.Round(100*time.Millisecond), leaseTTL)
+	if took > leaseTTL+3*time.Second {
+		t.Fatalf("takeover took %s, more than the lease TTL %s and slack", took, leaseTTL)
+	}
+	waitFor(t, leaseTTL+5*time.Second, "the cut-off agent to step down", func() bool { return !gone.leader() })
+	step("the agent beside the dead member stepped down")
+	waitFor(t, 60*time.Second, "the new leader's chain", func() bool { return strings.Contains(next.p.log(), "delta chain started") })
+	time.Sleep(3 * time.Second)
+	c.Restart(gone.member, true)
+	time.Sleep(3 * time.Second)
+	w.stop()
+	last := w.revision()
+	step("writer stopped at revision %d after %d writes", last, w.writes)
+
+	st := snapStore(s)
+	waitFor(t, 60*time.Second, "the newest chain to reach the last write", func() bool {
+		cs := chainsOf(t, st)
+		return len(cs) > 0 && cs[0].LastRevision() >= last
+	})
+	cs := chainsOf(t, st)
+	for _, ch := range cs {
+		step("chain %s: revisions %d..%d, %d segments, broken %v", ch.Snapshot.Name(), ch.StartRevision(), ch.LastRevision(), len(ch.Segments), ch.Broken)
+		if ch.Broken != nil {
+			t.Fatalf("chain %s has a broken link: %v", ch.Snapshot.Name(), ch.Broken)
+		}
+	}
+	// Every break was logged and counted by the agent that had the chain.
+	breaks := 0
+	for _, a := range agents {
+		for reason, n := range chainBreaks(t, a.metrics) {
+			if n > 0 {
+				step("agent beside m%d: %d chain break(s), reason %s", a.member, n, reason)
+				breaks += n
+			}
+		}
+	}
+	if breaks < len(cs)-1 {
+		t.Fatalf("%d chains but %d counted breaks: a chain ended without a counted reason", len(cs), breaks)
+	}
+	if breaks == 0 || chainBreaks(t, gone.metrics)[delta.BreakLeadership] == 0 {
+		t.Fatalf("the agent that lost its member counted no leadership break: %v", chainBreaks(t, gone.metrics))
+	}
+
+	// No change lost: the end of every chain, the moment of the leader
+	// move, and the last write restore as the live cluster had them.
+	revs := map[int64]bool{last: true}
+	for _, ch := range cs {
+		revs[ch.LastRevision()] = true
+		if ch.StartRevision() < afterMove && afterMove <= ch.LastRevision() {
+			revs[afterMove] = true
+		}
+	}
+	env := snapEnv(c.Members[next.member], s, "")
+	for rev := range revs {
+		restoredMatches(t, env, cli, rev)
+	}
+}
