@@ -11,7 +11,8 @@ import (
 )
 
 // LeaseTTL is the leader lease: when the leader dies, another agent takes
-// over within this many seconds.
+// over within this many seconds, plus an etcd leader election when the
+// leader's member also led etcd (a new etcd leader renews every lease).
 const LeaseTTL = 10
 
 type leaderEvent struct {

@@ -260,3 +260,101 @@ func TestClusterAgentsLeaderChangesAndHandover(t *testing.T) {
 		restoredMatches(t, env, cli, rev)
 	}
 }
+
+// TestClusterAgentOnIsolatedMember: the member of the elected agent, the
+// etcd leader too, is cut off from the other two (a partition; the agent
+// still reaches its member, which keeps answering with what it had).
+// Another agent takes over within the lease TTL plus an etcd election; the cut-off agent steps down and stores no
+// snapshot of its member's stale data; after the partition heals, the
+// new leader's chain restores the last write.
+func TestClusterAgentOnIsolatedMember(t *testing.T) {
+	step := stepLogger(t)
+	c := infra.StartEtcdClusterWith(t, 3, infra.EtcdClusterOptions{Partitionable: true})
+	s := infra.StartS3(t)
+	cli := etcdClient(t, &infra.Etcd{Endpoints: c.Endpoints()})
+	putN(t, cli, "configmaps/before", 30)
+	agents := startClusterAgents(t, c, s)
+	gone := electedAgent(t, agents, 60*time.Second, nil)
+	waitFor(t, 60*time.Second, "the delta chain", func() bool { return strings.Contains(gone.p.log(), "delta chain started") })
+	st, err := etcdClient(t, c.Members[gone.member]).Status(context.Background(), c.Members[gone.member].Endpoints[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	isolatedID := fmt.Sprintf("%x", st.Header.MemberId)
+	var rest []int
+	for i := range 3 {
+		if i != gone.member {
+			rest = append(rest, i)
+		}
+	}
+	// The worst case: the cut-off member also leads etcd. The other two
+	// elect a new leader, which renews every lease (etcd extends leases on
+	// a leader change): the agent lease runs a full TTL after the election.
+	if lead, _ := etcdLeader(t, c); lead != gone.member {
+		if _, err := etcdClient(t, c.Members[lead]).MoveLeader(context.Background(), st.Header.MemberId); err != nil {
+			t.Fatalf("move-leader to m%d: %v", gone.member, err)
+		}
+	}
+	w := startWriter(t, etcdClient(t, &infra.Etcd{Endpoints: []string{c.Members[rest[0]].Endpoints[0], c.Members[rest[1]].Endpoints[0]}}))
+	time.Sleep(3 * time.Second)
+	if lead, _ := etcdLeader(t, c); lead != gone.member {
+		t.Fatalf("m%d leads etcd, not m%d", lead, gone.member)
+	}
+
+	c.Isolate(gone.member)
+	isolated := time.Now()
+	isolatedAt := w.revision()
+	step("member m%d (%s) of the elected agent cut off at revision ~%d", gone.member, isolatedID, isolatedAt)
+	next := electedAgent(t, agents, leaseTTL+15*time.Second, gone)
+	took := time.Since(isolated)
+	step("agent beside m%d took over after %s (lease TTL %s, after an etcd leader election)", next.member, took.Round(100*time.Millisecond), leaseTTL)
+	// The documented bound: the lease TTL plus etcd's leader election
+	// (1 s election timeout, randomised up to twice that) and polling.
+	if took > leaseTTL+5*time.Second {
+		t.Fatalf("takeover took %s, more than the lease TTL %s, an etcd election and slack", took, leaseTTL)
+	}
+	if gone.leader() {
+		t.Fatal("the cut-off agent is still a leader beside the new one")
+	}
+	waitFor(t, 60*time.Second, "the new leader's chain", func() bool { return strings.Contains(next.p.log(), "delta chain started") })
+	time.Sleep(5 * time.Second)
+	mst, err := etcdClient(t, c.Members[gone.member]).Status(context.Background(), c.Members[gone.member].Endpoints[0])
+	if err == nil {
+		step("the cut-off member: revision %d, leader %x (quorum at ~%d)", mst.Header.Revision, mst.Leader, w.revision())
+	}
+	c.Heal(gone.member)
+	c.WaitHealthy(0, 1, 2)
+	step("partition healed")
+	time.Sleep(2 * time.Second)
+	w.stop()
+	last := w.revision()
+	step("writer stopped at revision %d after %d writes", last, w.writes)
+
+	for _, m := range snapList(t, s).Snapshots {
+		step("snapshot %s from member %s", m.Name(), m.MemberID)
+		if m.MemberID == isolatedID && m.CreatedAt.After(isolated.Add(time.Second)) {
+			t.Fatalf("snapshot %s taken from the cut-off member after the partition", m.Name())
+		}
+	}
+	if chainBreaks(t, gone.metrics)[delta.BreakLeadership] == 0 {
+		t.Fatalf("the cut-off agent counted no leadership break: %v", chainBreaks(t, gone.metrics))
+	}
+	st2 := snapStore(s)
+	waitFor(t, 60*time.Second, "the newest chain to reach the last write", func() bool {
+		cs := chainsOf(t, st2)
+		return len(cs) > 0 && cs[0].LastRevision() >= last
+	})
+	cs := chainsOf(t, st2)
+	revs := map[int64]bool{last: true}
+	for _, ch := range cs {
+		step("chain %s: revisions %d..%d, %d segments, broken %v", ch.Snapshot.Name(), ch.StartRevision(), ch.LastRevision(), len(ch.Segments), ch.Broken)
+		if ch.Broken != nil {
+			t.Fatalf("chain %s has a broken link: %v", ch.Snapshot.Name(), ch.Broken)
+		}
+		revs[ch.LastRevision()] = true
+	}
+	env := snapEnv(c.Members[next.member], s, "")
+	for rev := range revs {
+		restoredMatches(t, env, cli, rev)
+	}
+}

@@ -2,6 +2,7 @@ package infra
 
 import (
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,23 +16,45 @@ import (
 type EtcdCluster struct {
 	Members []*Etcd
 
-	t TB
+	t     TB
+	proxy *peerProxy
 	// args[i] starts member i again (same name, ports and data dir).
 	args [][]string
 	dirs []string
+}
+
+// EtcdClusterOptions tune StartEtcdClusterWith.
+type EtcdClusterOptions struct {
+	// Partitionable puts a proxy in front of every member's peer port, so
+	// that Isolate can cut a member off from the others.
+	Partitionable bool
 }
 
 // StartEtcdCluster starts an n-member etcd cluster and waits until every
 // member answers /health (which needs a leader).
 func StartEtcdCluster(t TB, n int) *EtcdCluster {
 	t.Helper()
+	return StartEtcdClusterWith(t, n, EtcdClusterOptions{})
+}
+
+// StartEtcdClusterWith starts an n-member etcd cluster with options.
+func StartEtcdClusterWith(t TB, n int, opts EtcdClusterOptions) *EtcdCluster {
+	t.Helper()
 	c := &EtcdCluster{t: t}
+	if opts.Partitionable {
+		c.proxy = &peerProxy{c: c, isolated: map[int]bool{}, conns: map[net.Conn]connEnds{}}
+	}
 	type ports struct{ client, peer int }
 	ps := make([]ports, n)
+	advertised := make([]string, n)
 	var initial []string
 	for i := range ps {
 		ps[i] = ports{FreePort(t), FreePort(t)}
-		initial = append(initial, fmt.Sprintf("m%d=http://127.0.0.1:%d", i, ps[i].peer))
+		advertised[i] = fmt.Sprintf("http://127.0.0.1:%d", ps[i].peer)
+		if c.proxy != nil {
+			advertised[i] = c.proxy.listen(t, i, fmt.Sprintf("127.0.0.1:%d", ps[i].peer))
+		}
+		initial = append(initial, fmt.Sprintf("m%d=%s", i, advertised[i]))
 	}
 	token := fmt.Sprintf("k8sguard-%d", time.Now().UnixNano())
 	for i, p := range ps {
@@ -43,14 +66,14 @@ func StartEtcdCluster(t TB, n int) *EtcdCluster {
 			"--name", fmt.Sprintf("m%d", i),
 			"--data-dir", dataDir,
 			"--listen-client-urls", client, "--advertise-client-urls", client,
-			"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+			"--listen-peer-urls", peer, "--initial-advertise-peer-urls", advertised[i],
 			"--initial-cluster", strings.Join(initial, ","),
 			"--initial-cluster-token", token,
 			"--log-level", "warn",
 		}
 		c.args = append(c.args, args)
 		c.dirs = append(c.dirs, dir)
-		c.Members = append(c.Members, &Etcd{Name: fmt.Sprintf("m%d", i), Endpoints: []string{client}, PeerURL: peer, DataDir: dataDir})
+		c.Members = append(c.Members, &Etcd{Name: fmt.Sprintf("m%d", i), Endpoints: []string{client}, PeerURL: advertised[i], DataDir: dataDir})
 	}
 	// All members start before any is waited for: none is healthy alone.
 	for i := range c.Members {
@@ -72,6 +95,22 @@ func (c *EtcdCluster) Endpoints() []string {
 // Kill stops member i with SIGKILL: no clean shutdown, as a node that
 // loses power.
 func (c *EtcdCluster) Kill(i int) { c.Members[i].Process.Kill() }
+
+// Isolate cuts member i off from the other members (both ways, open
+// connections too) and Heal reconnects it; its clients still reach it.
+// Only for a cluster started Partitionable.
+func (c *EtcdCluster) Isolate(i int) { c.partition(i, true) }
+
+// Heal undoes Isolate.
+func (c *EtcdCluster) Heal(i int) { c.partition(i, false) }
+
+func (c *EtcdCluster) partition(i int, on bool) {
+	c.t.Helper()
+	if c.proxy == nil {
+		c.t.Fatalf("etcd cluster: Isolate needs EtcdClusterOptions.Partitionable")
+	}
+	c.proxy.setIsolated(i, on)
+}
 
 // WaitHealthy waits until members idx answer /health: each sees a leader.
 func (c *EtcdCluster) WaitHealthy(idx ...int) {

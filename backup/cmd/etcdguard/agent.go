@@ -19,7 +19,8 @@ schedule.cron, with jitter), apply retention, and serve Prometheus metrics,
 
 With leader_election: true, every agent of a cluster campaigns in an etcd
 election and only the leader uploads; when it dies another takes over within
-the lease TTL. The elected agent removes what interrupted snapshots left.
+the lease TTL (10s; a few seconds more when its node also led etcd, whose new
+leader renews every lease). The elected agent removes what interrupted snapshots left.
 
 Under systemd (Type=notify) it sends READY=1 once etcd and the store have
 answered, STATUS= with the last snapshot, and WATCHDOG=1 from its loop. SIGTERM
