@@ -148,7 +148,7 @@ func (r *Report) checkLag(ctx context.Context, o Options) error {
 		return err
 	}
 	if lag := newest.Revision - r.Revision; lag > o.MaxRevisionLag {
-		return &Problem{Stale, fmt.Sprintf("database %s is at revision %d, %d behind the newest backup %s (revision %d, taken %s); more than --max-revision-lag %d: this looks like an old disk. Restore the backup ('etcdguard restore'), or raise --max-revision-lag if the member is meant to be behind",
+		return &Problem{Stale, fmt.Sprintf("database %s is at revision %d, %d behind the newest backup %s (revision %d, taken %s); more than --max-revision-lag %d: this looks like an old disk. Restore the backup ('etcdguard restore'), or raise --max-revision-lag if the member is meant to be behind. A member of a multi-member cluster that was down while the others went on is behind too: if the others are up and have a leader ('etcdctl endpoint status'), it catches up from them; start it once with --no-lag-check, never restore over it",
 			r.DB, r.Revision, lag, newest.Name(), newest.Revision, newest.CreatedAt.UTC().Format(time.RFC3339), o.MaxRevisionLag)}
 	}
 	if ahead := r.Revision - newest.Revision; ahead > 0 {

@@ -47,7 +47,10 @@ It refuses (non-zero exit, a message naming the problem) when:
   - the member's revision is behind the newest committed backup in the store
     by more than --max-revision-lag (gardener's stale-data check: an old
     disk, say a volume restored from an old cloud snapshot, must not
-    silently come back as the cluster);
+    silently come back as the cluster). A member of a multi-member cluster
+    that was down while the others wrote is behind too; when the others are
+    up and have a leader it catches up from them: start it once with
+    --no-lag-check;
   - DIR holds no member yet while the store holds a backup: etcd would start
     a new, empty cluster. A member being added to a running cluster gets
     its data from the leader: pass --allow-empty for its first start.
