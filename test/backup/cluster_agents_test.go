@@ -369,6 +369,21 @@ func TestClusterAgentOnIsolatedMember(t *testing.T) {
 		revs[ch.LastRevision()] = true
 	}
 	env := snapEnv(c.Members[next.member], s, "")
+	r := runEtcdguard(t, env, "check")
+	step("etcdguard check after the handover: exit %d\n%s", r.Code, logBlock(r.Output))
+	if r.Code != 0 {
+		t.Fatalf("etcdguard check alarms after a normal handover: exit %d", r.Code)
+	}
+	// A revision between the cut-off chain's end and the new snapshot is
+	// in no chain: a restore to it must say so, not restore another one.
+	gap := cs[len(cs)-1].LastRevision() + 1
+	if gap < cs[0].StartRevision() {
+		r := runEtcdguard(t, env, "restore", "--revision", fmt.Sprint(gap), "--data-dir", t.TempDir()+"/gap")
+		step("restore --revision %d (between the chains): exit %d\n%s", gap, r.Code, logBlock(lastLineOf(r.Output)))
+		if r.Code == 0 || !strings.Contains(r.Output, "the chain broke in between") {
+			t.Fatalf("restore --revision %d, in no chain: exit %d\n%s", gap, r.Code, r.Output)
+		}
+	}
 	for rev := range revs {
 		restoredMatches(t, env, cli, rev)
 	}
