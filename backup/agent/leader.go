@@ -43,6 +43,9 @@ func (l *loop) campaign(ctx context.Context, out chan<- leaderEvent) {
 			if err := el.Campaign(ctx, l.Config.ClusterName); err != nil {
 				return fmt.Errorf("campaign: %w", err)
 			}
+			if err := confirmLeader(ctx, sess, el); err != nil {
+				return fmt.Errorf("campaign won, but %w", err)
+			}
 			l.Log.Info("elected leader: this agent uploads", "key", key)
 			delay = time.Second
 			select {
@@ -70,6 +73,31 @@ func (l *loop) campaign(ctx context.Context, out chan<- leaderEvent) {
 			delay = min(delay*2, 15*time.Second)
 		}
 	}
+}
+
+// confirmLeader checks, after Campaign returned, that this agent's
+// session is alive and its key is the oldest under the election prefix.
+// etcd's Campaign returns once every older key is gone without checking
+// that its own is still there: when a hung etcd leader stalls every lease
+// renewal, the agents' leases expire together and each campaigner "won"
+// at once (seen on a 3-member etcd with its leader stopped: two agents
+// elected in the same millisecond, both starting a snapshot).
+func confirmLeader(ctx context.Context, sess *concurrency.Session, el *concurrency.Election) error {
+	select {
+	case <-sess.Done():
+		return errors.New("the election session expired meanwhile")
+	default:
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := el.Leader(cctx)
+	if err != nil {
+		return fmt.Errorf("the leader could not be confirmed: %w", err)
+	}
+	if kv := resp.Kvs[0]; string(kv.Key) != el.Key() || kv.Lease != int64(sess.Lease()) {
+		return fmt.Errorf("the election key %s is not the leader's (%s): its lease expired meanwhile", el.Key(), kv.Key)
+	}
+	return nil
 }
 
 func (l *loop) setLeader(v bool) {

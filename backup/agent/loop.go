@@ -158,6 +158,14 @@ func (l *loop) onSnapshotDue(ctx context.Context) {
 	if !l.leader || l.snapshot.running() {
 		return
 	}
+	select {
+	case <-l.lost:
+		// Leadership ended while the timer fired (both were ready at
+		// once; select picks either): no snapshot from a follower.
+		l.onLeadershipLost()
+		return
+	default:
+	}
 	l.snapshot.start(ctx, snapshotJobTimeout, func(ctx context.Context) snapResult {
 		res, err := l.Once(ctx)
 		if err == nil && l.deltasOn() {

@@ -255,7 +255,10 @@ func TestClusterAgentsLeaderChangesAndHandover(t *testing.T) {
 	// last write restore as the live cluster had them.
 	revs := map[int64]bool{last: true}
 	for _, ch := range cs {
-		revs[ch.LastRevision()] = true
+		if len(ch.Segments) > 0 {
+			// The snapshot's own revision too: its data must not be newer.
+			revs[ch.StartRevision()], revs[ch.LastRevision()] = true, true
+		}
 		for _, at := range []int64{afterMove, killedAt} {
 			if ch.StartRevision() < at && at <= ch.LastRevision() {
 				revs[at] = true
@@ -270,11 +273,23 @@ func TestClusterAgentsLeaderChangesAndHandover(t *testing.T) {
 
 // TestClusterAgentOnIsolatedMember: the member of the elected agent, the
 // etcd leader too, is cut off from the other two (a partition; the agent
-// still reaches its member, which keeps answering with what it had).
-// Another agent takes over within the lease TTL plus an etcd election; the cut-off agent steps down and stores no
-// snapshot of its member's stale data; after the partition heals, the
-// new leader's chain restores the last write.
+// still reaches its member, which keeps answering with what it had), or
+// hangs (SIGSTOP: it takes connections and answers nothing). Another
+// agent takes over within the lease TTL plus an etcd election; the
+// cut-off agent steps down and stores no snapshot of its member's stale
+// data; a snapshot by hand on the partitioned node is refused; once the
+// member is back, the new leader's chain restores the last write.
 func TestClusterAgentOnIsolatedMember(t *testing.T) {
+	t.Run("partition", func(t *testing.T) {
+		clusterAgentCutOff(t, true, func(c *infra.EtcdCluster, i int) { c.Isolate(i) }, func(c *infra.EtcdCluster, i int) { c.Heal(i) })
+	})
+	t.Run("hung", func(t *testing.T) {
+		clusterAgentCutOff(t, false, func(c *infra.EtcdCluster, i int) { c.Members[i].Process.Pause() },
+			func(c *infra.EtcdCluster, i int) { c.Members[i].Process.Resume() })
+	})
+}
+
+func clusterAgentCutOff(t *testing.T, answers bool, cut, heal func(*infra.EtcdCluster, int)) {
 	step := stepLogger(t)
 	c := infra.StartEtcdClusterWith(t, 3, infra.EtcdClusterOptions{Partitionable: true})
 	s := infra.StartS3(t)
@@ -308,17 +323,19 @@ func TestClusterAgentOnIsolatedMember(t *testing.T) {
 		t.Fatalf("m%d leads etcd, not m%d", lead, gone.member)
 	}
 
-	c.Isolate(gone.member)
+	cut(c, gone.member)
 	isolated := time.Now()
 	isolatedAt := w.revision()
 	step("member m%d (%s) of the elected agent cut off at revision ~%d", gone.member, isolatedID, isolatedAt)
 	// A snapshot by hand on the cut-off node (its own member only) is
 	// refused: within etcd's election timeout the member still names its
 	// old leader and its linearizable read fails; after it, it has none.
-	_, stderr, code := snapRun(t, snapEnv(c.Members[gone.member], s, ""), "snapshot")
-	step("etcdguard snapshot on the cut-off node: exit %d: %s", code, lastLineOf(stderr))
-	if code != 1 || !strings.Contains(stderr, "refusing to snapshot a member that may hold stale data") {
-		t.Fatalf("snapshot of the cut-off member: exit %d, want 1 refusing it\n%s", code, stderr)
+	if answers {
+		_, stderr, code := snapRun(t, snapEnv(c.Members[gone.member], s, ""), "snapshot")
+		step("etcdguard snapshot on the cut-off node: exit %d: %s", code, lastLineOf(stderr))
+		if code != 1 || !strings.Contains(stderr, "refusing to snapshot a member that may hold stale data") {
+			t.Fatalf("snapshot of the cut-off member: exit %d, want 1 refusing it\n%s", code, stderr)
+		}
 	}
 	next := electedAgent(t, agents, leaseTTL+15*time.Second, gone)
 	took := time.Since(isolated)
@@ -333,22 +350,36 @@ func TestClusterAgentOnIsolatedMember(t *testing.T) {
 	}
 	waitFor(t, 60*time.Second, "the new leader's chain", func() bool { return strings.Contains(next.p.log(), "delta chain started") })
 	time.Sleep(5 * time.Second)
-	mst, err := etcdClient(t, c.Members[gone.member]).Status(context.Background(), c.Members[gone.member].Endpoints[0])
-	if err == nil {
-		step("the cut-off member: revision %d, leader %x (quorum at ~%d)", mst.Header.Revision, mst.Leader, w.revision())
+	if answers {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		mst, err := etcdClient(t, c.Members[gone.member]).Status(ctx, c.Members[gone.member].Endpoints[0])
+		cancel()
+		if err == nil {
+			step("the cut-off member: revision %d, leader %x (quorum at ~%d)", mst.Header.Revision, mst.Leader, w.revision())
+		}
 	}
-	c.Heal(gone.member)
+	heal(c, gone.member)
 	c.WaitHealthy(0, 1, 2)
-	step("partition healed")
+	step("member back")
 	time.Sleep(2 * time.Second)
 	w.stop()
 	last := w.revision()
 	step("writer stopped at revision %d after %d writes", last, w.writes)
 
+	nst, err := etcdClient(t, c.Members[next.member]).Status(context.Background(), c.Members[next.member].Endpoints[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	nextID := fmt.Sprintf("%x", nst.Header.MemberId)
 	for _, m := range snapList(t, s).Snapshots {
 		step("snapshot %s from member %s", m.Name(), m.MemberID)
 		if m.MemberID == isolatedID && m.CreatedAt.After(isolated.Add(time.Second)) {
-			t.Fatalf("snapshot %s taken from the cut-off member after the partition", m.Name())
+			t.Fatalf("snapshot %s taken from the cut-off member after the cut", m.Name())
+		}
+		// Only the agent that took over uploads: two agents elected at
+		// once would each start a snapshot, one from another member.
+		if m.CreatedAt.After(isolated.Add(time.Second)) && m.MemberID != nextID {
+			t.Fatalf("snapshot %s taken beside member %s, not by the agent that took over (beside %s): two agents uploaded at once", m.Name(), m.MemberID, nextID)
 		}
 	}
 	if chainBreaks(t, gone.metrics)[delta.BreakLeadership] == 0 {
@@ -366,7 +397,10 @@ func TestClusterAgentOnIsolatedMember(t *testing.T) {
 		if ch.Broken != nil {
 			t.Fatalf("chain %s has a broken link: %v", ch.Snapshot.Name(), ch.Broken)
 		}
-		revs[ch.LastRevision()] = true
+		if len(ch.Segments) > 0 {
+			// The snapshot's own revision too: its data must not be newer.
+			revs[ch.StartRevision()], revs[ch.LastRevision()] = true, true
+		}
 	}
 	env := snapEnv(c.Members[next.member], s, "")
 	r := runEtcdguard(t, env, "check")
