@@ -356,7 +356,7 @@ func (p *Plan) reached(r *Replayed) error {
 	case r.FromRevision > want:
 		return fmt.Errorf("snapshot %s (labelled revision %d) already holds revision %d, past revision %d: its data was read a moment after its label under writes; pick a revision at or after %d, or one of an older snapshot's chain",
 			p.Snapshot.Name(), p.Snapshot.Revision, r.FromRevision, want, r.FromRevision)
-	case r.ToRevision < want:
+	case r.ToRevision < want && r.Renumbered == 0: // renumbered: reported on its own
 		return fmt.Errorf("the snapshot %s and its chain restore only up to revision %d, not %d: its delta segments after it are not (yet) in the store",
 			p.Snapshot.Name(), r.ToRevision, want)
 	}
