@@ -95,7 +95,7 @@ func PlanPoint(ctx context.Context, s store.Store, cluster string, p Point) (*Pl
 		}
 		plan := &Plan{Point: p, Snapshot: m}
 		if p.Revision == m.Revision {
-			return plan.withFirstSegments(ctx, s), nil
+			return plan, nil // the full snapshot alone
 		}
 		if refusal != nil {
 			// An older chain: its outline (a listing and one manifest)
@@ -154,7 +154,7 @@ func PlanPointFrom(ctx context.Context, s store.Store, m *snapshot.Manifest, p P
 	}
 	plan := &Plan{Point: p, Snapshot: m}
 	if p.Revision == m.Revision {
-		return plan.withFirstSegments(ctx, s), nil
+		return plan, nil // the full snapshot alone
 	}
 	c, err := delta.Load(ctx, s, m, p.reached)
 	if err != nil {
@@ -327,26 +327,11 @@ func Replay(ctx context.Context, s store.Store, dbPath string, plan *Plan, lg *z
 	return r, err
 }
 
-// withFirstSegments is the plan of a point at the snapshot's own
-// revision: the full snapshot, and the first segments of its chain when
-// they reach the point. A snapshot's label is read just after etcd took
-// it, so its database may hold a little less (Take), and the chain, which
-// starts at the revision read before, holds the rest; replay skips what
-// the database holds. Without such a segment the snapshot alone, which
-// Replay refuses when it holds less than its label (Plan.reached).
-func (p *Plan) withFirstSegments(ctx context.Context, s store.Store) *Plan {
-	c, err := delta.Load(ctx, s, p.Snapshot, p.Point.reached)
-	if err == nil && len(c.Segments) > 0 && p.Point.reached(c.Segments[len(c.Segments)-1]) {
-		p.Segments = c.Segments
-	}
-	return p
-}
-
 // reached refuses a replay that did not end at the point's revision: the
-// snapshot's database already held later revisions (a snapshot labelled
-// with an older revision than its data, as etcdguard 0.1 stored
-// under writes on etcd 3.6), or the chain stops short of it (a snapshot
-// whose chain has no segment yet). etcd numbers every change, so a
+// snapshot's database already held later revisions (etcd 3.6 sends no
+// revision with its snapshot stream, so a snapshot is labelled with the
+// revision read just before it, and under writes its database holds a few
+// more), or the chain stops short of it. etcd numbers every change, so a
 // database at another revision is another state than the one asked for.
 func (p *Plan) reached(r *Replayed) error {
 	want := p.Point.Revision

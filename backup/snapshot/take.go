@@ -115,26 +115,14 @@ func Take(ctx context.Context, etcd clientv3.Config, st store.Store, opts Option
 	if err != nil {
 		return nil, &StageError{StageEtcd, fmt.Errorf("open snapshot stream from %s: %w", cli.Endpoints()[0], err)}
 	}
-	// The revision a snapshot is labelled with must be at least as new as
-	// what its database holds: restore --revision N picks the newest
-	// snapshot at or before N and replays the chain after it, so a label
-	// older than the data restores changes past N. etcd took its backend
-	// snapshot before it sent the first message; a server that fills the
-	// stream's header reads its revision after that. etcd 3.6 leaves the
-	// header empty: the revision read before the stream opened is then
-	// too old under writes (seen on a 3-member etcd: labelled 691, the
-	// database held 692), so the member is asked again now.
-	rev := int64(0)
+	// The stream's header carries the revision the snapshot was taken at;
+	// servers that leave it empty (etcd 3.6) get the revision read just
+	// before, which the snapshot is at least as new as: under writes its
+	// database may hold a few later revisions. Restore refuses to stop
+	// at a revision the database is already past (restore.Plan.reached).
+	rev := status.Header.Revision
 	if snap.Header != nil && snap.Header.Revision > 0 {
 		rev = snap.Header.Revision
-	} else {
-		sctx, scancel := context.WithTimeout(ctx, max(etcd.DialTimeout, 5*time.Second))
-		after, err := cli.Status(sctx, cli.Endpoints()[0])
-		scancel()
-		if err != nil {
-			return nil, &StageError{StageEtcd, fmt.Errorf("read the revision after the snapshot stream opened from %s: %w", cli.Endpoints()[0], err)}
-		}
-		rev = after.Header.Revision
 	}
 	// The server's version (3.6.8); the stream's is the storage schema's
 	// (3.6.0), the fallback.

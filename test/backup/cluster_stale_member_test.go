@@ -20,14 +20,17 @@ import (
 func TestClusterSnapshotRefusesStaleMember(t *testing.T) {
 	c := infra.StartEtcdCluster(t, 3)
 	s := infra.StartS3(t)
-	cli := etcdClient(t, &infra.Etcd{Endpoints: c.Endpoints()[:2]})
+	// A follower goes stale (a frozen leader would first stall the others'
+	// writes until they elect a new one).
+	lead, _ := etcdLeader(t, c)
+	si, a, b := (lead+1)%3, lead, (lead+2)%3
+	cli := etcdClient(t, &infra.Etcd{Endpoints: []string{c.Members[a].Endpoints[0], c.Members[b].Endpoints[0]}})
 	putN(t, cli, "configmaps/old", 50)
-	stale := c.Members[2]
+	stale := c.Members[si]
 	stale.Process.Pause()
-	c.WaitHealthy(0, 1)
 	last := putN(t, cli, "configmaps/new", 100)
-	c.Kill(0)
-	c.Kill(1)
+	c.Kill(a)
+	c.Kill(b)
 	stale.Process.Resume()
 	t.Logf("member %s frozen while the quorum wrote up to revision %d; the others killed, it runs alone", stale.Name, last)
 	time.Sleep(3 * time.Second) // its election timeout: it notices it has no leader
@@ -47,8 +50,8 @@ func TestClusterSnapshotRefusesStaleMember(t *testing.T) {
 		t.Fatalf("%d snapshots stored from a stale member", n)
 	}
 
-	c.Restart(0, false)
-	c.Restart(1, false)
+	c.Restart(a, false)
+	c.Restart(b, false)
 	c.WaitHealthy(0, 1, 2)
 	out, stderr, code := snapRun(t, env, "snapshot")
 	if code != 0 {
