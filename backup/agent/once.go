@@ -34,9 +34,10 @@ type Agent struct {
 	// restore derives its revision bump; nil: none. The delta writer
 	// shares it.
 	Watermark *watermark.Recorder
-	// MaxSnapshotDuration bounds one snapshot; 0: snapshot.MaxDuration
-	// (tests shorten it).
-	MaxSnapshotDuration time.Duration
+	// MaxSnapshotDuration bounds one snapshot; 0: snapshot.MaxDuration.
+	// CleanupTimeout bounds retention and each cleanup; 0: defaultCleanupTimeout.
+	// (Tests shorten both.)
+	MaxSnapshotDuration, CleanupTimeout time.Duration
 }
 
 // New builds an agent from a configuration: the store is opened and the
@@ -61,17 +62,25 @@ func (a *Agent) now() time.Time {
 	return a.Now()
 }
 
-// cleanupTimeout bounds a cleanup: it runs in a snapshot's job after the
-// snapshot is safe, and a store that hangs listing must not hold back the
-// snapshot's result (and the delta chain that starts from it). What it
-// did not reach goes after the next snapshot.
-const cleanupTimeout = 2 * time.Minute
+// defaultCleanupTimeout bounds retention and each cleanup: they run in a
+// snapshot's job after the snapshot is safe, and a store that hangs
+// listing must not hold back the snapshot's result (and the delta chain
+// that starts from it). What they did not reach goes after the next
+// snapshot.
+const defaultCleanupTimeout = 2 * time.Minute
+
+func (a *Agent) cleanupTimeout() time.Duration {
+	if a.CleanupTimeout > 0 {
+		return a.CleanupTimeout
+	}
+	return defaultCleanupTimeout
+}
 
 // CleanupChains removes what interrupted delta chains left before
 // olderThan and CommitGrace ago (see delta.Cleanup): only the elected
 // agent, the one writer of delta chains, calls it.
 func (a *Agent) CleanupChains(ctx context.Context, olderThan time.Time) error {
-	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
+	ctx, cancel := context.WithTimeout(ctx, a.cleanupTimeout())
 	defer cancel()
 	l, err := snapshot.List(ctx, a.Store, a.Config.ClusterName)
 	if err != nil {
@@ -89,7 +98,7 @@ func (a *Agent) CleanupChains(ctx context.Context, olderThan time.Time) error {
 // chains alone: what `etcdguard snapshot` cleans, which may run beside the
 // agent while it uploads a snapshot or commits a segment.
 func (a *Agent) CleanupSnapshots(ctx context.Context, olderThan time.Time) error {
-	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
+	ctx, cancel := context.WithTimeout(ctx, a.cleanupTimeout())
 	defer cancel()
 	r, err := snapshot.Cleanup(ctx, a.Store, a.Config.ClusterName, olderThan)
 	if r.IncompleteUploads > 0 || r.Orphans > 0 {
@@ -146,6 +155,12 @@ func (a *Agent) Once(ctx context.Context) (*snapshot.Result, error) {
 		// The snapshot is safe; retention retries next time.
 		a.Log.Warn("retention skipped", "err", err)
 	}
+	// What an interrupted snapshot left goes once older than CommitGrace
+	// (younger, its writer may still be at work): after every snapshot,
+	// the agent runs for weeks between starts.
+	if err := a.CleanupSnapshots(ctx, a.now()); err != nil {
+		a.Log.Warn("cleanup after interrupted snapshots failed; retrying after the next snapshot", "err", err)
+	}
 	return res, nil
 }
 
@@ -159,6 +174,8 @@ func (a *Agent) observeRevision(ctx context.Context, rev int64, at time.Time, so
 }
 
 func (a *Agent) applyRetention(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, a.cleanupTimeout())
+	defer cancel()
 	l, err := snapshot.List(ctx, a.Store, a.Config.ClusterName)
 	if err != nil {
 		return err
@@ -193,12 +210,6 @@ func (a *Agent) applyRetention(ctx context.Context) error {
 	r := retention.Apply(ctx, a.Store, plan, a.Log)
 	if a.Metrics != nil {
 		a.Metrics.RetentionDeleted.Add(float64(r.Deleted))
-	}
-	// What an interrupted snapshot left goes once older than CommitGrace
-	// (younger, its writer may still be at work): after every snapshot,
-	// the agent runs for weeks between starts.
-	if err := a.CleanupSnapshots(ctx, a.now()); err != nil {
-		a.Log.Warn("cleanup after interrupted snapshots failed; retrying after the next snapshot", "err", err)
 	}
 	return nil
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,6 +42,44 @@ func failures(m *metrics.Metrics) float64 {
 	return n
 }
 
+// listHangsAfterUpload is a real file store whose listings stop answering
+// once a snapshot's data is uploaded: a store that hangs after the
+// snapshot is safe, while retention and the cleanups list it.
+type listHangsAfterUpload struct {
+	store.Store
+	uploaded atomic.Bool
+}
+
+// manifestKey matches a snapshot's manifest, written last (snapshot.ManifestKey).
+var manifestKey = regexp.MustCompile(`-r\d+(-\d+)?\.json$`)
+
+func (s *listHangsAfterUpload) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
+	n, err := s.Store.Put(ctx, key, r)
+	if manifestKey.MatchString(key) && err == nil {
+		s.uploaded.Store(true)
+	}
+	return n, err
+}
+
+func (s *listHangsAfterUpload) List(ctx context.Context, prefix string) ([]store.Object, error) {
+	if s.uploaded.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return s.Store.List(ctx, prefix)
+}
+
+func etcdWithAPodAndAFileStore(t *testing.T) (*etcdtest.Etcd, store.Store) {
+	t.Helper()
+	e := etcdtest.Start(t)
+	e.Put(t, map[string]string{"/registry/pods/default/a": "x"})
+	files, err := store.NewFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, files
+}
+
 func newAgent(t *testing.T, e *etcdtest.Etcd, st store.Store, limit time.Duration) *agent.Agent {
 	t.Helper()
 	cfg := config.Default()
@@ -53,12 +93,7 @@ func newAgent(t *testing.T, e *etcdtest.Etcd, st store.Store, limit time.Duratio
 // snapshot` waited forever, and the agent's bounded one was logged as
 // "aborted", neither counted nor recorded.
 func TestOnceFakeHungStoreFailsAtTheLimitCountedAndRecorded(t *testing.T) {
-	e := etcdtest.Start(t)
-	e.Put(t, map[string]string{"/registry/pods/default/a": "x"})
-	files, err := store.NewFile(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, files := etcdWithAPodAndAFileStore(t)
 	a := newAgent(t, e, hungStore{files}, 2*time.Second)
 	start := time.Now()
 	_, onceErr := a.Once(context.Background())
@@ -81,12 +116,7 @@ func TestOnceFakeHungStoreFailsAtTheLimitCountedAndRecorded(t *testing.T) {
 
 // A stop is not a failure: nothing counted or recorded.
 func TestOnceFakeHungStoreStoppedIsNotAFailure(t *testing.T) {
-	e := etcdtest.Start(t)
-	e.Put(t, map[string]string{"/registry/pods/default/a": "x"})
-	files, err := store.NewFile(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, files := etcdWithAPodAndAFileStore(t)
 	a := newAgent(t, e, hungStore{files}, time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -99,4 +129,36 @@ func TestOnceFakeHungStoreStoppedIsNotAFailure(t *testing.T) {
 	if f, err := snapshot.LastFailure(context.Background(), files, "c"); err != nil || f != nil {
 		t.Fatalf("recorded failure %+v, %v after a stop", f, err)
 	}
+}
+
+// A store that hangs listing after the snapshot is safe holds back the
+// snapshot's result by retention's and the cleanup's bounds at most: the
+// agent's next snapshot and its delta chain wait on that result. Before,
+// retention had no bound: only the job's backstop, over an hour later.
+func TestOnceFakeStoreHangingAfterTheUploadReturnsAtTheCleanupBound(t *testing.T) {
+	e, files := etcdWithAPodAndAFileStore(t)
+	st := &listHangsAfterUpload{Store: files}
+	a := newAgent(t, e, st, time.Minute)
+	a.CleanupTimeout = time.Second
+	start := time.Now()
+	type result struct {
+		res *snapshot.Result
+		err error
+	}
+	done := make(chan result, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { res, err := a.Once(ctx); done <- result{res, err} }()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no result 15s after the snapshot started (uploaded %v), with retention and the cleanup bounded by 1s each", st.uploaded.Load())
+	}
+	took := time.Since(start)
+	res, err := r.res, r.err
+	if err != nil || res == nil || !st.uploaded.Load() {
+		t.Fatalf("after %s: %v (uploaded %v)", took, err, st.uploaded.Load())
+	}
+	t.Logf("snapshot %s safe; result after %s", res.Manifest.Name(), took.Round(time.Millisecond))
 }

@@ -19,9 +19,9 @@ import (
 // snapshotJobTimeout bounds a scheduled snapshot's job, so that nothing in
 // it can stall the schedule forever: the snapshot itself is bounded by
 // snapshot.MaxDuration (Once, which then counts and records the failure),
-// the cleanups by cleanupTimeout each; retention's listing and deletes
-// have no bound of their own, only this backstop.
-const snapshotJobTimeout = snapshot.MaxDuration + 3*cleanupTimeout + time.Minute
+// retention and the two cleanups by defaultCleanupTimeout each; this is the
+// backstop.
+const snapshotJobTimeout = snapshot.MaxDuration + 3*defaultCleanupTimeout + time.Minute
 
 // Run takes snapshots on the schedule until ctx ends. It sends READY=1 once
 // etcd and the store have answered, WATCHDOG=1 from the loop itself (a
