@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 
+	"github.com/k8sguard/k8sguard/backup/internal/loopback"
 	"github.com/k8sguard/k8sguard/backup/internal/workdir"
 	"github.com/k8sguard/k8sguard/backup/restore"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
@@ -213,7 +213,7 @@ func (r *Report) run(ctx context.Context, s store.Store, m *snapshot.Manifest, o
 	// The member's peer URL goes into the restored membership; etcd does
 	// not hold it to that when it starts on an existing data dir, so the
 	// start may still move to other ports (startOnFreePorts).
-	peerURL, err := freeLoopbackURL()
+	peerURL, err := loopback.FreeURL()
 	if err != nil {
 		return err
 	}
@@ -240,7 +240,7 @@ func (r *Report) run(ctx context.Context, s store.Store, m *snapshot.Manifest, o
 	var e *embed.Etcd
 	var clientURL url.URL
 	if err := r.phase(o, PhaseStart, func() (err error) {
-		e, clientURL, err = startOnFreePorts(ctx, dataDir, member, o, freeLoopbackURL)
+		e, clientURL, err = startOnFreePorts(ctx, dataDir, member, o, loopback.FreeURL)
 		return err
 	}); err != nil {
 		return err
@@ -271,21 +271,13 @@ func (r *Report) run(ctx context.Context, s store.Store, m *snapshot.Manifest, o
 // and a drill that fails for it pages someone for nothing. It returns the
 // client URL etcd serves on.
 func startOnFreePorts(ctx context.Context, dataDir, name string, o Options, pick func() (url.URL, error)) (*embed.Etcd, url.URL, error) {
-	for try := 1; ; try++ {
-		client, err := pick()
-		if err != nil {
-			return nil, url.URL{}, err
-		}
-		peer, err := pick()
-		if err != nil {
-			return nil, url.URL{}, err
-		}
+	return loopback.OnFreePorts(pick, func(client, peer url.URL) (*embed.Etcd, error) {
 		e, err := startEtcd(ctx, dataDir, name, client, peer, o)
-		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || try == 5 {
-			return e, client, err
+		if errors.Is(err, syscall.EADDRINUSE) {
+			o.Logger.Info("a drill port was taken before etcd bound it", zap.Error(err))
 		}
-		o.Logger.Info("a drill port was taken before etcd bound it; trying others", zap.Error(err))
-	}
+		return e, err
+	})
 }
 
 // startEtcd starts an embedded etcd on dataDir, on loopback only, and
@@ -421,13 +413,4 @@ func keys(n int64) string {
 		return "1 key"
 	}
 	return fmt.Sprintf("%d keys", n)
-}
-
-func freeLoopbackURL() (url.URL, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return url.URL{}, fmt.Errorf("find a free loopback port: %w", err)
-	}
-	defer l.Close()
-	return url.URL{Scheme: "http", Host: l.Addr().String()}, nil
 }

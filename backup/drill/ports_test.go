@@ -10,6 +10,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/k8sguard/k8sguard/backup/internal/loopback"
 )
 
 // A port taken between choosing it and etcd binding it (by another
@@ -19,8 +21,14 @@ import (
 func TestDrillEtcdMovesOffAPortTakenBeforeItBinds(t *testing.T) {
 	o := Options{Logger: zap.NewNop(), StartTimeout: time.Minute}
 	dataDir := filepath.Join(t.TempDir(), "etcd")
-	client, _ := freeLoopbackURL()
-	peer, _ := freeLoopbackURL()
+	client, err := loopback.FreeURL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := loopback.FreeURL()
+	if err != nil {
+		t.Fatal(err)
+	}
 	first, err := startEtcd(context.Background(), dataDir, "drill", client, peer, o)
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +46,7 @@ func TestDrillEtcdMovesOffAPortTakenBeforeItBinds(t *testing.T) {
 		if picks == 1 {
 			return url.URL{Scheme: "http", Host: taken.Addr().String()}, nil
 		}
-		return freeLoopbackURL()
+		return loopback.FreeURL()
 	}
 	e, served, err := startOnFreePorts(context.Background(), dataDir, "drill", o, pick)
 	if err != nil {

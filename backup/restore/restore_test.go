@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/k8sguard/k8sguard/backup/internal/etcdtest"
+	"github.com/k8sguard/k8sguard/backup/internal/loopback"
 	"github.com/k8sguard/k8sguard/backup/restore"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
@@ -614,12 +614,11 @@ func TestRestoreEachMemberThenTheyFormOneCluster(t *testing.T) {
 
 func freeURL(t *testing.T) *url.URL {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	u, err := loopback.FreeURL()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return &url.URL{Scheme: "http", Host: l.Addr().String()}
+	return &u
 }
 
 // With a bump the restored etcd starts that many revisions later and

@@ -7,12 +7,9 @@ package etcdtest
 
 import (
 	"context"
-	"errors"
-	"net"
 	"net/url"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/k8sguard/k8sguard/backup/delta"
+	"github.com/k8sguard/k8sguard/backup/internal/loopback"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
@@ -54,25 +52,14 @@ func StartIn(t testing.TB, dataDir string) *Etcd {
 	cfg.Dir = dataDir
 	cfg.LogLevel = "error"
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	var e *embed.Etcd
-	var client url.URL
-	for try := 1; ; try++ {
-		var peer url.URL
-		client, peer = freeURL(t), freeURL(t)
+	e, client, err := loopback.OnFreePorts(loopback.FreeURL, func(client, peer url.URL) (*embed.Etcd, error) {
 		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
 		cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-		var err error
-		e, err = embed.StartEtcd(cfg)
-		if err == nil {
-			break
-		}
-		// A port free a moment ago can be taken before etcd binds it (by
-		// another test process's connection): etcd binds before it
-		// touches the data dir, so try other ports.
-		if !errors.Is(err, syscall.EADDRINUSE) || try == 5 {
-			t.Fatalf("start embedded etcd in %s: %v", dataDir, err)
-		}
+		return embed.StartEtcd(cfg)
+	})
+	if err != nil {
+		t.Fatalf("start embedded etcd in %s: %v", dataDir, err)
 	}
 	et := &Etcd{Server: e, Endpoints: []string{client.String()}, DataDir: dataDir}
 	t.Cleanup(et.Stop)
@@ -128,16 +115,6 @@ func (e *Etcd) Snapshot(t testing.TB, s store.Store, cluster string, at time.Tim
 		t.Fatalf("snapshot of %s: %v", cluster, err)
 	}
 	return res.Manifest
-}
-
-func freeURL(t testing.TB) url.URL {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	defer l.Close()
-	return url.URL{Scheme: "http", Host: l.Addr().String()}
 }
 
 // Follow takes a full snapshot of e into s for cluster and follows it with
