@@ -32,6 +32,21 @@ func (a *clusterAgent) leader() bool {
 
 // startClusterAgents starts one agent per member (1s deltas, leader
 // election), each with only its own member's endpoint.
+// clusterWithElectedAgent starts a 3-member etcd with 30 keys, versitygw
+// and an agent beside each member, and waits for one to be elected and
+// its delta chain to start.
+func clusterWithElectedAgent(t *testing.T, opts infra.EtcdClusterOptions) (*infra.EtcdCluster, *infra.S3, *clientv3.Client, []*clusterAgent, *clusterAgent) {
+	t.Helper()
+	c := infra.StartEtcdClusterWith(t, 3, opts)
+	s := infra.StartS3(t)
+	cli := etcdClient(t, &infra.Etcd{Endpoints: c.Endpoints()})
+	putN(t, cli, "configmaps/before", 30)
+	agents := startClusterAgents(t, c, s)
+	elected := electedAgent(t, agents, 60*time.Second, nil)
+	waitFor(t, 60*time.Second, "the delta chain", func() bool { return strings.Contains(elected.p.log(), "delta chain started") })
+	return c, s, cli, agents, elected
+}
+
 func startClusterAgents(t *testing.T, c *infra.EtcdCluster, s *infra.S3) []*clusterAgent {
 	t.Helper()
 	var agents []*clusterAgent
@@ -147,13 +162,7 @@ func (w *writer) revision() int64 {
 // at the last write equal the live cluster's keyspace at that revision.
 func TestClusterAgentsLeaderChangesAndHandover(t *testing.T) {
 	step := stepLogger(t)
-	c := infra.StartEtcdCluster(t, 3)
-	s := infra.StartS3(t)
-	cli := etcdClient(t, &infra.Etcd{Endpoints: c.Endpoints()})
-	putN(t, cli, "configmaps/before", 30)
-	agents := startClusterAgents(t, c, s)
-	elected := electedAgent(t, agents, 60*time.Second, nil)
-	waitFor(t, 60*time.Second, "the delta chain", func() bool { return strings.Contains(elected.p.log(), "delta chain started") })
+	c, s, cli, agents, elected := clusterWithElectedAgent(t, infra.EtcdClusterOptions{})
 	step("agent beside m%d elected; its chain started", elected.member)
 	w := startWriter(t, cli)
 	time.Sleep(3 * time.Second)
@@ -295,13 +304,7 @@ func TestClusterAgentOnIsolatedMember(t *testing.T) {
 
 func clusterAgentCutOff(t *testing.T, answers bool, cut, heal func(*infra.EtcdCluster, int)) {
 	step := stepLogger(t)
-	c := infra.StartEtcdClusterWith(t, 3, infra.EtcdClusterOptions{Partitionable: true})
-	s := infra.StartS3(t)
-	cli := etcdClient(t, &infra.Etcd{Endpoints: c.Endpoints()})
-	putN(t, cli, "configmaps/before", 30)
-	agents := startClusterAgents(t, c, s)
-	gone := electedAgent(t, agents, 60*time.Second, nil)
-	waitFor(t, 60*time.Second, "the delta chain", func() bool { return strings.Contains(gone.p.log(), "delta chain started") })
+	c, s, cli, agents, gone := clusterWithElectedAgent(t, infra.EtcdClusterOptions{Partitionable: true})
 	st, err := etcdClient(t, c.Members[gone.member]).Status(context.Background(), c.Members[gone.member].Endpoints[0])
 	if err != nil {
 		t.Fatal(err)
