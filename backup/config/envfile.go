@@ -10,9 +10,10 @@ import (
 )
 
 // LoadEnvFile sets, in this process only, the variables of an environment
-// file in systemd's EnvironmentFile= format (KEY=VALUE lines; # or ;
-// comments; a value may be quoted) that the environment does not set
-// already: the agent's /etc/etcdguard/env, with the store's credentials or
+// file in the part of systemd's EnvironmentFile= format such a file uses
+// (KEY=VALUE lines; # or ; comments; a value wholly in single or double
+// quotes loses them; no escapes, no line continuations) that the
+// environment does not set already: the agent's /etc/etcdguard/env, with the store's credentials or
 // a proxy. It is for a command that runs in another program's unit (the
 // preflight in etcd's), where EnvironmentFile= would hand the variables to
 // that program too: an HTTPS_PROXY meant for S3 would route etcd's own peer

@@ -80,7 +80,7 @@ flags, database locked by a running etcd, I/O error).`,
 	fs.StringVar(&o.DataDir, "data-dir", "", "etcd's data dir, as etcd's --data-dir (required)")
 	fs.Int64Var(&o.MaxRevisionLag, "max-revision-lag", preflight.DefaultMaxRevisionLag, "refuse when the member's revision is more than this behind the newest backup's")
 	fs.BoolVar(&noLagCheck, "no-lag-check", false, "skip the comparison with the newest backup (integrity checks only)")
-	fs.StringVar(&envFile, "env-file", "", "read variables for this run from this file (KEY=VALUE lines, systemd's EnvironmentFile= format; the agent's /etc/etcdguard/env with the store's credentials): set ones win, a missing file is skipped")
+	fs.StringVar(&envFile, "env-file", "", "read variables for this run from this file (KEY=VALUE lines as systemd's EnvironmentFile= takes them, without escapes or continuations; the agent's /etc/etcdguard/env with the store's credentials): set ones win, a missing file is skipped")
 	fs.BoolVar(&o.AllowEmpty, "allow-empty", false, "accept a data dir without a member even when backups exist (a member's first start in a running cluster)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if o.DataDir == "" {
