@@ -212,34 +212,16 @@ func (r *Report) checkDrill(ctx context.Context, st store.Store, o Options) {
 // its own older snapshot, goes on past it: that chain is then the one
 // judged.
 func (r *Report) checkChain(ctx context.Context, st store.Store, o Options, snaps []*snapshot.Manifest) {
-	out, err := delta.OutlineOf(ctx, st, r.Newest)
-	if err != nil {
-		r.add(Unknown, "rpo", "cannot read the delta chain of %s: %v", r.Newest.Name(), err)
+	out, err := delta.RecoveryChain(ctx, st, snaps, func(m *snapshot.Manifest) bool {
+		return o.MaxAge <= 0 || o.Now.Sub(m.CreatedAt) <= o.MaxAge
+	})
+	switch {
+	case err != nil:
+		r.add(Unknown, "rpo", "cannot read %v", err)
 		return
-	}
-	if out.Segments == 0 {
-		// No segment yet: a chain that is just starting, snapshots taken by
-		// hand after the agent's, or no deltas at all (the snapshot timer
-		// instead of the agent). The newest older chain tells them apart.
-		// Only the chains of the last max_age are looked at (the one before
-		// the newest always): an older chain cannot hold the recovery point
-		// of a healthy cluster, and with the snapshot timer instead of the
-		// agent no snapshot has one, so the walk must not read them all.
-		older := snaps[1:]
-		prev, err := delta.NewestChain(ctx, st, older, func(m *snapshot.Manifest) bool {
-			return m == older[0] || o.MaxAge <= 0 || o.Now.Sub(m.CreatedAt) <= o.MaxAge
-		})
-		if err != nil {
-			r.add(Unknown, "rpo", "cannot read %v", err)
-			return
-		}
-		switch {
-		case prev == nil:
-			r.add(OK, "rpo", "no delta segments after %s: point-in-time restore is not in use (delta.interval 0, or snapshots from the timer, not the agent); the recovery point is the newest snapshot", r.Newest.Name())
-			return
-		case prev.Gap == "" && prev.LastRevision >= r.Newest.Revision:
-			out = prev // the agent's chain goes on past the newer snapshots
-		}
+	case out == nil:
+		r.add(OK, "rpo", "no delta segments after %s: point-in-time restore is not in use (delta.interval 0, or snapshots from the timer, not the agent); the recovery point is the newest snapshot", r.Newest.Name())
+		return
 	}
 	chainOf := out.Snapshot
 	r.Chain = &ChainReport{Snapshot: chainOf.Name(), Segments: out.Segments, LastRevision: out.LastRevision, CoveredAt: out.CoveredAt, Broken: out.Gap}

@@ -275,6 +275,59 @@ func NewestChain(ctx context.Context, st store.Store, snaps []*snapshot.Manifest
 	return nil, nil
 }
 
+// RecoveryChain is the chain that holds the newest point the store can
+// restore to, from snaps (committed snapshots, newest first): the newest
+// snapshot's own chain when it has segments; else the newest older chain
+// when it is whole and reaches past the newest snapshot (a snapshot taken
+// by hand while the agent runs starts no chain, and the agent's chain goes
+// on past it); else the newest snapshot's own, still empty, chain. It is
+// nil when neither the newest snapshot nor any older one looked at has a
+// chain: point-in-time restore is not in use. Older snapshots are looked
+// at while more(m) holds (nil: all), the one before the newest always:
+// with snapshots from a timer and no agent, none has a chain, and the walk
+// must not read them all.
+func RecoveryChain(ctx context.Context, st store.Store, snaps []*snapshot.Manifest, more func(*snapshot.Manifest) bool) (*Outline, error) {
+	if len(snaps) == 0 {
+		return nil, nil
+	}
+	out, err := OutlineOf(ctx, st, snaps[0])
+	if err != nil {
+		return nil, fmt.Errorf("the delta chain of %s: %w", snaps[0].Name(), err)
+	}
+	if out.Segments > 0 {
+		return out, nil
+	}
+	older := snaps[1:]
+	if len(older) == 0 {
+		return nil, nil
+	}
+	prev, err := NewestChain(ctx, st, older, func(m *snapshot.Manifest) bool {
+		return m == older[0] || more == nil || more(m)
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case prev == nil:
+		return nil, nil
+	case prev.Gap == "" && prev.LastRevision >= snaps[0].Revision:
+		return prev, nil
+	}
+	return out, nil
+}
+
+// NewestRevision is the newest revision snaps and chain (RecoveryChain's)
+// restore: the newest snapshot's, or the chain's end when later.
+func NewestRevision(snaps []*snapshot.Manifest, chain *Outline) int64 {
+	var rev int64
+	if len(snaps) > 0 {
+		rev = snaps[0].Revision
+	}
+	if chain != nil {
+		rev = max(rev, chain.LastRevision)
+	}
+	return rev
+}
+
 // Delete removes a chain: every manifest first (so that an interruption
 // never leaves a manifest without its data), then the data objects.
 func Delete(ctx context.Context, st store.Store, snap *snapshot.Manifest) (int, error) {
