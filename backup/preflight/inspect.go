@@ -50,8 +50,20 @@ type inspected struct {
 	ScheduledCompactRevision int64
 	ConsistentIndex          uint64
 	Keys                     int64
-	Problem                  string // the database is corrupt: why
-	Locked                   bool   // another process (etcd) holds it
+	// Members are the cluster's members as the database last knew them
+	// (etcd's members bucket): where to ask whether a quorum is up.
+	Members []Member
+	Problem string // the database is corrupt: why
+	Locked  bool   // another process (etcd) holds it
+}
+
+// Member is one member of the cluster in etcd's members bucket (the JSON
+// etcd stores there: its raft attributes and the client URLs it published).
+type Member struct {
+	ID         uint64   `json:"id"`
+	Name       string   `json:"name"`
+	PeerURLs   []string `json:"peerURLs"`
+	ClientURLs []string `json:"clientURLs"`
 }
 
 // inspectInChild runs inspect in a child process.
@@ -127,6 +139,7 @@ func inspect(path string) (inspected, error) {
 		if v := meta.Get(schema.ScheduledCompactKeyName); v != nil {
 			found.ScheduledCompactRevision = mvcc.BytesToRev(v).Main
 		}
+		found.Members = members(tx)
 		return keys.ForEach(func(k, v []byte) error {
 			if err := checkRevision(k, v); err != nil {
 				return fmt.Errorf("key revision %x: %w", k, err)
@@ -168,6 +181,24 @@ func checkRevision(k, v []byte) error {
 		return fmt.Errorf("record says revision %d, its key %d", kv.ModRevision, rev)
 	}
 	return nil
+}
+
+// members reads etcd's members bucket. A record that does not decode is
+// skipped: the list only says whom to ask whether a quorum is up.
+func members(tx *bolt.Tx) []Member {
+	b := tx.Bucket(schema.Members.Name())
+	if b == nil {
+		return nil
+	}
+	var ms []Member
+	b.ForEach(func(_, v []byte) error {
+		var m Member
+		if json.Unmarshal(v, &m) == nil && m.ID != 0 {
+			ms = append(ms, m)
+		}
+		return nil
+	})
+	return ms
 }
 
 func beUint64(b []byte) uint64 {

@@ -16,6 +16,9 @@ import (
 	"path/filepath"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/k8sguard/k8sguard/backup/delta"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
@@ -66,6 +69,16 @@ type Options struct {
 	StoreTimeout time.Duration
 	// MaxRevisionLag is the allowed lag behind the newest backup.
 	MaxRevisionLag int64
+	// Etcd is how to reach the other members (TLS, and endpoints besides
+	// the client URLs the database lists) to ask whether the cluster has a
+	// quorum when the member is behind; nil: not asked, a member behind is
+	// refused.
+	Etcd *clientv3.Config
+	// EtcdError is why the etcd client configuration could not be loaded
+	// (a TLS file missing or unreadable): the other members are not asked.
+	EtcdError error
+	// PeerTimeout bounds that question (DefaultPeerTimeout when 0).
+	PeerTimeout time.Duration
 	// AllowEmpty accepts a data dir without a member (a member's first
 	// start) even when backups exist: a member being added to a running
 	// cluster gets its data from the leader.
@@ -86,8 +99,14 @@ type Report struct {
 	ScheduledCompactRevision int64
 	ConsistentIndex          uint64
 	Keys                     int64 // key revisions stored (history included)
-	// Newest is the newest committed backup, nil when unchecked or none.
-	Newest *snapshot.Manifest
+	// Newest is the newest committed snapshot, nil when unchecked or none;
+	// NewestRevision the newest revision the backups restore (its own, or
+	// its delta chain's end, NewestChain, when that is further).
+	Newest         *snapshot.Manifest
+	NewestRevision int64
+	NewestChain    *delta.Outline
+	// Members is the member list the database holds.
+	Members []Member
 	// Notes are what was skipped and why, and what passed.
 	Notes []string
 }
@@ -117,6 +136,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	r.Revision, r.CompactRevision, r.ConsistentIndex, r.Keys = found.Revision, found.CompactRevision, found.ConsistentIndex, found.Keys
 	r.ScheduledCompactRevision = found.ScheduledCompactRevision
+	r.Members = found.Members
 	return r, r.checkLag(ctx, o)
 }
 
@@ -141,26 +161,64 @@ func (r *Report) noDatabase(ctx context.Context, o Options) error {
 		o.DataDir, newest.Name(), newest.Revision, o.DataDir)}
 }
 
-// checkLag compares the member's revision with the newest backup's.
+// checkLag compares the member's revision with the newest the backups
+// restore. A member behind by more than the threshold is refused unless
+// the other members answer with a leader: then raft catches it up.
 func (r *Report) checkLag(ctx context.Context, o Options) error {
 	newest, err := r.newestBackup(ctx, o)
 	if err != nil || newest == nil {
 		return err
 	}
-	if lag := newest.Revision - r.Revision; lag > o.MaxRevisionLag {
-		return &Problem{Stale, fmt.Sprintf("database %s is at revision %d, %d behind the newest backup %s (revision %d, taken %s); more than --max-revision-lag %d: this looks like an old disk. Restore the backup ('etcdguard restore'), or raise --max-revision-lag if the member is meant to be behind. A member of a multi-member cluster that was down while the others went on is behind too: if the others are up and have a leader ('etcdctl endpoint status'), it catches up from them; start it once with --no-lag-check, never restore over it",
-			r.DB, r.Revision, lag, newest.Name(), newest.Revision, newest.CreatedAt.UTC().Format(time.RFC3339), o.MaxRevisionLag)}
-	}
-	if ahead := r.Revision - newest.Revision; ahead > 0 {
-		// A restore's revision bump, or writes since the backup.
-		r.Notes = append(r.Notes, fmt.Sprintf("revision %d is %d ahead of the newest backup %s (revision %d)", r.Revision, ahead, newest.Name(), newest.Revision))
+	lag := r.NewestRevision - r.Revision
+	if lag <= o.MaxRevisionLag {
+		if lag < 0 {
+			// A restore's revision bump, or writes since the backup.
+			r.Notes = append(r.Notes, fmt.Sprintf("revision %d is %d ahead of %s", r.Revision, -lag, r.newestPoint()))
+		} else {
+			r.Notes = append(r.Notes, fmt.Sprintf("revision %d is within %d of %s", r.Revision, o.MaxRevisionLag, r.newestPoint()))
+		}
 		return nil
 	}
-	r.Notes = append(r.Notes, fmt.Sprintf("revision %d is within %d of the newest backup %s (revision %d)", r.Revision, o.MaxRevisionLag, newest.Name(), newest.Revision))
-	return nil
+	behind := fmt.Sprintf("database %s is at revision %d, %d behind %s; more than --max-revision-lag %d", r.DB, r.Revision, lag, r.newestPoint(), o.MaxRevisionLag)
+	var others string
+	switch {
+	case len(r.Members) < 2:
+		others = "it is the cluster's only member, so nothing would catch it up"
+	case o.Etcd == nil && o.EtcdError != nil:
+		others = fmt.Sprintf("the other members could not be asked whether they have a leader: %v", o.EtcdError)
+	case o.Etcd == nil:
+		others = "the other members were not asked whether they have a leader"
+	default:
+		up, answers := quorumUp(ctx, o, r.Members)
+		if up != nil {
+			r.Notes = append(r.Notes, fmt.Sprintf("%s, but the cluster has a quorum: %s. The leader catches this member up (raft), so its disk cannot come back as the cluster", behind, up))
+			return nil
+		}
+		others = fmt.Sprintf("no other member of its %d answered with a leader (%s)", len(r.Members), describeAnswers(answers))
+	}
+	return &Problem{Stale, fmt.Sprintf("%s, and %s: this looks like an old disk. Restore the backup ('etcdguard restore'), or raise --max-revision-lag if the member is meant to be behind. A member of a multi-member cluster that was down while the others went on is behind too, and passes once the others are up with a leader ('etcdctl endpoint status'); never restore over one member of a running cluster",
+		behind, others)}
 }
 
-// newestBackup is the newest committed snapshot, or nil with a note when
+// newestPoint describes the newest point the backups restore.
+func (r *Report) newestPoint() string {
+	if c := r.NewestChain; c != nil {
+		if c.CoveredAt.IsZero() { // a broken chain: restorable up to its gap
+			return fmt.Sprintf("the newest backup, the delta chain of %s (revision %d)", c.Snapshot.Name(), c.LastRevision)
+		}
+		return fmt.Sprintf("the newest backup, the delta chain of %s (revision %d, reached %s)", c.Snapshot.Name(), c.LastRevision, c.CoveredAt.UTC().Format(time.RFC3339))
+	}
+	return fmt.Sprintf("the newest backup %s (revision %d, taken %s)", r.Newest.Name(), r.Newest.Revision, r.Newest.CreatedAt.UTC().Format(time.RFC3339))
+}
+
+// olderChainWindow bounds the walk for a delta chain that goes on past the
+// newest snapshot (the agent's, while snapshots were taken by hand): the
+// agent's full snapshots are at most a day apart. With snapshots from the
+// timer, none has a chain, and the walk must not read them all.
+const olderChainWindow = 25 * time.Hour
+
+// newestBackup is the newest committed snapshot (and sets NewestRevision
+// and NewestChain: a delta chain reaches seconds before now), or nil with a note when
 // there is no store, no snapshot, or the store does not answer.
 func (r *Report) newestBackup(ctx context.Context, o Options) (*snapshot.Manifest, error) {
 	if o.StoreError != nil {
@@ -187,5 +245,15 @@ func (r *Report) newestBackup(ctx context.Context, o Options) (*snapshot.Manifes
 		return nil, nil
 	}
 	r.Newest = l.Snapshots[0]
+	r.NewestRevision = r.Newest.Revision
+	chain, err := delta.RecoveryChain(ctx, o.Store, l.Snapshots, func(m *snapshot.Manifest) bool {
+		return r.Newest.CreatedAt.Sub(m.CreatedAt) <= olderChainWindow
+	})
+	switch {
+	case err != nil:
+		r.Notes = append(r.Notes, fmt.Sprintf("WARNING: compared with the newest snapshot only: %v", err))
+	case chain != nil && chain.LastRevision > r.NewestRevision:
+		r.NewestChain, r.NewestRevision = chain, chain.LastRevision
+	}
 	return r.Newest, nil
 }

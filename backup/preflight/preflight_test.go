@@ -219,7 +219,7 @@ func TestABumpedRestorePasses(t *testing.T) {
 	if r.ScheduledCompactRevision != backup.Revision+bump || r.CompactRevision != 0 {
 		t.Errorf("compaction finished %d, scheduled %d; want none finished and %d scheduled", r.CompactRevision, r.ScheduledCompactRevision, backup.Revision+bump)
 	}
-	ahead := fmt.Sprintf("revision %d is %d ahead of the newest backup %s (revision %d)", r.Revision, bump, backup.Name(), backup.Revision)
+	ahead := fmt.Sprintf("revision %d is %d ahead of the newest backup %s (revision %d, taken %s)", r.Revision, bump, backup.Name(), backup.Revision, backup.CreatedAt.UTC().Format(time.RFC3339))
 	if !slices.Contains(r.Notes, ahead) {
 		t.Errorf("notes %q, want %q", r.Notes, ahead)
 	}

@@ -2,6 +2,7 @@ package backup_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -65,16 +66,27 @@ func TestClusterSnapshotRefusesStaleMember(t *testing.T) {
 }
 
 // TestClusterPreflightOfStoppedMember: the drop-in's preflight on a
-// member of a 3-member etcd that was killed while the other two went on.
-// With a backup taken from the quorum 1,500 revisions past the member's
-// disk, it refuses (exit 3: an old disk must not come back as the
-// cluster); the same member, caught up and killed again with the quorum
-// 100 revisions on, passes (within --max-revision-lag 1000).
+// member of a 3-member etcd that was killed while the other two went on
+// (a node rebooted in a rolling upgrade). The preflight is given only the
+// member's own endpoint, as on a kubeadm node. With a backup taken from the
+// quorum 1,500 revisions past the member's disk:
+//   - while the other two are up with a leader, it passes, naming the
+//     leader: raft catches the member up. (Before, it was refused, exit 3,
+//     and etcd stayed down until someone passed --no-lag-check.) It found
+//     the others at the client URLs in the member's own database;
+//   - with the other two down as well (the whole control plane starting on
+//     this disk), it is refused (exit 3), naming what each member answered;
+//     an etcd of another cluster that has a leader does not count.
+//
+// The same member, caught up and killed again with the quorum 100
+// revisions on and the others down, passes: within --max-revision-lag
+// 1000.
 func TestClusterPreflightOfStoppedMember(t *testing.T) {
 	c := infra.StartEtcdCluster(t, 3)
 	s := infra.StartS3(t)
 	cli := etcdClient(t, &infra.Etcd{Endpoints: c.Endpoints()[:2]})
 	env := snapEnv(c.Members[0], s, "")
+	own := snapEnv(c.Members[2], s, "") // the preflight's: its own member only
 	putN(t, cli, "configmaps/before", 50)
 	c.Kill(2)
 	c.WaitHealthy(0, 1)
@@ -82,12 +94,31 @@ func TestClusterPreflightOfStoppedMember(t *testing.T) {
 	if _, stderr, code := snapRun(t, env, "snapshot"); code != 0 {
 		t.Fatalf("snapshot from the quorum: exit %d\n%s", code, stderr)
 	}
-	r := runEtcdguard(t, env, "preflight", "--data-dir", c.Members[2].DataDir)
-	t.Logf("preflight of m2, killed ~1500 revisions before the backup at %d: exit %d\n%s", last, r.Code, logBlock(r.Output))
-	if r.Code != 3 {
-		t.Fatalf("preflight passed a member 1500 revisions behind the newest backup (exit %d)", r.Code)
+	_, leader := etcdLeader(t, c)
+	r := runEtcdguard(t, own, "preflight", "--data-dir", c.Members[2].DataDir)
+	t.Logf("preflight of m2, killed ~1500 revisions before the backup at %d, the others up: exit %d\n%s", last, r.Code, logBlock(r.Output))
+	if r.Code != 0 || !strings.Contains(r.Output, "but the cluster has a quorum") || !strings.Contains(r.Output, fmt.Sprintf("leader %x", leader)) {
+		t.Fatalf("preflight of a member behind a running quorum (leader %x): exit %d, want 0 naming the leader", leader, r.Code)
 	}
 
+	c.Kill(0)
+	c.Kill(1)
+	// An etcd of another cluster, with a leader, at a configured endpoint
+	// (a cluster restored beside this one): not this member's quorum.
+	stranger := infra.StartEtcd(t)
+	r = runEtcdguard(t, append(own, "ETCDGUARD_ETCD_ENDPOINTS="+stranger.Endpoints[0]), "preflight", "--data-dir", c.Members[2].DataDir)
+	t.Logf("the same, the others down too, another cluster's etcd configured: exit %d after %s\n%s", r.Code, r.Took.Round(time.Millisecond), logBlock(r.Output))
+	if r.Code != 3 || !strings.Contains(r.Output, "no other member of its 3 answered with a leader") ||
+		!strings.Contains(r.Output, stranger.Endpoints[0]+": member ") || !strings.Contains(r.Output, "(another cluster)") || !strings.Contains(r.Output, "connection refused") {
+		t.Fatalf("preflight passed a member 1500 revisions behind the newest backup with no quorum of its own up (exit %d)", r.Code)
+	}
+	if r.Took > 15*time.Second {
+		t.Fatalf("asking the members that are down took %s", r.Took)
+	}
+
+	c.Restart(0, false)
+	c.Restart(1, false)
+	c.WaitHealthy(0, 1)
 	c.Restart(2, true)
 	waitFor(t, 30*time.Second, "m2 to catch up", func() bool {
 		st, err := etcdClient(t, c.Members[2]).Status(context.Background(), c.Members[2].Endpoints[0])
@@ -100,10 +131,11 @@ func TestClusterPreflightOfStoppedMember(t *testing.T) {
 	if _, stderr, code := snapRun(t, env, "snapshot"); code != 0 {
 		t.Fatalf("snapshot from the quorum: exit %d\n%s", code, stderr)
 	}
-	r = runEtcdguard(t, env, "preflight", "--data-dir", c.Members[2].DataDir)
-	t.Logf("preflight of m2, killed 100 revisions before the backup at %d: exit %d\n%s", last, r.Code, logBlock(r.Output))
-	if r.Code != 0 {
+	c.Kill(0)
+	c.Kill(1)
+	r = runEtcdguard(t, own, "preflight", "--data-dir", c.Members[2].DataDir)
+	t.Logf("preflight of m2, killed 100 revisions before the backup at %d, the others down: exit %d\n%s", last, r.Code, logBlock(r.Output))
+	if r.Code != 0 || !strings.Contains(r.Output, "within 1000 of the newest backup") {
 		t.Fatalf("preflight refused a member only 100 revisions behind (exit %d)", r.Code)
 	}
-	c.Restart(2, true)
 }

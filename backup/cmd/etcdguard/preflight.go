@@ -44,13 +44,17 @@ It refuses (non-zero exit, a message naming the problem) when:
     itself. bbolt keeps no checksums of values: a flipped bit inside a
     stored value is found only by etcd's own corruption checks between
     members;
-  - the member's revision is behind the newest committed backup in the store
-    by more than --max-revision-lag (gardener's stale-data check: an old
+  - the member's revision is behind the newest point the backups in the
+    store restore (the newest snapshot, or the end of its delta chain) by
+    more than --max-revision-lag (gardener's stale-data check: an old
     disk, say a volume restored from an old cloud snapshot, must not
-    silently come back as the cluster). A member of a multi-member cluster
-    that was down while the others wrote is behind too; when the others are
-    up and have a leader it catches up from them: start it once with
-    --no-lag-check;
+    silently come back as the cluster), and no other member of the
+    cluster answers with a leader. A member of a multi-member cluster that
+    was down while the others wrote (a rolling reboot) is behind too; the
+    preflight then asks the other members, at the client URLs its database
+    lists and --etcd-endpoints, with the etcd TLS settings, for their
+    status (5s at most): when one answers with a leader, raft catches the
+    member up from it and it passes, saying so;
   - DIR holds no member yet while the store holds a backup: etcd would start
     a new, empty cluster. A member being added to a running cluster gets
     its data from the leader: pass --allow-empty for its first start.
@@ -75,7 +79,7 @@ flags, database locked by a running etcd, I/O error).`,
   etcdguard preflight --data-dir /var/lib/etcd`,
 		Args: cobra.NoArgs,
 	}
-	flags := config.BindFlags(cmd.Flags(), storeSections...)
+	flags := config.BindFlags(cmd.Flags(), append([]string{"etcd"}, storeSections...)...)
 	fs := cmd.Flags()
 	fs.StringVar(&o.DataDir, "data-dir", "", "etcd's data dir, as etcd's --data-dir (required)")
 	fs.Int64Var(&o.MaxRevisionLag, "max-revision-lag", preflight.DefaultMaxRevisionLag, "refuse when the member's revision is more than this behind the newest backup's")
@@ -105,6 +109,15 @@ flags, database locked by a running etcd, I/O error).`,
 			cancel()
 			o.Cluster = cfg.ClusterName
 			o.StoreTimeout = preflightStoreTimeout
+		}
+		if !noLagCheck {
+			// Only to ask the other members whether they have a leader;
+			// without readable TLS files a member behind is refused.
+			if ec, err := cfg.EtcdClientConfig(); err == nil {
+				o.Etcd = &ec
+			} else {
+				o.EtcdError = err
+			}
 		}
 		r, err := preflight.Run(cmd.Context(), o)
 		if noLagCheck {

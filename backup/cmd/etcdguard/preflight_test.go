@@ -47,7 +47,7 @@ func TestPreflightCommandExitCodes(t *testing.T) {
 		t.Errorf("healthy, no store: err %v\n%s", err, out)
 	}
 	out, err = run(t, append([]string{"preflight", "--data-dir", e.DataDir}, withStore...)...)
-	if err != nil || !strings.Contains(out, fmt.Sprintf("of the newest backup %s (revision %d)", backup.Name(), backup.Revision)) {
+	if err != nil || !strings.Contains(out, fmt.Sprintf("of the newest backup %s (revision %d, taken ", backup.Name(), backup.Revision)) {
 		t.Errorf("healthy, with store: err %v\n%s", err, out)
 	}
 	// A file store whose directory does not exist fails open, like a

@@ -1,0 +1,125 @@
+package preflight
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// DefaultPeerTimeout bounds asking the other members whether the cluster
+// has a quorum. It is spent only on a member that is behind the newest
+// backup, and only on members that do not answer.
+const DefaultPeerTimeout = 5 * time.Second
+
+// peerAnswer is what one endpoint said to a status request.
+type peerAnswer struct {
+	endpoint string
+	status   *clientv3.StatusResponse
+	err      error
+	stranger bool // a member of another cluster
+}
+
+func (a peerAnswer) String() string {
+	switch {
+	case a.err != nil:
+		return fmt.Sprintf("%s: %v", a.endpoint, a.err)
+	case a.stranger:
+		return fmt.Sprintf("%s: member %x is not in this member's list (another cluster)", a.endpoint, a.status.Header.MemberId)
+	case a.status.Leader == 0:
+		return fmt.Sprintf("%s: member %x has no leader", a.endpoint, a.status.Header.MemberId)
+	}
+	return fmt.Sprintf("%s: member %x, leader %x, revision %d", a.endpoint, a.status.Header.MemberId, a.status.Leader, a.status.Header.Revision)
+}
+
+// quorumUp asks every other member of the cluster, at the client URLs the
+// database's member list holds (and the configured endpoints), for its
+// status, all at once, bounded by o.PeerTimeout. It returns an answer from
+// a member of this cluster that has a leader, or nil, and every answer.
+//
+// Such an answer means this member, however old its disk, cannot come back
+// as the cluster: the quorum's leader catches it up (raft sends it the
+// entries, or a snapshot, it lacks) and its stale log can never win an
+// election. That is the case of a member that was down while the others
+// went on writing: a rolling reboot of the control plane.
+func quorumUp(ctx context.Context, o Options, members []Member) (*peerAnswer, []peerAnswer) {
+	ids := map[uint64]bool{}
+	var endpoints []string
+	for _, m := range members {
+		ids[m.ID] = true
+		endpoints = append(endpoints, m.ClientURLs...)
+	}
+	endpoints = append(endpoints, o.Etcd.Endpoints...)
+	slices.Sort(endpoints)
+	endpoints = slices.Compact(endpoints)
+
+	timeout := o.PeerTimeout
+	if timeout <= 0 {
+		timeout = DefaultPeerTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	answers := make([]peerAnswer, len(endpoints))
+	var wg sync.WaitGroup
+	for i, ep := range endpoints {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i] = askStatus(ctx, *o.Etcd, ep)
+		}()
+	}
+	wg.Wait()
+	var up *peerAnswer
+	for i := range answers {
+		a := &answers[i]
+		// A member of another cluster (one restored with a new token at
+		// the same address) says nothing about this member's.
+		a.stranger = a.err == nil && !ids[a.status.Header.MemberId]
+		if up == nil && a.err == nil && !a.stranger && a.status.Leader != 0 {
+			up = a
+		}
+	}
+	return up, answers
+}
+
+func askStatus(ctx context.Context, cfg clientv3.Config, ep string) peerAnswer {
+	// etcd's client waits for a connection until the deadline, whatever
+	// the dial's error: a member that is down is told apart at once, and
+	// by what the connection answered ("connection refused").
+	if u, err := url.Parse(ep); err == nil && u.Host != "" {
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", u.Host)
+		if err != nil {
+			return peerAnswer{endpoint: ep, err: err}
+		}
+		conn.Close()
+	}
+	cfg.Endpoints = []string{ep}
+	cfg.DialTimeout = 0
+	cfg.Context = ctx
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		return peerAnswer{endpoint: ep, err: err}
+	}
+	defer cli.Close()
+	st, err := cli.Status(ctx, ep)
+	return peerAnswer{endpoint: ep, status: st, err: err}
+}
+
+// describeAnswers lists what the other members answered, for a note.
+func describeAnswers(answers []peerAnswer) string {
+	if len(answers) == 0 {
+		return "no member's client URL is known"
+	}
+	var s []string
+	for _, a := range answers {
+		s = append(s, a.String())
+	}
+	return strings.Join(s, "; ")
+}
