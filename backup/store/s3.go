@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -181,7 +183,7 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
 	alg, kmsKey := s.sse()
 	in.ServerSideEncryption, in.SSEKMSKeyID = tmtypes.ServerSideEncryption(alg), kmsKey
 	if _, err := s.uploader.UploadObject(ctx, in); err != nil {
-		return cr.n, fmt.Errorf("put %s%s: %w", s, key, err)
+		return cr.n, fmt.Errorf("put %s%s: %w", s, key, s.wrongRegion(err))
 	}
 	return cr.n, nil
 }
@@ -203,7 +205,7 @@ func (s *S3) putOne(ctx context.Context, key string, br *bytes.Reader) (int64, e
 	alg, kmsKey := s.sse()
 	in.ServerSideEncryption, in.SSEKMSKeyId = types.ServerSideEncryption(alg), kmsKey
 	if _, err := s.client.PutObject(ctx, in); err != nil {
-		return 0, fmt.Errorf("put %s%s: %w", s, key, err)
+		return 0, fmt.Errorf("put %s%s: %w", s, key, s.wrongRegion(err))
 	}
 	return n, nil
 }
@@ -224,7 +226,7 @@ func (s *S3) sse() (string, *string) {
 func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(key))})
 	if err != nil {
-		return nil, fmt.Errorf("get %s%s: %w", s, key, notFound(err))
+		return nil, fmt.Errorf("get %s%s: %w", s, key, notFound(s.wrongRegion(err)))
 	}
 	return out.Body, nil
 }
@@ -232,7 +234,7 @@ func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 func (s *S3) Stat(ctx context.Context, key string) (Object, error) {
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(key))})
 	if err != nil {
-		return Object{}, fmt.Errorf("stat %s%s: %w", s, key, notFound(s.explainHead(ctx, key, err)))
+		return Object{}, fmt.Errorf("stat %s%s: %w", s, key, notFound(s.explainHead(ctx, key, s.wrongRegion(err))))
 	}
 	return Object{Key: key, Size: aws.ToInt64(out.ContentLength), LastModified: aws.ToTime(out.LastModified)}, nil
 }
@@ -259,13 +261,58 @@ func (s *S3) explainHead(ctx context.Context, key string, err error) error {
 	return gerr
 }
 
+// regionError is a request S3 redirected (301 Moved Permanently): the
+// bucket is in another region than the one the request was signed for and
+// sent to. what names the bucket's region, when S3 said it, and the
+// setting to change; it leads the error's text, since S3's own text does
+// not say it (a HEAD's 301 has no body: "MovedPermanently: Moved
+// Permanently").
+type regionError struct {
+	what string
+	err  error
+}
+
+func (e *regionError) Error() string { return e.what + ": " + e.err.Error() }
+func (e *regionError) Unwrap() error { return e.err }
+
+// regionName is what a region's name looks like (us-east-1,
+// us-gov-west-1); a header that is something else is not repeated.
+var regionName = regexp.MustCompile(`^[a-z]{2}(-[a-z0-9]+)+$`)
+
+// wrongRegion gives a redirected request its reason. S3 names the
+// bucket's region in the header x-amz-bucket-region of the 301 (on a HEAD
+// too, whose answer has no body), which is then the region to set.
+func (s *S3) wrongRegion(err error) error {
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusMovedPermanently {
+		return err
+	}
+	const setting = "store.region (--store-region / ETCDGUARD_STORE_REGION)"
+	configured, notConfigured := s.client.Options().Region, ""
+	if configured != "" {
+		notConfigured = ", not " + configured
+	}
+	var what string
+	switch region := re.Response.Header.Get("x-amz-bucket-region"); {
+	case !regionName.MatchString(region):
+		what = fmt.Sprintf("the bucket %s is in another region%s: set %s to the bucket's region", s.bucket, notConfigured, setting)
+	case region == configured:
+		// The region is right, so the request went to another region's
+		// endpoint: store.endpoint names one.
+		what = fmt.Sprintf("the bucket %s is in region %s, as configured, but the request went to another region's endpoint: check store.endpoint (--store-endpoint / ETCDGUARD_STORE_ENDPOINT)", s.bucket, region)
+	default:
+		what = fmt.Sprintf("the bucket %s is in region %s%s: set %s to %s", s.bucket, region, notConfigured, setting, region)
+	}
+	return &regionError{what: what, err: err}
+}
+
 func (s *S3) List(ctx context.Context, prefix string) ([]Object, error) {
 	var out []Object
 	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.key(prefix))})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list %s%s: %w", s, prefix, err)
+			return nil, fmt.Errorf("list %s%s: %w", s, prefix, s.wrongRegion(err))
 		}
 		for _, o := range page.Contents {
 			out = append(out, Object{
@@ -284,7 +331,7 @@ func (s *S3) List(ctx context.Context, prefix string) ([]Object, error) {
 func (s *S3) Delete(ctx context.Context, key string) error {
 	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(key))})
 	if err != nil && !errors.Is(notFound(err), ErrNotFound) {
-		return fmt.Errorf("delete %s%s: %w", s, key, err)
+		return fmt.Errorf("delete %s%s: %w", s, key, s.wrongRegion(err))
 	}
 	return nil
 }
@@ -297,7 +344,7 @@ func (s *S3) CleanupIncomplete(ctx context.Context, olderThan time.Time) (int, e
 	for {
 		page, err := s.client.ListMultipartUploads(ctx, in)
 		if err != nil {
-			return n, fmt.Errorf("list multipart uploads in %s: %w", s, err)
+			return n, fmt.Errorf("list multipart uploads in %s: %w", s, s.wrongRegion(err))
 		}
 		for _, u := range page.Uploads {
 			if u.Initiated != nil && !u.Initiated.Before(olderThan) {
@@ -306,7 +353,7 @@ func (s *S3) CleanupIncomplete(ctx context.Context, olderThan time.Time) (int, e
 			if _, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
 				Bucket: aws.String(s.bucket), Key: u.Key, UploadId: u.UploadId,
 			}); err != nil && !errors.Is(notFound(err), ErrNotFound) {
-				return n, fmt.Errorf("abort multipart upload %s of %s: %w", aws.ToString(u.UploadId), aws.ToString(u.Key), err)
+				return n, fmt.Errorf("abort multipart upload %s of %s: %w", aws.ToString(u.UploadId), aws.ToString(u.Key), s.wrongRegion(err))
 			}
 			n++
 		}
@@ -367,9 +414,21 @@ func Describe(err error) string {
 // no retry fixes (a missing bucket, unknown credentials, the wrong
 // region), or "" for anything else, such as the store being unreachable.
 func Misconfigured(err error) string {
+	var region *regionError
+	if errors.As(err, &region) {
+		return region.what
+	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
-		return misconfigured[api.ErrorCode()]
+		if what := misconfigured[api.ErrorCode()]; what != "" {
+			return what
+		}
+	}
+	// A redirect the store did not explain, such as a HEAD's (no body, so
+	// no PermanentRedirect code: "MovedPermanently").
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusMovedPermanently {
+		return misconfigured["PermanentRedirect"]
 	}
 	return ""
 }
