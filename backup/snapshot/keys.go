@@ -24,9 +24,10 @@ type Ranger interface {
 // /registry/<resource> prefix at revision rev. It skips from one resource
 // prefix to the next instead of listing keys, so it costs two small range
 // requests per resource, not one per key: the numbers shrink protection
-// compares after an "etcdctl del -r" accident.
-func CountKeys(ctx context.Context, cli *clientv3.Client, rev int64) (int64, map[string]int64, error) {
-	return CountKeysWith(ctx, clientRanger{cli, rev})
+// compares after an "etcdctl del -r" accident. read adds options to every
+// range request (clientv3.WithSerializable on a member without a leader).
+func CountKeys(ctx context.Context, cli *clientv3.Client, rev int64, read ...clientv3.OpOption) (int64, map[string]int64, error) {
+	return CountKeysWith(ctx, clientRanger{cli, rev, read})
 }
 
 // CountKeysWith is CountKeys over any Ranger.
@@ -64,12 +65,17 @@ func CountKeysWith(ctx context.Context, r Ranger) (int64, map[string]int64, erro
 
 // clientRanger ranges through an etcd client at one revision.
 type clientRanger struct {
-	cli *clientv3.Client
-	rev int64
+	cli  *clientv3.Client
+	rev  int64
+	read []clientv3.OpOption
+}
+
+func (c clientRanger) get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	return c.cli.Get(ctx, key, append(append(opts, clientv3.WithRev(c.rev)), c.read...)...)
 }
 
 func (c clientRanger) Count(ctx context.Context, key, end string) (int64, error) {
-	r, err := c.cli.Get(ctx, key, clientv3.WithRange(end), clientv3.WithCountOnly(), clientv3.WithRev(c.rev))
+	r, err := c.get(ctx, key, clientv3.WithRange(end), clientv3.WithCountOnly())
 	if err != nil {
 		return 0, err
 	}
@@ -77,7 +83,7 @@ func (c clientRanger) Count(ctx context.Context, key, end string) (int64, error)
 }
 
 func (c clientRanger) First(ctx context.Context, key, end string) (string, bool, error) {
-	r, err := c.cli.Get(ctx, key, clientv3.WithRange(end), clientv3.WithLimit(1), clientv3.WithKeysOnly(), clientv3.WithRev(c.rev))
+	r, err := c.get(ctx, key, clientv3.WithRange(end), clientv3.WithLimit(1), clientv3.WithKeysOnly())
 	if err != nil || len(r.Kvs) == 0 {
 		return "", false, err
 	}

@@ -51,6 +51,12 @@ type Manifest struct {
 	// prefix at Revision, e.g. "/registry/configmaps": 42.
 	PrefixKeys  map[string]int64 `json:"prefix_keys"`
 	ToolVersion string           `json:"tool_version"`
+	// QuorumLost: taken with `etcdguard snapshot --quorum-lost` from a
+	// member without a leader, the cluster's quorum lost for good.
+	// Absent (false) in every other manifest: readers that predate it
+	// ignore the field (decoding is not strict), so the format version
+	// stays.
+	QuorumLost bool `json:"quorum_lost,omitempty"`
 }
 
 // Name is the snapshot's name: the data key's base without extension,

@@ -59,6 +59,17 @@ type Options struct {
 	// Now is the clock (time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
+	// QuorumLost snapshots a member that has no leader, for the day the
+	// cluster lost its quorum for good: etcd's disaster recovery is to
+	// snapshot a surviving member and restore every member from it.
+	// dialSurvivor picks the member; key counts are serializable reads,
+	// which a member without a leader answers from its own data. The
+	// manifest records it.
+	QuorumLost bool
+	// AcceptSurvivor, with QuorumLost, has the last word on the member
+	// picked before anything is stored: an error refuses it (the agent
+	// refuses a member behind the newest backup). nil accepts it.
+	AcceptSurvivor func(ctx context.Context, member string, revision int64) error
 }
 
 // Result is a completed snapshot and how its stages went.
@@ -87,7 +98,9 @@ type Result struct {
 // etcd is the client configuration; Take dials one endpoint (the first
 // that answers and is in step with its cluster's quorum) so that status,
 // snapshot and key counts describe the same member. A member cut off from
-// the quorum is refused (ErrNotInQuorum): its database may be stale.
+// the quorum is refused (ErrNotInQuorum): its database may be stale; only
+// Options.QuorumLost, the quorum gone for good, takes a member without a
+// leader.
 func Take(ctx context.Context, etcd clientv3.Config, st store.Store, opts Options) (*Result, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -103,7 +116,14 @@ func Take(ctx context.Context, etcd clientv3.Config, st store.Store, opts Option
 	}
 	start := opts.Now()
 
-	cli, status, err := dialMember(ctx, etcd)
+	var cli *clientv3.Client
+	var status *clientv3.StatusResponse
+	var err error
+	if opts.QuorumLost {
+		cli, status, err = dialSurvivor(ctx, etcd, opts)
+	} else {
+		cli, status, err = dialMember(ctx, etcd)
+	}
 	if err != nil {
 		return nil, &StageError{StageEtcd, err}
 	}
@@ -142,12 +162,13 @@ func Take(ctx context.Context, etcd clientv3.Config, st store.Store, opts Option
 		MemberID:      fmt.Sprintf("%x", status.Header.MemberId),
 		Compression:   opts.Compression,
 		ToolVersion:   buildinfo.Version,
+		QuorumLost:    opts.QuorumLost,
 	}
 	if m.DataKey, err = FreeDataKey(ctx, st, m.DataKey); err != nil {
 		return nil, &StageError{StageUpload, err}
 	}
 	log := opts.Logger.With("snapshot", m.Name(), "store", st.String())
-	log.Info("snapshot started", "endpoint", cli.Endpoints()[0], "revision", rev, "etcd_version", version)
+	log.Info("snapshot started", "endpoint", cli.Endpoints()[0], "revision", rev, "etcd_version", version, "quorum_lost", opts.QuorumLost)
 
 	// Key counts run beside the stream: a few count-only range requests.
 	type counted struct {
@@ -156,8 +177,15 @@ func Take(ctx context.Context, etcd clientv3.Config, st store.Store, opts Option
 		err      error
 	}
 	keysDone := make(chan counted, 1)
+	var read []clientv3.OpOption
+	if opts.QuorumLost {
+		// A member without a leader never answers a linearizable read
+		// (nor fails it): the counts would hang until the snapshot's
+		// bound. At a fixed revision a serializable one is as exact.
+		read = append(read, clientv3.WithSerializable())
+	}
 	go func() {
-		total, prefixes, err := CountKeys(ctx, cli, rev)
+		total, prefixes, err := CountKeys(ctx, cli, rev, read...)
 		keysDone <- counted{total, prefixes, err}
 	}()
 
@@ -281,34 +309,14 @@ func dialMember(ctx context.Context, cfg clientv3.Config) (*clientv3.Client, *cl
 	var errs []error
 	stale := false // some member answered but was refused as not in step
 	for _, ep := range cfg.Endpoints {
-		one := cfg
-		one.Endpoints = []string{ep}
-		one.Context = ctx
-		// A fixed 1 MiB flow-control window: gRPC's default BDP estimation
-		// grows it to 16 MiB, all of it buffered in this process whenever
-		// etcd sends faster than the upload drains.
-		one.DialOptions = append(append([]grpc.DialOption{}, cfg.DialOptions...),
-			grpc.WithInitialWindowSize(snapshotWindow), grpc.WithInitialConnWindowSize(snapshotWindow))
-		one.DialOptions = append(one.DialOptions, snapshotDialOptions()...)
-		cli, err := clientv3.New(one)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", ep, err))
-			continue
-		}
-		timeout := cfg.DialTimeout
-		if timeout <= 0 {
-			timeout = 5 * time.Second
-		}
-		sctx, cancel := context.WithTimeout(ctx, timeout)
-		st, err := cli.Status(sctx, ep)
-		cancel()
+		cli, st, err := dialEndpoint(ctx, cfg, ep)
 		if err == nil {
-			if err = inStepWithQuorum(ctx, cli, st, max(timeout, 5*time.Second)); err == nil {
+			if err = inStepWithQuorum(ctx, cli, st, max(statusTimeout(cfg), 5*time.Second)); err == nil {
 				return cli, st, nil
 			}
 			stale = true
+			cli.Close()
 		}
-		cli.Close()
 		errs = append(errs, fmt.Errorf("%s: %w", ep, err))
 	}
 	if len(errs) == 0 {
@@ -318,6 +326,107 @@ func dialMember(ctx context.Context, cfg clientv3.Config) (*clientv3.Client, *cl
 		return nil, nil, fmt.Errorf("no etcd endpoint answered as a member in step with the quorum: %w", errors.Join(errs...))
 	}
 	return nil, nil, fmt.Errorf("no etcd endpoint answered: %w", errors.Join(errs...))
+}
+
+// dialEndpoint returns a client pinned to ep and the member's status,
+// asked within the dial timeout.
+func dialEndpoint(ctx context.Context, cfg clientv3.Config, ep string) (*clientv3.Client, *clientv3.StatusResponse, error) {
+	one := cfg
+	one.Endpoints = []string{ep}
+	one.Context = ctx
+	// A fixed 1 MiB flow-control window: gRPC's default BDP estimation
+	// grows it to 16 MiB, all of it buffered in this process whenever
+	// etcd sends faster than the upload drains.
+	one.DialOptions = append(append([]grpc.DialOption{}, cfg.DialOptions...),
+		grpc.WithInitialWindowSize(snapshotWindow), grpc.WithInitialConnWindowSize(snapshotWindow))
+	one.DialOptions = append(one.DialOptions, snapshotDialOptions()...)
+	cli, err := clientv3.New(one)
+	if err != nil {
+		return nil, nil, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, statusTimeout(cfg))
+	st, err := cli.Status(sctx, ep)
+	cancel()
+	if err != nil {
+		cli.Close()
+		return nil, nil, err
+	}
+	return cli, st, nil
+}
+
+func statusTimeout(cfg clientv3.Config) time.Duration {
+	if cfg.DialTimeout <= 0 {
+		return 5 * time.Second
+	}
+	return cfg.DialTimeout
+}
+
+// ErrQuorumLostRefused: a snapshot with Options.QuorumLost found a reason
+// not to go on (a member that has a leader, a survivor behind the
+// backups). It is the operator's call to revisit, not a failed backup.
+var ErrQuorumLostRefused = errors.New("refusing the quorum-lost snapshot")
+
+// dialSurvivor is dialMember for Options.QuorumLost. It asks every
+// endpoint for its status and refuses when any member that answers has a
+// leader: the quorum is not lost, and a normal snapshot is the one to
+// take (a member cut off from a live quorum is stale, not a survivor).
+// Of the members without a leader it picks the one with the highest
+// revision, which holds the most of what the cluster committed before it
+// lost the quorum, and gives opts.AcceptSurvivor the last word.
+func dialSurvivor(ctx context.Context, cfg clientv3.Config, opts Options) (*clientv3.Client, *clientv3.StatusResponse, error) {
+	type answer struct {
+		ep  string
+		cli *clientv3.Client
+		st  *clientv3.StatusResponse
+	}
+	var answers []answer
+	var errs []error
+	for _, ep := range cfg.Endpoints {
+		cli, st, err := dialEndpoint(ctx, cfg, ep)
+		if err != nil {
+			opts.Logger.Warn("etcd member did not answer", "endpoint", ep, "err", err)
+			errs = append(errs, fmt.Errorf("%s: %w", ep, err))
+			continue
+		}
+		opts.Logger.Info("etcd member answered", "endpoint", ep, "member", fmt.Sprintf("%x", st.Header.MemberId),
+			"revision", st.Header.Revision, "leader", fmt.Sprintf("%x", st.Leader))
+		answers = append(answers, answer{ep, cli, st})
+	}
+	best := -1
+	var refused error
+	for i, a := range answers {
+		if a.st.Leader != 0 && refused == nil {
+			refused = fmt.Errorf("%w: member %x (%s) has leader %x: the cluster has a quorum; run the snapshot without --quorum-lost",
+				ErrQuorumLostRefused, a.st.Header.MemberId, a.ep, a.st.Leader)
+		}
+		if best < 0 || a.st.Header.Revision > answers[best].st.Header.Revision {
+			best = i
+		}
+	}
+	for i, a := range answers {
+		if i != best || refused != nil {
+			a.cli.Close()
+		}
+	}
+	switch {
+	case len(cfg.Endpoints) == 0:
+		return nil, nil, errors.New("no etcd endpoints configured")
+	case len(answers) == 0:
+		return nil, nil, fmt.Errorf("no etcd endpoint answered: %w", errors.Join(errs...))
+	case refused != nil:
+		return nil, nil, refused
+	}
+	b := answers[best]
+	member := fmt.Sprintf("%x", b.st.Header.MemberId)
+	opts.Logger.Info("picked the surviving member with the highest revision: it holds the most of what the cluster committed",
+		"endpoint", b.ep, "member", member, "revision", b.st.Header.Revision, "answered", len(answers), "did_not_answer", len(errs))
+	if opts.AcceptSurvivor != nil {
+		if err := opts.AcceptSurvivor(ctx, member, b.st.Header.Revision); err != nil {
+			b.cli.Close()
+			return nil, nil, err
+		}
+	}
+	return b.cli, b.st, nil
 }
 
 // ErrNotInQuorum: the member answered but could not show that it holds
