@@ -5,6 +5,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -34,6 +35,11 @@ type Agent struct {
 	// restore derives its revision bump; nil: none. The delta writer
 	// shares it.
 	Watermark *watermark.Recorder
+	// QuorumLost makes Once snapshot a member without a leader, the
+	// cluster's quorum lost for good (snapshot.Options.QuorumLost), unless
+	// it is behind the store's newest backup (notBehindBackups). Set by
+	// `etcdguard snapshot --quorum-lost` only: never the agent's loop.
+	QuorumLost bool
 	// MaxSnapshotDuration bounds one snapshot; 0: snapshot.MaxDuration.
 	// CleanupTimeout bounds retention and each cleanup; 0: defaultCleanupTimeout.
 	// (Tests shorten both.)
@@ -118,15 +124,26 @@ func (a *Agent) Once(ctx context.Context) (*snapshot.Result, error) {
 	}
 	tctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	res, err := snapshot.Take(tctx, a.Etcd, a.Store, snapshot.Options{
+	opts := snapshot.Options{
 		Cluster:     a.Config.ClusterName,
 		Compression: a.Config.Compression,
 		Now:         a.Now,
 		Logger:      a.Log,
-	})
+		QuorumLost:  a.QuorumLost,
+	}
+	if a.QuorumLost {
+		opts.AcceptSurvivor = a.notBehindBackups
+	}
+	res, err := snapshot.Take(tctx, a.Etcd, a.Store, opts)
 	if err != nil && ctx.Err() != nil {
 		// A stop, not a failure: nothing to count or record.
 		a.Log.Info("snapshot aborted", "err", err)
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	if errors.Is(err, snapshot.ErrQuorumLostRefused) {
+		// The operator's call, not a failed backup: a refusal stores
+		// nothing, not even a failure for check to report.
+		a.Log.Error("snapshot refused", "err", err)
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
 	if err != nil && tctx.Err() != nil {

@@ -36,14 +36,29 @@ has in flight at that moment goes on and completes. A snapshot still
 unfinished after an hour (etcd or the store stopped answering) fails, and
 the failure is recorded for "etcdguard check".
 
+A member without a leader is refused: cut off from its cluster's quorum, it
+streams a database that may miss what the quorum committed since. On the day
+the quorum is lost for good (the majority of the members gone and not coming
+back), --quorum-lost snapshots a survivor all the same, as etcd's disaster
+recovery does before restoring every member from it: every endpoint of
+--etcd-endpoints is asked for its status, and the snapshot is refused if any
+member that answers has a leader (the quorum is not lost). Of the members
+without a leader, the one with the highest revision is taken; it is refused
+when it is behind the newest point the store's backups restore (restore
+those instead: it loses less), or when the store cannot tell. The snapshot is
+marked QUORUM LOST in 'etcdguard list'. A refusal stores nothing.
+
 Every flag has an environment variable (shown) and a configuration key;
 flags win over the environment, which wins over the file.`,
 		Example: `  etcdguard snapshot --config /etc/etcdguard/config.yaml
+  etcdguard snapshot --config /etc/etcdguard/config.yaml --quorum-lost --etcd-endpoints https://10.0.2.10:2379
   ETCDGUARD_STORE_URL=s3://backups/etcd etcdguard snapshot --etcd-endpoints https://10.0.0.1:2379 \
     --etcd-ca-file ca.crt --etcd-cert-file client.crt --etcd-key-file client.key`,
 		Args: cobra.NoArgs,
 	}
 	flags := config.BindFlags(cmd.Flags(), snapshotSections...)
+	var quorumLost bool
+	cmd.Flags().BoolVar(&quorumLost, "quorum-lost", false, "the cluster lost its quorum for good: snapshot the surviving member(s) named by --etcd-endpoints although they have no leader")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := flags.Resolve()
 		if err != nil {
@@ -55,6 +70,7 @@ flags win over the environment, which wins over the file.`,
 		if err != nil {
 			return err
 		}
+		a.QuorumLost = quorumLost
 		if err := a.CleanupSnapshots(cmd.Context(), time.Now()); err != nil {
 			if store.Misconfigured(err) != "" {
 				// Wrong credentials or bucket: the upload would fail too,
@@ -79,6 +95,9 @@ flags win over the environment, which wins over the file.`,
 			"snapshot %s: revision %d, %d keys, %.1f MiB raw -> %.1f MiB stored (ratio %.2f) in %.2fs; etcd read %.0f MiB/s, zstd %.0f MiB/s, upload %.0f MiB/s\n",
 			m.Name(), m.Revision, m.Keys, mib(m.RawSize), mib(m.StoredSize), float64(m.RawSize)/float64(max(m.StoredSize, 1)),
 			res.Duration.Seconds(), rate(m.RawSize, res.ReadBusy), rate(m.RawSize, res.CompressBusy), rate(m.StoredSize, res.Duration-res.UploadWait))
+		if err == nil && m.QuorumLost {
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "quorum lost: taken from member %s without a leader; restore every member from it with --snapshot %s\n", m.MemberID, m.Name())
+		}
 		return err
 	}
 	return cmd

@@ -57,3 +57,33 @@ func TestSnapshotByHandKeepsTheAgentsLiveChain(t *testing.T) {
 	}
 	t.Logf("kept %s and its %d segments beside %s", agents.Manifest.Name(), len(c.Segments), l.Snapshots[0].Name())
 }
+
+// --quorum-lost is for a cluster whose quorum is gone: against a member
+// that has a leader it refuses, says why, and stores nothing, not even a
+// failure for check; an endpoint that does not answer is reported.
+func TestSnapshotQuorumLostRefusesAMemberWithALeader(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "store")
+	st, err := store.NewFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := etcdtest.Start(t)
+	e.Put(t, map[string]string{"/registry/namespaces/default": "ns"})
+	out, err := run(t, "snapshot", "--quorum-lost", "--store-url", "file://"+dir, "--cluster-name", "prod",
+		"--etcd-endpoints", "http://127.0.0.1:1,"+e.Endpoints[0], "--etcd-dial-timeout", "2s")
+	t.Logf("etcdguard snapshot --quorum-lost against a member with a leader: %v\n%s", err, out)
+	if err == nil || !strings.Contains(err.Error(), "has leader") || !strings.Contains(err.Error(), "the cluster has a quorum; run the snapshot without --quorum-lost") {
+		t.Fatalf("want a refusal naming the leader, got %v", err)
+	}
+	if !strings.Contains(out, "etcd member did not answer") || !strings.Contains(out, "127.0.0.1:1") {
+		t.Fatalf("the endpoint that did not answer is not reported:\n%s", out)
+	}
+	objs, err := st.List(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 0 {
+		t.Fatalf("a refused snapshot stored %v", objs)
+	}
+}
