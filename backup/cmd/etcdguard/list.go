@@ -65,6 +65,10 @@ func newListCommand() *cobra.Command {
 first: when each was taken, etcd's revision, stored and raw size, key count,
 the sha256 of the stored object and a shrink marker.
 
+A snapshot taken with 'etcdguard snapshot --quorum-lost' (from a member
+without a leader, the cluster's quorum lost for good) is marked QUORUM LOST,
+and has "quorum_lost": true in --json.
+
 A snapshot is marked SHRUNK when it has fewer than check.shrink_ratio × the
 keys of the snapshot before it, or a whole /registry/<resource> prefix
 vanished: what "etcdctl del -r" on the wrong range looks like. Restore the
@@ -129,10 +133,14 @@ they are counted on stderr.`,
 		}
 		printWindow(out, entries)
 		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tCREATED\tREVISION\tSTORED\tRAW\tKEYS\tSHA256\tDELTA CHAIN\tSHRINK")
+		fmt.Fprintln(tw, "NAME\tCREATED\tREVISION\tSTORED\tRAW\tKEYS\tSHA256\tDELTA CHAIN\tNOTE\tSHRINK")
 		for _, e := range entries {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", e.Name, e.CreatedAt.UTC().Format(time.RFC3339), e.Revision,
-				humanize.IBytes(uint64(e.StoredSize)), humanize.IBytes(uint64(e.RawSize)), e.Keys, short(e.StoredSHA256), e.Chain, e.Shrink)
+			note := ""
+			if e.QuorumLost {
+				note = "QUORUM LOST (member " + e.MemberID + ", no leader)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", e.Name, e.CreatedAt.UTC().Format(time.RFC3339), e.Revision,
+				humanize.IBytes(uint64(e.StoredSize)), humanize.IBytes(uint64(e.RawSize)), e.Keys, short(e.StoredSHA256), e.Chain, note, e.Shrink)
 		}
 		return tw.Flush()
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -9,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/k8sguard/k8sguard/backup/internal/etcdtest"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
+	"github.com/k8sguard/k8sguard/backup/store"
 )
 
 // The restorable window reaches as far as any chain goes: the agent's
@@ -59,5 +63,46 @@ func TestReadCommandsRefuseAMissingFileStore(t *testing.T) {
 		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("%v created the store directory: %v", args, err)
 		}
+	}
+}
+
+// A snapshot taken with --quorum-lost is marked in the table and in --json;
+// the others are not.
+func TestListMarksQuorumLostSnapshots(t *testing.T) {
+	t.Setenv("ETCDGUARD_CONFIG", "")
+	dir := t.TempDir()
+	st, err := store.NewFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := etcdtest.Start(t)
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	normal := e.Snapshot(t, st, "prod", t0, snapshot.CompressionZstd)
+	lost := e.Snapshot(t, st, "prod", t0.Add(time.Hour), snapshot.CompressionZstd)
+	lost.QuorumLost = true // as Take with Options.QuorumLost writes it
+	if err := snapshot.Write(context.Background(), st, lost); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "list", "--store-url", "file://"+dir, "--cluster-name", "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("etcdguard list:\n%s", out)
+	for _, line := range strings.Split(out, "\n") {
+		marked := strings.Contains(line, "QUORUM LOST (member "+lost.MemberID+", no leader)")
+		if strings.HasPrefix(line, lost.Name()) && !marked || strings.HasPrefix(line, normal.Name()) && marked {
+			t.Fatalf("wrong mark in %q", line)
+		}
+	}
+	out, err = run(t, "list", "--store-url", "file://"+dir, "--cluster-name", "prod", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []map[string]any
+	if err := json.Unmarshal([]byte(out), &entries); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(entries) != 2 || entries[0]["quorum_lost"] != true || entries[1]["quorum_lost"] != nil {
+		t.Fatalf("list --json: want quorum_lost true on the newest only, absent on the other\n%s", out)
 	}
 }
