@@ -48,8 +48,9 @@ when it is behind the newest point the store's backups restore (restore
 those instead: it loses less), or when the store cannot tell. The snapshot is
 marked QUORUM LOST in 'etcdguard list'. A refusal stores nothing.
 
-Every flag has an environment variable (shown) and a configuration key;
-flags win over the environment, which wins over the file.`,
+Every flag but --quorum-lost has an environment variable (shown) and a
+configuration key; flags win over the environment, which wins over the file.
+--quorum-lost is for one run by hand: no file or timer sets it.`,
 		Example: `  etcdguard snapshot --config /etc/etcdguard/config.yaml
   etcdguard snapshot --config /etc/etcdguard/config.yaml --quorum-lost --etcd-endpoints https://10.0.2.10:2379
   ETCDGUARD_STORE_URL=s3://backups/etcd etcdguard snapshot --etcd-endpoints https://10.0.0.1:2379 \
