@@ -49,7 +49,10 @@ type inspected struct {
 	CompactRevision          int64
 	ScheduledCompactRevision int64
 	ConsistentIndex          uint64
-	Keys                     int64
+	// Term is the raft term of the entry at ConsistentIndex: with it, the
+	// position in the raft log of what the database applied.
+	Term uint64
+	Keys int64
 	// Members are the cluster's members as the database last knew them
 	// (etcd's members bucket): where to ask whether a quorum is up.
 	Members []Member
@@ -132,6 +135,9 @@ func inspect(path string) (inspected, error) {
 		}
 		if v := meta.Get(schema.MetaConsistentIndexKeyName); len(v) == 8 {
 			found.ConsistentIndex = beUint64(v)
+		}
+		if v := meta.Get(schema.MetaTermKeyName); len(v) == 8 {
+			found.Term = beUint64(v)
 		}
 		if v := meta.Get(schema.FinishedCompactKeyName); v != nil {
 			found.CompactRevision = mvcc.BytesToRev(v).Main

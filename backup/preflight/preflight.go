@@ -98,7 +98,8 @@ type Report struct {
 	// at the bumped revision.
 	ScheduledCompactRevision int64
 	ConsistentIndex          uint64
-	Keys                     int64 // key revisions stored (history included)
+	Term                     uint64 // raft term of the entry at ConsistentIndex
+	Keys                     int64  // key revisions stored (history included)
 	// Newest is the newest committed snapshot, nil when unchecked or none;
 	// NewestRevision the newest revision the backups restore (its own, or
 	// its delta chain's end, NewestChain, when that is further).
@@ -136,7 +137,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	r.Revision, r.CompactRevision, r.ConsistentIndex, r.Keys = found.Revision, found.CompactRevision, found.ConsistentIndex, found.Keys
 	r.ScheduledCompactRevision = found.ScheduledCompactRevision
-	r.Members = found.Members
+	r.Members, r.Term = found.Members, found.Term
 	return r, r.checkLag(ctx, o)
 }
 
@@ -189,7 +190,7 @@ func (r *Report) checkLag(ctx context.Context, o Options) error {
 	case o.Etcd == nil:
 		others = "the other members were not asked whether they have a leader"
 	default:
-		up, answers := quorumUp(ctx, o, r.Members)
+		up, answers := quorumUp(ctx, o, r)
 		if up != nil {
 			r.Notes = append(r.Notes, fmt.Sprintf("%s, but the cluster has a quorum: %s. The leader catches this member up (raft), so its disk cannot come back as the cluster", behind, up))
 			return nil

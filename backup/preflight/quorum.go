@@ -24,6 +24,9 @@ type peerAnswer struct {
 	status   *clientv3.StatusResponse
 	err      error
 	stranger bool // a member of another cluster
+	// behind: the answering cluster's raft log is behind what this
+	// database applied; it is not the cluster this disk was a member of.
+	behind bool
 }
 
 func (a peerAnswer) String() string {
@@ -32,6 +35,9 @@ func (a peerAnswer) String() string {
 		return fmt.Sprintf("%s: %v", a.endpoint, a.err)
 	case a.stranger:
 		return fmt.Sprintf("%s: member %x is not in this member's list (another cluster)", a.endpoint, a.status.Header.MemberId)
+	case a.behind:
+		return fmt.Sprintf("%s: member %x, leader %x, raft term %d, index %d: behind this disk's raft log (a cluster restored since, with the same member IDs?)",
+			a.endpoint, a.status.Header.MemberId, a.status.Leader, a.status.RaftTerm, a.status.RaftIndex)
 	case a.status.Leader == 0:
 		return fmt.Sprintf("%s: member %x has no leader", a.endpoint, a.status.Header.MemberId)
 	}
@@ -48,10 +54,10 @@ func (a peerAnswer) String() string {
 // entries, or a snapshot, it lacks) and its stale log can never win an
 // election. That is the case of a member that was down while the others
 // went on writing: a rolling reboot of the control plane.
-func quorumUp(ctx context.Context, o Options, members []Member) (*peerAnswer, []peerAnswer) {
+func quorumUp(ctx context.Context, o Options, r *Report) (*peerAnswer, []peerAnswer) {
 	ids := map[uint64]bool{}
 	var endpoints []string
-	for _, m := range members {
+	for _, m := range r.Members {
 		ids[m.ID] = true
 		endpoints = append(endpoints, m.ClientURLs...)
 	}
@@ -81,11 +87,24 @@ func quorumUp(ctx context.Context, o Options, members []Member) (*peerAnswer, []
 		// A member of another cluster (one restored with a new token at
 		// the same address) says nothing about this member's.
 		a.stranger = a.err == nil && !ids[a.status.Header.MemberId]
-		if up == nil && a.err == nil && !a.stranger && a.status.Leader != 0 {
+		// A cluster restored with the same token and peer URLs has the
+		// same member IDs, and starts its raft log afresh. A disk from
+		// before the restore is ahead in it (a later term, or a longer log
+		// in the same term): it could win an election and bring its old
+		// data back as the cluster. A member that was merely down is at
+		// or behind its cluster's log.
+		a.behind = a.err == nil && !a.stranger && logAhead(r.Term, r.ConsistentIndex, a.status.RaftTerm, a.status.RaftIndex)
+		if up == nil && a.err == nil && !a.stranger && !a.behind && a.status.Leader != 0 {
 			up = a
 		}
 	}
 	return up, answers
+}
+
+// logAhead says whether raft log position (term, index) is past
+// (qTerm, qIndex), as raft compares logs to grant a vote.
+func logAhead(term, index, qTerm, qIndex uint64) bool {
+	return term > qTerm || term == qTerm && index > qIndex
 }
 
 func askStatus(ctx context.Context, cfg clientv3.Config, ep string) peerAnswer {

@@ -3,6 +3,9 @@ package backup_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -137,5 +140,74 @@ func TestClusterPreflightOfStoppedMember(t *testing.T) {
 	t.Logf("preflight of m2, killed 100 revisions before the backup at %d, the others down: exit %d\n%s", last, r.Code, logBlock(r.Output))
 	if r.Code != 0 || !strings.Contains(r.Output, "within 1000 of the newest backup") {
 		t.Fatalf("preflight refused a member only 100 revisions behind (exit %d)", r.Code)
+	}
+}
+
+// TestClusterPreflightRefusesADiskFromBeforeARestore: a 3-member etcd is
+// restored in place from a backup with its original token, names and peer
+// URLs (etcdguard restore's default token is new for every snapshot; an
+// operator can override it), so the restored members have the same IDs
+// as before. One member's disk is then replaced by a copy taken before
+// the restore (a volume restored from a cloud snapshot), 1,500 writes and
+// a raft log longer than the restored cluster's. The other two answer
+// with a leader and are in its member list, but their raft log is behind
+// the disk's: it could win an election and bring its old data back as the
+// cluster. The preflight refuses it (exit 3), saying so; counting any
+// leader of a listed member as its quorum, it passed.
+func TestClusterPreflightRefusesADiskFromBeforeARestore(t *testing.T) {
+	c := infra.StartEtcdCluster(t, 3)
+	s := infra.StartS3(t)
+	env := snapEnv(c.Members[0], s, "")
+	cli := etcdClient(t, &infra.Etcd{Endpoints: c.Endpoints()})
+	last := putN(t, cli, "configmaps/before", 1500)
+	if _, stderr, code := snapRun(t, env, "snapshot"); code != 0 {
+		t.Fatalf("snapshot: exit %d\n%s", code, stderr)
+	}
+	backup := snapList(t, s).Snapshots[0]
+	waitFor(t, 30*time.Second, "every member at the last write", func() bool {
+		for _, m := range c.Members {
+			st, err := etcdClient(t, m).Status(context.Background(), m.Endpoints[0])
+			if err != nil || st.Header.Revision < last {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(500 * time.Millisecond) // etcd's backend commits every 100 ms
+	for i, m := range c.Members {
+		c.Kill(i)
+		waitFor(t, 10*time.Second, m.Name+" to exit", func() bool { exited, _ := m.Process.Exited(); return exited })
+	}
+	old := filepath.Join(t.TempDir(), "old-disk")
+	if out, err := exec.Command("cp", "-a", c.Members[2].DataDir, old).CombinedOutput(); err != nil {
+		t.Fatalf("copy the old disk: %v\n%s", err, out)
+	}
+	for i, m := range c.Members {
+		r := runEtcdguard(t, env, "restore", "--snapshot", backup.Name(), "--data-dir", m.DataDir, "--force",
+			"--name", m.Name, "--initial-cluster", c.Flag(i, "--initial-cluster"),
+			"--initial-advertise-peer-urls", m.PeerURL, "--initial-cluster-token", c.Flag(i, "--initial-cluster-token"))
+		if r.Code != 0 {
+			t.Fatalf("restore %s in place: exit %d\n%s", m.Name, r.Code, r.Output)
+		}
+	}
+	for i := range c.Members {
+		c.Restart(i, false)
+	}
+	c.WaitHealthy(0, 1, 2)
+	if _, stderr, code := snapRun(t, env, "snapshot"); code != 0 {
+		t.Fatalf("snapshot of the restored cluster: exit %d\n%s", code, stderr)
+	}
+	c.Kill(2)
+	c.WaitHealthy(0, 1)
+	if err := os.RemoveAll(c.Members[2].DataDir); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-a", old, c.Members[2].DataDir).CombinedOutput(); err != nil {
+		t.Fatalf("put the old disk back: %v\n%s", err, out)
+	}
+	r := runEtcdguard(t, snapEnv(c.Members[2], s, ""), "preflight", "--data-dir", c.Members[2].DataDir)
+	t.Logf("preflight of m2's disk from before the restore (same token), the restored m0 and m1 up: exit %d\n%s", r.Code, logBlock(r.Output))
+	if r.Code != 3 || !strings.Contains(r.Output, "behind this disk's raft log") || strings.Contains(r.Output, "another cluster") {
+		t.Fatalf("preflight of a disk from before a same-token restore: exit %d, want 3 naming the raft logs", r.Code)
 	}
 }

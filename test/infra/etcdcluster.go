@@ -83,6 +83,19 @@ func StartEtcdClusterWith(t TB, n int, opts EtcdClusterOptions) *EtcdCluster {
 	return c
 }
 
+// Flag is the value member i was started with for etcd flag name
+// ("--initial-cluster-token", …), "" when not given: what a restore in
+// place must repeat for the restored members to keep their IDs.
+func (c *EtcdCluster) Flag(i int, name string) string {
+	args := c.args[i]
+	for j := 0; j+1 < len(args); j++ {
+		if args[j] == name {
+			return args[j+1]
+		}
+	}
+	return ""
+}
+
 // Endpoints is every member's client URL.
 func (c *EtcdCluster) Endpoints() []string {
 	var eps []string
