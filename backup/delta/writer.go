@@ -108,6 +108,9 @@ type writer struct {
 	prevSHA   string
 	nextFirst int64 // FirstRevision of the next segment
 	lastRev   int64 // newest revision seen
+	// limit is the newest revision to take, 0: none (a bridge ends at
+	// the next chain's start).
+	limit int64
 
 	// The open segment.
 	enc                     *encoder
@@ -296,6 +299,9 @@ func (w *writer) add(events []rawEvent, fragment bool, dates *dater, arrived tim
 		if rev <= w.lastRev {
 			i = j // seen before the watch (re)started
 			continue
+		}
+		if w.limit > 0 && rev > w.limit {
+			break
 		}
 		if rev != w.lastRev+1 {
 			return &ChainBreak{BreakGap, fmt.Errorf("the watch delivered revision %d after %d", rev, w.lastRev)}

@@ -1,0 +1,249 @@
+package delta_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/k8sguard/k8sguard/backup/delta"
+	"github.com/k8sguard/k8sguard/backup/internal/etcdtest"
+	"github.com/k8sguard/k8sguard/backup/snapshot"
+	"github.com/k8sguard/k8sguard/backup/store"
+)
+
+// oldChain is a handover as the agents leave it: a full snapshot A and its
+// chain, whose writer stopped at revision E; changes made after it; the
+// next leader's snapshot B at revision S; changes after B.
+type oldChain struct {
+	e     *etcdtest.Etcd
+	a, b  *snapshot.Result
+	chain *delta.Chain // A's chain before any bridge
+}
+
+func handover(t *testing.T, st store.Store) *oldChain {
+	t.Helper()
+	e := etcdtest.Start(t)
+	put(t, e, 5, "before")
+	a := takeSnapshot(t, e, st)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- delta.Follow(ctx, e.Client, st, a.Manifest, a.StatusRevision, delta.Options{Cluster: cluster, Interval: 50 * time.Millisecond})
+	}()
+	waitChain(t, st, a.Manifest, put(t, e, 20, "old-leader"))
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	c, err := delta.Load(context.Background(), st, a.Manifest, nil)
+	if err != nil || c.Broken != nil || len(c.Segments) == 0 {
+		t.Fatalf("old chain: %v, broken %v", err, c.Broken)
+	}
+	put(t, e, 40, "in-between")
+	b := takeSnapshot(t, e, st)
+	put(t, e, 10, "new-leader")
+	return &oldChain{e: e, a: a, b: b, chain: c}
+}
+
+// TestExtendBridgesTheOldChainUpToTheNewSnapshot: the bridge continues the
+// old chain link by link (sequence, revisions, prev_sha256), holds every
+// revision from its end to the new snapshot's and none after, is cut at
+// max_bytes, keeps the old chain's coverage time, and is not written twice.
+func TestExtendBridgesTheOldChainUpToTheNewSnapshot(t *testing.T) {
+	st := fileStore(t)
+	h := handover(t, st)
+	E, S := h.chain.LastRevision(), h.b.Manifest.Revision
+	start := time.Now()
+	b, err := delta.Extend(context.Background(), h.e.Client, st, h.a.Manifest, S, delta.Options{Cluster: cluster, MaxBytes: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("bridged %s from revision %d to %d: %d segments in %s", h.a.Manifest.Name(), E+1, S, len(b.Segments), time.Since(start).Round(time.Millisecond))
+	c, err := delta.Load(context.Background(), st, h.a.Manifest, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Broken != nil || c.LastRevision() != S || b.LastRevision() != S {
+		t.Fatalf("after the bridge the chain ends at %d (bridge %d), broken %v; want %d, whole", c.LastRevision(), b.LastRevision(), c.Broken, S)
+	}
+	if len(b.Segments) < 2 {
+		t.Fatalf("%d bridge segments; max_bytes 2048 should have cut several", len(b.Segments))
+	}
+	old := h.chain.Segments[len(h.chain.Segments)-1]
+	revs := 0
+	for i, m := range c.Segments[len(h.chain.Segments):] {
+		if m.Sequence != old.Sequence+1+i || m.Snapshot != h.a.Manifest.Name() || m.CoveredAt != old.CoveredAt {
+			t.Fatalf("bridge segment %s: sequence %d, snapshot %s, covered_at %s; want %d, %s, %s", m.Name(), m.Sequence, m.Snapshot, m.CoveredAt, old.Sequence+1+i, h.a.Manifest.Name(), old.CoveredAt)
+		}
+		revs += m.Revisions
+	}
+	if want := int(S - E); revs != want {
+		t.Fatalf("the bridge holds %d revisions, etcd made %d between %d and %d", revs, want, E, S)
+	}
+	again, err := delta.Extend(context.Background(), h.e.Client, st, h.a.Manifest, S, delta.Options{Cluster: cluster})
+	if err != nil || len(again.Segments) != 0 {
+		t.Fatalf("a second bridge: %d segments, %v; want none", len(again.Segments), err)
+	}
+}
+
+// TestExtendWritesNothingWhenEtcdCompactedPastTheChain: the revisions
+// after the chain's end are gone; the chain is left as it was.
+func TestExtendWritesNothingWhenEtcdCompactedPastTheChain(t *testing.T) {
+	st := fileStore(t)
+	h := handover(t, st)
+	if _, err := h.e.Client.Compact(context.Background(), h.b.Manifest.Revision); err != nil {
+		t.Fatal(err)
+	}
+	b, err := delta.Extend(context.Background(), h.e.Client, st, h.a.Manifest, h.b.Manifest.Revision, delta.Options{Cluster: cluster})
+	var be *delta.BridgeError
+	if !errors.As(err, &be) || be.Result != delta.BridgeCompacted || len(b.Segments) != 0 {
+		t.Fatalf("Extend after compaction: %v, %d segments; want a BridgeError %q and none", err, len(b.Segments), delta.BridgeCompacted)
+	}
+	t.Log(err)
+	assertChainAsBefore(t, st, h)
+}
+
+// TestExtendLeavesABrokenChainAlone: a chain with a missing segment is
+// not bridged (a restore could not reach the bridge anyway).
+func TestExtendLeavesABrokenChainAlone(t *testing.T) {
+	st := fileStore(t)
+	h := handover(t, st)
+	if len(h.chain.Segments) < 2 {
+		t.Skipf("the old chain has %d segment(s)", len(h.chain.Segments))
+	}
+	if err := st.Delete(context.Background(), delta.ManifestKey(h.chain.Segments[0].DataKey)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := delta.Extend(context.Background(), h.e.Client, st, h.a.Manifest, h.b.Manifest.Revision, delta.Options{Cluster: cluster})
+	var be *delta.BridgeError
+	if !errors.As(err, &be) || be.Result != delta.BridgeFailed || !strings.Contains(err.Error(), "not whole") {
+		t.Fatalf("Extend of a broken chain: %v; want a BridgeError %q", err, delta.BridgeFailed)
+	}
+	objs, err := st.List(context.Background(), delta.ChainDir(h.a.Manifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 2*len(h.chain.Segments) - 1; len(objs) != want {
+		t.Fatalf("%d objects in the chain, want the %d it had", len(objs), want)
+	}
+}
+
+// TestExtendLeavesARecentInterruptedCommit: data without a manifest after
+// the chain's end may be its writer's last commit, in flight: no bridge.
+func TestExtendLeavesARecentInterruptedCommit(t *testing.T) {
+	st := fileStore(t)
+	h := handover(t, st)
+	last := h.chain.Segments[len(h.chain.Segments)-1]
+	inFlight := delta.DataKey(h.a.Manifest, delta.SegmentName(last.Sequence+1, last.LastRevision+1, last.LastRevision+3))
+	if _, err := st.Put(context.Background(), inFlight, strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := delta.Extend(context.Background(), h.e.Client, st, h.a.Manifest, h.b.Manifest.Revision, delta.Options{Cluster: cluster})
+	var be *delta.BridgeError
+	if !errors.As(err, &be) || be.Result != delta.BridgeFailed || !strings.Contains(err.Error(), "in flight") {
+		t.Fatalf("Extend beside a commit in flight: %v; want a BridgeError %q", err, delta.BridgeFailed)
+	}
+	t.Log(err)
+	if _, err := st.Stat(context.Background(), inFlight); err != nil {
+		t.Fatalf("the writer's data object: %v", err)
+	}
+}
+
+// racingStore is the real file store; when the bridge commits its first
+// segment, race runs first (another writer, or retention).
+type racingStore struct {
+	*store.File
+	once sync.Once
+	race func(ctx context.Context, bridgeKey string)
+}
+
+func (r *racingStore) Put(ctx context.Context, key string, body io.Reader) (int64, error) {
+	if strings.Contains(key, ".deltas/") && strings.HasSuffix(key, ".events.zst") && r.race != nil {
+		r.once.Do(func() { r.race(ctx, key) })
+	}
+	return r.File.Put(ctx, key, body)
+}
+
+// TestExtendWithdrawsWhenAnotherWriterCommitted: the old leader, late,
+// commits its last segment with the sequence the bridge writes (or it
+// commits just after the bridge's): two segments of one sequence break
+// the chain. The bridge, listing the chain after its commit, removes its
+// own segments, manifests first: the old leader's segment stands and the
+// chain is whole. When retention deleted the old snapshot meanwhile, the
+// bridge leaves no committed-looking segment behind either.
+func TestExtendWithdrawsWhenAnotherWriterCommitted(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		race func(t *testing.T, st *racingStore, h *oldChain) func(ctx context.Context, key string)
+	}{
+		{"competing segment", func(t *testing.T, st *racingStore, h *oldChain) func(context.Context, string) {
+			return func(ctx context.Context, key string) {
+				// The old leader's last segment: its stop read two more revisions.
+				last := h.chain.Segments[len(h.chain.Segments)-1]
+				data := []byte("the old leader's last segment")
+				sum := sha256.Sum256(data)
+				name := delta.SegmentName(last.Sequence+1, last.LastRevision+1, last.LastRevision+2)
+				m := *last
+				m.Sequence, m.FirstRevision, m.LastRevision = last.Sequence+1, last.LastRevision+1, last.LastRevision+2
+				m.DataKey, m.SHA256, m.PrevSHA256 = delta.DataKey(h.a.Manifest, name), hex.EncodeToString(sum[:]), last.SHA256
+				if err := snapshot.Commit(ctx, st.File, m.DataKey, data, delta.ManifestKey(m.DataKey), &m); err != nil {
+					t.Error(err)
+				}
+			}
+		}},
+		{"snapshot deleted", func(t *testing.T, st *racingStore, h *oldChain) func(context.Context, string) {
+			return func(ctx context.Context, key string) {
+				if err := st.File.Delete(ctx, snapshot.ManifestKey(h.a.Manifest.DataKey)); err != nil {
+					t.Error(err)
+				}
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &racingStore{File: fileStore(t)}
+			h := handover(t, st)
+			st.race = tc.race(t, st, h)
+			b, err := delta.Extend(context.Background(), h.e.Client, st, h.a.Manifest, h.b.Manifest.Revision, delta.Options{Cluster: cluster, MaxBytes: 2048})
+			var be *delta.BridgeError
+			if !errors.As(err, &be) || be.Result != delta.BridgeWithdrawn || len(b.Segments) != 0 || len(b.Withdrawn) == 0 {
+				t.Fatalf("Extend racing: %v, %d segments standing; want a BridgeError %q and none", err, len(b.Segments), delta.BridgeWithdrawn)
+			}
+			t.Logf("%v (%d segments withdrawn)", err, len(b.Withdrawn))
+			for _, m := range b.Withdrawn {
+				for _, k := range []string{m.DataKey, delta.ManifestKey(m.DataKey)} {
+					if _, err := st.Stat(context.Background(), k); !errors.Is(err, store.ErrNotFound) {
+						t.Fatalf("the bridge's %s is still there (%v)", k, err)
+					}
+				}
+			}
+			c, err := delta.Load(context.Background(), st, h.a.Manifest, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Broken != nil || len(c.Orphans) != 0 {
+				t.Fatalf("after the withdrawal: broken %v, %d orphans", c.Broken, len(c.Orphans))
+			}
+			if tc.name == "competing segment" && (len(c.Segments) != len(h.chain.Segments)+1 || c.LastRevision() != h.chain.LastRevision()+2) {
+				t.Fatalf("the chain has %d segments up to %d; want the old leader's last one standing", len(c.Segments), c.LastRevision())
+			}
+		})
+	}
+}
+
+func assertChainAsBefore(t *testing.T, st store.Store, h *oldChain) {
+	t.Helper()
+	c, err := delta.Load(context.Background(), st, h.a.Manifest, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Broken != nil || len(c.Segments) != len(h.chain.Segments) || c.LastRevision() != h.chain.LastRevision() || len(c.Orphans) != 0 {
+		t.Fatalf("the chain changed: %d segments to %d (broken %v, %d orphans); it had %d to %d",
+			len(c.Segments), c.LastRevision(), c.Broken, len(c.Orphans), len(h.chain.Segments), h.chain.LastRevision())
+	}
+}
