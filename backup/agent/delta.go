@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -89,4 +90,112 @@ func (a *Agent) chainBroke(c *chain, brk *delta.ChainBreak) {
 		a.Metrics.ChainBreaks.WithLabelValues(brk.Reason).Inc()
 	}
 	a.Log.Warn("delta chain broken: a new full snapshot starts a new chain", "snapshot", c.snap.Name(), "reason", brk.Reason, "err", brk.Err)
+}
+
+// bridgeWait is how long after its election an agent waits before it
+// reads its predecessor's chain to bridge it (Bridge): the predecessor may
+// still be committing. It notices that it lost leadership when its lease
+// expires (a partitioned or cut-off agent: by its own clock, about when
+// etcd expires the lease and this agent is elected) or at once when it
+// stops; its writer then reads for up to 2 s more and commits for up to
+// 5 s (delta writer.stop). 15 s leaves that window and as much again for
+// a predecessor whose event loop was busy or whose clock runs behind.
+// What it commits later still is caught by the listing after the bridge.
+const bridgeWait = 15 * time.Second
+
+// bridgeTimeout bounds a bridge's reading and commits: seconds of
+// history, read at up to 1,000 revisions a message.
+const bridgeTimeout = time.Minute
+
+// bridgeLookBack is how many snapshots before its own a new leader looks
+// through for the chain to bridge (a snapshot taken by hand starts none).
+const bridgeLookBack = 5
+
+type bridgeResult struct {
+	b     *delta.Bridged
+	err   error
+	start time.Time // when the bridge began reading the old chain
+}
+
+// Bridge extends the newest chain older than snap, the one this agent's
+// predecessor wrote, from its last committed revision up to snap's
+// revision, reading etcd's history (delta.Extend): so that the revisions
+// between the predecessor's last segment and this agent's first snapshot
+// restore through the old chain. It first waits until wait has passed.
+// A nil Bridged without error: nothing to bridge.
+func (a *Agent) Bridge(ctx context.Context, snap *snapshot.Manifest, wait time.Duration) bridgeResult {
+	select {
+	case <-ctx.Done():
+		return bridgeResult{err: context.Cause(ctx)}
+	case <-time.After(wait):
+	}
+	r := bridgeResult{start: a.now()}
+	l, err := snapshot.List(ctx, a.Store, a.Config.ClusterName)
+	if err != nil {
+		r.err = &delta.BridgeError{Result: delta.BridgeFailed, Err: err}
+		return r
+	}
+	var older []*snapshot.Manifest
+	for _, m := range l.Snapshots { // newest first
+		if m.Name() != snap.Name() && m.Revision < snap.Revision && !m.CreatedAt.After(snap.CreatedAt) && len(older) < bridgeLookBack {
+			older = append(older, m)
+		}
+	}
+	prev, err := delta.NewestChain(ctx, a.Store, older, nil)
+	if err != nil {
+		r.err = &delta.BridgeError{Result: delta.BridgeFailed, Err: err}
+		return r
+	}
+	if prev == nil || prev.LastRevision >= snap.Revision {
+		return r // no chain before, or it reaches this snapshot already
+	}
+	cli, err := clientv3.New(a.Etcd)
+	if err != nil {
+		r.err = &delta.BridgeError{Result: delta.BridgeFailed, Err: fmt.Errorf("etcd client: %w", err)}
+		return r
+	}
+	defer cli.Close()
+	bctx, cancel := context.WithTimeout(ctx, bridgeTimeout)
+	defer cancel()
+	a.Log.Info("bridging the previous delta chain up to this agent's first snapshot", "chain", prev.Snapshot.Name(),
+		"from_revision", prev.LastRevision+1, "until_revision", snap.Revision, "snapshot", snap.Name())
+	r.b, r.err = delta.Extend(bctx, cli, a.Store, prev.Snapshot, snap.Revision, delta.Options{
+		Cluster:  a.Config.ClusterName,
+		MaxBytes: int64(a.Config.Delta.MaxBytes),
+		Logger:   a.Log,
+		Now:      a.Now,
+	})
+	return r
+}
+
+// bridged logs and counts a bridge's result.
+func (a *Agent) bridged(r bridgeResult) {
+	result := delta.BridgeCommitted
+	var be *delta.BridgeError
+	switch {
+	case r.err == nil && (r.b == nil || len(r.b.Segments) == 0):
+		if r.b != nil {
+			a.Log.Info("no delta bridge needed: the previous chain reaches this agent's first snapshot", "chain", r.b.Snapshot.Name(), "last_revision", r.b.From)
+		} else {
+			a.Log.Debug("no delta bridge: no previous chain, or it reaches this agent's first snapshot")
+		}
+		return
+	case r.err == nil:
+		a.Log.Info("delta bridge committed: the previous chain reaches this agent's first snapshot", "chain", r.b.Snapshot.Name(),
+			"from_revision", r.b.From+1, "last_revision", r.b.LastRevision(), "segments", len(r.b.Segments), "took", a.now().Sub(r.start).Round(time.Millisecond))
+	case errors.As(r.err, &be):
+		result = be.Result
+		args := []any{"result", be.Result, "err", be.Err}
+		if r.b != nil {
+			args = append(args, "chain", r.b.Snapshot.Name(), "from_revision", r.b.From+1, "until_revision", r.b.Until,
+				"segments_committed", len(r.b.Segments), "last_revision", r.b.LastRevision())
+		}
+		a.Log.Warn("delta bridge not written (or not whole): the revisions after its last_revision up to this agent's first snapshot stay in no chain", args...)
+	default:
+		a.Log.Debug("delta bridge not started", "err", r.err) // stopped before it began
+		return
+	}
+	if a.Metrics != nil {
+		a.Metrics.DeltaBridges.WithLabelValues(result).Inc()
+	}
 }

@@ -39,6 +39,10 @@ type loop struct {
 	// The delta chain after the newest snapshot (delta.interval), nil
 	// when none runs.
 	chain *chain
+	// electedAt is when this agent was last elected; bridge extends the
+	// chain before this agent's first one up to its start (Bridge).
+	electedAt time.Time
+	bridge    job[bridgeResult]
 }
 
 type snapResult struct {
@@ -61,6 +65,7 @@ func (l *loop) run(ctx context.Context) error {
 	defer l.snapshot.cancelIfRunning()
 	defer l.drill.cancelIfRunning()
 	defer l.watermark.cancelIfRunning()
+	defer l.bridge.cancelIfRunning()
 	for {
 		select {
 		case <-ctx.Done():
@@ -86,6 +91,9 @@ func (l *loop) run(ctx context.Context) error {
 			l.onWatermarkRecorded(err)
 		case err := <-l.chain.ended():
 			l.onChainEnded(err)
+		case r := <-l.bridge.done:
+			l.bridge.finish()
+			l.bridged(r)
 		}
 	}
 }
@@ -117,6 +125,7 @@ func (l *loop) onStop() {
 // this loop pings the watchdog, and a store that hangs must not stop it.
 func (l *loop) onElected(ctx context.Context, ev leaderEvent) {
 	l.leader, l.lost = true, ev.lost
+	l.electedAt = l.now()
 	l.setLeader(true)
 	first := l.firstRun()
 	if l.deltasOn() {
@@ -140,6 +149,10 @@ func (l *loop) onLeadershipLost() {
 		l.chain.stop(l.Agent, delta.BreakLeadership)
 		l.chain = nil
 	}
+	// The next leader bridges the chain: a bridge in flight stops (its
+	// result still arrives; what it committed is whole, and the next
+	// leader waits bridgeWait before it reads the chain).
+	l.bridge.cancelIfRunning()
 	l.snapshotAt.clear()
 	l.drillAt.clear()
 	l.drillPending = false
@@ -202,8 +215,13 @@ func (l *loop) onSnapshotDone(ctx context.Context, r snapResult) {
 }
 
 // followSnapshot ends the running delta chain (its last segment is
-// committed) and starts the new snapshot's.
+// committed) and starts the new snapshot's. A chain that follows none of
+// this agent's (its first since its election, or after a break) leaves
+// revisions between the chain before it and the new snapshot in no
+// chain: a bridge, in the background, extends that chain up to the new
+// snapshot (Bridge).
 func (l *loop) followSnapshot(ctx context.Context, res *snapshot.Result) {
+	fresh := l.chain == nil
 	if l.chain != nil {
 		l.chain.stop(l.Agent, "")
 		l.chain = nil
@@ -214,6 +232,22 @@ func (l *loop) followSnapshot(ctx context.Context, res *snapshot.Result) {
 		return
 	}
 	l.chain = c
+	if fresh {
+		l.startBridge(ctx, res.Manifest)
+	}
+}
+
+// startBridge runs Bridge as a job, bridgeWait after the election at the
+// earliest: this loop goes on meanwhile.
+func (l *loop) startBridge(ctx context.Context, snap *snapshot.Manifest) {
+	if l.bridge.running() {
+		l.Log.Warn("a delta bridge is still running; none for this snapshot", "snapshot", snap.Name())
+		return
+	}
+	wait := max(l.electedAt.Add(bridgeWait).Sub(l.now()), 0)
+	l.bridge.start(ctx, wait+bridgeTimeout+2*defaultCleanupTimeout, func(ctx context.Context) bridgeResult {
+		return l.Bridge(ctx, snap, wait)
+	})
 }
 
 // onChainEnded handles a chain that stopped by itself: a break. A new full

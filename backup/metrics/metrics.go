@@ -36,6 +36,7 @@ type Metrics struct {
 	DeltaSegments     prometheus.Counter
 	DeltaBytes        prometheus.Counter
 	ChainBreaks       *prometheus.CounterVec
+	DeltaBridges      *prometheus.CounterVec
 	// covered is the newest point the store can restore to (unix nanos):
 	// etcdguard_rpo_seconds is its age at scrape time.
 	covered atomic.Int64
@@ -99,6 +100,10 @@ func New(cluster string) *Metrics {
 			Name: "etcdguard_delta_chain_breaks_total",
 			Help: "Delta chains broken, by reason (compacted, gap, store, leadership); each forces a new full snapshot.",
 		}, []string{"reason"}),
+		DeltaBridges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "etcdguard_delta_bridges_total",
+			Help: "Bridges a newly elected agent wrote at the end of its predecessor's chain, up to its own first snapshot, by result (committed, compacted, withdrawn, failed).",
+		}, []string{"result"}),
 		now: time.Now,
 	}
 	rpo := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -108,6 +113,9 @@ func New(cluster string) *Metrics {
 	for _, reason := range delta.BreakReasons {
 		m.ChainBreaks.WithLabelValues(reason)
 	}
+	for _, result := range delta.BridgeResults {
+		m.DeltaBridges.WithLabelValues(result)
+	}
 	for _, kind := range []string{"raw", "stored"} {
 		m.Size.WithLabelValues(kind)
 	}
@@ -116,7 +124,7 @@ func New(cluster string) *Metrics {
 	}
 	labelled.MustRegister(m.LastSuccess, m.Duration, m.Size, m.Revision, m.Keys, m.Failures, m.RetentionDeleted, m.Leader)
 	labelled.MustRegister(m.Drill.Collectors()...)
-	labelled.MustRegister(m.DeltaLastRevision, m.DeltaSegments, m.DeltaBytes, m.ChainBreaks, rpo)
+	labelled.MustRegister(m.DeltaLastRevision, m.DeltaSegments, m.DeltaBytes, m.ChainBreaks, m.DeltaBridges, rpo)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
