@@ -7,6 +7,8 @@ package backup_test
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -214,6 +216,7 @@ func TestClusterAgentsLeaderChangesAndHandover(t *testing.T) {
 	c.WaitHealthy(rest...)
 	next := electedAgent(t, agents, leaseTTL+10*time.Second, gone)
 	took := time.Since(killed)
+	nextElected, nextLogFrom := time.Now(), len(next.p.log())
 	step("member m%d of the elected agent killed (it led etcd: %v); agent beside m%d took over after %s (lease TTL %s)", gone.member, goneLed, next.member, took.Round(100*time.Millisecond), leaseTTL)
 	// The lease TTL, plus an etcd election when the member also led etcd
 	// (the new etcd leader renews every lease), and polling.
@@ -235,6 +238,10 @@ func TestClusterAgentsLeaderChangesAndHandover(t *testing.T) {
 		cs := chainsOf(t, st)
 		return len(cs) > 0 && cs[0].LastRevision() >= last
 	})
+	// The new leader bridged the old chain up to its first snapshot.
+	br := waitBridge(t, next, nextLogFrom, 90*time.Second)
+	step("the agent beside m%d bridged the chain of %s: revisions %d..%d (E=%d, S=%d) in %d segment(s), committed %s after its election (the bridge itself took %s)",
+		next.member, br.chain, br.from, br.last, br.from-1, br.last, br.segments, br.at.Sub(nextElected).Round(100*time.Millisecond), br.took)
 	cs := chainsOf(t, st)
 	for _, ch := range cs {
 		step("chain %s: revisions %d..%d, %d segments, broken %v", ch.Snapshot.Name(), ch.StartRevision(), ch.LastRevision(), len(ch.Segments), ch.Broken)
@@ -281,6 +288,202 @@ func TestClusterAgentsLeaderChangesAndHandover(t *testing.T) {
 	}
 	for _, rev := range labels {
 		restoredMatchesOrRefused(t, env, cli, rev)
+	}
+
+	// Inside the former gap, (E, S]: the old chain, bridged, restores
+	// every revision up to the new leader's snapshot, which starts there.
+	E, S := br.from-1, br.last
+	bridgedChain(t, cs, br, S)
+	for _, rev := range []int64{E + 1, (E + S) / 2} {
+		if rev < S {
+			restoredMatches(t, env, cli, rev)
+		}
+	}
+	restoredMatchesOrRefused(t, env, cli, S) // the new snapshot's own revision
+	restoredFromMatches(t, env, cli, br.chain, S)
+	listedWhole(t, env, br.chain, S)
+}
+
+// bridge is what an agent's log says of the bridge it committed.
+type bridge struct {
+	chain      string
+	from, last int64
+	segments   int
+	took       string
+	at         time.Time // when the test saw it
+}
+
+var bridgeLog = regexp.MustCompile(`delta bridge committed[^\n]* chain=(\S+) from_revision=(\d+) last_revision=(\d+) segments=(\d+) took=(\S+)`)
+
+// waitBridge waits for agent a to log a committed bridge past offset from
+// of its log; a bridge that was not written fails the test.
+func waitBridge(t *testing.T, a *clusterAgent, from int, d time.Duration) bridge {
+	t.Helper()
+	var b bridge
+	waitFor(t, d, "the new leader's delta bridge", func() bool {
+		log := a.p.log()[from:]
+		if i := strings.Index(log, "delta bridge not written"); i >= 0 {
+			t.Fatalf("the new leader wrote no bridge: %s", log[i:min(len(log), i+600)])
+		}
+		m := bridgeLog.FindStringSubmatch(log)
+		if m == nil {
+			return false
+		}
+		b.chain, b.took, b.at = m[1], m[5], time.Now()
+		b.from, _ = strconv.ParseInt(m[2], 10, 64)
+		b.last, _ = strconv.ParseInt(m[3], 10, 64)
+		b.segments, _ = strconv.Atoi(m[4])
+		return true
+	})
+	return b
+}
+
+// bridgedChain checks that the bridged chain is whole and ends at S, the
+// revision of the next full snapshot, whose own chain starts after it.
+func bridgedChain(t *testing.T, cs []*delta.Chain, br bridge, S int64) {
+	t.Helper()
+	var old, next *delta.Chain
+	for _, ch := range cs {
+		switch {
+		case ch.Snapshot.Name() == br.chain:
+			old = ch
+		case ch.Snapshot.Revision == S:
+			next = ch
+		}
+	}
+	if old == nil || next == nil {
+		t.Fatalf("the bridged chain %s or the snapshot at revision %d is not in the store", br.chain, S)
+	}
+	if old.Broken != nil || old.LastRevision() != S || len(old.Segments) < br.segments {
+		t.Fatalf("the bridged chain %s ends at %d (broken %v), want %d", br.chain, old.LastRevision(), old.Broken, S)
+	}
+	bridged := old.Segments[len(old.Segments)-br.segments:]
+	if bridged[0].FirstRevision != br.from {
+		t.Fatalf("the bridge starts at revision %d, its log says %d", bridged[0].FirstRevision, br.from)
+	}
+	if len(next.Segments) > 0 && next.Segments[0].FirstRevision > S+1 {
+		t.Fatalf("the next chain starts at revision %d, after the bridge's end %d", next.Segments[0].FirstRevision, S)
+	}
+}
+
+// restoredFromMatches restores --snapshot snap --revision rev: the
+// snapshot's own chain must reach rev, and the keyspace equal etcd's.
+func restoredFromMatches(t *testing.T, env []string, cli *clientv3.Client, snap string, rev int64) {
+	t.Helper()
+	want := keyspaceOf(t, cli, rev)
+	dir := t.TempDir() + "/data"
+	r := runEtcdguard(t, env, "restore", "--snapshot", snap, "--revision", fmt.Sprint(rev), "--data-dir", dir)
+	if r.Code != 0 {
+		t.Fatalf("restore --snapshot %s --revision %d: exit %d\n%s", snap, rev, r.Code, r.Output)
+	}
+	restored := infra.StartEtcdWith(t, infra.EtcdOptions{DataDir: dir})
+	got := keyspaceOf(t, etcdClient(t, restored), 0)
+	restored.Stop()
+	for k, w := range want {
+		if got[k].value != w.value || got[k].mod != w.mod {
+			t.Fatalf("revision %d from %s: %s restored as %+v, etcd had %+v", rev, snap, k, got[k], w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("revision %d from %s: %d keys restored, etcd had %d", rev, snap, len(got), len(want))
+	}
+	t.Logf("restore --snapshot %s --revision %d: %d keys, as etcd had them", snap, rev, len(got))
+}
+
+// listedWhole checks that `etcdguard list` shows the chain of snap ending
+// at rev without a break, and `check` (which looks at the chain holding the
+// newest point) finds none broken.
+func listedWhole(t *testing.T, env []string, snap string, rev int64) {
+	t.Helper()
+	out, stderr, code := snapRun(t, env, "list")
+	if code != 0 {
+		t.Fatalf("list: exit %d\n%s%s", code, out, stderr)
+	}
+	var line string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, snap) {
+			line = l
+		}
+	}
+	if !strings.Contains(line, fmt.Sprintf("→ r%d ", rev)) || strings.Contains(line, "BROKEN") {
+		t.Fatalf("list shows the chain of %s as %q, want it to end at r%d without a break:\n%s", snap, line, rev, out)
+	}
+	t.Logf("list: %s", strings.TrimSpace(line))
+	out, stderr, code = snapRun(t, env, "check")
+	if strings.Contains(out+stderr, "is broken") {
+		t.Fatalf("check (exit %d) reports a broken chain:\n%s%s", code, out, stderr)
+	}
+	t.Logf("check: exit %d: %s", code, lastLineOf(out+stderr))
+}
+
+// TestClusterAgentsNoBridgeWhenEtcdCompacted: after a handover, etcd
+// compacts past the old chain's end before the new leader bridges it: the
+// bridge is not written, logged and counted ("compacted"), the old chain
+// is left as it was, and a restore inside the gap is refused as before.
+func TestClusterAgentsNoBridgeWhenEtcdCompacted(t *testing.T) {
+	step := stepLogger(t)
+	c, s, cli, agents, gone := clusterWithElectedAgent(t, infra.EtcdClusterOptions{})
+	w := startWriter(t, cli)
+	time.Sleep(4 * time.Second)
+	c.Kill(gone.member)
+	var rest []int
+	for i := range 3 {
+		if i != gone.member {
+			rest = append(rest, i)
+		}
+	}
+	c.WaitHealthy(rest...)
+	next := electedAgent(t, agents, leaseTTL+10*time.Second, gone)
+	elected, from := time.Now(), len(next.p.log())
+	waitFor(t, 30*time.Second, "the new leader's chain", func() bool { return strings.Contains(next.p.log()[from:], "delta chain started") })
+	// Stopped, so that the new chain reads up to the compaction before it.
+	w.stop()
+	time.Sleep(2500 * time.Millisecond)
+	r, err := cli.Get(context.Background(), "compact-me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	compacted := r.Header.Revision
+	if _, err := cli.Compact(context.Background(), compacted, clientv3.WithCompactPhysical()); err != nil {
+		t.Fatal(err)
+	}
+	step("agent beside m%d elected %s ago; etcd compacted at revision %d before its bridge", next.member, time.Since(elected).Round(100*time.Millisecond), compacted)
+	if time.Since(elected) > 14*time.Second {
+		t.Fatalf("the compaction came %s after the election, too late to precede the bridge", time.Since(elected))
+	}
+	waitFor(t, 60*time.Second, "the bridge's refusal", func() bool { return strings.Contains(next.p.log()[from:], "delta bridge not written") })
+	log := next.p.log()[from:]
+	i := strings.Index(log, "delta bridge not written")
+	line := log[i : i+strings.Index(log[i:], "\n")]
+	step("agent beside m%d: %s", next.member, line)
+	if !strings.Contains(line, "result=compacted") || strings.Contains(log, "delta bridge committed") {
+		t.Fatalf("the bridge after a compaction: %s", line)
+	}
+	if _, body := httpGet(next.metrics); !regexp.MustCompile(`etcdguard_delta_bridges_total\{cluster="prod-eu1",result="compacted"\} [1-9]`).MatchString(body) {
+		t.Fatalf("the refused bridge is not counted:\n%s", body)
+	}
+	m := regexp.MustCompile(`chain=(\S+) from_revision=(\d+) until_revision=(\d+)`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("the refusal names no chain: %s", line)
+	}
+	E, _ := strconv.ParseInt(m[2], 10, 64)
+	E--
+	S, _ := strconv.ParseInt(m[3], 10, 64)
+	for _, ch := range chainsOf(t, snapStore(s)) {
+		if ch.Snapshot.Name() == m[1] {
+			if ch.Broken != nil || ch.LastRevision() != E || len(ch.Orphans) != 0 {
+				t.Fatalf("the old chain after the refused bridge: ends at %d (broken %v, %d orphans), want %d as before", ch.LastRevision(), ch.Broken, len(ch.Orphans), E)
+			}
+			step("the old chain %s still ends at E=%d; the new snapshot is at S=%d", m[1], E, S)
+		}
+	}
+	if E+1 < S {
+		env := snapEnv(c.Members[next.member], s, "")
+		res := runEtcdguard(t, env, "restore", "--revision", fmt.Sprint(E+1), "--data-dir", t.TempDir()+"/data")
+		if res.Code == 0 || !strings.Contains(res.Output, "the chain broke in between") {
+			t.Fatalf("restore --revision %d inside the gap: exit %d\n%s", E+1, res.Code, res.Output)
+		}
+		t.Logf("restore --revision %d refused: %s", E+1, lastLineOf(res.Output))
 	}
 }
 
