@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -403,6 +405,12 @@ func dialSurvivor(ctx context.Context, cfg clientv3.Config, opts Options) (*clie
 			best = i
 		}
 	}
+	if refused == nil && len(answers) > 0 {
+		// --etcd-endpoints may name only the survivor: a member cut off
+		// from a quorum that is alive elsewhere has no leader either. The
+		// members the survivors know are asked too.
+		refused = quorumElsewhere(ctx, cfg, opts, answers[0].cli, cfg.Endpoints)
+	}
 	for i, a := range answers {
 		if i != best || refused != nil {
 			a.cli.Close()
@@ -427,6 +435,59 @@ func dialSurvivor(ctx context.Context, cfg clientv3.Config, opts Options) (*clie
 		}
 	}
 	return b.cli, b.st, nil
+}
+
+// quorumElsewhere asks the members in cli's member list (a serializable
+// read, which a member without a leader answers) that asked does not
+// name, all at once and each within the status timeout, whether they have
+// a leader: an error (ErrQuorumLostRefused) names the first that has. One
+// that does not answer is taken as gone. A member list that cannot be read
+// refuses too: whether the quorum is elsewhere is then unknown.
+func quorumElsewhere(ctx context.Context, cfg clientv3.Config, opts Options, cli *clientv3.Client, asked []string) error {
+	lctx, cancel := context.WithTimeout(ctx, statusTimeout(cfg))
+	ml, err := cli.MemberList(lctx, clientv3.WithSerializable())
+	cancel()
+	if err != nil {
+		return fmt.Errorf("%w: cannot read the member list of %s to ask the other members whether they have a leader: %v",
+			ErrQuorumLostRefused, cli.Endpoints()[0], err)
+	}
+	type other struct {
+		id uint64
+		ep string
+		st *clientv3.StatusResponse
+	}
+	var others []*other
+	for _, m := range ml.Members {
+		for _, ep := range m.ClientURLs {
+			if !slices.Contains(asked, ep) {
+				others = append(others, &other{id: m.ID, ep: ep})
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for _, o := range others {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, st, err := dialEndpoint(ctx, cfg, o.ep)
+			if err != nil {
+				opts.Logger.Info("etcd member in the survivor's member list did not answer", "endpoint", o.ep, "member", fmt.Sprintf("%x", o.id), "err", err)
+				return
+			}
+			c.Close()
+			o.st = st
+			opts.Logger.Info("etcd member in the survivor's member list answered", "endpoint", o.ep, "member", fmt.Sprintf("%x", st.Header.MemberId),
+				"revision", st.Header.Revision, "leader", fmt.Sprintf("%x", st.Leader))
+		}()
+	}
+	wg.Wait()
+	for _, o := range others {
+		if o.st != nil && o.st.Leader != 0 {
+			return fmt.Errorf("%w: member %x (%s, in the member list of %s, not in --etcd-endpoints) has leader %x: the cluster has a quorum, and the members named are only cut off from it; run the snapshot without --quorum-lost against the quorum",
+				ErrQuorumLostRefused, o.st.Header.MemberId, o.ep, cli.Endpoints()[0], o.st.Leader)
+		}
+	}
+	return nil
 }
 
 // ErrNotInQuorum: the member answered but could not show that it holds

@@ -165,3 +165,42 @@ func lineWith(s, sub string) string {
 	}
 	return ""
 }
+
+// TestClusterQuorumLostRefusesAMemberCutOffFromALiveQuorum: the quorum is
+// not lost, only the member named is cut off from it (a partition, which
+// from that member looks exactly like the others being gone), and the
+// store holds no backup to compare it with. `snapshot --quorum-lost
+// --etcd-endpoints <that member>`, the help's own example, must not take
+// it: restoring every member from it would throw away what the live
+// quorum committed since. The members in its member list are asked too,
+// and the one with a leader is named; nothing is stored.
+func TestClusterQuorumLostRefusesAMemberCutOffFromALiveQuorum(t *testing.T) {
+	step := stepLogger(t)
+	c := infra.StartEtcdClusterWith(t, 3, infra.EtcdClusterOptions{Partitionable: true})
+	s := infra.StartS3(t)
+	lead, _ := etcdLeader(t, c)
+	ci := (lead + 1) % 3
+	C := c.Members[ci]
+	quorum := &infra.Etcd{Endpoints: []string{c.Members[lead].Endpoints[0], c.Members[(lead+2)%3].Endpoints[0]}}
+	cli := etcdClient(t, quorum)
+	putN(t, cli, "configmaps/early", 10)
+	c.Isolate(ci)
+	last := putN(t, cli, "configmaps/while-cut-off", 30)
+	waitFor(t, 30*time.Second, "C without a leader", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		st, err := etcdClient(t, C).Status(ctx, C.Endpoints[0])
+		return err == nil && st.Leader == 0
+	})
+	step("C (%s) cut off and without a leader; the quorum of the other two went on to revision %d", C.Name, last)
+
+	_, stderr, code := snapRun(t, snapEnv(quorum, s, ""), "snapshot", "--quorum-lost", "--etcd-endpoints", C.Endpoints[0])
+	step("--quorum-lost against C alone: exit %d\n%s", code, logBlock(stderr))
+	if code != 1 || !strings.Contains(stderr, "in the member list of "+C.Endpoints[0]) || !strings.Contains(stderr, "has leader") {
+		t.Fatalf("--quorum-lost against a member cut off from a live quorum: exit %d, want 1 naming the member with a leader", code)
+	}
+	assertNothingHalfVisible(t, s, 0)
+	if f, err := snapshot.LastFailure(context.Background(), snapStore(s), snapCluster); err != nil || f != nil {
+		t.Fatalf("a refusal recorded a failure: %+v, %v", f, err)
+	}
+}

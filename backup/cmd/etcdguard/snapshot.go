@@ -41,8 +41,10 @@ streams a database that may miss what the quorum committed since. On the day
 the quorum is lost for good (the majority of the members gone and not coming
 back), --quorum-lost snapshots a survivor all the same, as etcd's disaster
 recovery does before restoring every member from it: every endpoint of
---etcd-endpoints is asked for its status, and the snapshot is refused if any
-member that answers has a leader (the quorum is not lost). Of the members
+--etcd-endpoints, and every other member in the survivor's member list (one
+cut off from a live quorum has no leader either), is asked for its status,
+and the snapshot is refused if any member that answers has a leader (the
+quorum is not lost). Of the members
 without a leader, the one with the highest revision is taken; it is refused
 when it is behind the newest point the store's backups restore (restore
 those instead: it loses less), or when the store cannot tell. The snapshot is
