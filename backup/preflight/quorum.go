@@ -110,8 +110,9 @@ func logAhead(term, index, qTerm, qIndex uint64) bool {
 func askStatus(ctx context.Context, cfg clientv3.Config, ep string) peerAnswer {
 	// etcd's client waits for a connection until the deadline, whatever
 	// the dial's error: a member that is down is told apart at once, and
-	// by what the connection answered ("connection refused").
-	if u, err := url.Parse(ep); err == nil && u.Host != "" {
+	// by what the connection answered ("connection refused"). Only for
+	// TCP: etcd's unix://host:port names a socket file, not a port.
+	if u, err := url.Parse(ep); err == nil && u.Host != "" && (u.Scheme == "http" || u.Scheme == "https") {
 		var d net.Dialer
 		conn, err := d.DialContext(ctx, "tcp", u.Host)
 		if err != nil {
