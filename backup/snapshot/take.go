@@ -405,11 +405,12 @@ func dialSurvivor(ctx context.Context, cfg clientv3.Config, opts Options) (*clie
 			best = i
 		}
 	}
+	var unnamed []*otherMember
 	if refused == nil && len(answers) > 0 {
 		// --etcd-endpoints may name only the survivor: a member cut off
 		// from a quorum that is alive elsewhere has no leader either. The
 		// members the survivors know are asked too.
-		refused = quorumElsewhere(ctx, cfg, opts, answers[0].cli, cfg.Endpoints)
+		unnamed, refused = quorumElsewhere(ctx, cfg, opts, answers[0].cli, cfg.Endpoints)
 	}
 	for i, a := range answers {
 		if i != best || refused != nil {
@@ -434,6 +435,15 @@ func dialSurvivor(ctx context.Context, cfg clientv3.Config, opts Options) (*clie
 			return nil, nil, err
 		}
 	}
+	// Every member is restored from the snapshot: a survivor left out of
+	// --etcd-endpoints that holds more than the one picked would be lost.
+	for _, o := range unnamed {
+		if o.st != nil && o.st.Header.MemberId != b.st.Header.MemberId && o.st.Header.Revision > b.st.Header.Revision {
+			b.cli.Close()
+			return nil, nil, fmt.Errorf("%w: member %x (%s, in the member list of %s, not in --etcd-endpoints) is a survivor too, at revision %d, ahead of member %s's %d: restoring every member from %s would lose what it holds; name it in --etcd-endpoints too (the survivor with the highest revision is taken)",
+				ErrQuorumLostRefused, o.st.Header.MemberId, o.ep, b.ep, o.st.Header.Revision, member, b.st.Header.Revision, member)
+		}
+	}
 	return b.cli, b.st, nil
 }
 
@@ -441,26 +451,22 @@ func dialSurvivor(ctx context.Context, cfg clientv3.Config, opts Options) (*clie
 // read, which a member without a leader answers) that asked does not
 // name, all at once and each within the status timeout, whether they have
 // a leader: an error (ErrQuorumLostRefused) names the first that has. One
-// that does not answer is taken as gone. A member list that cannot be read
+// that does not answer is taken as gone. It returns them with their
+// statuses (dialSurvivor refuses a pick behind one of them). A member list that cannot be read
 // refuses too: whether the quorum is elsewhere is then unknown.
-func quorumElsewhere(ctx context.Context, cfg clientv3.Config, opts Options, cli *clientv3.Client, asked []string) error {
+func quorumElsewhere(ctx context.Context, cfg clientv3.Config, opts Options, cli *clientv3.Client, asked []string) ([]*otherMember, error) {
 	lctx, cancel := context.WithTimeout(ctx, statusTimeout(cfg))
 	ml, err := cli.MemberList(lctx, clientv3.WithSerializable())
 	cancel()
 	if err != nil {
-		return fmt.Errorf("%w: cannot read the member list of %s to ask the other members whether they have a leader: %v",
+		return nil, fmt.Errorf("%w: cannot read the member list of %s to ask the other members whether they have a leader: %v",
 			ErrQuorumLostRefused, cli.Endpoints()[0], err)
 	}
-	type other struct {
-		id uint64
-		ep string
-		st *clientv3.StatusResponse
-	}
-	var others []*other
+	var others []*otherMember
 	for _, m := range ml.Members {
 		for _, ep := range m.ClientURLs {
 			if !slices.Contains(asked, ep) {
-				others = append(others, &other{id: m.ID, ep: ep})
+				others = append(others, &otherMember{id: m.ID, ep: ep})
 			}
 		}
 	}
@@ -483,11 +489,19 @@ func quorumElsewhere(ctx context.Context, cfg clientv3.Config, opts Options, cli
 	wg.Wait()
 	for _, o := range others {
 		if o.st != nil && o.st.Leader != 0 {
-			return fmt.Errorf("%w: member %x (%s, in the member list of %s, not in --etcd-endpoints) has leader %x: the cluster has a quorum, and the members named are only cut off from it; run the snapshot without --quorum-lost against the quorum",
+			return others, fmt.Errorf("%w: member %x (%s, in the member list of %s, not in --etcd-endpoints) has leader %x: the cluster has a quorum, and the members named are only cut off from it; run the snapshot without --quorum-lost against the quorum",
 				ErrQuorumLostRefused, o.st.Header.MemberId, o.ep, cli.Endpoints()[0], o.st.Leader)
 		}
 	}
-	return nil
+	return others, nil
+}
+
+// otherMember is a member in a survivor's member list that --etcd-endpoints
+// does not name, and its status (nil: it did not answer).
+type otherMember struct {
+	id uint64
+	ep string
+	st *clientv3.StatusResponse
 }
 
 // ErrNotInQuorum: the member answered but could not show that it holds

@@ -204,3 +204,61 @@ func TestClusterQuorumLostRefusesAMemberCutOffFromALiveQuorum(t *testing.T) {
 		t.Fatalf("a refusal recorded a failure: %+v, %v", f, err)
 	}
 }
+
+// TestClusterQuorumLostRefusesASurvivorBehindOneItDidNotName: C is cut off
+// after the last backup, A and B write 30 revisions more, then A dies: B
+// and C both survive without a leader, B ahead. `snapshot --quorum-lost
+// --etcd-endpoints <C>` (the help's example names one survivor) must not
+// take C, which is not behind the backups: every member is restored from
+// the snapshot, so B's last 30 writes would be lost. B, found in C's member
+// list, is named with its revision; nothing is stored. Naming both takes B.
+func TestClusterQuorumLostRefusesASurvivorBehindOneItDidNotName(t *testing.T) {
+	step := stepLogger(t)
+	c := infra.StartEtcdClusterWith(t, 3, infra.EtcdClusterOptions{Partitionable: true})
+	s := infra.StartS3(t)
+	lead, _ := etcdLeader(t, c)
+	ai, bi, ci := lead, (lead+1)%3, (lead+2)%3
+	A, B, C := c.Members[ai], c.Members[bi], c.Members[ci]
+	quorum := &infra.Etcd{Endpoints: []string{A.Endpoints[0], B.Endpoints[0]}}
+	cli := etcdClient(t, quorum)
+	env := snapEnv(quorum, s, "")
+	putN(t, cli, "configmaps/early", 20)
+	if _, stderr, code := snapRun(t, env, "snapshot"); code != 0 {
+		t.Fatalf("snapshot from the quorum: exit %d\n%s", code, stderr)
+	}
+	status := func(m *infra.Etcd) *clientv3.StatusResponse {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		st, err := etcdClient(t, m).Status(ctx, m.Endpoints[0])
+		if err != nil {
+			t.Fatalf("status of %s: %v", m.Name, err)
+		}
+		return st
+	}
+	backup := snapList(t, s).Snapshots[0]
+	waitFor(t, 30*time.Second, "C to apply the backup's revision", func() bool { return status(C).Header.Revision >= backup.Revision })
+	c.Isolate(ci)
+	last := putN(t, cli, "configmaps/after-backup", 30)
+	waitFor(t, 30*time.Second, "B to apply the last write", func() bool { return status(B).Header.Revision == last })
+	c.Kill(ai)
+	waitFor(t, 30*time.Second, "B and C without a leader", func() bool { return status(B).Leader == 0 && status(C).Leader == 0 })
+	bst, cst := status(B), status(C)
+	step("backup at %d; C cut off at %d; B at %d; A killed: neither has a leader", backup.Revision, cst.Header.Revision, bst.Header.Revision)
+
+	_, stderr, code := snapRun(t, env, "snapshot", "--quorum-lost", "--etcd-endpoints", C.Endpoints[0])
+	step("--quorum-lost against C alone: exit %d\n%s", code, logBlock(stderr))
+	ahead := fmt.Sprintf("member %x (%s, in the member list of %s, not in --etcd-endpoints) is a survivor too, at revision %d, ahead of member %x's %d",
+		bst.Header.MemberId, B.Endpoints[0], C.Endpoints[0], bst.Header.Revision, cst.Header.MemberId, cst.Header.Revision)
+	if code != 1 || !strings.Contains(stderr, ahead) {
+		t.Fatalf("--quorum-lost took C although B, left unnamed, holds %d revisions more: exit %d, want 1 with %q", bst.Header.Revision-cst.Header.Revision, code, ahead)
+	}
+	assertNothingHalfVisible(t, s, 1)
+
+	if _, stderr, code := snapRun(t, env, "snapshot", "--quorum-lost", "--etcd-endpoints", C.Endpoints[0]+","+B.Endpoints[0]); code != 0 {
+		t.Fatalf("--quorum-lost naming both: exit %d\n%s", code, stderr)
+	}
+	if m := snapList(t, s).Snapshots[0]; !m.QuorumLost || m.Revision != last {
+		t.Fatalf("the quorum-lost snapshot is %s at revision %d (quorum_lost %v); want B's at %d", m.Name(), m.Revision, m.QuorumLost, last)
+	}
+}

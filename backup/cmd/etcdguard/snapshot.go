@@ -47,8 +47,10 @@ and the snapshot is refused if any member that answers has a leader (the
 quorum is not lost). Of the members
 without a leader, the one with the highest revision is taken; it is refused
 when it is behind the newest point the store's backups restore (restore
-those instead: it loses less), or when the store cannot tell. The snapshot is
-marked QUORUM LOST in 'etcdguard list'. A refusal stores nothing.
+those instead: it loses less), when the store cannot tell, or when a
+survivor in its member list that --etcd-endpoints does not name is ahead of
+it (name that one too). The snapshot is marked QUORUM LOST in 'etcdguard
+list'. A refusal stores nothing.
 
 Every flag but --quorum-lost has an environment variable (shown) and a
 configuration key; flags win over the environment, which wins over the file.
