@@ -192,7 +192,7 @@ func (r *Report) checkLag(ctx context.Context, o Options) error {
 	default:
 		up, answers := quorumUp(ctx, o, r)
 		if up != nil {
-			r.Notes = append(r.Notes, fmt.Sprintf("%s, but the cluster has a quorum: %s. The leader catches this member up (raft), so its disk cannot come back as the cluster", behind, up))
+			r.Notes = append(r.Notes, fmt.Sprintf("%s, but the cluster has a quorum: %s. The leader catches this member up (raft)", behind, up))
 			return nil
 		}
 		others = fmt.Sprintf("no other member of its %d answered with a leader (%s)", len(r.Members), describeAnswers(answers))

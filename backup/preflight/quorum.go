@@ -89,11 +89,15 @@ func quorumUp(ctx context.Context, o Options, r *Report) (*peerAnswer, []peerAns
 		a.stranger = a.err == nil && !ids[a.status.Header.MemberId]
 		// A cluster restored with the same token and peer URLs has the
 		// same member IDs, and starts its raft log afresh. A disk from
-		// before the restore is ahead in it (a later term, or a longer log
-		// in the same term): it could win an election and bring its old
-		// data back as the cluster. A member that was merely down is at
-		// or behind its cluster's log.
-		a.behind = a.err == nil && !a.stranger && logAhead(r.Term, r.ConsistentIndex, a.status.RaftTerm, a.status.RaftIndex)
+		// before the restore may be ahead in it (a later term: it could
+		// win an election with its old data), or level in term with a
+		// longer log (raft would take its entries for the leader's). A
+		// member that was merely down applied nothing its cluster has
+		// not: the cluster's term and index are at or past the disk's.
+		// (Necessary, not sufficient: a cluster restored that way that has
+		// since gone past the disk's position passes; restore's default
+		// token is new for every snapshot for that reason.)
+		a.behind = a.err == nil && !a.stranger && logBehind(r.Term, r.ConsistentIndex, a.status.RaftTerm, a.status.RaftIndex)
 		if up == nil && a.err == nil && !a.stranger && !a.behind && a.status.Leader != 0 {
 			up = a
 		}
@@ -101,10 +105,10 @@ func quorumUp(ctx context.Context, o Options, r *Report) (*peerAnswer, []peerAns
 	return up, answers
 }
 
-// logAhead says whether raft log position (term, index) is past
-// (qTerm, qIndex), as raft compares logs to grant a vote.
-func logAhead(term, index, qTerm, qIndex uint64) bool {
-	return term > qTerm || term == qTerm && index > qIndex
+// logBehind says whether a cluster's raft position (qTerm, qIndex) is
+// behind what a disk applied (term, index) in either.
+func logBehind(term, index, qTerm, qIndex uint64) bool {
+	return qTerm < term || qIndex < index
 }
 
 func askStatus(ctx context.Context, cfg clientv3.Config, ep string) peerAnswer {
