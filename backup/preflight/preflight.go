@@ -183,7 +183,10 @@ func (r *Report) checkLag(ctx context.Context, o Options) error {
 	behind := fmt.Sprintf("database %s is at revision %d, %d behind %s; more than --max-revision-lag %d", r.DB, r.Revision, lag, r.newestPoint(), o.MaxRevisionLag)
 	var others string
 	switch {
-	case len(r.Members) < 2:
+	case len(r.Members) == 0:
+		// Without the list an answer cannot be told to be its cluster's.
+		others = "its database lists no members, so none was asked whether the cluster has a leader"
+	case len(r.Members) == 1:
 		others = "it is the cluster's only member, so nothing would catch it up"
 	case o.Etcd == nil && o.EtcdError != nil:
 		others = fmt.Sprintf("the other members could not be asked whether they have a leader: %v", o.EtcdError)
