@@ -153,3 +153,57 @@ func storeAndEtcd(t *testing.T) (store.Store, *etcdtest.Etcd) {
 	e.Put(t, map[string]string{"/registry/namespaces/default": "ns"})
 	return st, e
 }
+
+// After a handover the new leader's bridge extends the old chain up to its
+// first snapshot's revision S, keeping the old chain's coverage time (the
+// bridge restores by revision). Until the new snapshot's own chain commits
+// its first segment, the bridged chain reaches S and no further: the
+// recovery point is the new snapshot, taken after the old chain's coverage
+// time, not the old leader's last segment. Judging the bridged chain made
+// the RPO the whole handover older than it was (a WARNING here).
+func TestRPOAfterABridgeIsTheNewSnapshotsTime(t *testing.T) {
+	const cluster = "prod-eu1"
+	ctx := context.Background()
+	st, e := storeAndEtcd(t)
+	old, stop := e.Follow(t, st, cluster, 50*time.Millisecond)
+	e.Put(t, map[string]string{"/registry/configmaps/default/old-leader": "v"})
+	time.Sleep(200 * time.Millisecond)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	oldChain, err := delta.Load(ctx, st, old.Manifest, nil)
+	if err != nil || oldChain.Broken != nil {
+		t.Fatalf("old chain: %v, broken %v", err, oldChain.Broken)
+	}
+	// The handover: the old leader's last segment, then the new leader's
+	// snapshot seconds later (created_at is truncated to the second).
+	time.Sleep(3 * time.Second)
+	for i := range 3 {
+		e.Put(t, map[string]string{fmt.Sprintf("/registry/configmaps/default/handover-%d", i): "v"})
+	}
+	next, err := snapshot.Take(ctx, e.Config(), st, snapshot.Options{Cluster: cluster})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := delta.Extend(ctx, e.Client, st, old.Manifest, next.Manifest.Revision, delta.Options{Cluster: cluster})
+	if err != nil || b.LastRevision() != next.Manifest.Revision {
+		t.Fatalf("bridge: %v, up to %d, want %d", err, b.LastRevision(), next.Manifest.Revision)
+	}
+	if !oldChain.CoveredAt().Before(next.Manifest.CreatedAt) {
+		t.Fatalf("the old chain's coverage %s is not before the new snapshot %s", oldChain.CoveredAt(), next.Manifest.CreatedAt)
+	}
+	now := next.Manifest.CreatedAt.Add(59 * time.Second)
+	r := check.Run(ctx, st, check.Options{Cluster: cluster, MaxAge: time.Hour, ShrinkRatio: 0.5, Now: now,
+		Deltas: true, MaxRPOWarning: time.Minute, MaxRPOCritical: 5 * time.Minute})
+	var rpo check.Finding
+	for _, f := range r.Findings {
+		if f.Check == "rpo" {
+			rpo = f
+		}
+	}
+	if rpo.Status != check.OK || r.RPOSeconds > 59 {
+		t.Fatalf("59s after the new snapshot %s, the old chain bridged up to it (covered %s): rpo %+v (%.1fs), chain %+v; want OK, 59s",
+			next.Manifest.Name(), oldChain.CoveredAt().Format(time.RFC3339Nano), rpo, r.RPOSeconds, r.Chain)
+	}
+	t.Logf("%s %s", rpo.Status, rpo.Message)
+}

@@ -280,7 +280,10 @@ func NewestChain(ctx context.Context, st store.Store, snaps []*snapshot.Manifest
 // snapshot's own chain when it has segments; else the newest older chain
 // when it is whole and reaches past the newest snapshot (a snapshot taken
 // by hand while the agent runs starts no chain, and the agent's chain goes
-// on past it); else the newest snapshot's own, still empty, chain. It is
+// on past it; one that ends at the newest snapshot's revision only when
+// covered after it was taken: a new leader's bridge ends there, with the
+// older chain's coverage time); else the newest snapshot's own, still
+// empty, chain. It is
 // nil when neither the newest snapshot nor any older one looked at has a
 // chain: point-in-time restore is not in use. Older snapshots are looked
 // at while more(m) holds (nil: all), the one before the newest always:
@@ -309,7 +312,13 @@ func RecoveryChain(ctx context.Context, st store.Store, snaps []*snapshot.Manife
 		return nil, err
 	case prev == nil:
 		return nil, nil
-	case prev.Gap == "" && prev.LastRevision >= snaps[0].Revision:
+	case prev.Gap == "" && prev.LastRevision > snaps[0].Revision:
+		return prev, nil
+	case prev.Gap == "" && prev.LastRevision == snaps[0].Revision && prev.CoveredAt.After(snaps[0].CreatedAt):
+		// It reaches the newest snapshot's revision and no further: it
+		// is the newer recovery point only when it was covered later
+		// (an idle etcd). A bridge up to the snapshot keeps the older
+		// coverage time of the chain it extends: the snapshot is newer.
 		return prev, nil
 	}
 	return out, nil
