@@ -78,7 +78,8 @@ func (b *Bridged) LastRevision() int64 {
 // next segments, linked as the chain's writer would have linked them, cut
 // at o.MaxBytes. It returns once until is committed or ctx ends (the
 // caller bounds it; what was committed by then stands: a chain that
-// reaches less far is still whole).
+// reaches less far is still whole; a commit cut short by ctx is removed,
+// manifest first).
 //
 // The chain's writer must have stopped: Extend reads the chain once,
 // before it starts. Afterwards it lists the chain again, and when a
@@ -136,12 +137,26 @@ func Extend(ctx context.Context, cli *clientv3.Client, st store.Store, snap *sna
 		seq: len(c.Segments), prevSHA: prevSHA, nextFirst: b.From + 1, lastRev: b.From, enc: newEncoder(nil, segmentZstd()),
 		limit: until, heard: covered, lastCut: covered}
 	bridgeErr := w.bridge(ctx, until)
+	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if len(w.pending) > 0 {
+		// A commit cut short when ctx ended: the store may have applied
+		// its manifest although the put reported the cancellation (and
+		// Commit then deleted its data): a manifest without data, or a
+		// sequence the listing below would take for another writer's.
+		// It is not the bridge's: remove it, manifest first.
+		var unsure []*Manifest
+		for _, c := range w.pending {
+			unsure = append(unsure, c.m)
+		}
+		if err := withdraw(vctx, st, unsure); err != nil {
+			return b, &BridgeError{BridgeFailed, fmt.Errorf("removing the bridge's segment %s, whose commit was cut short, failed: %w", unsure[0].Name(), err)}
+		}
+	}
 	if len(b.Segments) == 0 {
 		return b, bridgeErr
 	}
 	// What was committed is checked even when the bridge ended early.
-	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
 	why, err := contested(vctx, st, snap, b.Segments)
 	if err != nil {
 		return b, &BridgeError{BridgeFailed, fmt.Errorf("the chain could not be listed again after the bridge (its segments stay): %w", err)}

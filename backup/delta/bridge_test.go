@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -245,5 +246,69 @@ func assertChainAsBefore(t *testing.T, st store.Store, h *oldChain) {
 	if c.Broken != nil || len(c.Segments) != len(h.chain.Segments) || c.LastRevision() != h.chain.LastRevision() || len(c.Orphans) != 0 {
 		t.Fatalf("the chain changed: %d segments to %d (broken %v, %d orphans); it had %d to %d",
 			len(c.Segments), c.LastRevision(), c.Broken, len(c.Orphans), len(h.chain.Segments), h.chain.LastRevision())
+	}
+}
+
+// cancellingStore is the real file store; the n-th segment manifest put
+// after arm lands, then ends the bridge's context and reports the
+// cancellation, as a PUT that S3 applied while its caller gave up.
+type cancellingStore struct {
+	*store.File
+	mu     sync.Mutex
+	n      int
+	cancel context.CancelFunc
+}
+
+func (c *cancellingStore) Put(ctx context.Context, key string, body io.Reader) (int64, error) {
+	c.mu.Lock()
+	trap := false
+	if c.cancel != nil && strings.Contains(key, ".deltas/") && strings.HasSuffix(key, ".json") {
+		c.n--
+		trap = c.n == 0
+	}
+	c.mu.Unlock()
+	n, err := c.File.Put(ctx, key, body)
+	if trap && err == nil {
+		c.cancel()
+		return n, ctx.Err()
+	}
+	return n, err
+}
+
+// TestExtendEndedMidCommitLeavesTheChainWhole: the bridge's context ends
+// (leadership lost, its minute up) while a segment's manifest is on its
+// way; the store applied it, the bridge saw an error (and Commit deleted
+// the segment's data). The bridge must not leave that manifest: the chain
+// would hold a manifest without data, or, after the bridge withdrew its
+// own earlier segments on seeing a sequence "not its own", a missing
+// segment before it: a chain that was whole, broken by its bridge.
+func TestExtendEndedMidCommitLeavesTheChainWhole(t *testing.T) {
+	for _, nth := range []int{1, 2} {
+		t.Run(fmt.Sprintf("manifest %d", nth), func(t *testing.T) {
+			st := &cancellingStore{File: fileStore(t)}
+			h := handover(t, st)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			st.mu.Lock()
+			st.n, st.cancel = nth, cancel
+			st.mu.Unlock()
+			b, err := delta.Extend(ctx, h.e.Client, st, h.a.Manifest, h.b.Manifest.Revision, delta.Options{Cluster: cluster, MaxBytes: 2048})
+			t.Logf("bridge ended: %v (%d segments standing, %d withdrawn)", err, len(b.Segments), len(b.Withdrawn))
+			c, lerr := delta.Load(context.Background(), st, h.a.Manifest, nil)
+			if lerr != nil {
+				t.Fatal(lerr)
+			}
+			if c.Broken != nil {
+				t.Fatalf("the chain after a bridge ended mid-commit: %v", c.Broken)
+			}
+			for _, m := range c.Segments {
+				if _, err := st.Stat(context.Background(), m.DataKey); err != nil {
+					t.Fatalf("segment %s stands without its data: %v", m.Name(), err)
+				}
+			}
+			if got, want := len(c.Segments), len(h.chain.Segments)+len(b.Segments); got != want {
+				t.Fatalf("the chain has %d segments; the old chain's %d and the bridge's %d standing make %d", got, len(h.chain.Segments), len(b.Segments), want)
+			}
+		})
 	}
 }
