@@ -2,8 +2,11 @@ package delta
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -83,7 +86,9 @@ func (b *Bridged) LastRevision() int64 {
 //
 // The chain's writer must have stopped: Extend reads the chain once,
 // before it starts. Afterwards it lists the chain again, and when a
-// segment of a sequence it wrote is not its own (two writers after all)
+// segment of a sequence it wrote is not its own (two writers after all;
+// its segments are read back: another writer that wrote the same
+// revisions writes under the same key)
 // or the snapshot is gone (retention), it deletes its own segments,
 // manifests first, and returns a BridgeError "withdrawn": the other
 // writer's segment stands.
@@ -162,7 +167,12 @@ func Extend(ctx context.Context, cli *clientv3.Client, st store.Store, snap *sna
 		return b, &BridgeError{BridgeFailed, fmt.Errorf("the chain could not be listed again after the bridge (its segments stay): %w", err)}
 	}
 	if why != "" {
-		b.Withdrawn, b.Segments = b.Segments, nil
+		for _, m := range b.Segments {
+			if !theirs(vctx, st, m) {
+				b.Withdrawn = append(b.Withdrawn, m)
+			}
+		}
+		b.Segments = nil
 		if err := withdraw(vctx, st, b.Withdrawn); err != nil {
 			return b, &BridgeError{BridgeWithdrawn, fmt.Errorf("%s, and removing the bridge failed: %w", why, err)}
 		}
@@ -234,7 +244,65 @@ func contested(ctx context.Context, st store.Store, snap *snapshot.Manifest, our
 	} else if err != nil {
 		return "", err
 	}
+	// Another writer that wrote the same revisions after the same
+	// segment gave its segment the bridge's key: the listing cannot tell
+	// it apart, and a manifest of one writer over the data of the other
+	// looks whole to Load, list and check while a restore fails on it.
+	// The bridge's few segments are read back.
+	for _, m := range ours {
+		var got Manifest
+		err := snapshot.ReadJSON(ctx, st, ManifestKey(m.DataKey), &got)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return fmt.Sprintf("the bridge's %s vanished", m.Name()), nil
+		case err != nil:
+			return "", err
+		}
+		sum, err := storedSHA256(ctx, st, m)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Sprintf("the data of the bridge's %s vanished", m.Name()), nil
+		} else if err != nil {
+			return "", err
+		}
+		switch {
+		case got.SHA256 != m.SHA256 && sum == got.SHA256:
+			// Its manifest and its data: a whole segment of its own,
+			// which stays (withdraw leaves it, see theirs).
+			return fmt.Sprintf("another writer committed its own %s over the bridge's", m.Name()), nil
+		case got.SHA256 != m.SHA256 || got.PrevSHA256 != m.PrevSHA256 || sum != m.SHA256:
+			return fmt.Sprintf("another writer stored its own data or manifest under the bridge's %s", m.Name()), nil
+		}
+	}
 	return "", nil
+}
+
+// storedSHA256 is the sha256 of segment m's data object (read up to one
+// byte past its size).
+func storedSHA256(ctx context.Context, st store.Store, m *Manifest) (string, error) {
+	rc, err := st.Get(ctx, m.DataKey)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, io.LimitReader(rc, m.StoredSize+1)); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// theirs reports whether the key of the bridge's segment m now holds
+// another writer's whole segment (its manifest, and data of the sha256
+// that manifest names): withdrawing the bridge must not delete it.
+func theirs(ctx context.Context, st store.Store, m *Manifest) bool {
+	var got Manifest
+	if err := snapshot.ReadJSON(ctx, st, ManifestKey(m.DataKey), &got); err != nil || got.SHA256 == m.SHA256 {
+		return false
+	}
+	probe := *m
+	probe.StoredSize = got.StoredSize
+	sum, err := storedSHA256(ctx, st, &probe)
+	return err == nil && sum == got.SHA256
 }
 
 // withdraw deletes segments, every manifest first (newest first), then

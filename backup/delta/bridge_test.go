@@ -1,6 +1,7 @@
 package delta_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -310,5 +311,96 @@ func TestExtendEndedMidCommitLeavesTheChainWhole(t *testing.T) {
 				t.Fatalf("the chain has %d segments; the old chain's %d and the bridge's %d standing make %d", got, len(h.chain.Segments), len(b.Segments), want)
 			}
 		})
+	}
+}
+
+// sameNameStore is the real file store; between the bridge's data put of
+// its first segment and that segment's manifest, another writer puts its
+// own data under the same key (the old leader, late, whose last segment
+// holds the same revisions: the same name).
+type sameNameStore struct {
+	*store.File
+	mu    sync.Mutex
+	armed bool
+	whole bool   // the other writer's manifest lands too, last
+	data  string // the bridge's first data key, once put
+	done  bool
+}
+
+func (s *sameNameStore) Put(ctx context.Context, key string, body io.Reader) (int64, error) {
+	n, err := s.File.Put(ctx, key, body)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.armed || err != nil || s.done || !strings.Contains(key, ".deltas/") {
+		return n, err
+	}
+	theirs := []byte("the old leader's segment, same revisions")
+	switch {
+	case s.data == "" && strings.HasSuffix(key, ".events.zst"):
+		s.data = key
+		if !s.whole {
+			s.done = true
+			_, err = s.File.Put(ctx, key, bytes.NewReader(theirs))
+		}
+	case s.whole && key == delta.ManifestKey(s.data):
+		s.done = true
+		var m delta.Manifest
+		if err := snapshot.ReadJSON(ctx, s.File, key, &m); err != nil {
+			return 0, err
+		}
+		sum := sha256.Sum256(theirs)
+		m.SHA256, m.StoredSize = hex.EncodeToString(sum[:]), int64(len(theirs))
+		if _, err := s.File.Put(ctx, s.data, bytes.NewReader(theirs)); err != nil {
+			return 0, err
+		}
+		err = snapshot.WriteJSON(ctx, s.File, key, &m)
+	}
+	return n, err
+}
+
+// TestExtendNotesAnotherWritersSegmentUnderItsName: two writers that
+// write the same revisions after the same segment give them the same key.
+// The listing after the bridge sees only its own keys, yet the data under
+// one of them is the other writer's: the chain looked whole (Load, list,
+// check), a restore into it failed on the segment's sha256. The bridge
+// reads its segments back and withdraws when one is not what it wrote.
+func TestExtendNotesAnotherWritersSegmentUnderItsName(t *testing.T) {
+	for _, whole := range []bool{false, true} {
+		t.Run(fmt.Sprintf("their manifest too %v", whole), func(t *testing.T) { sameName(t, whole) })
+	}
+}
+
+func sameName(t *testing.T, whole bool) {
+	st := &sameNameStore{File: fileStore(t), whole: whole}
+	h := handover(t, st)
+	st.mu.Lock()
+	st.armed = true
+	st.mu.Unlock()
+	b, err := delta.Extend(context.Background(), h.e.Client, st, h.a.Manifest, h.b.Manifest.Revision, delta.Options{Cluster: cluster})
+	t.Logf("bridge: %v (%d standing, %d withdrawn)", err, len(b.Segments), len(b.Withdrawn))
+	c, lerr := delta.Load(context.Background(), st, h.a.Manifest, nil)
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	for _, m := range c.Segments {
+		rc, err := st.Get(context.Background(), m.DataKey)
+		if err != nil {
+			t.Fatalf("segment %s: %v", m.Name(), err)
+		}
+		data, _ := io.ReadAll(rc)
+		rc.Close()
+		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != m.SHA256 {
+			t.Fatalf("segment %s stands in a chain Load finds whole (bridge result %v), but its data is not what its manifest committed", m.Name(), err)
+		}
+	}
+	var be *delta.BridgeError
+	if !errors.As(err, &be) || be.Result != delta.BridgeWithdrawn {
+		t.Fatalf("Extend beside another writer's segment under its name: %v; want a BridgeError %q", err, delta.BridgeWithdrawn)
+	}
+	if c.Broken != nil || len(c.Orphans) != 0 {
+		t.Fatalf("after the withdrawal: broken %v, %d orphans", c.Broken, len(c.Orphans))
+	}
+	if want := len(h.chain.Segments) + map[bool]int{false: 0, true: 1}[whole]; len(c.Segments) != want {
+		t.Fatalf("after the withdrawal the chain has %d segments, want %d (the other writer's whole segment stays: %v)", len(c.Segments), want, whole)
 	}
 }
