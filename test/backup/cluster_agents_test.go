@@ -425,6 +425,12 @@ func TestClusterAgentsNoBridgeWhenEtcdCompacted(t *testing.T) {
 	c, s, cli, agents, gone := clusterWithElectedAgent(t, infra.EtcdClusterOptions{})
 	w := startWriter(t, cli)
 	time.Sleep(4 * time.Second)
+	// Each agent's log up to the kill: the next leader may start its
+	// chain before electedAgent sees it elected (a metrics poll).
+	logFrom := map[*clusterAgent]int{}
+	for _, a := range agents {
+		logFrom[a] = len(a.p.log())
+	}
 	c.Kill(gone.member)
 	var rest []int
 	for i := range 3 {
@@ -434,7 +440,7 @@ func TestClusterAgentsNoBridgeWhenEtcdCompacted(t *testing.T) {
 	}
 	c.WaitHealthy(rest...)
 	next := electedAgent(t, agents, leaseTTL+10*time.Second, gone)
-	elected, from := time.Now(), len(next.p.log())
+	elected, from := time.Now(), logFrom[next]
 	waitFor(t, 30*time.Second, "the new leader's chain", func() bool { return strings.Contains(next.p.log()[from:], "delta chain started") })
 	// Stopped, so that the new chain reads up to the compaction before it.
 	w.stop()
