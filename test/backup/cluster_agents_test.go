@@ -283,6 +283,14 @@ func TestClusterAgentsLeaderChangesAndHandover(t *testing.T) {
 		}
 	}
 	env := snapEnv(c.Members[next.member], s, "")
+	// A bridged chain ends at the next snapshot's label: a plain restore
+	// there takes that snapshot alone, which under writes may already hold
+	// a revision past its label and is then refused (never answered with
+	// another state); the bridged chain restores it exactly, checked with
+	// --snapshot below.
+	for _, rev := range labels {
+		delete(revs, rev)
+	}
 	for rev := range revs {
 		restoredMatches(t, env, cli, rev)
 	}
