@@ -39,16 +39,6 @@ func TestClusterQuorumLostSnapshot(t *testing.T) {
 	quorum := &infra.Etcd{Endpoints: []string{A.Endpoints[0], B.Endpoints[0]}}
 	cli := etcdClient(t, quorum)
 	env := snapEnv(quorum, s, "")
-	status := func(m *infra.Etcd) *clientv3.StatusResponse {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		st, err := etcdClient(t, m).Status(ctx, m.Endpoints[0])
-		if err != nil {
-			t.Fatalf("status of %s: %v", m.Name, err)
-		}
-		return st
-	}
 	// Nothing stored by a refusal: no snapshot beyond want, no data
 	// object, no failure record for check.
 	nothingStored := func(want int) {
@@ -67,10 +57,10 @@ func TestClusterQuorumLostSnapshot(t *testing.T) {
 	}
 	backup := snapList(t, s).Snapshots[0]
 	last := putN(t, cli, "configmaps/after-backup", 30)
-	waitFor(t, 30*time.Second, "B to apply the last write", func() bool { return status(B).Header.Revision == last })
+	waitFor(t, 30*time.Second, "B to apply the last write", func() bool { return memberStatus(t, B).Header.Revision == last })
 	want := keyspaceOf(t, etcdClient(t, B), 0)
 	step("C (%s) cut off at revision %d; backup %s at revision %d; A (%s, leader) and B (%s) at revision %d, %d keys",
-		C.Name, status(C).Header.Revision, backup.Name(), backup.Revision, A.Name, B.Name, last, len(want))
+		C.Name, memberStatus(t, C).Header.Revision, backup.Name(), backup.Revision, A.Name, B.Name, last, len(want))
 
 	_, stderr, code := snapRun(t, env, "snapshot", "--quorum-lost", "--etcd-endpoints", B.Endpoints[0])
 	step("--quorum-lost against B while it has a leader: exit %d\n%s", code, logBlock(stderr))
@@ -80,8 +70,8 @@ func TestClusterQuorumLostSnapshot(t *testing.T) {
 	nothingStored(1)
 
 	c.Kill(ai)
-	waitFor(t, 30*time.Second, "B and C without a leader", func() bool { return status(B).Leader == 0 && status(C).Leader == 0 })
-	bst, cst := status(B), status(C)
+	waitFor(t, 30*time.Second, "B and C without a leader", func() bool { return memberStatus(t, B).Leader == 0 && memberStatus(t, C).Leader == 0 })
+	bst, cst := memberStatus(t, B), memberStatus(t, C)
 	step("A killed: B at revision %d and C at revision %d, neither has a leader", bst.Header.Revision, cst.Header.Revision)
 	if cst.Header.Revision >= backup.Revision || bst.Header.Revision != last {
 		t.Fatalf("C at %d, B at %d: want C behind the backup (%d) and B at the last write (%d)", cst.Header.Revision, bst.Header.Revision, backup.Revision, last)
@@ -226,24 +216,14 @@ func TestClusterQuorumLostRefusesASurvivorBehindOneItDidNotName(t *testing.T) {
 	if _, stderr, code := snapRun(t, env, "snapshot"); code != 0 {
 		t.Fatalf("snapshot from the quorum: exit %d\n%s", code, stderr)
 	}
-	status := func(m *infra.Etcd) *clientv3.StatusResponse {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		st, err := etcdClient(t, m).Status(ctx, m.Endpoints[0])
-		if err != nil {
-			t.Fatalf("status of %s: %v", m.Name, err)
-		}
-		return st
-	}
 	backup := snapList(t, s).Snapshots[0]
-	waitFor(t, 30*time.Second, "C to apply the backup's revision", func() bool { return status(C).Header.Revision >= backup.Revision })
+	waitFor(t, 30*time.Second, "C to apply the backup's revision", func() bool { return memberStatus(t, C).Header.Revision >= backup.Revision })
 	c.Isolate(ci)
 	last := putN(t, cli, "configmaps/after-backup", 30)
-	waitFor(t, 30*time.Second, "B to apply the last write", func() bool { return status(B).Header.Revision == last })
+	waitFor(t, 30*time.Second, "B to apply the last write", func() bool { return memberStatus(t, B).Header.Revision == last })
 	c.Kill(ai)
-	waitFor(t, 30*time.Second, "B and C without a leader", func() bool { return status(B).Leader == 0 && status(C).Leader == 0 })
-	bst, cst := status(B), status(C)
+	waitFor(t, 30*time.Second, "B and C without a leader", func() bool { return memberStatus(t, B).Leader == 0 && memberStatus(t, C).Leader == 0 })
+	bst, cst := memberStatus(t, B), memberStatus(t, C)
 	step("backup at %d; C cut off at %d; B at %d; A killed: neither has a leader", backup.Revision, cst.Header.Revision, bst.Header.Revision)
 
 	_, stderr, code := snapRun(t, env, "snapshot", "--quorum-lost", "--etcd-endpoints", C.Endpoints[0])
@@ -261,4 +241,16 @@ func TestClusterQuorumLostRefusesASurvivorBehindOneItDidNotName(t *testing.T) {
 	if m := snapList(t, s).Snapshots[0]; !m.QuorumLost || m.Revision != last {
 		t.Fatalf("the quorum-lost snapshot is %s at revision %d (quorum_lost %v); want B's at %d", m.Name(), m.Revision, m.QuorumLost, last)
 	}
+}
+
+// memberStatus is member m's own status, within 3 s.
+func memberStatus(t *testing.T, m *infra.Etcd) *clientv3.StatusResponse {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	st, err := etcdClient(t, m).Status(ctx, m.Endpoints[0])
+	if err != nil {
+		t.Fatalf("status of %s: %v", m.Name, err)
+	}
+	return st
 }
