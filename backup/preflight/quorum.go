@@ -3,14 +3,11 @@ package preflight
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
+	"github.com/k8sguard/k8sguard/backup/internal/memberstatus"
 )
 
 // DefaultPeerTimeout bounds asking the other members whether the cluster
@@ -18,11 +15,10 @@ import (
 // backup, and only on members that do not answer.
 const DefaultPeerTimeout = 5 * time.Second
 
-// peerAnswer is what one endpoint said to a status request.
+// peerAnswer is what one endpoint said to a status request, and how the
+// preflight judged it.
 type peerAnswer struct {
-	endpoint string
-	status   *clientv3.StatusResponse
-	err      error
+	memberstatus.Answer
 	stranger bool // a member of another cluster
 	// behind: the answering cluster's raft log is behind what this
 	// database applied; it is not the cluster this disk was a member of.
@@ -31,17 +27,17 @@ type peerAnswer struct {
 
 func (a peerAnswer) String() string {
 	switch {
-	case a.err != nil:
-		return fmt.Sprintf("%s: %v", a.endpoint, a.err)
+	case a.Err != nil:
+		return fmt.Sprintf("%s: %v", a.Endpoint, a.Err)
 	case a.stranger:
-		return fmt.Sprintf("%s: member %x is not in this member's list (another cluster)", a.endpoint, a.status.Header.MemberId)
+		return fmt.Sprintf("%s: member %x is not in this member's list (another cluster)", a.Endpoint, a.Status.Header.MemberId)
 	case a.behind:
 		return fmt.Sprintf("%s: member %x, leader %x, raft term %d, index %d: behind this disk's raft log (a cluster restored since, with the same member IDs?)",
-			a.endpoint, a.status.Header.MemberId, a.status.Leader, a.status.RaftTerm, a.status.RaftIndex)
-	case a.status.Leader == 0:
-		return fmt.Sprintf("%s: member %x has no leader", a.endpoint, a.status.Header.MemberId)
+			a.Endpoint, a.Status.Header.MemberId, a.Status.Leader, a.Status.RaftTerm, a.Status.RaftIndex)
+	case a.Status.Leader == 0:
+		return fmt.Sprintf("%s: member %x has no leader", a.Endpoint, a.Status.Header.MemberId)
 	}
-	return fmt.Sprintf("%s: member %x, leader %x, revision %d", a.endpoint, a.status.Header.MemberId, a.status.Leader, a.status.Header.Revision)
+	return fmt.Sprintf("%s: member %x, leader %x, revision %d", a.Endpoint, a.Status.Header.MemberId, a.Status.Leader, a.Status.Header.Revision)
 }
 
 // quorumUp asks every other member of the cluster, at the client URLs the
@@ -69,24 +65,16 @@ func quorumUp(ctx context.Context, o Options, r *Report) (*peerAnswer, []peerAns
 	if timeout <= 0 {
 		timeout = DefaultPeerTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	answers := make([]peerAnswer, len(endpoints))
-	var wg sync.WaitGroup
-	for i, ep := range endpoints {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			answers[i] = askStatus(ctx, *o.Etcd, ep)
-		}()
+	var answers []peerAnswer
+	for _, a := range memberstatus.Ask(ctx, *o.Etcd, endpoints, timeout) {
+		answers = append(answers, peerAnswer{Answer: a})
 	}
-	wg.Wait()
 	var up *peerAnswer
 	for i := range answers {
 		a := &answers[i]
 		// A member of another cluster (one restored with a new token at
 		// the same address) says nothing about this member's.
-		a.stranger = a.err == nil && !ids[a.status.Header.MemberId]
+		a.stranger = a.Err == nil && !ids[a.Status.Header.MemberId]
 		// A cluster restored with the same token and peer URLs has the
 		// same member IDs, and starts its raft log afresh. A disk from
 		// before the restore may be ahead in it (a later term: it could
@@ -97,8 +85,8 @@ func quorumUp(ctx context.Context, o Options, r *Report) (*peerAnswer, []peerAns
 		// (Necessary, not sufficient: a cluster restored that way that has
 		// since gone past the disk's position passes; restore's default
 		// token is new for every snapshot for that reason.)
-		a.behind = a.err == nil && !a.stranger && logBehind(r.Term, r.ConsistentIndex, a.status.RaftTerm, a.status.RaftIndex)
-		if up == nil && a.err == nil && !a.stranger && !a.behind && a.status.Leader != 0 {
+		a.behind = a.Err == nil && !a.stranger && logBehind(r.Term, r.ConsistentIndex, a.Status.RaftTerm, a.Status.RaftIndex)
+		if up == nil && a.Err == nil && !a.stranger && !a.behind && a.Status.Leader != 0 {
 			up = a
 		}
 	}
@@ -109,31 +97,6 @@ func quorumUp(ctx context.Context, o Options, r *Report) (*peerAnswer, []peerAns
 // behind what a disk applied (term, index) in either.
 func logBehind(term, index, qTerm, qIndex uint64) bool {
 	return qTerm < term || qIndex < index
-}
-
-func askStatus(ctx context.Context, cfg clientv3.Config, ep string) peerAnswer {
-	// etcd's client waits for a connection until the deadline, whatever
-	// the dial's error: a member that is down is told apart at once, and
-	// by what the connection answered ("connection refused"). Only for
-	// TCP: etcd's unix://host:port names a socket file, not a port.
-	if u, err := url.Parse(ep); err == nil && u.Host != "" && (u.Scheme == "http" || u.Scheme == "https") {
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, "tcp", u.Host)
-		if err != nil {
-			return peerAnswer{endpoint: ep, err: err}
-		}
-		conn.Close()
-	}
-	cfg.Endpoints = []string{ep}
-	cfg.DialTimeout = 0
-	cfg.Context = ctx
-	cli, err := clientv3.New(cfg)
-	if err != nil {
-		return peerAnswer{endpoint: ep, err: err}
-	}
-	defer cli.Close()
-	st, err := cli.Status(ctx, ep)
-	return peerAnswer{endpoint: ep, status: st, err: err}
 }
 
 // describeAnswers lists what the other members answered, for a note.

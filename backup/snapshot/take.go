@@ -10,13 +10,13 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 
+	"github.com/k8sguard/k8sguard/backup/internal/memberstatus"
 	"github.com/k8sguard/k8sguard/backup/store"
 	"github.com/k8sguard/k8sguard/internal/buildinfo"
 )
@@ -376,85 +376,76 @@ var ErrQuorumLostRefused = errors.New("refusing the quorum-lost snapshot")
 // revision, which holds the most of what the cluster committed before it
 // lost the quorum, and gives opts.AcceptSurvivor the last word.
 func dialSurvivor(ctx context.Context, cfg clientv3.Config, opts Options) (*clientv3.Client, *clientv3.StatusResponse, error) {
-	type answer struct {
-		ep  string
-		cli *clientv3.Client
-		st  *clientv3.StatusResponse
+	if len(cfg.Endpoints) == 0 {
+		return nil, nil, errors.New("no etcd endpoints configured")
 	}
-	var answers []answer
+	var answered []memberstatus.Answer
 	var errs []error
-	for _, ep := range cfg.Endpoints {
-		cli, st, err := dialEndpoint(ctx, cfg, ep)
-		if err != nil {
-			opts.Logger.Warn("etcd member did not answer", "endpoint", ep, "err", err)
-			errs = append(errs, fmt.Errorf("%s: %w", ep, err))
+	for _, a := range memberstatus.Ask(ctx, cfg, cfg.Endpoints, statusTimeout(cfg)) {
+		if a.Err != nil {
+			opts.Logger.Warn("etcd member did not answer", "endpoint", a.Endpoint, "err", a.Err)
+			errs = append(errs, fmt.Errorf("%s: %w", a.Endpoint, a.Err))
 			continue
 		}
-		opts.Logger.Info("etcd member answered", "endpoint", ep, "member", fmt.Sprintf("%x", st.Header.MemberId),
-			"revision", st.Header.Revision, "leader", fmt.Sprintf("%x", st.Leader))
-		answers = append(answers, answer{ep, cli, st})
+		opts.Logger.Info("etcd member answered", "endpoint", a.Endpoint, "member", fmt.Sprintf("%x", a.Status.Header.MemberId),
+			"revision", a.Status.Header.Revision, "leader", fmt.Sprintf("%x", a.Status.Leader))
+		answered = append(answered, a)
 	}
-	best := -1
-	var refused error
-	for i, a := range answers {
-		if a.st.Leader != 0 && refused == nil {
-			refused = fmt.Errorf("%w: member %x (%s) has leader %x: the cluster has a quorum; run the snapshot without --quorum-lost",
-				ErrQuorumLostRefused, a.st.Header.MemberId, a.ep, a.st.Leader)
-		}
-		if best < 0 || a.st.Header.Revision > answers[best].st.Header.Revision {
-			best = i
-		}
-	}
-	var unnamed []*otherMember
-	if refused == nil && len(answers) > 0 {
-		// --etcd-endpoints may name only the survivor: a member cut off
-		// from a quorum that is alive elsewhere has no leader either. The
-		// members the survivors know are asked too.
-		unnamed, refused = quorumElsewhere(ctx, cfg, opts, answers[0].cli, cfg.Endpoints)
-	}
-	for i, a := range answers {
-		if i != best || refused != nil {
-			a.cli.Close()
-		}
-	}
-	switch {
-	case len(cfg.Endpoints) == 0:
-		return nil, nil, errors.New("no etcd endpoints configured")
-	case len(answers) == 0:
+	if len(answered) == 0 {
 		return nil, nil, fmt.Errorf("no etcd endpoint answered: %w", errors.Join(errs...))
-	case refused != nil:
-		return nil, nil, refused
 	}
-	b := answers[best]
-	member := fmt.Sprintf("%x", b.st.Header.MemberId)
+	best := answered[0]
+	for _, a := range answered {
+		if a.Status.Leader != 0 {
+			return nil, nil, fmt.Errorf("%w: member %x (%s) has leader %x: the cluster has a quorum; run the snapshot without --quorum-lost",
+				ErrQuorumLostRefused, a.Status.Header.MemberId, a.Endpoint, a.Status.Leader)
+		}
+		if a.Status.Header.Revision > best.Status.Header.Revision {
+			best = a
+		}
+	}
+	cli, st, err := dialEndpoint(ctx, cfg, best.Endpoint)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", best.Endpoint, err)
+	}
+	// --etcd-endpoints may name only the survivor: a member cut off from a
+	// quorum that is alive elsewhere has no leader either. The members the
+	// survivor knows are asked too.
+	unnamed, err := quorumElsewhere(ctx, cfg, opts, cli, cfg.Endpoints)
+	if err != nil {
+		cli.Close()
+		return nil, nil, err
+	}
+	member := fmt.Sprintf("%x", st.Header.MemberId)
 	opts.Logger.Info("picked the surviving member with the highest revision: it holds the most of what the cluster committed",
-		"endpoint", b.ep, "member", member, "revision", b.st.Header.Revision, "answered", len(answers), "did_not_answer", len(errs))
+		"endpoint", best.Endpoint, "member", member, "revision", st.Header.Revision, "answered", len(answered), "did_not_answer", len(errs))
 	if opts.AcceptSurvivor != nil {
-		if err := opts.AcceptSurvivor(ctx, member, b.st.Header.Revision); err != nil {
-			b.cli.Close()
+		if err := opts.AcceptSurvivor(ctx, member, st.Header.Revision); err != nil {
+			cli.Close()
 			return nil, nil, err
 		}
 	}
 	// Every member is restored from the snapshot: a survivor left out of
 	// --etcd-endpoints that holds more than the one picked would be lost.
 	for _, o := range unnamed {
-		if o.st != nil && o.st.Header.MemberId != b.st.Header.MemberId && o.st.Header.Revision > b.st.Header.Revision {
-			b.cli.Close()
+		if o.Err == nil && o.Status.Header.MemberId != st.Header.MemberId && o.Status.Header.Revision > st.Header.Revision {
+			cli.Close()
 			return nil, nil, fmt.Errorf("%w: member %x (%s, in the member list of %s, not in --etcd-endpoints) is a survivor too, at revision %d, ahead of member %s's %d: restoring every member from %s would lose what it holds; name it in --etcd-endpoints too (the survivor with the highest revision is taken)",
-				ErrQuorumLostRefused, o.st.Header.MemberId, o.ep, b.ep, o.st.Header.Revision, member, b.st.Header.Revision, member)
+				ErrQuorumLostRefused, o.Status.Header.MemberId, o.Endpoint, best.Endpoint, o.Status.Header.Revision, member, st.Header.Revision, member)
 		}
 	}
-	return b.cli, b.st, nil
+	return cli, st, nil
 }
 
 // quorumElsewhere asks the members in cli's member list (a serializable
 // read, which a member without a leader answers) that asked does not
 // name, all at once and each within the status timeout, whether they have
 // a leader: an error (ErrQuorumLostRefused) names the first that has. One
-// that does not answer is taken as gone. It returns them with their
-// statuses (dialSurvivor refuses a pick behind one of them). A member list that cannot be read
-// refuses too: whether the quorum is elsewhere is then unknown.
-func quorumElsewhere(ctx context.Context, cfg clientv3.Config, opts Options, cli *clientv3.Client, asked []string) ([]*otherMember, error) {
+// that does not answer is taken as gone. It returns their answers
+// (dialSurvivor refuses a pick behind one of them). A member list that
+// cannot be read refuses too: whether the quorum is elsewhere is then
+// unknown.
+func quorumElsewhere(ctx context.Context, cfg clientv3.Config, opts Options, cli *clientv3.Client, asked []string) ([]memberstatus.Answer, error) {
 	lctx, cancel := context.WithTimeout(ctx, statusTimeout(cfg))
 	ml, err := cli.MemberList(lctx, clientv3.WithSerializable())
 	cancel()
@@ -462,46 +453,30 @@ func quorumElsewhere(ctx context.Context, cfg clientv3.Config, opts Options, cli
 		return nil, fmt.Errorf("%w: cannot read the member list of %s to ask the other members whether they have a leader: %v",
 			ErrQuorumLostRefused, cli.Endpoints()[0], err)
 	}
-	var others []*otherMember
+	var eps []string
 	for _, m := range ml.Members {
 		for _, ep := range m.ClientURLs {
 			if !slices.Contains(asked, ep) {
-				others = append(others, &otherMember{id: m.ID, ep: ep})
+				eps = append(eps, ep)
 			}
 		}
 	}
-	var wg sync.WaitGroup
-	for _, o := range others {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, st, err := dialEndpoint(ctx, cfg, o.ep)
-			if err != nil {
-				opts.Logger.Info("etcd member in the survivor's member list did not answer", "endpoint", o.ep, "member", fmt.Sprintf("%x", o.id), "err", err)
-				return
-			}
-			c.Close()
-			o.st = st
-			opts.Logger.Info("etcd member in the survivor's member list answered", "endpoint", o.ep, "member", fmt.Sprintf("%x", st.Header.MemberId),
-				"revision", st.Header.Revision, "leader", fmt.Sprintf("%x", st.Leader))
-		}()
+	answers := memberstatus.Ask(ctx, cfg, eps, statusTimeout(cfg))
+	for _, a := range answers {
+		if a.Err != nil {
+			opts.Logger.Info("etcd member in the survivor's member list did not answer", "endpoint", a.Endpoint, "err", a.Err)
+			continue
+		}
+		opts.Logger.Info("etcd member in the survivor's member list answered", "endpoint", a.Endpoint, "member", fmt.Sprintf("%x", a.Status.Header.MemberId),
+			"revision", a.Status.Header.Revision, "leader", fmt.Sprintf("%x", a.Status.Leader))
 	}
-	wg.Wait()
-	for _, o := range others {
-		if o.st != nil && o.st.Leader != 0 {
-			return others, fmt.Errorf("%w: member %x (%s, in the member list of %s, not in --etcd-endpoints) has leader %x: the cluster has a quorum, and the members named are only cut off from it; run the snapshot without --quorum-lost against the quorum",
-				ErrQuorumLostRefused, o.st.Header.MemberId, o.ep, cli.Endpoints()[0], o.st.Leader)
+	for _, a := range answers {
+		if a.Err == nil && a.Status.Leader != 0 {
+			return answers, fmt.Errorf("%w: member %x (%s, in the member list of %s, not in --etcd-endpoints) has leader %x: the cluster has a quorum, and the members named are only cut off from it; run the snapshot without --quorum-lost against the quorum",
+				ErrQuorumLostRefused, a.Status.Header.MemberId, a.Endpoint, cli.Endpoints()[0], a.Status.Leader)
 		}
 	}
-	return others, nil
-}
-
-// otherMember is a member in a survivor's member list that --etcd-endpoints
-// does not name, and its status (nil: it did not answer).
-type otherMember struct {
-	id uint64
-	ep string
-	st *clientv3.StatusResponse
+	return answers, nil
 }
 
 // ErrNotInQuorum: the member answered but could not show that it holds

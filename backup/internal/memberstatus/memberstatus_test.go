@@ -1,4 +1,4 @@
-package preflight
+package memberstatus
 
 import (
 	"context"
@@ -49,11 +49,9 @@ func TestAskStatusOverAUnixSocket(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("embedded etcd not ready after 60s")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), DefaultPeerTimeout)
-	defer cancel()
-	a := askStatus(ctx, clientv3.Config{}, client.String())
-	if a.err != nil || a.status.Leader == 0 {
-		t.Fatalf("status of the member at %s: %s", client, a)
+	a := Ask(context.Background(), clientv3.Config{}, []string{client.String()}, 5*time.Second)[0]
+	if a.Err != nil || a.Status.Leader == 0 {
+		t.Fatalf("status of the member at %s: %v", client, a.Err)
 	}
-	t.Logf("%s", a)
+	t.Logf("%s: member %x, leader %x", a.Endpoint, a.Status.Header.MemberId, a.Status.Leader)
 }
