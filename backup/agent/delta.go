@@ -107,10 +107,6 @@ const bridgeWait = 15 * time.Second
 // history, read at up to 1,000 revisions a message.
 const bridgeTimeout = time.Minute
 
-// bridgeLookBack is how many snapshots before its own a new leader looks
-// through for the chain to bridge (a snapshot taken by hand starts none).
-const bridgeLookBack = 5
-
 type bridgeResult struct {
 	b     *delta.Bridged
 	err   error
@@ -137,7 +133,7 @@ func (a *Agent) Bridge(ctx context.Context, snap *snapshot.Manifest, wait time.D
 	}
 	var older []*snapshot.Manifest
 	for _, m := range l.Snapshots { // newest first
-		if m.Name() != snap.Name() && m.Revision < snap.Revision && !m.CreatedAt.After(snap.CreatedAt) && len(older) < bridgeLookBack {
+		if m.Name() != snap.Name() && m.Revision < snap.Revision && !m.CreatedAt.After(snap.CreatedAt) && len(older) < delta.LookBack {
 			older = append(older, m)
 		}
 	}

@@ -3,17 +3,10 @@ package agent
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/k8sguard/k8sguard/backup/delta"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 )
-
-// recoveryChainWindow bounds the walk of older snapshots for a delta
-// chain that goes on past the newest one (delta.RecoveryChain): the
-// agent's chain restarts with every snapshot it takes, so one older than
-// a few of its intervals holds nothing newer.
-const recoveryChainWindow = 6 * time.Hour
 
 // notBehindBackups is snapshot.Options.AcceptSurvivor for a quorum-lost
 // snapshot: it refuses the surviving member picked when it is behind the
@@ -35,15 +28,12 @@ func (a *Agent) notBehindBackups(ctx context.Context, member string, rev int64) 
 		return nil
 	}
 	newest := l.Snapshots[0]
-	chain, err := delta.RecoveryChain(ctx, a.Store, l.Snapshots, func(m *snapshot.Manifest) bool {
-		return newest.CreatedAt.Sub(m.CreatedAt) <= recoveryChainWindow
-	})
+	backup, chain, err := delta.NewestPoint(ctx, a.Store, l.Snapshots)
 	if err != nil {
 		return unknown(err)
 	}
-	backup := delta.NewestRevision(l.Snapshots, chain)
 	what, restore := "snapshot "+newest.Name(), "etcdguard restore --snapshot "+newest.Name()
-	if chain != nil && chain.Segments > 0 && chain.LastRevision == backup {
+	if chain != nil {
 		what = "the delta chain of " + chain.Snapshot.Name()
 		restore = fmt.Sprintf("etcdguard restore --snapshot %s --revision %d", chain.Snapshot.Name(), backup)
 	}

@@ -324,17 +324,31 @@ func RecoveryChain(ctx context.Context, st store.Store, snaps []*snapshot.Manife
 	return out, nil
 }
 
-// NewestRevision is the newest revision snaps and chain (RecoveryChain's)
-// restore: the newest snapshot's, or the chain's end when later.
-func NewestRevision(snaps []*snapshot.Manifest, chain *Outline) int64 {
-	var rev int64
-	if len(snaps) > 0 {
-		rev = snaps[0].Revision
+// LookBack is how many snapshots before the newest NewestPoint (and a
+// new leader's bridge) search for a delta chain that goes on past it: the
+// agent's chain continues past snapshots taken by hand, of which a few at
+// most lie between two of the agent's; with snapshots from a timer none
+// has a chain, and the search must stay a few listings long (the
+// preflight runs it at every start of etcd).
+const LookBack = 5
+
+// NewestPoint is the newest revision the backups snaps (committed, newest
+// first) restore, and the delta chain that reaches it when it goes past
+// the newest snapshot (nil: that snapshot is the newest point).
+func NewestPoint(ctx context.Context, st store.Store, snaps []*snapshot.Manifest) (int64, *Outline, error) {
+	if len(snaps) == 0 {
+		return 0, nil, nil
 	}
-	if chain != nil {
-		rev = max(rev, chain.LastRevision)
+	newest := snaps[0]
+	within := map[*snapshot.Manifest]bool{}
+	for _, m := range snaps[1:min(len(snaps), 1+LookBack)] {
+		within[m] = true
 	}
-	return rev
+	chain, err := RecoveryChain(ctx, st, snaps, func(m *snapshot.Manifest) bool { return within[m] })
+	if err != nil || chain == nil || chain.LastRevision <= newest.Revision {
+		return newest.Revision, nil, err
+	}
+	return chain.LastRevision, chain, nil
 }
 
 // Delete removes a chain: every manifest first (so that an interruption

@@ -215,12 +215,6 @@ func (r *Report) newestPoint() string {
 	return fmt.Sprintf("the newest backup %s (revision %d, taken %s)", r.Newest.Name(), r.Newest.Revision, r.Newest.CreatedAt.UTC().Format(time.RFC3339))
 }
 
-// olderChainWindow bounds the walk for a delta chain that goes on past the
-// newest snapshot (the agent's, while snapshots were taken by hand): the
-// agent's full snapshots are at most a day apart. With snapshots from the
-// timer, none has a chain, and the walk must not read them all.
-const olderChainWindow = 25 * time.Hour
-
 // newestBackup is the newest committed snapshot (and sets NewestRevision
 // and NewestChain: a delta chain reaches seconds before now), or nil with a note when
 // there is no store, no snapshot, or the store does not answer.
@@ -249,15 +243,10 @@ func (r *Report) newestBackup(ctx context.Context, o Options) (*snapshot.Manifes
 		return nil, nil
 	}
 	r.Newest = l.Snapshots[0]
-	r.NewestRevision = r.Newest.Revision
-	chain, err := delta.RecoveryChain(ctx, o.Store, l.Snapshots, func(m *snapshot.Manifest) bool {
-		return r.Newest.CreatedAt.Sub(m.CreatedAt) <= olderChainWindow
-	})
-	switch {
-	case err != nil:
+	rev, chain, err := delta.NewestPoint(ctx, o.Store, l.Snapshots)
+	if err != nil {
 		r.Notes = append(r.Notes, fmt.Sprintf("WARNING: compared with the newest snapshot only: %v", err))
-	case chain != nil && chain.LastRevision > r.NewestRevision:
-		r.NewestChain, r.NewestRevision = chain, chain.LastRevision
 	}
+	r.NewestRevision, r.NewestChain = rev, chain
 	return r.Newest, nil
 }
