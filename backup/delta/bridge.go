@@ -162,13 +162,13 @@ func Extend(ctx context.Context, cli *clientv3.Client, st store.Store, snap *sna
 		return b, bridgeErr
 	}
 	// What was committed is checked even when the bridge ended early.
-	why, err := contested(vctx, st, snap, b.Segments)
+	why, keep, err := contested(vctx, st, snap, b.Segments)
 	if err != nil {
 		return b, &BridgeError{BridgeFailed, fmt.Errorf("the chain could not be listed again after the bridge (its segments stay): %w", err)}
 	}
 	if why != "" {
 		for _, m := range b.Segments {
-			if !theirs(vctx, st, m) {
+			if !keep[m] {
 				b.Withdrawn = append(b.Withdrawn, m)
 			}
 		}
@@ -223,57 +223,76 @@ func (w *writer) bridge(ctx context.Context, until int64) error {
 
 // contested says why a bridge's segments ours cannot stand, "" when they
 // can: a segment of the chain with a sequence of theirs (or later) that is
-// not one of them, or the chain's snapshot gone.
-func contested(ctx context.Context, st store.Store, snap *snapshot.Manifest, ours []*Manifest) (string, error) {
+// not one of them, the chain's snapshot gone, or another writer's manifest
+// or data under one of their keys. keep names those of ours whose key now
+// holds another writer's whole segment (its manifest, and data of the
+// sha256 it names): withdrawing the bridge must not delete it.
+func contested(ctx context.Context, st store.Store, snap *snapshot.Manifest, ours []*Manifest) (why string, keep map[*Manifest]bool, err error) {
 	own := map[string]bool{}
 	for _, m := range ours {
 		own[m.DataKey], own[ManifestKey(m.DataKey)] = true, true
 	}
 	objs, err := st.List(ctx, ChainDir(snap))
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	for _, o := range objs {
 		seq, _, _, _, ok := parseKey(o.Key)
 		if ok && seq >= ours[0].Sequence && !own[o.Key] {
-			return fmt.Sprintf("another writer committed %s beside the bridge's %s", o.Key[strings.LastIndex(o.Key, "/")+1:], ours[0].Name()), nil
+			why = fmt.Sprintf("another writer committed %s beside the bridge's %s", o.Key[strings.LastIndex(o.Key, "/")+1:], ours[0].Name())
+			break
 		}
 	}
-	if _, err := st.Stat(ctx, snapshot.ManifestKey(snap.DataKey)); errors.Is(err, store.ErrNotFound) {
-		return "the snapshot " + snap.Name() + " was deleted meanwhile (retention)", nil
-	} else if err != nil {
-		return "", err
+	if why == "" {
+		if _, err := st.Stat(ctx, snapshot.ManifestKey(snap.DataKey)); errors.Is(err, store.ErrNotFound) {
+			why = "the snapshot " + snap.Name() + " was deleted meanwhile (retention)"
+		} else if err != nil {
+			return "", nil, err
+		}
 	}
 	// Another writer that wrote the same revisions after the same
 	// segment gave its segment the bridge's key: the listing cannot tell
 	// it apart, and a manifest of one writer over the data of the other
 	// looks whole to Load, list and check while a restore fails on it.
-	// The bridge's few segments are read back.
+	// The bridge's few segments are read back. Once a reason is known, a
+	// segment that cannot be read back is simply not kept.
+	known := why != ""
+	keep = map[*Manifest]bool{}
 	for _, m := range ours {
 		var got Manifest
 		err := snapshot.ReadJSON(ctx, st, ManifestKey(m.DataKey), &got)
 		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return fmt.Sprintf("the bridge's %s vanished", m.Name()), nil
+		case errors.Is(err, store.ErrNotFound) && why == "":
+			why = fmt.Sprintf("the bridge's %s vanished", m.Name())
+			continue
+		case err != nil && known || errors.Is(err, store.ErrNotFound):
+			continue
 		case err != nil:
-			return "", err
+			return "", nil, err
 		}
-		sum, err := storedSHA256(ctx, st, m)
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Sprintf("the data of the bridge's %s vanished", m.Name()), nil
-		} else if err != nil {
-			return "", err
-		}
+		probe := *m
+		probe.StoredSize = max(m.StoredSize, got.StoredSize)
+		sum, err := storedSHA256(ctx, st, &probe)
 		switch {
-		case got.SHA256 != m.SHA256 && sum == got.SHA256:
-			// Its manifest and its data: a whole segment of its own,
-			// which stays (withdraw leaves it, see theirs).
-			return fmt.Sprintf("another writer committed its own %s over the bridge's", m.Name()), nil
-		case got.SHA256 != m.SHA256 || got.PrevSHA256 != m.PrevSHA256 || sum != m.SHA256:
-			return fmt.Sprintf("another writer stored its own data or manifest under the bridge's %s", m.Name()), nil
+		case errors.Is(err, store.ErrNotFound) && why == "":
+			why = fmt.Sprintf("the data of the bridge's %s vanished", m.Name())
+			continue
+		case err != nil && known || errors.Is(err, store.ErrNotFound):
+			continue
+		case err != nil:
+			return "", nil, err
+		}
+		if got.SHA256 != m.SHA256 && sum == got.SHA256 {
+			// Its manifest and its data: a whole segment of its own.
+			keep[m] = true
+			if why == "" {
+				why = fmt.Sprintf("another writer committed its own %s over the bridge's", m.Name())
+			}
+		} else if why == "" && (got.SHA256 != m.SHA256 || got.PrevSHA256 != m.PrevSHA256 || sum != m.SHA256) {
+			why = fmt.Sprintf("another writer stored its own data or manifest under the bridge's %s", m.Name())
 		}
 	}
-	return "", nil
+	return why, keep, nil
 }
 
 // storedSHA256 is the sha256 of segment m's data object (read up to one
@@ -289,20 +308,6 @@ func storedSHA256(ctx context.Context, st store.Store, m *Manifest) (string, err
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// theirs reports whether the key of the bridge's segment m now holds
-// another writer's whole segment (its manifest, and data of the sha256
-// that manifest names): withdrawing the bridge must not delete it.
-func theirs(ctx context.Context, st store.Store, m *Manifest) bool {
-	var got Manifest
-	if err := snapshot.ReadJSON(ctx, st, ManifestKey(m.DataKey), &got); err != nil || got.SHA256 == m.SHA256 {
-		return false
-	}
-	probe := *m
-	probe.StoredSize = got.StoredSize
-	sum, err := storedSHA256(ctx, st, &probe)
-	return err == nil && sum == got.SHA256
 }
 
 // withdraw deletes segments, every manifest first (newest first), then
