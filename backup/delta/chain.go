@@ -105,7 +105,8 @@ func scan(ctx context.Context, st store.Store, snap *snapshot.Manifest) ([]*list
 // manifest, in order, checking each link (sequence, revisions, the
 // previous sha256) as it goes. It stops reading at the first segment for
 // which enough returns true (nil: read all), so a restore to a point
-// reads only the manifests it needs. A broken link is reported in
+// reads only the manifests it needs (and up to manifestWindow ahead: they
+// are read concurrently, checked in order). A broken link is reported in
 // Chain.Broken, not as an error: what comes before it is restorable.
 func Load(ctx context.Context, st store.Store, snap *snapshot.Manifest, enough func(*Manifest) bool) (*Chain, error) {
 	entries, err := scan(ctx, st, snap)
@@ -132,6 +133,12 @@ func Load(ctx context.Context, st store.Store, snap *snapshot.Manifest, enough f
 			c.Orphans = append(c.Orphans, *l.data)
 		}
 	}
+	keys := make([]string, len(committed))
+	for i, l := range committed {
+		keys[i] = l.manifest
+	}
+	readNext, stop := readAhead(ctx, st, keys, manifestWindow)
+	defer stop()
 	prevSHA, prevLast := snap.StoredSHA256, int64(-1)
 	for i, l := range committed {
 		name := SegmentName(l.seq, l.first, l.last)
@@ -143,8 +150,8 @@ func Load(ctx context.Context, st store.Store, snap *snapshot.Manifest, enough f
 				Reason: fmt.Sprintf("it is missing (no manifest; the next committed segment is %s)", name)}
 			return c, nil
 		}
-		var m Manifest
-		if err := snapshot.ReadJSON(ctx, st, l.manifest, &m); err != nil {
+		m, err := readNext()
+		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				brk("its manifest vanished while reading the chain")
 				return c, nil
@@ -176,9 +183,9 @@ func Load(ctx context.Context, st store.Store, snap *snapshot.Manifest, enough f
 		if c.Broken != nil {
 			return c, nil
 		}
-		c.Segments = append(c.Segments, &m)
+		c.Segments = append(c.Segments, m)
 		prevSHA, prevLast = m.SHA256, m.LastRevision
-		if enough != nil && enough(&m) {
+		if enough != nil && enough(m) {
 			return c, nil
 		}
 	}

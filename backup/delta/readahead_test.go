@@ -1,0 +1,154 @@
+package delta
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/k8sguard/k8sguard/backup/snapshot"
+	"github.com/k8sguard/k8sguard/backup/store"
+)
+
+// slowStore is a file store whose reads take a round trip, as S3's do,
+// and which counts the reads of manifests and how many ran at once.
+type slowStore struct {
+	store.Store
+	delay          time.Duration
+	reads, running atomic.Int64
+	mu             sync.Mutex
+	most           int64
+}
+
+func (s *slowStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if strings.HasSuffix(key, ".json") && strings.Contains(key, ".deltas/") {
+		s.reads.Add(1)
+		n := s.running.Add(1)
+		defer s.running.Add(-1)
+		s.mu.Lock()
+		s.most = max(s.most, n)
+		s.mu.Unlock()
+		select {
+		case <-time.After(s.delay):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return s.Store.Get(ctx, key)
+}
+
+// writeChain stores the manifests of a linked chain of n segments of
+// 10 revisions each after snap (no data objects: Load reads manifests
+// only); corrupt, when > 0, gives that segment a wrong prev_sha256.
+func writeChain(t *testing.T, st store.Store, snap *snapshot.Manifest, n, corrupt int) {
+	t.Helper()
+	prev := snap.StoredSHA256
+	for seq := 1; seq <= n; seq++ {
+		first := snap.Revision + int64(seq-1)*10 + 1
+		m := Manifest{FormatVersion: FormatVersion, Kind: Kind, Snapshot: snap.Name(), Sequence: seq,
+			FirstRevision: first, LastRevision: first + 9, PrevSHA256: prev, SHA256: fmt.Sprintf("%064x", seq)}
+		m.DataKey = DataKey(snap, m.Name())
+		if seq == corrupt {
+			m.PrevSHA256 = fmt.Sprintf("%064x", 0)
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Put(context.Background(), ManifestKey(m.DataKey), bytes.NewReader(b)); err != nil {
+			t.Fatal(err)
+		}
+		prev = m.SHA256
+	}
+}
+
+func slowChain(t *testing.T, n, corrupt int) (*slowStore, *snapshot.Manifest) {
+	t.Helper()
+	fs, err := store.NewFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := &snapshot.Manifest{DataKey: "c/20261122T021500Z-r10.db.zst", Revision: 10, StoredSHA256: fmt.Sprintf("%064x", 999)}
+	writeChain(t, fs, snap, n, corrupt)
+	return &slowStore{Store: fs, delay: 20 * time.Millisecond}, snap
+}
+
+// Load reads a long chain's manifests several at a time, never more than
+// manifestWindow at once, and still checks every link in order.
+func TestLoadReadsManifestsAheadOfTheLinkCheck(t *testing.T) {
+	st, snap := slowChain(t, 200, 0)
+	c, err := Load(context.Background(), st, snap, nil)
+	if err != nil || c.Broken != nil {
+		t.Fatalf("load: %v, broken %v", err, c.Broken)
+	}
+	if len(c.Segments) != 200 {
+		t.Fatalf("%d segments, want 200", len(c.Segments))
+	}
+	for i, m := range c.Segments {
+		if m.Sequence != i+1 {
+			t.Fatalf("segment %d has sequence %d", i, m.Sequence)
+		}
+	}
+	if c.LastRevision() != 10+200*10 {
+		t.Fatalf("chain ends at %d", c.LastRevision())
+	}
+	// One after another, 200 reads of 20 ms are 4 s; the window makes
+	// it about 200/16 round trips. Concurrency is asserted, not time.
+	if st.most < 2 || st.most > manifestWindow {
+		t.Fatalf("%d manifest reads at once, want 2..%d", st.most, manifestWindow)
+	}
+	if st.reads.Load() != 200 {
+		t.Fatalf("%d manifest reads, want 200", st.reads.Load())
+	}
+}
+
+// A restore to an early point reads the manifests it needs and at most a
+// window more; a broken link is still found where it is.
+func TestLoadReadsAheadNoFurtherThanItsWindow(t *testing.T) {
+	st, snap := slowChain(t, 200, 0)
+	c, err := Load(context.Background(), st, snap, func(m *Manifest) bool { return m.Sequence == 5 })
+	if err != nil || len(c.Segments) != 5 {
+		t.Fatalf("load: %v, %d segments", err, len(c.Segments))
+	}
+	if n := st.reads.Load(); n > 5+manifestWindow {
+		t.Fatalf("%d manifest reads for 5 segments, want at most %d", n, 5+manifestWindow)
+	}
+
+	st, snap = slowChain(t, 120, 50)
+	c, err = Load(context.Background(), st, snap, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var brk *BrokenLinkError
+	if !errors.As(c.Broken, &brk) || !strings.HasPrefix(brk.Segment, "000050-") || len(c.Segments) != 49 {
+		t.Fatalf("broken %v after %d segments, want at segment 50 after 49", c.Broken, len(c.Segments))
+	}
+}
+
+// A cancelled load returns the cancellation, and leaves no read running.
+func TestLoadCancelledStopsReading(t *testing.T) {
+	st, snap := slowChain(t, 100, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	_, err := Load(ctx, st, snap, nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for st.running.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d manifest reads still running", st.running.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := st.reads.Load(); n >= 100 {
+		t.Fatalf("%d manifest reads after the cancel at 50 ms", n)
+	}
+}
