@@ -313,6 +313,10 @@ func Replay(ctx context.Context, s store.Store, dbPath string, plan *Plan, lg *z
 	r.ToRevision = kv.Rev()
 	if err == nil {
 		err = plan.reached(r)
+		var past *PastPointError
+		if errors.As(err, &past) {
+			past.Instead = olderChainReaching(ctx, s, plan)
+		}
 	}
 	if err == nil && plan.CountKeys {
 		r.Keys, r.PrefixKeys, err = snapshot.CountKeysWith(ctx, mvccRanger{kv})
@@ -339,11 +343,59 @@ func (p *Plan) reached(r *Replayed) error {
 	case want <= 0:
 		return nil
 	case r.FromRevision > want:
-		return fmt.Errorf("snapshot %s (labelled revision %d) already holds revision %d, past revision %d: its data was read a moment after its label under writes; pick a revision at or after %d, or one of an older snapshot's chain",
-			p.Snapshot.Name(), p.Snapshot.Revision, r.FromRevision, want, r.FromRevision)
+		return &PastPointError{Snapshot: p.Snapshot, Holds: r.FromRevision, Want: want}
 	case r.ToRevision < want && r.Renumbered == 0: // renumbered: reported on its own
 		return fmt.Errorf("the snapshot %s and its chain restore only up to revision %d, not %d: its delta segments after it are not (yet) in the store",
 			p.Snapshot.Name(), r.ToRevision, want)
+	}
+	return nil
+}
+
+// PastPointError is a replay refused because the snapshot's database
+// already holds revisions past the point (see Plan.reached).
+type PastPointError struct {
+	Snapshot    *snapshot.Manifest
+	Holds, Want int64
+	// Instead is an older snapshot whose delta chain reaches Want
+	// exactly (after a handover the new leader's bridge extends the old
+	// chain up to the new snapshot's label); nil when none does.
+	Instead *snapshot.Manifest
+}
+
+func (e *PastPointError) Error() string {
+	msg := fmt.Sprintf("snapshot %s (labelled revision %d) already holds revision %d, past revision %d: its data was read a moment after its label under writes",
+		e.Snapshot.Name(), e.Snapshot.Revision, e.Holds, e.Want)
+	if e.Instead == nil {
+		return msg + fmt.Sprintf("; pick a revision at or after %d (no older snapshot's chain reaches %d)", e.Holds, e.Want)
+	}
+	return msg + fmt.Sprintf("; the chain of the older snapshot %s reaches revision %d: give --snapshot %s --revision %d to restore it from there (with that snapshot's leases: a key whose lease was granted after it is restored without one)",
+		e.Instead.Name(), e.Want, e.Instead.Name(), e.Want)
+}
+
+// olderChainReaching finds, for a plan refused because its snapshot is
+// past the point, the newest of the delta.LookBack snapshots before it
+// whose chain reaches the point; nil when none does or the store cannot
+// say (the refusal stands either way).
+func olderChainReaching(ctx context.Context, s store.Store, plan *Plan) *snapshot.Manifest {
+	l, err := snapshot.List(ctx, s, plan.Snapshot.Cluster)
+	if err != nil {
+		return nil
+	}
+	looked := 0
+	for _, m := range l.Snapshots { // newest first
+		if m.Revision >= plan.Snapshot.Revision || m.Name() == plan.Snapshot.Name() {
+			continue
+		}
+		if looked++; looked > delta.LookBack {
+			return nil
+		}
+		o, err := delta.OutlineOf(ctx, s, m)
+		if err != nil || !plan.Point.mayReach(o) {
+			continue
+		}
+		if _, err := PlanPointFrom(ctx, s, m, plan.Point); err == nil {
+			return m
+		}
 	}
 	return nil
 }

@@ -386,3 +386,95 @@ func TestReplayRefusesABrokenLinkAndRestoresBeforeIt(t *testing.T) {
 	}
 	t.Logf("refused: %v", err)
 }
+
+// relabel gives snapshot m the label rev, below the revision its database
+// holds, as etcd 3.6 labels a snapshot taken under writes (the revision
+// read just before the stream): its data and manifest move to the keys
+// of the new label.
+func relabel(t *testing.T, st store.Store, m *snapshot.Manifest, rev int64) *snapshot.Manifest {
+	t.Helper()
+	ctx := context.Background()
+	suffix := fmt.Sprintf("-r%d.db.zst", m.Revision)
+	if !strings.HasSuffix(m.DataKey, suffix) {
+		t.Fatalf("snapshot key %s does not end in %s", m.DataKey, suffix)
+	}
+	data, err := st.Get(ctx, m.DataKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer data.Close()
+	n := *m
+	n.Revision, n.DataKey = rev, strings.TrimSuffix(m.DataKey, suffix)+fmt.Sprintf("-r%d.db.zst", rev)
+	if _, err := st.Put(ctx, n.DataKey, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := snapshot.WriteJSON(ctx, st, snapshot.ManifestKey(n.DataKey), &n); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{snapshot.ManifestKey(m.DataKey), m.DataKey} {
+		if err := st.Delete(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &n
+}
+
+// A restore to a snapshot's own label, when its database already holds
+// more (taken under writes), is refused; the refusal names the older
+// snapshot whose chain reaches the label exactly (after a handover, the
+// bridge extends the old chain that far), and following it restores
+// etcd's keyspace at that revision.
+func TestAPointPastASnapshotsDataNamesTheOlderChainThatReachesIt(t *testing.T) {
+	var byHand *snapshot.Manifest
+	c := followRandomHistoryWith(t, 200, 17, func(c *chained) {
+		res, err := snapshot.Take(context.Background(), c.etcd.Config(), c.store, snapshot.Options{Cluster: cluster})
+		if err != nil {
+			t.Fatal(err)
+		}
+		byHand = res.Manifest
+	})
+	holds := byHand.Revision
+	label := holds - 3
+	if label <= c.snap.Revision {
+		t.Fatalf("the snapshot by hand holds revision %d, too close to the agent's %d", holds, c.snap.Revision)
+	}
+	byHand = relabel(t, c.store, byHand, label)
+
+	_, err := restorePoint(t, c.store, restore.Point{Revision: label})
+	var past *restore.PastPointError
+	if !errors.As(err, &past) || past.Instead == nil || past.Instead.Name() != c.snap.Name() {
+		t.Fatalf("restore --revision %d (the label of %s, whose data holds %d): %v; want refused naming %s", label, byHand.Name(), holds, err, c.snap.Name())
+	}
+	if want := fmt.Sprintf("give --snapshot %s --revision %d", c.snap.Name(), label); !strings.Contains(err.Error(), want) {
+		t.Fatalf("refusal %q does not say %q", err, want)
+	}
+	t.Logf("refused: %v", err)
+
+	plan, err := restore.PlanPointFrom(context.Background(), c.store, c.snap, restore.Point{Revision: label})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := restore.Restore(context.Background(), c.store, plan.Snapshot, restore.Options{DataDir: filepath.Join(t.TempDir(), "data"), Replay: plan})
+	if err != nil {
+		t.Fatalf("restore from the chain the refusal named: %v", err)
+	}
+	want, _ := keyspace(t, c.etcd.Client, label)
+	got, _ := keyspace(t, etcdtest.StartIn(t, res.DataDir).Client, 0)
+	if len(got) != len(want) {
+		t.Fatalf("revision %d: %d keys restored, etcd had %d", label, len(got), len(want))
+	}
+	for k, w := range want {
+		if got[k].value != w.value || got[k].mod != w.mod {
+			t.Errorf("%s restored as %+v, etcd had %+v", k, got[k], w)
+		}
+	}
+
+	// Without an older chain that reaches it, the refusal says so.
+	if _, err := delta.Delete(context.Background(), c.store, c.snap); err != nil {
+		t.Fatal(err)
+	}
+	_, err = restorePoint(t, c.store, restore.Point{Revision: label})
+	if want := fmt.Sprintf("pick a revision at or after %d (no older snapshot's chain reaches %d)", holds, label); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("refusal %v, want %q", err, want)
+	}
+}

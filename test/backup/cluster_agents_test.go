@@ -307,8 +307,15 @@ func TestClusterAgentsLeaderChangesAndHandover(t *testing.T) {
 			restoredMatches(t, env, cli, rev)
 		}
 	}
-	restoredMatchesOrRefused(t, env, cli, S) // the new snapshot's own revision
-	restoredFromMatches(t, env, cli, br.chain, S)
+	// The new snapshot's own revision: restored from it, or refused
+	// naming the bridged chain, which reaches it (the restore the refusal
+	// names is run and checked); from the bridged chain either way.
+	switch refused, instead := restoredMatchesOrRefused(t, env, cli, S); {
+	case !refused:
+		restoredFromMatches(t, env, cli, br.chain, S)
+	case instead != br.chain:
+		t.Fatalf("restore --revision %d refused naming %q, not the bridged chain %s, which reaches it", S, instead, br.chain)
+	}
 	listedWhole(t, env, br.chain, S)
 }
 
@@ -656,7 +663,9 @@ func clusterAgentCutOff(t *testing.T, answers bool, cut, heal func(*infra.EtcdCl
 // streams no revision with a snapshot, so it is labelled with the one read
 // just before, and under writes its database holds a few more. The
 // restore must then refuse, saying so; it must never give a later state.
-func restoredMatchesOrRefused(t *testing.T, env []string, cli *clientv3.Client, rev int64) {
+// When the refusal names an older snapshot whose chain reaches rev, that
+// restore is run and checked too, and the snapshot's name returned.
+func restoredMatchesOrRefused(t *testing.T, env []string, cli *clientv3.Client, rev int64) (refused bool, instead string) {
 	t.Helper()
 	r := runEtcdguard(t, env, "restore", "--revision", fmt.Sprint(rev), "--data-dir", t.TempDir()+"/data")
 	if r.Code != 0 {
@@ -664,7 +673,15 @@ func restoredMatchesOrRefused(t *testing.T, env []string, cli *clientv3.Client, 
 			t.Fatalf("restore --revision %d: exit %d\n%s", rev, r.Code, r.Output)
 		}
 		t.Logf("restore --revision %d refused: %s", rev, lastLineOf(r.Output))
-		return
+		if m := regexp.MustCompile(`give --snapshot (\S+) --revision (\d+) `).FindStringSubmatch(r.Output); m != nil {
+			if m[2] != fmt.Sprint(rev) {
+				t.Fatalf("the refusal of revision %d suggests revision %s", rev, m[2])
+			}
+			restoredFromMatches(t, env, cli, m[1], rev)
+			return true, m[1]
+		}
+		return true, ""
 	}
 	restoredMatches(t, env, cli, rev)
+	return false, ""
 }
