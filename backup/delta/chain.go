@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/k8sguard/k8sguard/backup/internal/readahead"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
@@ -105,8 +106,8 @@ func scan(ctx context.Context, st store.Store, snap *snapshot.Manifest) ([]*list
 // manifest, in order, checking each link (sequence, revisions, the
 // previous sha256) as it goes. It stops reading at the first segment for
 // which enough returns true (nil: read all), so a restore to a point
-// reads only the manifests it needs (and up to manifestWindow ahead: they
-// are read concurrently, checked in order). A broken link is reported in
+// reads only the manifests it needs (and up to readahead.Window ahead:
+// they are read concurrently, checked in order). A broken link is reported in
 // Chain.Broken, not as an error: what comes before it is restorable.
 func Load(ctx context.Context, st store.Store, snap *snapshot.Manifest, enough func(*Manifest) bool) (*Chain, error) {
 	entries, err := scan(ctx, st, snap)
@@ -133,11 +134,11 @@ func Load(ctx context.Context, st store.Store, snap *snapshot.Manifest, enough f
 			c.Orphans = append(c.Orphans, *l.data)
 		}
 	}
-	keys := make([]string, len(committed))
-	for i, l := range committed {
-		keys[i] = l.manifest
-	}
-	readNext, stop := readAhead(ctx, st, keys, manifestWindow)
+	readNext, stop := readahead.Ordered(ctx, len(committed), readahead.Window, func(ctx context.Context, i int) (*Manifest, error) {
+		var m Manifest
+		err := snapshot.ReadJSON(ctx, st, committed[i].manifest, &m)
+		return &m, err
+	})
 	defer stop()
 	prevSHA, prevLast := snap.StoredSHA256, int64(-1)
 	for i, l := range committed {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/k8sguard/k8sguard/backup/internal/readahead"
 	"github.com/k8sguard/k8sguard/backup/record"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
@@ -196,12 +197,25 @@ func List(ctx context.Context, s store.Store, cluster string) (*Listing, error) 
 			manifests[BaseName(o.Key)] = true
 		}
 	}
+	var keys []string
+	for _, o := range objs {
+		if strings.HasSuffix(o.Key, ".json") {
+			keys = append(keys, o.Key)
+		}
+	}
+	// The manifests are read readahead.Window at a time: one after
+	// another, a store of a few hundred snapshots took seconds on S3, and
+	// `check` lists it every time it runs.
+	readNext, stop := readahead.Ordered(ctx, len(keys), readahead.Window, func(ctx context.Context, i int) (*Manifest, error) {
+		return Read(ctx, s, keys[i])
+	})
+	defer stop()
 	l := &Listing{}
 	for _, o := range objs {
 		switch {
 		case strings.HasSuffix(o.Key, ".json"):
-			m, err := Read(ctx, s, o.Key)
-			if ue := (*unreadError)(nil); errors.As(err, &ue) {
+			m, err := readNext()
+			if ue := (*unreadError)(nil); errors.As(err, &ue) || err != nil && ctx.Err() != nil {
 				// The store failed to answer: that says nothing about
 				// the manifest, and a complete snapshot must not be
 				// listed as missing or broken.

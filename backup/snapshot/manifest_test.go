@@ -2,10 +2,17 @@ package snapshot_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/k8sguard/k8sguard/backup/snapshot"
+	"github.com/k8sguard/k8sguard/backup/store"
 )
 
 // quorum_lost is optional: a manifest written before it (or by a normal
@@ -34,5 +41,71 @@ func TestManifestQuorumLostIsOptional(t *testing.T) {
 	}
 	if m, err := snapshot.Read(ctx, st, "prod/20261122T031500Z-r7.json"); err != nil || !m.QuorumLost || m.FormatVersion != snapshot.FormatVersion {
 		t.Fatalf("a quorum-lost manifest read back as %+v, %v", m, err)
+	}
+}
+
+// slowManifests is a store whose manifest reads take a round trip, as
+// S3's do; failing names a key whose read fails as an unreachable store's.
+type slowManifests struct {
+	store.Store
+	failing string
+	running atomic.Int64
+	mu      sync.Mutex
+	most    int64
+}
+
+func (s *slowManifests) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if strings.HasSuffix(key, ".json") {
+		n := s.running.Add(1)
+		defer s.running.Add(-1)
+		s.mu.Lock()
+		s.most = max(s.most, n)
+		s.mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+		if key == s.failing {
+			return nil, errors.New("dial tcp 127.0.0.1:9: connection refused")
+		}
+	}
+	return s.Store.Get(ctx, key)
+}
+
+// List reads a store's manifests several at a time and still lists them
+// newest first, a damaged one as broken; a manifest the store failed to
+// return fails the listing (it says nothing about the snapshot).
+func TestListReadsManifestsAhead(t *testing.T) {
+	ctx := context.Background()
+	fs := fileStore(t)
+	base := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	for i := range 60 {
+		key := fmt.Sprintf("prod/%s-r%d", base.Add(time.Duration(i)*time.Minute).Format("20060102T150405Z"), 100+i)
+		body := fmt.Sprintf(`{"format_version": 1, "cluster": "prod", "data_key": %q, "revision": %d, "created_at": %q, "compression": "zstd"}`,
+			key+".db.zst", 100+i, base.Add(time.Duration(i)*time.Minute).Format(time.RFC3339))
+		if i == 30 {
+			body = "{not json"
+		}
+		if _, err := fs.Put(ctx, key+".json", strings.NewReader(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := &slowManifests{Store: fs}
+	l, err := snapshot.List(ctx, st, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Snapshots) != 59 || len(l.Broken) != 1 {
+		t.Fatalf("%d snapshots and %d broken, want 59 and 1", len(l.Snapshots), len(l.Broken))
+	}
+	for i, m := range l.Snapshots {
+		if want := int64(159 - i - min(1, i/29)); i > 0 && m.Revision != want {
+			t.Fatalf("snapshot %d is at revision %d, want %d (newest first)", i, m.Revision, want)
+		}
+	}
+	if st.most < 2 || st.most > 16 {
+		t.Fatalf("%d manifest reads at once, want 2..16", st.most)
+	}
+
+	st = &slowManifests{Store: fs, failing: "prod/20261122T032000Z-r120.json"}
+	if _, err := snapshot.List(ctx, st, "prod"); err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("a manifest the store did not return: %v, want the listing failed", err)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/k8sguard/k8sguard/backup/config"
 	"github.com/k8sguard/k8sguard/backup/delta"
+	"github.com/k8sguard/k8sguard/backup/internal/readahead"
 	"github.com/k8sguard/k8sguard/backup/retention"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 )
@@ -105,9 +107,14 @@ they are counted on stderr.`,
 			marks[s.After.Name()] = &shrinkMark{Previous: s.Before.Name(), Percent: pct, Vanished: s.Vanished, Open: s.Open()}
 		}
 		entries := make([]listEntry, len(l.Snapshots))
+		// Each chain's outline is a listing and a manifest: read ahead.
+		outline, stop := readahead.Ordered(ctx, len(l.Snapshots), readahead.Window, func(ctx context.Context, i int) (*delta.Outline, error) {
+			return delta.OutlineOf(ctx, st, l.Snapshots[i])
+		})
+		defer stop()
 		for i, m := range l.Snapshots {
 			entries[i] = listEntry{Manifest: m, Name: m.Name(), Shrink: marks[m.Name()]}
-			o, err := delta.OutlineOf(ctx, st, m)
+			o, err := outline()
 			if err != nil {
 				return err
 			}

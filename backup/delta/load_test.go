@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/k8sguard/k8sguard/backup/internal/readahead"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
@@ -81,7 +82,7 @@ func slowChain(t *testing.T, n, corrupt int) (*slowStore, *snapshot.Manifest) {
 }
 
 // Load reads a long chain's manifests several at a time, never more than
-// manifestWindow at once, and still checks every link in order.
+// readahead.Window at once, and still checks every link in order.
 func TestLoadReadsManifestsAheadOfTheLinkCheck(t *testing.T) {
 	st, snap := slowChain(t, 200, 0)
 	c, err := Load(context.Background(), st, snap, nil)
@@ -101,8 +102,8 @@ func TestLoadReadsManifestsAheadOfTheLinkCheck(t *testing.T) {
 	}
 	// One after another, 200 reads of 20 ms are 4 s; the window makes
 	// it about 200/16 round trips. Concurrency is asserted, not time.
-	if st.most < 2 || st.most > manifestWindow {
-		t.Fatalf("%d manifest reads at once, want 2..%d", st.most, manifestWindow)
+	if st.most < 2 || st.most > readahead.Window {
+		t.Fatalf("%d manifest reads at once, want 2..%d", st.most, readahead.Window)
 	}
 	if st.reads.Load() != 200 {
 		t.Fatalf("%d manifest reads, want 200", st.reads.Load())
@@ -117,8 +118,8 @@ func TestLoadReadsAheadNoFurtherThanItsWindow(t *testing.T) {
 	if err != nil || len(c.Segments) != 5 {
 		t.Fatalf("load: %v, %d segments", err, len(c.Segments))
 	}
-	if n := st.reads.Load(); n > 5+manifestWindow {
-		t.Fatalf("%d manifest reads for 5 segments, want at most %d", n, 5+manifestWindow)
+	if n := st.reads.Load(); n > 5+readahead.Window {
+		t.Fatalf("%d manifest reads for 5 segments, want at most %d", n, 5+readahead.Window)
 	}
 
 	st, snap = slowChain(t, 120, 50)
