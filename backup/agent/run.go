@@ -109,7 +109,7 @@ func (l *loop) contact(ctx context.Context) error {
 	if _, err := l.etcdStatus(ctx); err != nil {
 		return fmt.Errorf("etcd: %w", err)
 	}
-	if _, err := l.Store.List(ctx, l.Config.ClusterName+"/"); err != nil {
+	if _, err := l.Store.ListDir(ctx, l.Config.ClusterName+"/"); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	return nil

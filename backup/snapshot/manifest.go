@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -182,15 +181,12 @@ type Listing struct {
 // List reads every manifest of cluster, newest first, and reports data
 // objects that have no manifest (interrupted uploads) separately.
 func List(ctx context.Context, s store.Store, cluster string) (*Listing, error) {
-	objs, err := s.List(ctx, cluster+"/")
+	// Deeper keys belong to a snapshot's delta chain (package delta),
+	// which lists them itself: thousands per snapshot.
+	objs, err := s.ListDir(ctx, cluster+"/")
 	if err != nil {
 		return nil, err
 	}
-	objs = slices.DeleteFunc(objs, func(o store.Object) bool {
-		// Deeper keys belong to a snapshot's delta chain (package delta),
-		// which lists them itself.
-		return strings.Contains(strings.TrimPrefix(o.Key, cluster+"/"), "/")
-	})
 	manifests := map[string]bool{}
 	for _, o := range objs {
 		if strings.HasSuffix(o.Key, ".json") {

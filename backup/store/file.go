@@ -142,9 +142,18 @@ func (f *File) Stat(_ context.Context, key string) (Object, error) {
 	return Object{Key: key, Size: fi.Size(), LastModified: fi.ModTime()}, nil
 }
 
+// List walks the directory the prefix names up to its last "/" (the
+// whole store for a prefix without one), not the whole store.
 func (f *File) List(_ context.Context, prefix string) ([]Object, error) {
+	root, err := f.path(prefix[:strings.LastIndex(prefix, "/")+1])
+	if err != nil {
+		return nil, err
+	}
 	var out []Object
-	err := filepath.WalkDir(f.dir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if p == root && errors.Is(err, fs.ErrNotExist) && f.rootExists() {
+			return fs.SkipAll // nothing under the prefix yet
+		}
 		if err != nil {
 			return err
 		}
@@ -168,6 +177,45 @@ func (f *File) List(_ context.Context, prefix string) ([]Object, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, nil
+}
+
+// rootExists tells a prefix with nothing under it yet from a store whose
+// directory is gone (unmounted, removed): that must fail, not list empty.
+func (f *File) rootExists() bool {
+	fi, err := os.Stat(f.dir)
+	return err == nil && fi.IsDir()
+}
+
+func (f *File) ListDir(_ context.Context, dir string) ([]Object, error) {
+	if dir != "" && !strings.HasSuffix(dir, "/") {
+		return nil, fmt.Errorf("list %s: %q is not a directory (no trailing /)", f, dir)
+	}
+	p, err := f.path(dir)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(p)
+	if errors.Is(err, fs.ErrNotExist) && f.rootExists() {
+		return nil, nil // nothing in it yet
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", f, err)
+	}
+	var out []Object
+	for _, d := range entries {
+		if d.IsDir() || strings.HasSuffix(d.Name(), partialSuffix) {
+			continue
+		}
+		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // deleted since the directory was read
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", f, err)
+		}
+		out = append(out, Object{Key: dir + d.Name(), Size: fi.Size(), LastModified: fi.ModTime()})
+	}
+	return out, nil // os.ReadDir sorts by name
 }
 
 func (f *File) Delete(_ context.Context, key string) error {

@@ -115,3 +115,65 @@ func TestFileRefusesKeysThatEscapeAndBadURLs(t *testing.T) {
 		}
 	}
 }
+
+// ListDir lists a directory's objects, not those in its subdirectories
+// nor partial files; List walks only the prefix's directory; an empty or
+// missing directory lists empty, a store whose directory is gone fails.
+func TestFileListDirAndList(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "store")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	st, err := NewFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"c/b.json", "c/a.db.zst", "c/a.deltas/000001-r1-r2.json", "c/a.deltas/000001-r1-r2.events.zst", "d/x.json", "top.json"} {
+		if _, err := st.Put(ctx, k, strings.NewReader(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "c", "z.json.partial"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(objs []Object, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ks []string
+		for _, o := range objs {
+			if o.Size != int64(len(o.Key)) {
+				t.Fatalf("%s: size %d", o.Key, o.Size)
+			}
+			ks = append(ks, o.Key)
+		}
+		return strings.Join(ks, " ")
+	}
+	for _, c := range []struct{ got, want string }{
+		{keys(st.ListDir(ctx, "c/")), "c/a.db.zst c/b.json"},
+		{keys(st.ListDir(ctx, "")), "top.json"},
+		{keys(st.ListDir(ctx, "none/")), ""},
+		{keys(st.List(ctx, "c/a")), "c/a.db.zst c/a.deltas/000001-r1-r2.events.zst c/a.deltas/000001-r1-r2.json"},
+		{keys(st.List(ctx, "c/a.deltas/")), "c/a.deltas/000001-r1-r2.events.zst c/a.deltas/000001-r1-r2.json"},
+		{keys(st.List(ctx, "")), "c/a.db.zst c/a.deltas/000001-r1-r2.events.zst c/a.deltas/000001-r1-r2.json c/b.json d/x.json top.json"},
+		{keys(st.List(ctx, "none/x")), ""},
+	} {
+		if c.got != c.want {
+			t.Errorf("listed %q, want %q", c.got, c.want)
+		}
+	}
+	if _, err := st.ListDir(ctx, "c"); err == nil {
+		t.Error("ListDir of a prefix without a trailing / succeeded")
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ListDir(ctx, "c/"); err == nil {
+		t.Error("ListDir in a store whose directory is gone listed empty")
+	}
+	if _, err := st.List(ctx, "c/"); err == nil {
+		t.Error("List in a store whose directory is gone listed empty")
+	}
+}

@@ -307,8 +307,18 @@ func (s *S3) wrongRegion(err error) error {
 }
 
 func (s *S3) List(ctx context.Context, prefix string) ([]Object, error) {
+	return s.list(ctx, prefix, nil)
+}
+
+// ListDir lists with the delimiter "/": S3 answers the deeper keys as
+// common prefixes, one per directory, which are left out.
+func (s *S3) ListDir(ctx context.Context, dir string) ([]Object, error) {
+	return s.list(ctx, dir, aws.String("/"))
+}
+
+func (s *S3) list(ctx context.Context, prefix string, delimiter *string) ([]Object, error) {
 	var out []Object
-	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.key(prefix))})
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.key(prefix)), Delimiter: delimiter})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {

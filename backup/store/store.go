@@ -36,6 +36,11 @@ type Store interface {
 	Stat(ctx context.Context, key string) (Object, error)
 	// List returns the objects whose key starts with prefix, sorted by key.
 	List(ctx context.Context, prefix string) ([]Object, error)
+	// ListDir returns the objects directly in dir (a prefix ending in
+	// "/"), sorted by key: not those under a deeper "/". A cluster's
+	// snapshots are listed without the thousands of delta segments in
+	// their chains' directories beside them.
+	ListDir(ctx context.Context, dir string) ([]Object, error)
 	// Delete removes key; deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
 	// CleanupIncomplete removes what interrupted Puts left (stale multipart
