@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -477,4 +480,50 @@ func TestAPointPastASnapshotsDataNamesTheOlderChainThatReachesIt(t *testing.T) {
 	if want := fmt.Sprintf("pick a revision at or after %d (no older snapshot's chain reaches %d)", holds, label); err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("refusal %v, want %q", err, want)
 	}
+}
+
+// slowSegments is a store whose segment downloads take a round trip, as
+// S3's do, counting how many ran at once.
+type slowSegments struct {
+	store.Store
+	running atomic.Int64
+	mu      sync.Mutex
+	most    int64
+}
+
+func (s *slowSegments) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if strings.HasSuffix(key, ".events.zst") {
+		n := s.running.Add(1)
+		defer s.running.Add(-1)
+		s.mu.Lock()
+		s.most = max(s.most, n)
+		s.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	return s.Store.Get(ctx, key)
+}
+
+// The replay downloads segments ahead of the one it applies, and the
+// result is the same keyspace as etcd's.
+func TestReplayDownloadsSegmentsAhead(t *testing.T) {
+	c := followRandomHistory(t, 300, 19)
+	st := &slowSegments{Store: c.store}
+	res, err := restorePoint(t, st, restore.Point{Revision: c.lastRev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Replayed.Segments < 4 || st.most < 2 {
+		t.Fatalf("%d segments replayed, %d downloads at once; want several, more than one at once", res.Replayed.Segments, st.most)
+	}
+	want, _ := keyspace(t, c.etcd.Client, c.lastRev)
+	got, _ := keyspace(t, etcdtest.StartIn(t, res.DataDir).Client, 0)
+	if len(got) != len(want) {
+		t.Fatalf("%d keys restored, etcd had %d", len(got), len(want))
+	}
+	for k, w := range want {
+		if got[k].value != w.value || got[k].mod != w.mod {
+			t.Errorf("%s restored as %+v, etcd had %+v", k, got[k], w)
+		}
+	}
+	t.Logf("%d segments replayed, up to %d downloaded at once", res.Replayed.Segments, st.most)
 }
