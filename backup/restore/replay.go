@@ -375,7 +375,7 @@ func (e *PastPointError) Error() string {
 
 // olderChainReaching finds, for a plan refused because its snapshot is
 // past the point, the newest of the delta.LookBack snapshots before it
-// whose chain reaches the point; nil when none does or the store cannot
+// (of the same etcd cluster: its cluster ID) whose chain reaches the point; nil when none does or the store cannot
 // say (the refusal stands either way).
 func olderChainReaching(ctx context.Context, s store.Store, plan *Plan) *snapshot.Manifest {
 	l, err := snapshot.List(ctx, s, plan.Snapshot.Cluster)
@@ -385,6 +385,12 @@ func olderChainReaching(ctx context.Context, s store.Store, plan *Plan) *snapsho
 	looked := 0
 	for _, m := range l.Snapshots { // newest first
 		if m.Revision >= plan.Snapshot.Revision || m.Name() == plan.Snapshot.Name() {
+			continue
+		}
+		if m.ClusterID != plan.Snapshot.ClusterID {
+			// Another etcd cluster under the same name (the one before
+			// a restore without a revision bump numbers its revisions
+			// again): its chain reaches the number, not the state.
 			continue
 		}
 		if looked++; looked > delta.LookBack {

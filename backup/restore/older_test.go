@@ -1,0 +1,71 @@
+package restore
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/k8sguard/k8sguard/backup/delta"
+	"github.com/k8sguard/k8sguard/backup/snapshot"
+	"github.com/k8sguard/k8sguard/backup/store"
+)
+
+// olderStore is a file store with the manifests of full snapshots and
+// their delta chains, no data: olderChainReaching reads manifests only.
+func olderStore(t *testing.T) store.Store {
+	t.Helper()
+	st, err := store.NewFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// putSnapshot stores the manifest of a snapshot of cluster "c" of the
+// etcd cluster clusterID at rev, taken at minute min, and a whole chain
+// of segments of 10 revisions after it up to last.
+func putSnapshot(t *testing.T, st store.Store, clusterID string, rev int64, min int, last int64) *snapshot.Manifest {
+	t.Helper()
+	ctx := context.Background()
+	at := time.Date(2026, 11, 22, 3, min, 0, 0, time.UTC)
+	m := &snapshot.Manifest{FormatVersion: snapshot.FormatVersion, Cluster: "c", DataKey: snapshot.DataKey("c", at, rev, snapshot.CompressionZstd),
+		CreatedAt: at, Revision: rev, ClusterID: clusterID, Compression: snapshot.CompressionZstd, StoredSHA256: fmt.Sprintf("%064x", rev)}
+	if err := snapshot.Write(ctx, st, m); err != nil {
+		t.Fatal(err)
+	}
+	prev := m.StoredSHA256
+	for seq, first := 1, rev+1; first <= last; seq, first = seq+1, first+10 {
+		d := &delta.Manifest{FormatVersion: delta.FormatVersion, Kind: delta.Kind, Snapshot: m.Name(), Sequence: seq,
+			FirstRevision: first, LastRevision: min64(first+9, last), PrevSHA256: prev, SHA256: fmt.Sprintf("%064x", 1000*rev+int64(seq)),
+			CoveredAt: at.Add(time.Duration(seq) * time.Second)}
+		d.DataKey = delta.DataKey(m, d.Name())
+		if err := snapshot.WriteJSON(ctx, st, delta.ManifestKey(d.DataKey), d); err != nil {
+			t.Fatal(err)
+		}
+		prev = d.SHA256
+	}
+	return m
+}
+
+func min64(a, b int64) int64 { return min(a, b) }
+
+// An older snapshot of another etcd cluster under the same name (the
+// cluster before a restore without a revision bump, whose revisions the
+// new one numbers again) is not named: its chain reaches the revision
+// number, not the state.
+func TestOlderChainReachingIsOfTheSameEtcdCluster(t *testing.T) {
+	st := olderStore(t)
+	same := putSnapshot(t, st, "aaaa", 10, 0, 200)
+	other := putSnapshot(t, st, "ffff", 20, 1, 200) // the cluster before the restore
+	refused := putSnapshot(t, st, "aaaa", 50, 2, 50)
+	plan := &Plan{Point: Point{Revision: 60}, Snapshot: refused}
+	got := olderChainReaching(context.Background(), st, plan)
+	if got == nil || got.Name() != same.Name() {
+		name := "none"
+		if got != nil {
+			name = got.Name()
+		}
+		t.Fatalf("named %s, want %s (not %s, of etcd cluster %s)", name, same.Name(), other.Name(), other.ClusterID)
+	}
+}
