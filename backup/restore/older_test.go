@@ -2,7 +2,9 @@ package restore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,12 +62,45 @@ func TestOlderChainReachingIsOfTheSameEtcdCluster(t *testing.T) {
 	other := putSnapshot(t, st, "ffff", 20, 1, 200) // the cluster before the restore
 	refused := putSnapshot(t, st, "aaaa", 50, 2, 50)
 	plan := &Plan{Point: Point{Revision: 60}, Snapshot: refused}
-	got := olderChainReaching(context.Background(), st, plan)
+	got, err := olderChainReaching(context.Background(), st, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got == nil || got.Name() != same.Name() {
 		name := "none"
 		if got != nil {
 			name = got.Name()
 		}
 		t.Fatalf("named %s, want %s (not %s, of etcd cluster %s)", name, same.Name(), other.Name(), other.ClusterID)
+	}
+}
+
+// unlistable fails every listing, as an unreachable store does.
+type unlistable struct{ store.Store }
+
+func (unlistable) List(context.Context, string) ([]store.Object, error) {
+	return nil, errors.New("dial tcp 127.0.0.1:9: connection refused")
+}
+
+// A store that cannot say whether an older chain reaches the point does
+// not make the refusal claim that none does.
+func TestPastPointErrorWhenTheStoreCannotSay(t *testing.T) {
+	st := olderStore(t)
+	putSnapshot(t, st, "aaaa", 10, 0, 200)
+	refused := putSnapshot(t, st, "aaaa", 50, 2, 50)
+	plan := &Plan{Point: Point{Revision: 60}, Snapshot: refused}
+	m, err := olderChainReaching(context.Background(), unlistable{st}, plan)
+	if m != nil || err == nil {
+		t.Fatalf("an unlistable store: %v, %v; want an error", m, err)
+	}
+	msg := (&PastPointError{Snapshot: refused, Holds: 53, Want: 60, Unknown: err}).Error()
+	if strings.Contains(msg, "no older snapshot") || !strings.Contains(msg, "connection refused") {
+		t.Fatalf("refusal %q: want the store's failure, not that no older chain reaches 60", msg)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if m, err := olderChainReaching(ctx, st, plan); m != nil || !errors.Is(err, context.Canceled) {
+		t.Fatalf("a cancelled lookup: %v, %v; want context.Canceled", m, err)
 	}
 }

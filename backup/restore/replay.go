@@ -2,6 +2,7 @@ package restore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -316,7 +317,7 @@ func Replay(ctx context.Context, s store.Store, dbPath string, plan *Plan, lg *z
 		err = plan.reached(r)
 		var past *PastPointError
 		if errors.As(err, &past) {
-			past.Instead = olderChainReaching(ctx, s, plan)
+			past.Instead, past.Unknown = olderChainReaching(ctx, s, plan)
 		}
 	}
 	if err == nil && plan.CountKeys {
@@ -361,11 +362,17 @@ type PastPointError struct {
 	// exactly (after a handover the new leader's bridge extends the old
 	// chain up to the new snapshot's label); nil when none does.
 	Instead *snapshot.Manifest
+	// Unknown, with Instead nil, is why the store could not say whether
+	// an older chain reaches Want.
+	Unknown error
 }
 
 func (e *PastPointError) Error() string {
 	msg := fmt.Sprintf("snapshot %s (labelled revision %d) already holds revision %d, past revision %d: its data was read a moment after its label under writes",
 		e.Snapshot.Name(), e.Snapshot.Revision, e.Holds, e.Want)
+	if e.Instead == nil && e.Unknown != nil {
+		return msg + fmt.Sprintf("; pick a revision at or after %d (whether an older snapshot's chain reaches %d is unknown: %v)", e.Holds, e.Want, e.Unknown)
+	}
 	if e.Instead == nil {
 		return msg + fmt.Sprintf("; pick a revision at or after %d (no older snapshot's chain reaches %d)", e.Holds, e.Want)
 	}
@@ -374,17 +381,20 @@ func (e *PastPointError) Error() string {
 }
 
 // olderChainReaching finds, for a plan refused because its snapshot is
-// past the point, the newest of the delta.LookBack snapshots before it
-// (of the same etcd cluster: its cluster ID) whose chain reaches the point; nil when none does or the store cannot
-// say (the refusal stands either way).
-func olderChainReaching(ctx context.Context, s store.Store, plan *Plan) *snapshot.Manifest {
+// past the point, the newest of the delta.LookBack snapshots before it (of
+// the same etcd cluster: its cluster ID) whose chain reaches the point;
+// nil when none does. The error says the store could not tell (a failed
+// read, a cancelled context): the refusal stands either way, but it must
+// not claim that no older chain reaches the point.
+func olderChainReaching(ctx context.Context, s store.Store, plan *Plan) (*snapshot.Manifest, error) {
 	l, err := snapshot.List(ctx, s, plan.Snapshot.Cluster)
 	if err != nil {
-		return nil
+		return nil, err
 	}
+	var unread error // the first chain the store failed to say about
 	looked := 0
 	for _, m := range l.Snapshots { // newest first
-		if m.Revision >= plan.Snapshot.Revision || m.Name() == plan.Snapshot.Name() {
+		if m.Revision >= plan.Snapshot.Revision || m.Revision > plan.Point.Revision || m.Name() == plan.Snapshot.Name() {
 			continue
 		}
 		if m.ClusterID != plan.Snapshot.ClusterID {
@@ -394,17 +404,31 @@ func olderChainReaching(ctx context.Context, s store.Store, plan *Plan) *snapsho
 			continue
 		}
 		if looked++; looked > delta.LookBack {
-			return nil
+			break
+		}
+		if m.Revision == plan.Point.Revision {
+			return m, nil // the full snapshot alone, as PlanPointFrom plans it
 		}
 		o, err := delta.OutlineOf(ctx, s, m)
-		if err != nil || !plan.Point.mayReach(o) {
+		if err != nil {
+			unread = cmp.Or(unread, err)
 			continue
 		}
-		if _, err := PlanPointFrom(ctx, s, m, plan.Point); err == nil {
-			return m
+		if !plan.Point.mayReach(o) {
+			continue
+		}
+		// PlanPointFrom's own checks, with a store failure told apart
+		// from a chain that breaks or ends before the point.
+		c, err := delta.Load(ctx, s, m, plan.Point.reached)
+		if err != nil {
+			unread = cmp.Or(unread, err)
+			continue
+		}
+		if n := len(c.Segments); n > 0 && plan.Point.reached(c.Segments[n-1]) {
+			return m, nil
 		}
 	}
-	return nil
+	return nil, unread
 }
 
 // replaySegments downloads, verifies and decodes plan's segments in order
