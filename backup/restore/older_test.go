@@ -104,3 +104,31 @@ func TestPastPointErrorWhenTheStoreCannotSay(t *testing.T) {
 		t.Fatalf("a cancelled lookup: %v, %v; want context.Canceled", m, err)
 	}
 }
+
+// A restore to a revision past the newest chain does not fall back to
+// the chain of another etcd cluster under the same name (the one before a
+// restore without a revision bump, whose history numbers the same
+// revisions): it is refused, and the older cluster's chain is restored
+// only when pinned with --snapshot. The same cluster's older chain, one
+// that goes on past a snapshot taken by hand, is still used.
+func TestPlanPointKeepsToTheNewestSnapshotsEtcdCluster(t *testing.T) {
+	ctx := context.Background()
+	st := olderStore(t)
+	before := putSnapshot(t, st, "ffff", 100, 0, 300) // the cluster before the restore
+	after := putSnapshot(t, st, "aaaa", 120, 10, 150) // restored, no bump: revisions from 100 on again
+	_, err := PlanPoint(ctx, st, "c", Point{Revision: 200})
+	if want := fmt.Sprintf("the chain of %s ends at revision 150", after.Name()); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("restore to revision 200: %v; want refused: %q", err, want)
+	}
+	plan, err := PlanPointFrom(ctx, st, before, Point{Revision: 200})
+	if err != nil || plan.Snapshot.Name() != before.Name() {
+		t.Fatalf("pinned to %s: %+v, %v", before.Name(), plan, err)
+	}
+
+	agent := putSnapshot(t, st, "aaaa", 160, 20, 400)
+	putSnapshot(t, st, "aaaa", 200, 21, 200) // by hand: no chain
+	plan, err = PlanPoint(ctx, st, "c", Point{Revision: 300})
+	if err != nil || plan.Snapshot.Name() != agent.Name() {
+		t.Fatalf("restore to revision 300 past a snapshot by hand: %+v, %v; want the agent's chain from %s", plan, err, agent.Name())
+	}
+}

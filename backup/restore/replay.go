@@ -86,11 +86,12 @@ func PlanPoint(ctx context.Context, s store.Store, cluster string, p Point) (*Pl
 	if err != nil {
 		return nil, fmt.Errorf("list snapshots of %q in %s: %w", cluster, s, err)
 	}
-	var newer *snapshot.Manifest    // the next full snapshot after the chosen one
-	var refusal error               // why the newest snapshot before p does not reach it
-	var refusedEnd int64            // where that snapshot's chain ends
-	var further *delta.Outline      // an older, whole chain that ends later, short of p too
-	for _, m := range l.Snapshots { // newest first
+	var newer *snapshot.Manifest     // the next full snapshot after the chosen one
+	var refusal error                // why the newest snapshot before p does not reach it
+	var refusedEnd int64             // where that snapshot's chain ends
+	var refusedBy *snapshot.Manifest // that snapshot
+	var further *delta.Outline       // an older, whole chain that ends later, short of p too
+	for _, m := range l.Snapshots {  // newest first
 		if p.Revision > 0 && m.Revision > p.Revision || !p.At.IsZero() && m.CreatedAt.After(p.At) {
 			newer = m
 			continue
@@ -98,6 +99,13 @@ func PlanPoint(ctx context.Context, s store.Store, cluster string, p Point) (*Pl
 		plan := &Plan{Point: p, Snapshot: m}
 		if p.Revision == m.Revision {
 			return plan, nil // the full snapshot alone
+		}
+		if refusal != nil && !sameCluster(m, refusedBy) {
+			// Another etcd cluster under the same name: the one before
+			// a restore without a revision bump numbers the same
+			// revisions, and its chain reaches the number, not the
+			// state asked for (pin it with --snapshot to mean it).
+			continue
 		}
 		if refusal != nil {
 			// An older chain: its outline (a listing and one manifest)
@@ -122,7 +130,7 @@ func PlanPoint(ctx context.Context, s store.Store, cluster string, p Point) (*Pl
 			return plan, nil
 		}
 		if refusal == nil {
-			refusal, refusedEnd = p.notReached(m, c, newer), c.LastRevision()
+			refusal, refusedEnd, refusedBy = p.notReached(m, c, newer), c.LastRevision(), m
 		}
 	}
 	if further != nil && newer == nil {
@@ -138,6 +146,13 @@ func PlanPoint(ctx context.Context, s store.Store, cluster string, p Point) (*Pl
 	oldest := l.Snapshots[len(l.Snapshots)-1]
 	return nil, fmt.Errorf("cannot restore to %s: it is before the oldest snapshot %s (revision %d, %s)",
 		p, oldest.Name(), oldest.Revision, oldest.CreatedAt.UTC().Format(time.RFC3339))
+}
+
+// sameCluster reports whether snapshots a and b are of one etcd cluster:
+// the same cluster ID, or either without one (a manifest from before
+// etcdguard recorded it).
+func sameCluster(a, b *snapshot.Manifest) bool {
+	return a.ClusterID == "" || b.ClusterID == "" || a.ClusterID == b.ClusterID
 }
 
 // PlanPointFrom plans p from the full snapshot m and its own chain only,
@@ -397,11 +412,8 @@ func olderChainReaching(ctx context.Context, s store.Store, plan *Plan) (*snapsh
 		if m.Revision >= plan.Snapshot.Revision || m.Revision > plan.Point.Revision || m.Name() == plan.Snapshot.Name() {
 			continue
 		}
-		if m.ClusterID != plan.Snapshot.ClusterID {
-			// Another etcd cluster under the same name (the one before
-			// a restore without a revision bump numbers its revisions
-			// again): its chain reaches the number, not the state.
-			continue
+		if !sameCluster(m, plan.Snapshot) {
+			continue // another etcd cluster under the same name (see PlanPoint)
 		}
 		if looked++; looked > delta.LookBack {
 			break
