@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/k8sguard/k8sguard/backup/internal/readahead"
+	"github.com/k8sguard/k8sguard/backup/internal/fanout"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
@@ -82,7 +82,7 @@ func slowChain(t *testing.T, n, corrupt int) (*slowStore, *snapshot.Manifest) {
 }
 
 // Load reads a long chain's manifests several at a time, never more than
-// readahead.Window at once, and still checks every link in order.
+// fanout.Window at once, and still checks every link in order.
 func TestLoadReadsManifestsAheadOfTheLinkCheck(t *testing.T) {
 	st, snap := slowChain(t, 200, 0)
 	c, err := Load(context.Background(), st, snap, nil)
@@ -102,8 +102,8 @@ func TestLoadReadsManifestsAheadOfTheLinkCheck(t *testing.T) {
 	}
 	// One after another, 200 reads of 20 ms are 4 s; the window makes
 	// it about 200/16 round trips. Concurrency is asserted, not time.
-	if st.most < 2 || st.most > readahead.Window {
-		t.Fatalf("%d manifest reads at once, want 2..%d", st.most, readahead.Window)
+	if st.most < 2 || st.most > fanout.Window {
+		t.Fatalf("%d manifest reads at once, want 2..%d", st.most, fanout.Window)
 	}
 	if st.reads.Load() != 200 {
 		t.Fatalf("%d manifest reads, want 200", st.reads.Load())
@@ -118,8 +118,8 @@ func TestLoadReadsAheadNoFurtherThanItsWindow(t *testing.T) {
 	if err != nil || len(c.Segments) != 5 {
 		t.Fatalf("load: %v, %d segments", err, len(c.Segments))
 	}
-	if n := st.reads.Load(); n > 5+readahead.Window {
-		t.Fatalf("%d manifest reads for 5 segments, want at most %d", n, 5+readahead.Window)
+	if n := st.reads.Load(); n > 5+fanout.Window {
+		t.Fatalf("%d manifest reads for 5 segments, want at most %d", n, 5+fanout.Window)
 	}
 
 	st, snap = slowChain(t, 120, 50)
@@ -151,5 +151,67 @@ func TestLoadCancelledStopsReading(t *testing.T) {
 	}
 	if n := st.reads.Load(); n >= 100 {
 		t.Fatalf("%d manifest reads after the cancel at 50 ms", n)
+	}
+}
+
+// deleteLog is a file store that records the order of deletes and how
+// many ran at once, each taking a round trip.
+type deleteLog struct {
+	store.Store
+	mu      sync.Mutex
+	order   []string
+	running int
+	most    int
+}
+
+func (d *deleteLog) Delete(ctx context.Context, key string) error {
+	d.mu.Lock()
+	d.running++
+	d.most = max(d.most, d.running)
+	d.mu.Unlock()
+	time.Sleep(5 * time.Millisecond)
+	err := d.Store.Delete(ctx, key)
+	d.mu.Lock()
+	d.running--
+	d.order = append(d.order, key)
+	d.mu.Unlock()
+	return err
+}
+
+// Delete removes a chain several objects at a time, every manifest before
+// any data object (an interrupted delete never leaves a manifest whose
+// data is gone).
+func TestDeleteRemovesAChainManifestsFirstSeveralAtATime(t *testing.T) {
+	ctx := context.Background()
+	fs, err := store.NewFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := &snapshot.Manifest{DataKey: "c/20261122T021500Z-r10.db.zst", Revision: 10, StoredSHA256: fmt.Sprintf("%064x", 999)}
+	writeChain(t, fs, snap, 100, 0)
+	c, err := Load(ctx, fs, snap, nil)
+	if err != nil || len(c.Segments) != 100 {
+		t.Fatalf("load: %v, %d segments", err, len(c.Segments))
+	}
+	for _, m := range c.Segments {
+		if _, err := fs.Put(ctx, m.DataKey, strings.NewReader("data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := &deleteLog{Store: fs}
+	n, err := Delete(ctx, d, snap)
+	if err != nil || n != 100 {
+		t.Fatalf("delete: %d manifests, %v", n, err)
+	}
+	if left, err := fs.List(ctx, ChainDir(snap)); err != nil || len(left) != 0 {
+		t.Fatalf("%d objects left (%v)", len(left), err)
+	}
+	if len(d.order) != 200 || d.most < 2 || d.most > 16 {
+		t.Fatalf("%d deletes, %d at once; want 200, 2..16", len(d.order), d.most)
+	}
+	for i, k := range d.order {
+		if manifest := strings.HasSuffix(k, ".json"); manifest != (i < 100) {
+			t.Fatalf("delete %d is %s: a data object went before a manifest", i, k)
+		}
 	}
 }

@@ -20,7 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/k8sguard/k8sguard/backup/delta"
-	"github.com/k8sguard/k8sguard/backup/internal/readahead"
+	"github.com/k8sguard/k8sguard/backup/internal/fanout"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
@@ -451,7 +451,7 @@ func replaySegments(ctx context.Context, s store.Store, plan *Plan, r *Replayed,
 		return &delta.BrokenLinkError{Chain: plan.Snapshot.Name(), Segment: plan.Segments[0].Name(),
 			Reason: fmt.Sprintf("the chain starts at revision %d, the snapshot's database holds only up to %d", plan.Segments[0].FirstRevision, r.FromRevision)}
 	}
-	fetch, stop := readahead.Ordered(ctx, len(plan.Segments), segmentWindow(plan.Segments), func(ctx context.Context, i int) ([]byte, error) {
+	fetch, stop := fanout.Ordered(ctx, len(plan.Segments), segmentWindow(plan.Segments), func(ctx context.Context, i int) ([]byte, error) {
 		return fetchSegment(ctx, s, plan.Snapshot, plan.Segments[i])
 	})
 	defer stop()
@@ -505,7 +505,7 @@ const segmentBudget = 32 << 20
 // segmentWindow is how many segments are downloaded ahead of the one
 // being applied: as many of the largest as fit in segmentBudget (a segment
 // is at most delta.max_bytes, 64 MiB by default; most are a few hundred
-// KiB), at least one, at most readahead.Window. One after another, a store
+// KiB), at least one, at most fanout.Window. One after another, a store
 // round trip per segment (tens of milliseconds on S3; a chain holds one
 // segment per 10 s) added seconds to the worst day's restore.
 func segmentWindow(segs []*delta.Manifest) int {
@@ -513,7 +513,7 @@ func segmentWindow(segs []*delta.Manifest) int {
 	for _, m := range segs {
 		largest = max(largest, m.StoredSize)
 	}
-	return int(max(1, min(int64(readahead.Window), segmentBudget/largest)))
+	return int(max(1, min(int64(fanout.Window), segmentBudget/largest)))
 }
 
 // fetchSegment downloads one segment and checks it against its manifest.

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/k8sguard/k8sguard/backup/internal/readahead"
+	"github.com/k8sguard/k8sguard/backup/internal/fanout"
 	"github.com/k8sguard/k8sguard/backup/record"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
@@ -199,10 +199,10 @@ func List(ctx context.Context, s store.Store, cluster string) (*Listing, error) 
 			keys = append(keys, o.Key)
 		}
 	}
-	// The manifests are read readahead.Window at a time: one after
+	// The manifests are read fanout.Window at a time: one after
 	// another, a store of a few hundred snapshots took seconds on S3, and
 	// `check` lists it every time it runs.
-	readNext, stop := readahead.Ordered(ctx, len(keys), readahead.Window, func(ctx context.Context, i int) (*Manifest, error) {
+	readNext, stop := fanout.Ordered(ctx, len(keys), fanout.Window, func(ctx context.Context, i int) (*Manifest, error) {
 		return Read(ctx, s, keys[i])
 	})
 	defer stop()

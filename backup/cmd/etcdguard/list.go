@@ -13,7 +13,7 @@ import (
 
 	"github.com/k8sguard/k8sguard/backup/config"
 	"github.com/k8sguard/k8sguard/backup/delta"
-	"github.com/k8sguard/k8sguard/backup/internal/readahead"
+	"github.com/k8sguard/k8sguard/backup/internal/fanout"
 	"github.com/k8sguard/k8sguard/backup/retention"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 )
@@ -108,7 +108,7 @@ they are counted on stderr.`,
 		}
 		entries := make([]listEntry, len(l.Snapshots))
 		// Each chain's outline is a listing and a manifest: read ahead.
-		outline, stop := readahead.Ordered(ctx, len(l.Snapshots), readahead.Window, func(ctx context.Context, i int) (*delta.Outline, error) {
+		outline, stop := fanout.Ordered(ctx, len(l.Snapshots), fanout.Window, func(ctx context.Context, i int) (*delta.Outline, error) {
 			return delta.OutlineOf(ctx, st, l.Snapshots[i])
 		})
 		defer stop()

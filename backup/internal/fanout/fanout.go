@@ -1,13 +1,14 @@
-// Package readahead runs a sequence of store reads concurrently and hands
-// the results back in order. Listing a cluster's snapshots or loading a
-// delta chain reads one small manifest per object; one after another,
-// each costs a store round trip (tens of milliseconds on S3), and a long
-// chain or a store of many snapshots took seconds to minutes.
-package readahead
+// Package fanout runs a sequence of store requests concurrently, a
+// bounded number at a time. Listing a cluster's snapshots, loading a delta
+// chain, replaying it and deleting it each make one request per object;
+// one after another, each costs a store round trip (tens of milliseconds
+// on S3), and a long chain or a store of many snapshots took seconds to
+// minutes.
+package fanout
 
 import "context"
 
-// Window is how many reads run ahead of the caller by default.
+// Window is how many requests run at once by default.
 const Window = 16
 
 type result[T any] struct {
@@ -54,4 +55,20 @@ func Ordered[T any](ctx context.Context, n, window int, read func(ctx context.Co
 		return r.v, r.err
 	}
 	return next, cancel
+}
+
+// Each calls do(ctx, i) for i in 0..n-1, at most window at once, and
+// returns the error of the lowest i that failed (nil when none did); the
+// calls still running then are cancelled and the rest not started.
+func Each(ctx context.Context, n, window int, do func(ctx context.Context, i int) error) error {
+	next, stop := Ordered(ctx, n, window, func(ctx context.Context, i int) (struct{}, error) {
+		return struct{}{}, do(ctx, i)
+	})
+	defer stop()
+	for range n {
+		if _, err := next(); err != nil {
+			return err
+		}
+	}
+	return nil
 }

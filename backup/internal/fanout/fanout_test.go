@@ -1,4 +1,4 @@
-package readahead
+package fanout
 
 import (
 	"context"
@@ -93,5 +93,31 @@ func TestOrderedCancelledContext(t *testing.T) {
 		if _, err := next(); !errors.Is(err, context.Canceled) {
 			t.Fatalf("err %v, want context.Canceled", err)
 		}
+	}
+}
+
+// Each returns the first failure in index order and starts nothing after
+// it once the caller reached it.
+func TestEachReturnsTheFirstFailure(t *testing.T) {
+	var started atomic.Int64
+	err := Each(context.Background(), 1000, 4, func(ctx context.Context, i int) error {
+		started.Add(1)
+		switch i {
+		case 3:
+			time.Sleep(20 * time.Millisecond) // fails after 5 has
+			return errors.New("three")
+		case 5:
+			return errors.New("five")
+		}
+		return nil
+	})
+	if err == nil || err.Error() != "three" {
+		t.Fatalf("err %v, want the failure of index 3", err)
+	}
+	if n := started.Load(); n > 3+4+1 {
+		t.Fatalf("%d calls started after a failure at index 3 with a window of 4", n)
+	}
+	if err := Each(context.Background(), 0, 4, func(context.Context, int) error { return errors.New("called") }); err != nil {
+		t.Fatal(err)
 	}
 }
