@@ -6,44 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/k8sguard/k8sguard/backup/internal/fanout"
+	"github.com/k8sguard/k8sguard/backup/internal/storetest"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
-
-// slowStore is a file store whose reads take a round trip, as S3's do,
-// and which counts the reads of manifests and how many ran at once.
-type slowStore struct {
-	store.Store
-	delay          time.Duration
-	reads, running atomic.Int64
-	mu             sync.Mutex
-	most           int64
-}
-
-func (s *slowStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	if strings.HasSuffix(key, ".json") && strings.Contains(key, ".deltas/") {
-		s.reads.Add(1)
-		n := s.running.Add(1)
-		defer s.running.Add(-1)
-		s.mu.Lock()
-		s.most = max(s.most, n)
-		s.mu.Unlock()
-		select {
-		case <-time.After(s.delay):
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	return s.Store.Get(ctx, key)
-}
 
 // writeChain stores the manifests of a linked chain of n segments of
 // 10 revisions each after snap (no data objects: Load reads manifests
@@ -70,7 +42,7 @@ func writeChain(t *testing.T, st store.Store, snap *snapshot.Manifest, n, corrup
 	}
 }
 
-func slowChain(t *testing.T, n, corrupt int) (*slowStore, *snapshot.Manifest) {
+func slowChain(t *testing.T, n, corrupt int) (*storetest.Slow, *snapshot.Manifest) {
 	t.Helper()
 	fs, err := store.NewFile(t.TempDir())
 	if err != nil {
@@ -78,7 +50,8 @@ func slowChain(t *testing.T, n, corrupt int) (*slowStore, *snapshot.Manifest) {
 	}
 	snap := &snapshot.Manifest{DataKey: "c/20261122T021500Z-r10.db.zst", Revision: 10, StoredSHA256: fmt.Sprintf("%064x", 999)}
 	writeChain(t, fs, snap, n, corrupt)
-	return &slowStore{Store: fs, delay: 20 * time.Millisecond}, snap
+	isManifest := func(key string) bool { return strings.HasSuffix(key, ".json") && strings.Contains(key, ".deltas/") }
+	return &storetest.Slow{Store: fs, Match: isManifest, Delay: 20 * time.Millisecond}, snap
 }
 
 // Load reads a long chain's manifests several at a time, never more than
@@ -102,11 +75,11 @@ func TestLoadReadsManifestsAheadOfTheLinkCheck(t *testing.T) {
 	}
 	// One after another, 200 reads of 20 ms are 4 s; the window makes
 	// it about 200/16 round trips. Concurrency is asserted, not time.
-	if st.most < 2 || st.most > fanout.Window {
-		t.Fatalf("%d manifest reads at once, want 2..%d", st.most, fanout.Window)
+	if st.Most() < 2 || st.Most() > fanout.Window {
+		t.Fatalf("%d manifest reads at once, want 2..%d", st.Most(), fanout.Window)
 	}
-	if st.reads.Load() != 200 {
-		t.Fatalf("%d manifest reads, want 200", st.reads.Load())
+	if st.Reads() != 200 {
+		t.Fatalf("%d manifest reads, want 200", st.Reads())
 	}
 }
 
@@ -118,7 +91,7 @@ func TestLoadReadsAheadNoFurtherThanItsWindow(t *testing.T) {
 	if err != nil || len(c.Segments) != 5 {
 		t.Fatalf("load: %v, %d segments", err, len(c.Segments))
 	}
-	if n := st.reads.Load(); n > 5+fanout.Window {
+	if n := st.Reads(); n > 5+fanout.Window {
 		t.Fatalf("%d manifest reads for 5 segments, want at most %d", n, 5+fanout.Window)
 	}
 
@@ -143,13 +116,13 @@ func TestLoadCancelledStopsReading(t *testing.T) {
 		t.Fatalf("err %v, want context.Canceled", err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for st.running.Load() != 0 {
+	for st.Running() != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d manifest reads still running", st.running.Load())
+			t.Fatalf("%d manifest reads still running", st.Running())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := st.reads.Load(); n >= 100 {
+	if n := st.Reads(); n >= 100 {
 		t.Fatalf("%d manifest reads after the cancel at 50 ms", n)
 	}
 }

@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +16,7 @@ import (
 
 	"github.com/k8sguard/k8sguard/backup/delta"
 	"github.com/k8sguard/k8sguard/backup/internal/etcdtest"
+	"github.com/k8sguard/k8sguard/backup/internal/storetest"
 	"github.com/k8sguard/k8sguard/backup/restore"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
@@ -482,38 +480,18 @@ func TestAPointPastASnapshotsDataNamesTheOlderChainThatReachesIt(t *testing.T) {
 	}
 }
 
-// slowSegments is a store whose segment downloads take a round trip, as
-// S3's do, counting how many ran at once.
-type slowSegments struct {
-	store.Store
-	running atomic.Int64
-	mu      sync.Mutex
-	most    int64
-}
-
-func (s *slowSegments) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	if strings.HasSuffix(key, ".events.zst") {
-		n := s.running.Add(1)
-		defer s.running.Add(-1)
-		s.mu.Lock()
-		s.most = max(s.most, n)
-		s.mu.Unlock()
-		time.Sleep(20 * time.Millisecond)
-	}
-	return s.Store.Get(ctx, key)
-}
-
 // The replay downloads segments ahead of the one it applies, and the
 // result is the same keyspace as etcd's.
 func TestReplayDownloadsSegmentsAhead(t *testing.T) {
 	c := followRandomHistory(t, 300, 19)
-	st := &slowSegments{Store: c.store}
+	isData := func(key string) bool { return strings.HasSuffix(key, ".events.zst") }
+	st := &storetest.Slow{Store: c.store, Match: isData, Delay: 20 * time.Millisecond}
 	res, err := restorePoint(t, st, restore.Point{Revision: c.lastRev})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Replayed.Segments < 4 || st.most < 2 {
-		t.Fatalf("%d segments replayed, %d downloads at once; want several, more than one at once", res.Replayed.Segments, st.most)
+	if res.Replayed.Segments < 4 || st.Most() < 2 {
+		t.Fatalf("%d segments replayed, %d downloads at once; want several, more than one at once", res.Replayed.Segments, st.Most())
 	}
 	want, _ := keyspace(t, c.etcd.Client, c.lastRev)
 	got, _ := keyspace(t, etcdtest.StartIn(t, res.DataDir).Client, 0)
@@ -525,5 +503,5 @@ func TestReplayDownloadsSegmentsAhead(t *testing.T) {
 			t.Errorf("%s restored as %+v, etcd had %+v", k, got[k], w)
 		}
 	}
-	t.Logf("%d segments replayed, up to %d downloaded at once", res.Replayed.Segments, st.most)
+	t.Logf("%d segments replayed, up to %d downloaded at once", res.Replayed.Segments, st.Most())
 }

@@ -2,17 +2,13 @@ package snapshot_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/k8sguard/k8sguard/backup/internal/storetest"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
-	"github.com/k8sguard/k8sguard/backup/store"
 )
 
 // quorum_lost is optional: a manifest written before it (or by a normal
@@ -44,31 +40,6 @@ func TestManifestQuorumLostIsOptional(t *testing.T) {
 	}
 }
 
-// slowManifests is a store whose manifest reads take a round trip, as
-// S3's do; failing names a key whose read fails as an unreachable store's.
-type slowManifests struct {
-	store.Store
-	failing string
-	running atomic.Int64
-	mu      sync.Mutex
-	most    int64
-}
-
-func (s *slowManifests) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	if strings.HasSuffix(key, ".json") {
-		n := s.running.Add(1)
-		defer s.running.Add(-1)
-		s.mu.Lock()
-		s.most = max(s.most, n)
-		s.mu.Unlock()
-		time.Sleep(10 * time.Millisecond)
-		if key == s.failing {
-			return nil, errors.New("dial tcp 127.0.0.1:9: connection refused")
-		}
-	}
-	return s.Store.Get(ctx, key)
-}
-
 // List reads a store's manifests several at a time and still lists them
 // newest first, a damaged one as broken; a manifest the store failed to
 // return fails the listing (it says nothing about the snapshot).
@@ -87,7 +58,8 @@ func TestListReadsManifestsAhead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st := &slowManifests{Store: fs}
+	isJSON := func(key string) bool { return strings.HasSuffix(key, ".json") }
+	st := &storetest.Slow{Store: fs, Match: isJSON, Delay: 10 * time.Millisecond}
 	l, err := snapshot.List(ctx, st, "prod")
 	if err != nil {
 		t.Fatal(err)
@@ -100,11 +72,11 @@ func TestListReadsManifestsAhead(t *testing.T) {
 			t.Fatalf("snapshot %d is at revision %d, want %d (newest first)", i, m.Revision, want)
 		}
 	}
-	if st.most < 2 || st.most > 16 {
-		t.Fatalf("%d manifest reads at once, want 2..16", st.most)
+	if st.Most() < 2 || st.Most() > 16 {
+		t.Fatalf("%d manifest reads at once, want 2..16", st.Most())
 	}
 
-	st = &slowManifests{Store: fs, failing: "prod/20261122T032000Z-r120.json"}
+	st = &storetest.Slow{Store: fs, Match: isJSON, Delay: 10 * time.Millisecond, Failing: "prod/20261122T032000Z-r120.json"}
 	if _, err := snapshot.List(ctx, st, "prod"); err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("a manifest the store did not return: %v, want the listing failed", err)
 	}
