@@ -379,20 +379,28 @@ func Delete(ctx context.Context, st store.Store, snap *snapshot.Manifest) (int, 
 	// fanout.Window at a time: one DELETE after another was 8 s for a
 	// chain of 180 segments at S3's 20 ms a request, and the agent's
 	// retention runs under a time limit.
-	if err := deleteAll(ctx, st, manifests); err != nil {
-		return 0, fmt.Errorf("delete segment manifest: %w", err)
+	n, err := deleteAll(ctx, st, manifests)
+	if err != nil {
+		return n, fmt.Errorf("delete segment manifest: %w", err)
 	}
-	if err := deleteAll(ctx, st, data); err != nil {
-		return len(manifests), fmt.Errorf("delete segment data: %w", err)
+	if _, err := deleteAll(ctx, st, data); err != nil {
+		return n, fmt.Errorf("delete segment data: %w", err)
 	}
-	return len(manifests), nil
+	return n, nil
 }
 
-// deleteAll deletes keys, fanout.Window at a time.
-func deleteAll(ctx context.Context, st store.Store, keys []string) error {
-	return fanout.Each(ctx, len(keys), fanout.Window, func(ctx context.Context, i int) error {
-		return st.Delete(ctx, keys[i])
+// deleteAll deletes keys, fanout.Window at a time, and says how many it
+// deleted.
+func deleteAll(ctx context.Context, st store.Store, keys []string) (int, error) {
+	var n atomic.Int64
+	err := fanout.Each(ctx, len(keys), fanout.Window, func(ctx context.Context, i int) error {
+		if err := st.Delete(ctx, keys[i]); err != nil {
+			return err
+		}
+		n.Add(1)
+		return nil
 	})
+	return int(n.Load()), err
 }
 
 func short(sha string) string {
@@ -445,16 +453,9 @@ func Cleanup(ctx context.Context, st store.Store, cluster string, snaps []*snaps
 			orphans = append(orphans, o.Key)
 		}
 	}
-	var n atomic.Int64
-	err = fanout.Each(ctx, len(orphans), fanout.Window, func(ctx context.Context, i int) error {
-		if err := st.Delete(ctx, orphans[i]); err != nil {
-			return err
-		}
-		n.Add(1)
-		return nil
-	})
+	n, err := deleteAll(ctx, st, orphans)
 	if err != nil {
-		return int(n.Load()), fmt.Errorf("clean up delta chains: %w", err)
+		return n, fmt.Errorf("clean up delta chains: %w", err)
 	}
-	return int(n.Load()), nil
+	return n, nil
 }

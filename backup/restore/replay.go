@@ -121,12 +121,12 @@ func PlanPoint(ctx context.Context, s store.Store, cluster string, p Point) (*Pl
 				continue
 			}
 		}
-		c, err := delta.Load(ctx, s, m, p.reached)
+		c, segs, err := p.reach(ctx, s, m)
 		if err != nil {
 			return nil, err
 		}
-		if n := len(c.Segments); n > 0 && p.reached(c.Segments[n-1]) {
-			plan.Segments = c.Segments
+		if segs != nil {
+			plan.Segments = segs
 			return plan, nil
 		}
 		if refusal == nil {
@@ -173,12 +173,12 @@ func PlanPointFrom(ctx context.Context, s store.Store, m *snapshot.Manifest, p P
 	if p.Revision == m.Revision {
 		return plan, nil // the full snapshot alone
 	}
-	c, err := delta.Load(ctx, s, m, p.reached)
+	c, segs, err := p.reach(ctx, s, m)
 	if err != nil {
 		return nil, err
 	}
-	if n := len(c.Segments); n > 0 && p.reached(c.Segments[n-1]) {
-		plan.Segments = c.Segments
+	if segs != nil {
+		plan.Segments = segs
 		return plan, nil
 	}
 	if c.Broken != nil {
@@ -186,6 +186,20 @@ func PlanPointFrom(ctx context.Context, s store.Store, m *snapshot.Manifest, p P
 	}
 	return nil, fmt.Errorf("cannot restore %s to %s: its delta chain ends at revision %d (%s); leave --snapshot out to pick the snapshot whose chain reaches it",
 		m.Name(), p, c.LastRevision(), c.CoveredAt().UTC().Format(time.RFC3339))
+}
+
+// reach loads the chain of snapshot m up to p: segs are its segments when
+// they reach p, nil when it breaks or ends before p (c says which); err is
+// the store's failure to say.
+func (p Point) reach(ctx context.Context, s store.Store, m *snapshot.Manifest) (c *delta.Chain, segs []*delta.Manifest, err error) {
+	c, err = delta.Load(ctx, s, m, p.reached)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n := len(c.Segments); n > 0 && p.reached(c.Segments[n-1]) {
+		return c, c.Segments, nil
+	}
+	return c, nil, nil
 }
 
 // mayReach reports whether a chain with outline o can reach p: a whole
@@ -409,17 +423,13 @@ func olderChainReaching(ctx context.Context, s store.Store, plan *Plan) (*snapsh
 	var unread error // the first chain the store failed to say about
 	looked := 0
 	for _, m := range l.Snapshots { // newest first
-		if m.Revision >= plan.Snapshot.Revision || m.Revision > plan.Point.Revision || m.Name() == plan.Snapshot.Name() {
-			continue
-		}
-		if !sameCluster(m, plan.Snapshot) {
-			continue // another etcd cluster under the same name (see PlanPoint)
+		// Older than the refused snapshot, so before the point (a
+		// refusal is of a revision at or past the snapshot's label).
+		if m.Revision >= plan.Snapshot.Revision || !sameCluster(m, plan.Snapshot) {
+			continue // another etcd cluster under the same name: see PlanPoint
 		}
 		if looked++; looked > delta.LookBack {
 			break
-		}
-		if m.Revision == plan.Point.Revision {
-			return m, nil // the full snapshot alone, as PlanPointFrom plans it
 		}
 		o, err := delta.OutlineOf(ctx, s, m)
 		if err != nil {
@@ -429,14 +439,12 @@ func olderChainReaching(ctx context.Context, s store.Store, plan *Plan) (*snapsh
 		if !plan.Point.mayReach(o) {
 			continue
 		}
-		// PlanPointFrom's own checks, with a store failure told apart
-		// from a chain that breaks or ends before the point.
-		c, err := delta.Load(ctx, s, m, plan.Point.reached)
+		_, segs, err := plan.Point.reach(ctx, s, m)
 		if err != nil {
 			unread = cmp.Or(unread, err)
 			continue
 		}
-		if n := len(c.Segments); n > 0 && plan.Point.reached(c.Segments[n-1]) {
+		if segs != nil {
 			return m, nil
 		}
 	}
