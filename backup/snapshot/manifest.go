@@ -188,14 +188,10 @@ func List(ctx context.Context, s store.Store, cluster string) (*Listing, error) 
 		return nil, err
 	}
 	manifests := map[string]bool{}
+	var keys []string // the manifests' keys, in objs' order
 	for _, o := range objs {
 		if strings.HasSuffix(o.Key, ".json") {
 			manifests[BaseName(o.Key)] = true
-		}
-	}
-	var keys []string
-	for _, o := range objs {
-		if strings.HasSuffix(o.Key, ".json") {
 			keys = append(keys, o.Key)
 		}
 	}
