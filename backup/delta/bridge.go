@@ -139,7 +139,7 @@ func Extend(ctx context.Context, cli *clientv3.Client, st store.Store, snap *sna
 	}
 	o.OnCommit = func(m *Manifest) { b.Segments = append(b.Segments, m) }
 	w := &writer{cli: cli, st: st, snap: snap, o: o, log: o.Logger.With("chain", snap.Name(), "bridge_until", until),
-		seq: len(c.Segments), prevSHA: prevSHA, nextFirst: b.From + 1, lastRev: b.From, enc: newEncoder(nil, segmentZstd()),
+		seq: len(c.Segments), prevSHA: prevSHA, nextFirst: b.From + 1, lastRev: b.From, zw: segmentZstd(),
 		limit: until, heard: covered, lastCut: covered}
 	bridgeErr := w.bridge(ctx, until)
 	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -205,7 +205,7 @@ func (w *writer) bridge(ctx context.Context, until int64) error {
 			}
 			continue
 		}
-		if w.enc.full(w.o.MaxBytes) || w.lastRev >= until {
+		if w.full() || w.lastRev >= until {
 			w.cut()
 			if err := w.flush(ctx); err != nil {
 				return &BridgeError{BridgeFailed, err}

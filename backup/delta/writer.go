@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/k8sguard/k8sguard/backup/snapshot"
@@ -92,7 +93,7 @@ func Follow(ctx context.Context, cli *clientv3.Client, st store.Store, snap *sna
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	w := &writer{cli: cli, st: st, snap: snap, o: o, log: o.Logger.With("chain", snap.Name()),
-		prevSHA: snap.StoredSHA256, nextFirst: from + 1, lastRev: from, enc: newEncoder(nil, segmentZstd()), lastCut: o.Now()}
+		prevSHA: snap.StoredSHA256, nextFirst: from + 1, lastRev: from, zw: segmentZstd(), lastCut: o.Now()}
 	return w.run(ctx)
 }
 
@@ -112,8 +113,9 @@ type writer struct {
 	// the next chain's start).
 	limit int64
 
-	// The open segment.
+	// The open segment: nil until its first change (segment).
 	enc                     *encoder
+	zw                      *zstd.Encoder // reset for each segment (segmentZstd)
 	events, revisions       int
 	firstChange, lastChange time.Time
 	heard                   time.Time // every change committed by then is read
@@ -125,7 +127,7 @@ type writer struct {
 	partial      []rawEvent // a revision begun in a fragment, not yet whole
 	pending      []*cut     // cut, not yet committed, oldest first
 	pendingBytes int64
-	spare        []byte // a committed segment's buffer, for the next one
+	spare        []byte // the last committed segment's buffer, for the next one
 	// After a failed commit: the error, and when to try again (an
 	// interval later; ticks before then only cut).
 	commitErr error
@@ -214,7 +216,7 @@ func (w *writer) drain(ctx context.Context) error {
 		if err := w.read(dctx, target); err != nil {
 			return err
 		}
-		if w.enc.full(w.o.MaxBytes) {
+		if w.full() {
 			if err := w.commit(ctx); err != nil {
 				return err
 			}
@@ -257,7 +259,7 @@ func (w *writer) read(ctx context.Context, target int64) error {
 		if err := w.add(a.events, a.fragment, dates, w.o.Now()); err != nil {
 			return err
 		}
-		if w.enc.full(w.o.MaxBytes) {
+		if w.full() {
 			return nil
 		}
 		if err := w.checkHeld(); err != nil {
@@ -290,7 +292,7 @@ func (w *writer) add(events []rawEvent, fragment bool, dates *dater, arrived tim
 	}
 	// A full segment takes no more: read stops, and what this answer holds
 	// past it is read again by the next watch, from lastRev+1.
-	for i := 0; i < len(events) && !w.enc.full(w.o.MaxBytes); {
+	for i := 0; i < len(events) && !w.full(); {
 		rev := events[i].revision
 		j := i
 		for j < len(events) && events[j].revision == rev {
@@ -307,7 +309,7 @@ func (w *writer) add(events []rawEvent, fragment bool, dates *dater, arrived tim
 			return &ChainBreak{BreakGap, fmt.Errorf("the watch delivered revision %d after %d", rev, w.lastRev)}
 		}
 		seen := dates.of(rev, arrived)
-		w.enc.add(seen, events[i:j])
+		w.segment().add(seen, events[i:j])
 		if w.revisions == 0 {
 			w.firstChange = seen
 		}
@@ -320,6 +322,23 @@ func (w *writer) add(events []rawEvent, fragment bool, dates *dater, arrived tim
 	return nil
 }
 
+// segment is the open segment, started on its first change in the buffer
+// of the segment committed last. Started then rather than when the last
+// one was cut, the writer holds one segment buffer, not two, whenever the
+// store keeps up: commit cuts and uploads before the next change is read.
+// Its buffer is sized for a whole segment (newEncoder), so an agent and a
+// bridge following etcd side by side after a handover held four, about
+// 18 MiB, and its peak RSS passed 64 MiB (make bench, issue 11).
+func (w *writer) segment() *encoder {
+	if w.enc == nil {
+		w.enc, w.spare = newEncoder(w.spare, w.zw), nil
+	}
+	return w.enc
+}
+
+// full reports that the open segment should be cut now.
+func (w *writer) full() bool { return w.enc != nil && w.enc.full(w.o.MaxBytes) }
+
 // cut closes the open segment into the pending list. A segment without
 // events is cut only when etcd answered since the last one: it records
 // that nothing changed up to then (the RPO of an idle etcd stays low).
@@ -327,7 +346,8 @@ func (w *writer) cut() {
 	if w.revisions == 0 && !w.heard.After(w.lastCut) {
 		return
 	}
-	data := w.enc.finish()
+	enc := w.segment()
+	data := enc.finish()
 	sum := sha256.Sum256(data)
 	w.seq++
 	name := SegmentName(w.seq, w.nextFirst, w.lastRev)
@@ -346,7 +366,7 @@ func (w *writer) cut() {
 		LastChange:    w.lastChange.UTC(),
 		CoveredAt:     w.heard.UTC(),
 		Compression:   snapshot.CompressionZstd,
-		RawSize:       w.enc.raw,
+		RawSize:       enc.raw,
 		StoredSize:    int64(len(data)),
 		SHA256:        hex.EncodeToString(sum[:]),
 		PrevSHA256:    w.prevSHA,
@@ -355,8 +375,7 @@ func (w *writer) cut() {
 	w.pending = append(w.pending, &cut{m: m, data: data})
 	w.pendingBytes += int64(len(data))
 	w.prevSHA, w.nextFirst = m.SHA256, w.lastRev+1
-	w.enc, w.events, w.revisions = newEncoder(w.spare, w.enc.zw), 0, 0
-	w.spare = nil
+	w.enc, w.events, w.revisions = nil, 0, 0
 	w.firstChange, w.lastChange = time.Time{}, time.Time{}
 	w.lastCut = w.heard
 }
@@ -380,7 +399,11 @@ func (w *writer) checkHeld() error {
 	if len(w.pending) == 0 || w.commitErr == nil {
 		return nil
 	}
-	if held := w.pendingBytes + int64(w.enc.buf.Len()); held > w.o.MaxBytes {
+	held := w.pendingBytes
+	if w.enc != nil {
+		held += int64(w.enc.buf.Len())
+	}
+	if held > w.o.MaxBytes {
 		return &ChainBreak{BreakStore, fmt.Errorf("%d segments (%d bytes) could not be committed, past delta.max_bytes %d: %w", len(w.pending), held, w.o.MaxBytes, w.commitErr)}
 	}
 	return nil
