@@ -234,7 +234,7 @@ func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 func (s *S3) Stat(ctx context.Context, key string) (Object, error) {
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(key))})
 	if err != nil {
-		return Object{}, fmt.Errorf("stat %s%s: %w", s, key, notFound(s.explainHead(ctx, key, s.wrongRegion(err))))
+		return Object{}, fmt.Errorf("stat %s%s: %w", s, key, notFound(s.wrongRegion(s.explainHead(ctx, key, err))))
 	}
 	return Object{Key: key, Size: aws.ToInt64(out.ContentLength), LastModified: aws.ToTime(out.LastModified)}, nil
 }
@@ -261,12 +261,14 @@ func (s *S3) explainHead(ctx context.Context, key string, err error) error {
 	return gerr
 }
 
-// regionError is a request S3 redirected (301 Moved Permanently): the
-// bucket is in another region than the one the request was signed for and
-// sent to. what names the bucket's region, when S3 said it, and the
-// setting to change; it leads the error's text, since S3's own text does
-// not say it (a HEAD's 301 has no body: "MovedPermanently: Moved
-// Permanently").
+// regionError is a request refused for its region: S3 redirected it (301
+// Moved Permanently: the bucket is in another region than the one the
+// request was signed for and sent to), or the server refused a signature
+// for another region than its own (400 AuthorizationHeaderMalformed, as
+// S3-compatible servers answer). what names the region the store wants,
+// when it said it, and the setting to change; it leads the error's text,
+// since S3's own text does not say it (a HEAD's 301 has no body:
+// "MovedPermanently: Moved Permanently").
 type regionError struct {
 	what string
 	err  error
@@ -279,12 +281,20 @@ func (e *regionError) Unwrap() error { return e.err }
 // us-gov-west-1); a header that is something else is not repeated.
 var regionName = regexp.MustCompile(`^[a-z]{2}(-[a-z0-9]+)+$`)
 
-// wrongRegion gives a redirected request its reason. S3 names the
-// bucket's region in the header x-amz-bucket-region of the 301 (on a HEAD
-// too, whose answer has no body), which is then the region to set.
+// expectingRegion finds the region a store refusing a request's region
+// expects, in its AuthorizationHeaderMalformed message: AWS and MinIO
+// write "the region 'eu-west-1' is wrong; expecting 'us-east-1'",
+// versitygw quotes with ".
+var expectingRegion = regexp.MustCompile(`is wrong; expecting ['"]([^'"]+)['"]`)
+
+// wrongRegion gives a request refused for its region its reason. S3 names
+// the bucket's region in the header x-amz-bucket-region of a 301 (on a
+// HEAD too, whose answer has no body), which is then the region to set; a
+// server that refuses a signature's region names the one it expects in
+// the message of its 400 AuthorizationHeaderMalformed.
 func (s *S3) wrongRegion(err error) error {
 	var re *awshttp.ResponseError
-	if !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusMovedPermanently {
+	if !errors.As(err, &re) {
 		return err
 	}
 	const setting = "store.region (--store-region / ETCDGUARD_STORE_REGION)"
@@ -293,15 +303,30 @@ func (s *S3) wrongRegion(err error) error {
 		notConfigured = ", not " + configured
 	}
 	var what string
-	switch region := re.Response.Header.Get("x-amz-bucket-region"); {
-	case !regionName.MatchString(region):
-		what = fmt.Sprintf("the bucket %s is in another region%s: set %s to the bucket's region", s.bucket, notConfigured, setting)
-	case region == configured:
-		// The region is right, so the request went to another region's
-		// endpoint: store.endpoint names one.
-		what = fmt.Sprintf("the bucket %s is in region %s, as configured, but the request went to another region's endpoint: check store.endpoint (--store-endpoint / ETCDGUARD_STORE_ENDPOINT)", s.bucket, region)
+	switch re.HTTPStatusCode() {
+	case http.StatusMovedPermanently:
+		switch region := re.Response.Header.Get("x-amz-bucket-region"); {
+		case !regionName.MatchString(region):
+			what = fmt.Sprintf("the bucket %s is in another region%s: set %s to the bucket's region", s.bucket, notConfigured, setting)
+		case region == configured:
+			// The region is right, so the request went to another region's
+			// endpoint: store.endpoint names one.
+			what = fmt.Sprintf("the bucket %s is in region %s, as configured, but the request went to another region's endpoint: check store.endpoint (--store-endpoint / ETCDGUARD_STORE_ENDPOINT)", s.bucket, region)
+		default:
+			what = fmt.Sprintf("the bucket %s is in region %s%s: set %s to %s", s.bucket, region, notConfigured, setting, region)
+		}
+	case http.StatusBadRequest:
+		var api smithy.APIError
+		if !errors.As(err, &api) || api.ErrorCode() != "AuthorizationHeaderMalformed" {
+			return err
+		}
+		m := expectingRegion.FindStringSubmatch(api.ErrorMessage())
+		if m == nil || !regionName.MatchString(m[1]) || m[1] == configured {
+			return err // malformed for another reason: S3's own text says which
+		}
+		what = fmt.Sprintf("the S3 server of bucket %s takes requests signed for region %s%s: set %s to %s", s.bucket, m[1], notConfigured, setting, m[1])
 	default:
-		what = fmt.Sprintf("the bucket %s is in region %s%s: set %s to %s", s.bucket, region, notConfigured, setting, region)
+		return err
 	}
 	return &regionError{what: what, err: err}
 }
