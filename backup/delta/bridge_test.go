@@ -15,6 +15,7 @@ import (
 
 	"github.com/k8sguard/k8sguard/backup/delta"
 	"github.com/k8sguard/k8sguard/backup/internal/etcdtest"
+	"github.com/k8sguard/k8sguard/backup/internal/storetest"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
@@ -383,12 +384,7 @@ func sameName(t *testing.T, whole bool) {
 		t.Fatal(lerr)
 	}
 	for _, m := range c.Segments {
-		rc, err := st.Get(context.Background(), m.DataKey)
-		if err != nil {
-			t.Fatalf("segment %s: %v", m.Name(), err)
-		}
-		data, _ := io.ReadAll(rc)
-		rc.Close()
+		data := storetest.Read(t, st, m.DataKey)
 		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != m.SHA256 {
 			t.Fatalf("segment %s stands in a chain Load finds whole (bridge result %v), but its data is not what its manifest committed", m.Name(), err)
 		}

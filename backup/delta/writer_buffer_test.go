@@ -13,6 +13,7 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 
+	"github.com/k8sguard/k8sguard/backup/internal/storetest"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
@@ -120,16 +121,7 @@ func TestWriterKeepsOneSegmentBufferWhileTheStoreKeepsUp(t *testing.T) {
 	}
 	next := snap.Revision + 1
 	for _, m := range c.Segments {
-		rc, err := fs.Get(ctx, m.DataKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := Decode(data, func(ch Change) error {
+		if err := Decode(storetest.Read(t, fs, m.DataKey), func(ch Change) error {
 			if ch.Revision != next {
 				return fmt.Errorf("revision %d after %d", ch.Revision, next-1)
 			}

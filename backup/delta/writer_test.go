@@ -16,6 +16,7 @@ import (
 
 	"github.com/k8sguard/k8sguard/backup/delta"
 	"github.com/k8sguard/k8sguard/backup/internal/etcdtest"
+	"github.com/k8sguard/k8sguard/backup/internal/storetest"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
@@ -278,16 +279,7 @@ func TestIncompressibleChangesAreCutIntoSegmentsOfOnePart(t *testing.T) {
 		if m.StoredSize >= 4<<20 {
 			full++
 		}
-		rc, err := st.Get(context.Background(), m.DataKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := delta.Decode(data, func(ch delta.Change) error {
+		if err := delta.Decode(storetest.Read(t, st, m.DataKey), func(ch delta.Change) error {
 			for _, ev := range ch.Events {
 				if string(ev.Kv.Value) != want[ch.Revision] {
 					return fmt.Errorf("revision %d: value differs from what was written", ch.Revision)
@@ -344,13 +336,7 @@ func TestTransactionsSplitAcrossWatchFragmentsStayWhole(t *testing.T) {
 	revisions := 0
 	next := res.StatusRevision + 1
 	for _, m := range c.Segments {
-		rc, err := st.Get(context.Background(), m.DataKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, _ := io.ReadAll(rc)
-		rc.Close()
-		if err := delta.Decode(data, func(ch delta.Change) error {
+		if err := delta.Decode(storetest.Read(t, st, m.DataKey), func(ch delta.Change) error {
 			if ch.Revision != next {
 				return fmt.Errorf("revision %d follows %d", ch.Revision, next-1)
 			}

@@ -1,5 +1,6 @@
-// Package storetest has store wrappers for tests of code that spreads its
-// store requests over time or over goroutines.
+// Package storetest has store helpers for tests: reading an object whole,
+// and wrappers for tests of code that spreads its store requests over time
+// or over goroutines.
 package storetest
 
 import (
