@@ -23,6 +23,7 @@ import (
 
 	"github.com/k8sguard/k8sguard/backup/internal/etcdtest"
 	"github.com/k8sguard/k8sguard/backup/internal/loopback"
+	"github.com/k8sguard/k8sguard/backup/internal/storetest"
 	"github.com/k8sguard/k8sguard/backup/restore"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
@@ -219,7 +220,7 @@ func TestRestoreRefusesCorruptSnapshotAndLeavesDataDirUntouched(t *testing.T) {
 			name:        "a truncated object",
 			compression: snapshot.CompressionZstd,
 			corrupt: func(t *testing.T, s store.Store, m *snapshot.Manifest) {
-				b := readObject(t, s, m.DataKey)
+				b := storetest.Read(t, s, m.DataKey)
 				putObject(t, s, m.DataKey, b[:len(b)/2])
 			},
 			check: "sha256 of the stored object",
@@ -298,7 +299,7 @@ func TestRestoreReadsObjectsWrittenWithoutChunks(t *testing.T) {
 	if m.Encoding == nil || m.Encoding.ChunkBytes != 512<<10 {
 		t.Fatalf("encoding %+v: want 512 KiB chunks recorded", m.Encoding)
 	}
-	raw, err := zstdDecode(readObject(t, sd.store, m.DataKey))
+	raw, err := zstdDecode(storetest.Read(t, sd.store, m.DataKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,23 +468,9 @@ func TestFindSelectsBySelector(t *testing.T) {
 
 func flipByte(t *testing.T, s store.Store, key string, at int64) {
 	t.Helper()
-	b := readObject(t, s, key)
+	b := storetest.Read(t, s, key)
 	b[at] ^= 0xff
 	putObject(t, s, key, b)
-}
-
-func readObject(t *testing.T, s store.Store, key string) []byte {
-	t.Helper()
-	rc, err := s.Get(context.Background(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
 }
 
 func putObject(t *testing.T, s store.Store, key string, b []byte) {

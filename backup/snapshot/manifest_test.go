@@ -28,7 +28,7 @@ func TestManifestQuorumLostIsOptional(t *testing.T) {
 	if err := snapshot.Write(ctx, st, m); err != nil {
 		t.Fatal(err)
 	}
-	if b := readAll(t, st, "prod/20261122T031500Z-r7.json"); strings.Contains(string(b), "quorum_lost") {
+	if b := storetest.Read(t, st, "prod/20261122T031500Z-r7.json"); strings.Contains(string(b), "quorum_lost") {
 		t.Fatalf("a normal manifest carries quorum_lost:\n%s", b)
 	}
 	m.QuorumLost = true

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/k8sguard/k8sguard/backup/internal/etcdtest"
+	"github.com/k8sguard/k8sguard/backup/internal/storetest"
 	"github.com/k8sguard/k8sguard/backup/snapshot"
 	"github.com/k8sguard/k8sguard/backup/store"
 )
@@ -37,20 +38,6 @@ func fileStore(t *testing.T) store.Store {
 		t.Fatal(err)
 	}
 	return st
-}
-
-func readAll(t *testing.T, st store.Store, key string) []byte {
-	t.Helper()
-	rc, err := st.Get(context.Background(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func TestTakeWritesVerifiedDataThenManifest(t *testing.T) {
@@ -92,7 +79,7 @@ func TestTakeWritesVerifiedDataThenManifest(t *testing.T) {
 				t.Fatalf("identity %s %s %s", m.ClusterID, m.MemberID, m.EtcdVersion)
 			}
 
-			stored := readAll(t, st, m.DataKey)
+			stored := storetest.Read(t, st, m.DataKey)
 			if int64(len(stored)) != m.StoredSize || hexSum(stored) != m.StoredSHA256 {
 				t.Fatalf("stored object %d bytes %s, manifest says %d %s", len(stored), hexSum(stored), m.StoredSize, m.StoredSHA256)
 			}
@@ -211,7 +198,7 @@ func TestTakeSameSecondSameRevisionKeepsBoth(t *testing.T) {
 	var listed []string
 	for _, m := range l.Snapshots {
 		listed = append(listed, m.DataKey)
-		if stored := readAll(t, st, m.DataKey); hexSum(stored) != m.StoredSHA256 {
+		if stored := storetest.Read(t, st, m.DataKey); hexSum(stored) != m.StoredSHA256 {
 			t.Errorf("%s does not match its manifest: overwritten", m.DataKey)
 		}
 	}
@@ -249,7 +236,7 @@ func TestTakeManyMessagesKeepsEveryByte(t *testing.T) {
 	if e := m.Encoding; e == nil || e.StoredRaw < 4<<20 || e.Frames < 2 || e.ZstdLevel != "fastest" {
 		t.Fatalf("encoding %+v: want the random values in stored frames", e)
 	}
-	dec, err := zstd.NewReader(bytes.NewReader(readAll(t, st, m.DataKey)))
+	dec, err := zstd.NewReader(bytes.NewReader(storetest.Read(t, st, m.DataKey)))
 	if err != nil {
 		t.Fatal(err)
 	}
