@@ -61,7 +61,7 @@ func writeChanges(t *testing.T, w *writer, n int) {
 // store is down, each held segment keeps its own buffer (bounded by
 // max_bytes), and once they are committed the writer is back to one. The
 // chain written meanwhile is whole.
-func TestWriterKeepsOneSegmentBufferWhileTheStoreKeepsUp(t *testing.T) {
+func TestWriterKeepsOneSegmentBufferWhileTheStoreKeepsUpWithFakeFailingStore(t *testing.T) {
 	fs, err := store.NewFile(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

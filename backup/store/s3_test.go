@@ -127,3 +127,29 @@ func TestStoreFakeWrongRegionRedirectIsNamed(t *testing.T) {
 		}
 	}
 }
+
+// The region a server expects, read from the message of its 400
+// AuthorizationHeaderMalformed as each server words it (the real
+// versitygw's is also checked end to end in test/backup); a message
+// malformed for another reason names none.
+func TestExpectingRegionReadsEachServersWording(t *testing.T) {
+	for msg, want := range map[string]string{
+		// AWS S3, its global endpoint asked for a bucket elsewhere
+		"The authorization header is malformed; the region 'us-east-1' is wrong; expecting 'eu-west-1'": "eu-west-1",
+		// MinIO
+		"The authorization header is malformed; the region is wrong; expecting 'us-west-2'.": "us-west-2",
+		// versitygw v1.8.0 (s3err/sigv4.go: IncorrectRegion)
+		`The authorization header is malformed; the region "eu-west-1" is wrong; expecting "us-east-1"`: "us-east-1",
+		// versitygw, malformed for another reason
+		`The authorization header is malformed; incorrect service "ec2". This endpoint belongs to "s3".`: "",
+		"The authorization header is malformed; missing Credential.":                                     "",
+	} {
+		got := ""
+		if m := expectingRegion.FindStringSubmatch(msg); m != nil {
+			got = m[1]
+		}
+		if got != want {
+			t.Errorf("%q: expecting %q, want %q", msg, got, want)
+		}
+	}
+}

@@ -6,10 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/k8sguard/k8sguard/backup/store"
 	"github.com/k8sguard/k8sguard/test/infra"
 )
@@ -23,9 +19,7 @@ import (
 func TestS3StoreNamesTheRegionTheServerExpects(t *testing.T) {
 	ctx := context.Background()
 	s := infra.StartS3(t)
-	client := s3.New(s3.Options{Region: "eu-west-1", BaseEndpoint: aws.String(s.Endpoint), UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, "")})
-	st := store.NewS3(client, s.Bucket, "etcd", store.Options{})
+	st := store.NewS3(s.NewClientFor("eu-west-1"), s.Bucket, "etcd", store.Options{})
 	what := "the S3 server of bucket " + s.Bucket + " takes requests signed for region us-east-1, not eu-west-1: set store.region (--store-region / ETCDGUARD_STORE_REGION) to us-east-1"
 	for _, op := range []struct {
 		name, lead, api string

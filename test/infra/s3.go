@@ -86,9 +86,13 @@ func StartS3With(t TB, opts S3Options) *S3 {
 }
 
 // NewClient returns an S3 client for the gateway (path style, static keys).
-func (s *S3) NewClient() *s3.Client {
+func (s *S3) NewClient() *s3.Client { return s.NewClientFor(s.Region) }
+
+// NewClientFor returns a client like NewClient's that signs its requests
+// for region, which the gateway refuses unless it is its own.
+func (s *S3) NewClientFor(region string) *s3.Client {
 	return s3.New(s3.Options{
-		Region:       s.Region,
+		Region:       region,
 		BaseEndpoint: aws.String(s.Endpoint),
 		UsePathStyle: true,
 		Credentials:  credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, ""),
