@@ -401,10 +401,11 @@ func (d *deltaBench) steadyState(b *testing.B) []row {
 	// gave 0.74–1.13 of "without" over several runs (0.84 in the last
 	// 5-round run) with no agent work at all: a phase's place after an
 	// agent's start (its full snapshot of a database that grows by each
-	// phase) weighed as much as the agent did. Here every phase is as far from the agent's start, the
-	// rounds rotate which kind comes first, and the ratio of each round's
-	// pair is taken, then the median of the rounds (a 2-core VM's disk and
-	// scheduler move single 5 s phases by ±15%).
+	// phase) weighed on the figure apart from anything the agent did. Here
+	// no phase follows an agent's start, the rounds rotate which kind
+	// comes first, and the ratio of each round's pair is taken, then the
+	// median of the rounds (a 2-core VM's disk and scheduler move single
+	// 5 s phases by ±15%).
 	rounds := 12
 	if v, _ := strconv.Atoi(os.Getenv("K8SGUARD_BENCH_DELTA_ROUNDS")); v > 0 {
 		rounds = v
